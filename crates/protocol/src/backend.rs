@@ -1,0 +1,232 @@
+//! The backend API: Authy OneTouch-compatible requests and responses, plus Assent's extensions.
+//!
+//! Every success is HTTP 200 with `"success": true` (Authy clients accept nothing else). The
+//! service also accepts these requests form-encoded (see `docs/api.md`); these types are the JSON
+//! form the `assent` CLI sends and the shape every response has.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::decision::{DenyReason, Outcome};
+use crate::request::{Logo, RequestStatus, RequesterContext};
+use crate::secret::SecretString;
+
+/// `user` in `POST /protected/json/users/new`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUserFields {
+    /// E-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number (digits, spaces and dashes allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cellphone: Option<String>,
+    /// Country calling code ("1", "351").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
+}
+
+/// `POST /protected/json/users/new`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    /// The user's fields.
+    pub user: NewUserFields,
+    /// Accepted for compatibility; Assent sends no SMS.
+    #[serde(default)]
+    pub send_install_link_via_sms: bool,
+}
+
+/// `{"id": N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRef {
+    /// The user's `authy_id`.
+    pub id: u64,
+}
+
+/// Response of `POST /protected/json/users/new`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCreated {
+    /// `User created successfully.`
+    pub message: String,
+    /// The user (the existing one when the phone or e-mail was already registered).
+    pub user: UserRef,
+    /// Always true.
+    pub success: bool,
+}
+
+/// `status` of `GET /protected/json/users/{id}/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserStatus {
+    /// The user's id.
+    pub authy_id: u64,
+    /// Always true (Assent does not verify phone numbers).
+    pub confirmed: bool,
+    /// True once the user has an active enrolled device; backends choose push when it is.
+    pub registered: bool,
+    /// Country code, when a phone was given.
+    pub country_code: Option<u32>,
+    /// Masked phone number (`XXX-XXX-1118`), when a phone was given.
+    pub phone_number: Option<String>,
+    /// Platforms of the user's active devices (`linux`, `macos`, ...).
+    pub devices: Vec<String>,
+    /// Always false.
+    pub has_hard_token: bool,
+    /// Always false.
+    pub account_disabled: bool,
+    /// Assent extension: the active devices.
+    pub detailed_devices: Vec<DeviceSummary>,
+}
+
+/// An enrolled device as the backend sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSummary {
+    /// Device UUID (use it with `DELETE /protected/json/sdk/devices/{id}`).
+    pub id: String,
+    /// Integer alias (the `device_uuid` of callbacks).
+    pub alias: u64,
+    /// Name the person gave it.
+    pub name: String,
+    /// Platform.
+    pub os_type: String,
+    /// Unix seconds.
+    pub registration_date: i64,
+    /// Unix seconds.
+    pub last_sync_date: i64,
+}
+
+/// Response of `GET /protected/json/users/{id}/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserStatusResponse {
+    /// The status.
+    pub status: UserStatus,
+    /// `User status.`
+    pub message: String,
+    /// Always true.
+    pub success: bool,
+}
+
+/// A success with only a message (user deleted, request cancelled, device revoked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    /// What happened.
+    pub message: String,
+    /// Always true.
+    pub success: bool,
+}
+
+/// Response of `POST /protected/json/sdk/registrations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationCreated {
+    /// Single-use token; give it to the person's device (it is secret).
+    pub registration_token: SecretString,
+    /// `assent://enroll?server=...&token=...` (contains the token).
+    pub enroll_url: SecretString,
+    /// Unix seconds after which the token is refused.
+    pub expires_at: i64,
+    /// Always true.
+    pub success: bool,
+}
+
+/// `POST /onetouch/json/users/{authy_id}/approval_requests` as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewApprovalRequest {
+    /// The question, at most 200 characters.
+    pub message: String,
+    /// Detail lines shown to the person, in order.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub details: Map<String, Value>,
+    /// Details never shown; echoed in the callback.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub hidden_details: Map<String, Value>,
+    /// Logos for this request (override the app's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logos: Vec<Logo>,
+    /// Lifetime in seconds; default 86400; 0 = never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_to_expire: Option<u64>,
+    /// Extension: further users who may approve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<u64>,
+    /// Extension: distinct approvals needed (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<u32>,
+    /// Extension: ask the initiator to pick the number the backend shows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub number_matching: bool,
+    /// Extension: where the action came from, shown to the approver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<RequesterContext>,
+}
+
+/// `approval_request` of the create response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedApprovalRequest {
+    /// The request UUID.
+    pub uuid: String,
+    /// Extension: with number matching, the number to show the person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u32>,
+}
+
+/// Response of the create call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequestCreated {
+    /// The new request.
+    pub approval_request: CreatedApprovalRequest,
+    /// Always true.
+    pub success: bool,
+}
+
+/// One approver's answer, in the status response (extension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApproverState {
+    /// The approver.
+    pub authy_id: u64,
+    /// Their decision, when they made one.
+    pub decision: Option<Outcome>,
+    /// Their deny reason.
+    pub reason: Option<DenyReason>,
+    /// Unix seconds.
+    pub decided_at: Option<i64>,
+}
+
+/// `approval_request` of `GET /onetouch/json/approval_requests/{uuid}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequestInfo {
+    /// App name.
+    pub _app_name: String,
+    /// App serial id.
+    pub _app_serial_id: u64,
+    /// The user the request is for.
+    pub _authy_id: u64,
+    /// App id.
+    pub app_id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// True once a device was told about it.
+    pub notified: bool,
+    /// RFC 3339, when it reached a final state.
+    pub processed_at: Option<String>,
+    /// Lifetime given at creation (0 = never).
+    pub seconds_to_expire: u64,
+    /// Current status.
+    pub status: RequestStatus,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// The request UUID.
+    pub uuid: String,
+    /// Extension: distinct approvals needed.
+    pub quorum: u32,
+    /// Extension: every approver and their answer.
+    pub approvers: Vec<ApproverState>,
+    /// Extension: the deny reason (`not_me`, `cancelled`, `wrong_number`) once denied.
+    pub reason: Option<String>,
+}
+
+/// Response of the status call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequestStatus {
+    /// The request.
+    pub approval_request: ApprovalRequestInfo,
+    /// Always true.
+    pub success: bool,
+}

@@ -1,0 +1,156 @@
+//! The one error shape of every Assent HTTP endpoint, and the stable error codes.
+//!
+//! The shape is Authy's, so Authy client libraries read our errors:
+//! `{"message": "...", "success": false, "errors": {"message": "..."}, "error_code": "60001"}`.
+//! Codes 600xx are Authy's own; 601xx are Assent's extensions (device API and limits).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! error_codes {
+    ($( $(#[doc = $doc:literal])* $name:ident = $code:literal, $status:literal; )*) => {
+        /// A stable error code. Clients switch on the code, never on the message text.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[doc = $doc])* $name, )*
+        }
+
+        impl ErrorCode {
+            /// Every code.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name,)*];
+
+            /// The code as it appears in `error_code`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$name => $code,)* }
+            }
+
+            /// The HTTP status that carries this code.
+            pub fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$name => $status,)* }
+            }
+
+            /// Looks a code up by its string.
+            pub fn parse(code: &str) -> Option<Self> {
+                match code { $($code => Some(ErrorCode::$name),)* _ => None }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// Missing or wrong API key.
+    InvalidApiKey = "60001", 401;
+    /// The request could not be read (malformed JSON or form body, wrong content type).
+    InvalidRequest = "60002", 400;
+    /// A parameter is missing or out of range.
+    InvalidParameter = "60004", 400;
+    /// No such user in this app.
+    UserNotFound = "60026", 404;
+    /// The user's fields are invalid.
+    UserInvalid = "60027", 400;
+    /// No such approval request in this app.
+    ApprovalRequestNotFound = "60049", 404;
+    /// The user has no enrolled device (or too few approvers do to reach the quorum).
+    UnregisteredUser = "60050", 400;
+    /// The request is no longer pending (decided, expired or cancelled).
+    RequestNotPending = "60079", 409;
+    /// A signature does not verify.
+    InvalidSignature = "60087", 401;
+    /// No such device.
+    DeviceNotFound = "60092", 404;
+    /// The registration token is unknown, used or expired.
+    InvalidRegistrationToken = "60100", 400;
+    /// The device clock is too far from the service clock.
+    ClockSkew = "60101", 401;
+    /// The request nonce was already used.
+    NonceReplayed = "60102", 401;
+    /// The device has been revoked.
+    DeviceRevoked = "60103", 401;
+    /// The `Authorization` header is missing or malformed.
+    MalformedAuthorization = "60104", 401;
+    /// The decision signs a different request than the one on record.
+    DigestMismatch = "60105", 409;
+    /// Number matching: the number picked is not the right one. The request is denied.
+    WrongNumber = "60106", 409;
+    /// This device's person is not an approver of this request.
+    NotAnApprover = "60107", 403;
+    /// The body is larger than the service accepts.
+    PayloadTooLarge = "60108", 413;
+    /// Too many pending requests for this user (push-bombing protection).
+    TooManyPendingRequests = "60109", 429;
+    /// This person already answered this request differently.
+    AlreadyDecided = "60110", 409;
+    /// Unexpected failure inside the service; details are in the service log, never the reply.
+    Internal = "60199", 500;
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `errors` inside [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Same text as the top-level message.
+    pub message: String,
+}
+
+/// The error body of every endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A helpful, human-readable message (never internals, never secrets).
+    pub message: String,
+    /// Always false.
+    pub success: bool,
+    /// Authy clients read `errors.message`.
+    pub errors: ErrorDetail,
+    /// The stable code, as a string.
+    pub error_code: String,
+}
+
+impl ErrorBody {
+    /// Builds the body for `code` with `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ErrorBody {
+            errors: ErrorDetail {
+                message: message.clone(),
+            },
+            message,
+            success: false,
+            error_code: code.as_str().to_owned(),
+        }
+    }
+
+    /// The code, when it is one this version knows.
+    pub fn code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.error_code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_round_trip() {
+        for (i, a) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(ErrorCode::parse(a.as_str()), Some(*a));
+            for b in &ErrorCode::ALL[i + 1..] {
+                assert_ne!(a.as_str(), b.as_str(), "{a:?} and {b:?} share a code");
+            }
+        }
+    }
+
+    #[test]
+    fn body_matches_authy_shape() {
+        let body = ErrorBody::new(ErrorCode::InvalidApiKey, "Invalid API key");
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"message":"Invalid API key","success":false,"errors":{"message":"Invalid API key"},"error_code":"60001"}"#
+        );
+    }
+}

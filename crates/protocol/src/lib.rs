@@ -1,0 +1,56 @@
+//! Assent's wire format: every message the service, the device SDK and the desktop app exchange,
+//! and every byte that is signed.
+//!
+//! Nothing here does I/O. The crate defines:
+//!
+//! - [`canonical`]: RFC 8785 JSON canonicalization, the byte form every signature covers;
+//! - [`crypto`]: Ed25519 keys and signatures with a domain tag per [`crypto::MessageKind`], so a
+//!   signature of one kind never verifies as another;
+//! - [`signed`]: the `{"payload", "signature"}` envelope, verified over the payload as received;
+//! - [`auth`]: the device `Authorization` header (render, parse, verify with a caller-given `now`);
+//! - [`enroll`], [`request`], [`decision`], [`stream`]: the device API's messages;
+//! - [`callback`]: Authy-compatible callback payloads and their HMAC signature;
+//! - [`error`]: the one error body and its stable codes;
+//! - [`secret`]: a string wrapper that never prints its contents.
+//!
+//! `docs/protocol.md` describes the same formats byte by byte; `tests/vectors/` holds vectors any
+//! other implementation can check itself against.
+//!
+//! ```
+//! use assent_protocol::crypto::PublicKey;
+//! use assent_protocol::decision::{Decision, Outcome};
+//! use assent_protocol::signed::Signed;
+//! use ed25519_dalek::SigningKey;
+//!
+//! let device_key = SigningKey::from_bytes(&[7; 32]);
+//! let decision = Decision {
+//!     v: 1,
+//!     request_id: uuid::Uuid::nil(),
+//!     request_digest: "00".repeat(32),
+//!     device_id: uuid::Uuid::nil(),
+//!     outcome: Outcome::Approve,
+//!     reason: None,
+//!     number: None,
+//!     signed_at: 1_700_000_000,
+//! };
+//! let signed = Signed::sign(&decision, &device_key).unwrap();
+//! let verified = signed.verify(&PublicKey::from_signing_key(&device_key)).unwrap();
+//! assert_eq!(verified.message, decision);
+//! ```
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod backend;
+pub mod callback;
+pub mod canonical;
+pub mod crypto;
+pub mod decision;
+pub mod enroll;
+pub mod error;
+pub mod request;
+pub mod secret;
+pub mod signed;
+pub mod stream;
+
+pub use ed25519_dalek::SigningKey;
+pub use uuid::Uuid;

@@ -1,0 +1,84 @@
+//! Messages on the device push stream (`GET /device/v1/stream`, WebSocket text frames).
+//!
+//! The stream carries ids, never personal data: a device fetches the service-signed details of
+//! each request itself. Delivery is state-based: on every connect the service sends `pending` with
+//! everything still waiting, so a reconnect always re-syncs and duplicates are harmless.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::request::RequestStatus;
+
+/// Seconds between heartbeats from the service.
+pub const HEARTBEAT_INTERVAL_SECS: u64 = 25;
+/// A client that hears nothing for this long treats the connection as dead and reconnects.
+pub const HEARTBEAT_TIMEOUT_SECS: u64 = 60;
+
+/// One message from the service to a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StreamMessage {
+    /// Sent first on every connection: every request still waiting for this device's person.
+    Pending {
+        /// Request ids, oldest first.
+        ids: Vec<Uuid>,
+    },
+    /// A new request for this device's person.
+    Request {
+        /// The request id.
+        id: Uuid,
+    },
+    /// A request reached a final state (decided here or elsewhere, expired, or cancelled).
+    Resolved {
+        /// The request id.
+        id: Uuid,
+        /// Its final status.
+        status: RequestStatus,
+    },
+    /// This device was revoked; the service closes the stream after sending this.
+    Revoked,
+    /// Keeps the connection (and any proxy on the way) alive.
+    Heartbeat {
+        /// Service clock, Unix seconds: lets a device notice its own clock drifting.
+        ts: i64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_form() {
+        let id = Uuid::from_u128(1);
+        let cases = [
+            (
+                StreamMessage::Pending { ids: vec![id] },
+                r#"{"type":"pending","ids":["00000000-0000-0000-0000-000000000001"]}"#,
+            ),
+            (
+                StreamMessage::Request { id },
+                r#"{"type":"request","id":"00000000-0000-0000-0000-000000000001"}"#,
+            ),
+            (
+                StreamMessage::Resolved {
+                    id,
+                    status: RequestStatus::Denied,
+                },
+                r#"{"type":"resolved","id":"00000000-0000-0000-0000-000000000001","status":"denied"}"#,
+            ),
+            (StreamMessage::Revoked, r#"{"type":"revoked"}"#),
+            (
+                StreamMessage::Heartbeat { ts: 5 },
+                r#"{"type":"heartbeat","ts":5}"#,
+            ),
+        ];
+        for (message, text) in cases {
+            assert_eq!(serde_json::to_string(&message).unwrap(), text);
+            assert_eq!(
+                serde_json::from_str::<StreamMessage>(text).unwrap(),
+                message
+            );
+        }
+    }
+}

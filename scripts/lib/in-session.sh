@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Second half of scripts/session: runs inside dbus-run-session and xvfb-run.
+set -euo pipefail
+session_dir=$(mktemp -d -t assent-session.XXXXXX)
+export XDG_DATA_HOME="$session_dir/data" XDG_RUNTIME_DIR="$session_dir/run" XDG_CACHE_HOME="$session_dir/cache"
+mkdir -p "$XDG_DATA_HOME" "$XDG_RUNTIME_DIR" "$XDG_CACHE_HOME"
+chmod 700 "$XDG_RUNTIME_DIR"
+
+# --unlock with a password creates and unlocks the "login" collection, so nothing prompts.
+eval "$(printf 'assent-session' | gnome-keyring-daemon --unlock --components=secrets)"
+export GNOME_KEYRING_CONTROL
+dunst >"$session_dir/dunst.log" 2>&1 &
+dunst_pid=$!
+
+cleanup() {
+  kill "$dunst_pid" 2>/dev/null || true
+  # gnome-keyring-daemon daemonizes and does not print its pid: find it by the private runtime
+  # directory in its environment.
+  for env in /proc/[0-9]*/environ; do
+    if grep -qsz "^XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR\$" "$env"; then
+      pid=${env#/proc/}; pid=${pid%/environ}
+      [ "$pid" != $$ ] && kill "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$session_dir"
+}
+trap cleanup EXIT
+
+export ASSENT_IN_SESSION=1
+"$@"

@@ -1,0 +1,117 @@
+# Installs what building and testing Assent needs, idempotently. Sourced by scripts/test and
+# scripts/demo; every function is safe to run again and does nothing when its part is present.
+#
+# Debian 12 / Ubuntu 22.04+: system packages through apt (sudo when not root), Rust through
+# rustup when cargo is missing, Node.js >= 20 from the npm registry when the system one is older,
+# Python tools in a virtualenv under target/tools.
+
+ASSENT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TOOLS_DIR="$ASSENT_ROOT/target/tools"
+
+# Packages: WebKitGTK 4.1 and friends to build the desktop app; Secret Service, D-Bus, Xvfb and a
+# notification daemon to run it in tests; Chromium for the UI browser tests.
+APT_PACKAGES=(
+  build-essential pkg-config curl ca-certificates git
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev
+  libjavascriptcoregtk-4.1-dev libxdo-dev libdbus-1-dev libssl-dev
+  webkit2gtk-driver xvfb xauth xdotool x11-utils imagemagick
+  dbus dbus-x11 gnome-keyring libsecret-tools dunst libnotify-bin
+  chromium chromium-driver
+  python3 python3-venv
+)
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+ensure_apt_packages() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}" "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$pkg")
+    fi
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing system packages: ${missing[*]}"
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+ensure_rust() {
+  if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    log "installing Rust (rustup, stable, minimal profile)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+  fi
+}
+
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+ensure_node() {
+  if [ -x "$TOOLS_DIR/node/bin/node" ]; then
+    export PATH="$TOOLS_DIR/node/bin:$PATH"
+  fi
+  if [ "$(node_major)" -ge 20 ] && command -v npm >/dev/null 2>&1; then
+    return
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    ensure_apt_packages nodejs npm
+  fi
+  if [ "$(node_major)" -lt 20 ]; then
+    # Vite and Playwright need Node.js 20; Debian 12 ships 18. The npm registry carries the
+    # official Node.js binaries as node-linux-<arch> packages.
+    local arch
+    case "$(uname -m)" in
+      x86_64) arch=x64 ;;
+      aarch64) arch=arm64 ;;
+      *) echo "no Node.js 20 package for $(uname -m); install Node.js >= 20 and retry" >&2; exit 1 ;;
+    esac
+    log "installing Node.js 20 into $TOOLS_DIR/node"
+    mkdir -p "$TOOLS_DIR/node-pkg"
+    npm install --silent --no-save --prefix "$TOOLS_DIR/node-pkg" "node-linux-$arch@20.20.2"
+    mkdir -p "$TOOLS_DIR/node/bin"
+    ln -sf "$TOOLS_DIR/node-pkg/node_modules/node-linux-$arch/bin/node" "$TOOLS_DIR/node/bin/node"
+    export PATH="$TOOLS_DIR/node/bin:$PATH"
+  fi
+}
+
+# npm ci only when package-lock.json changed since the last install.
+ensure_npm_deps() {
+  local dir=$1
+  local stamp="$dir/node_modules/.assent-lock-stamp"
+  if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    log "installing npm packages in ${dir#"$ASSENT_ROOT"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+}
+
+# A virtualenv with the Python packages the tests drive the service with (a real Authy client).
+ensure_python_tools() {
+  local venv="$TOOLS_DIR/venv"
+  local want="$ASSENT_ROOT/scripts/lib/python-requirements.txt"
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating Python virtualenv in ${venv#"$ASSENT_ROOT"/}"
+    python3 -m venv "$venv"
+  fi
+  if ! cmp -s "$want" "$venv/.assent-requirements"; then
+    log "installing Python packages"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$want"
+    cp "$want" "$venv/.assent-requirements"
+  fi
+  export ASSENT_TEST_PYTHON="$venv/bin/python"
+}
+
+build_ui() {
+  ensure_npm_deps "$ASSENT_ROOT/ui"
+  log "building the desktop UI"
+  (cd "$ASSENT_ROOT/ui" && npm run --silent build >/dev/null)
+}

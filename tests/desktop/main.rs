@@ -1,0 +1,3 @@
+//! The real desktop app under Xvfb.
+
+mod smoke;
