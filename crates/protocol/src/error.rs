@@ -4,6 +4,7 @@
 //! `{"message": "...", "success": false, "errors": {"message": "..."}, "error_code": "60001"}`.
 //! Codes 600xx are Authy's own; 601xx are Assent's extensions (device API and limits).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,9 @@ impl fmt::Display for ErrorCode {
 pub struct ErrorDetail {
     /// Same text as the top-level message.
     pub message: String,
+    /// Per-parameter problems (`{"cellphone": "is invalid"}`), when a parameter is at fault.
+    #[serde(flatten)]
+    pub fields: BTreeMap<String, String>,
 }
 
 /// The error body of every endpoint.
@@ -118,11 +122,18 @@ impl ErrorBody {
         ErrorBody {
             errors: ErrorDetail {
                 message: message.clone(),
+                fields: BTreeMap::new(),
             },
             message,
             success: false,
             error_code: code.as_str().to_owned(),
         }
+    }
+
+    /// Adds a per-parameter problem to `errors`.
+    pub fn with_field(mut self, name: impl Into<String>, problem: impl Into<String>) -> Self {
+        self.errors.fields.insert(name.into(), problem.into());
+        self
     }
 
     /// The code, when it is one this version knows.

@@ -1,0 +1,163 @@
+//! `assent app ...`: operator commands on the service's database.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use assent_protocol::callback::CallbackMethod;
+use assent_server::admin::{self, AppSpec};
+use assent_server::clock::unix_now;
+use assent_server::store::App;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+
+/// Where the service keeps its data.
+#[derive(Debug, Args)]
+pub struct DatabaseArg {
+    /// Database URL (`sqlite://PATH`); default: assent.db in the user's data directory.
+    #[arg(long, env = "ASSENT_DATABASE_URL")]
+    database: Option<String>,
+}
+
+/// Callback delivery method.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Method {
+    Post,
+    Get,
+}
+
+/// `assent app` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Create an app; prints its id and API key (the key is shown once, then stored hashed).
+    Create {
+        /// Display name shown to people approving.
+        #[arg(long)]
+        name: String,
+        /// Logo shown with its requests (http or https).
+        #[arg(long)]
+        logo_url: Option<String>,
+        /// Accent colour, like #1f4fd1.
+        #[arg(long)]
+        accent_color: Option<String>,
+        /// Where decisions are sent (Authy-style signed callback).
+        #[arg(long)]
+        callback_url: Option<String>,
+        /// How callbacks are sent.
+        #[arg(long, value_enum, default_value = "post")]
+        callback_method: Method,
+        /// Print `{"id": ..., "api_key": ...}`.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// List apps.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Replace an app's API key; the old key stops working at once.
+    RotateKey {
+        /// The app id.
+        app_id: String,
+        /// Print `{"id": ..., "api_key": ...}`.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+async fn open(db: DatabaseArg) -> anyhow::Result<assent_server::store::sqlite::SqliteStore> {
+    let url = crate::paths::database_url(db.database)?;
+    assent_server::open_store(&url)
+        .await
+        .with_context(|| format!("opening the database {url}"))
+}
+
+fn app_json(app: &App) -> serde_json::Value {
+    json!({
+        "id": app.id,
+        "serial_id": app.serial_id,
+        "name": app.name,
+        "logo_url": app.logo_url,
+        "accent_color": app.accent_color,
+        "callback_url": app.callback_url,
+        "callback_method": app.callback_method,
+        "created_at": app.created_at,
+    })
+}
+
+/// Runs an `assent app` command.
+pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AppCommand::Create {
+            name,
+            logo_url,
+            accent_color,
+            callback_url,
+            callback_method,
+            json,
+            db,
+        } => {
+            let store = open(db).await?;
+            let spec = AppSpec {
+                name,
+                logo_url,
+                accent_color,
+                callback_url,
+                callback_method: match callback_method {
+                    Method::Post => CallbackMethod::Post,
+                    Method::Get => CallbackMethod::Get,
+                },
+            };
+            let (app, key) = admin::create_app(&store, spec, unix_now()).await?;
+            if json {
+                println!("{}", json!({"id": app.id, "api_key": key.expose()}));
+            } else {
+                println!("Created app {} ({})", app.name, app.id);
+                println!("API key (shown once; store it now): {}", key.expose());
+            }
+            store.close().await;
+        }
+        AppCommand::List { json, db } => {
+            let store = open(db).await?;
+            let apps = assent_server::store::Store::list_apps(&store).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::Value::Array(apps.iter().map(app_json).collect())
+                );
+            } else if apps.is_empty() {
+                println!("No apps yet: create one with `assent app create --name NAME`.");
+            } else {
+                for app in &apps {
+                    println!(
+                        "{}  {}  callback: {}",
+                        app.id,
+                        app.name,
+                        app.callback_url.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+            store.close().await;
+        }
+        AppCommand::RotateKey { app_id, json, db } => {
+            let store = open(db).await?;
+            let key = admin::rotate_key(&store, &app_id).await?;
+            if json {
+                println!("{}", json!({"id": app_id, "api_key": key.expose()}));
+            } else {
+                println!(
+                    "New API key for {app_id} (the old one no longer works): {}",
+                    key.expose()
+                );
+            }
+            store.close().await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

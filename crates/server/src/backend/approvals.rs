@@ -1,0 +1,516 @@
+//! OneTouch approval requests: create, status (with `?wait=` long-poll), cancel.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use assent_protocol::backend::{
+    ApprovalRequestCreated, ApprovalRequestInfo, ApprovalRequestStatus, ApproverState,
+    CreatedApprovalRequest,
+};
+use assent_protocol::canonical::to_canonical_bytes;
+use assent_protocol::crypto::{self, MessageKind};
+use assent_protocol::error::ErrorCode;
+use assent_protocol::request::{
+    AppBranding, DetailField, Logo, LogoResolution, NumberMatching, REQUEST_DETAILS_VERSION,
+    RequestDetails, RequestStatus, RequesterContext,
+};
+use axum::Json;
+use axum::extract::{Path, State};
+use rand::Rng as _;
+use rand::seq::SliceRandom as _;
+use serde_json::{Map, Value};
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::users::{user_id_from_path, user_not_found};
+use super::{BackendCall, ok};
+use crate::clock::{rfc3339, unix_now};
+use crate::config::Limits;
+use crate::error::{ApiError, ApiResult};
+use crate::params::{Params, as_unsigned, scalar_string};
+use crate::state::AppState;
+use crate::store::{App, CreateRefusal, DecisionRecord, NewRequest, StoredRequest};
+
+fn param(field: &'static str, message: String) -> ApiError {
+    ApiError::param(message).with_field(field, "is invalid")
+}
+
+/// Reads `details` or `hidden_details`: names to text, in the order given.
+fn detail_map(
+    raw: Map<String, Value>,
+    field: &'static str,
+    limits: &Limits,
+) -> Result<Map<String, Value>, ApiError> {
+    if raw.len() > limits.max_detail_fields {
+        return Err(param(
+            field,
+            format!(
+                "{field} may have at most {} entries.",
+                limits.max_detail_fields
+            ),
+        ));
+    }
+    let mut out = Map::with_capacity(raw.len());
+    for (label, value) in raw {
+        let label = label.trim().to_owned();
+        if label.is_empty() || label.chars().count() > limits.max_detail_label_chars {
+            return Err(param(
+                field,
+                format!(
+                    "{field} names must be 1 to {} characters.",
+                    limits.max_detail_label_chars
+                ),
+            ));
+        }
+        let Some(text) = (match &value {
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Null => Some(String::new()),
+            other => scalar_string(other),
+        }) else {
+            return Err(param(field, format!("{field}[{label}] must be text.")));
+        };
+        if text.chars().count() > limits.max_detail_value_chars {
+            return Err(param(
+                field,
+                format!(
+                    "{field}[{label}] is longer than {} characters.",
+                    limits.max_detail_value_chars
+                ),
+            ));
+        }
+        out.insert(label, Value::String(text));
+    }
+    Ok(out)
+}
+
+fn http_url(text: &str) -> bool {
+    url::Url::parse(text)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+fn parse_logos(raw: Vec<Value>, limits: &Limits) -> Result<Vec<Logo>, ApiError> {
+    if raw.len() > limits.max_logos {
+        return Err(param(
+            "logos",
+            format!("logos may have at most {} entries.", limits.max_logos),
+        ));
+    }
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let item = Params::parse(None, Some("application/json"), item.to_string().as_bytes())
+                .map_err(|_| {
+                param(
+                    "logos",
+                    format!("logos[{i}] must be an object with res and url."),
+                )
+            })?;
+            let res = item.string("res")?.unwrap_or_else(|| "default".into());
+            let res = LogoResolution::parse(&res).ok_or_else(|| {
+                param(
+                    "logos",
+                    format!("logos[{i}].res must be one of default, low, med, high."),
+                )
+            })?;
+            let url = item
+                .string("url")?
+                .map(|u| u.trim().to_owned())
+                .unwrap_or_default();
+            if url.len() > limits.max_logo_url_len || !http_url(&url) {
+                return Err(param(
+                    "logos",
+                    format!(
+                        "logos[{i}].url must be an http(s) URL of at most {} bytes.",
+                        limits.max_logo_url_len
+                    ),
+                ));
+            }
+            Ok(Logo { res, url })
+        })
+        .collect()
+}
+
+fn parse_requester(raw: &Params, limits: &Limits) -> Result<Option<RequesterContext>, ApiError> {
+    let field = |name: &str| -> Result<Option<String>, ApiError> {
+        let value = raw
+            .string(name)?
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > limits.max_requester_field_chars)
+        {
+            return Err(param(
+                "requester",
+                format!(
+                    "requester[{name}] is longer than {} characters.",
+                    limits.max_requester_field_chars
+                ),
+            ));
+        }
+        Ok(value)
+    };
+    let context = RequesterContext {
+        ip: field("ip")?,
+        location: field("location")?,
+        user_agent: field("user_agent")?,
+    };
+    Ok((!context.is_empty()).then_some(context))
+}
+
+/// A number for the person to pick and three choices, shuffled, that include it.
+fn number_choices() -> (u32, Vec<u32>) {
+    let mut rng = rand::thread_rng();
+    let number = rng.gen_range(10..=99);
+    let mut choices = vec![number];
+    while choices.len() < 3 {
+        let decoy = rng.gen_range(10..=99);
+        if !choices.contains(&decoy) {
+            choices.push(decoy);
+        }
+    }
+    choices.shuffle(&mut rng);
+    (number, choices)
+}
+
+/// `POST /onetouch/json/users/{authy_id}/approval_requests`.
+pub async fn create(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    call: BackendCall,
+) -> ApiResult<Json<ApprovalRequestCreated>> {
+    let now = unix_now();
+    let limits = &state.config.limits;
+    let (app, p) = (&call.app, &call.params);
+    let user_id = user_id_from_path(&user)?;
+    state
+        .store
+        .user(&app.id, user_id)
+        .await?
+        .ok_or_else(user_not_found)?;
+
+    let message = p
+        .string("message")?
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            ApiError::param("message is required.").with_field("message", "is required")
+        })?;
+    if message.chars().count() > limits.max_message_chars {
+        return Err(param(
+            "message",
+            format!(
+                "message must be at most {} characters.",
+                limits.max_message_chars
+            ),
+        ));
+    }
+    let details = detail_map(p.object("details")?, "details", limits)?;
+    let hidden_details = detail_map(p.object("hidden_details")?, "hidden_details", limits)?;
+    let logos = parse_logos(p.list("logos")?, limits)?;
+    let seconds_to_expire = p
+        .unsigned("seconds_to_expire")?
+        .unwrap_or(state.config.default_seconds_to_expire);
+    if seconds_to_expire > limits.max_seconds_to_expire {
+        return Err(param(
+            "seconds_to_expire",
+            format!(
+                "seconds_to_expire must be at most {} (0 means never).",
+                limits.max_seconds_to_expire
+            ),
+        ));
+    }
+
+    let mut approvers = BTreeSet::from([user_id]);
+    for (i, raw) in p.list("approvers")?.iter().enumerate() {
+        let id = as_unsigned(raw)
+            .filter(|id| *id > 0)
+            .ok_or_else(|| param("approvers", format!("approvers[{i}] must be a user id.")))?;
+        if approvers.insert(id) && state.store.user(&app.id, id).await?.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::UserNotFound,
+                format!("Approver {id} is not a user of this app."),
+            ));
+        }
+    }
+    if approvers.len() > limits.max_approvers {
+        return Err(param(
+            "approvers",
+            format!(
+                "A request may have at most {} approvers.",
+                limits.max_approvers
+            ),
+        ));
+    }
+    let approvers: Vec<u64> = approvers.into_iter().collect();
+    let quorum = p.unsigned("quorum")?.unwrap_or(1);
+    if quorum == 0 || quorum > approvers.len() as u64 {
+        return Err(param(
+            "quorum",
+            format!(
+                "quorum must be between 1 and the number of approvers ({}).",
+                approvers.len()
+            ),
+        ));
+    }
+    let quorum = quorum as u32;
+    let number_matching = p.boolean("number_matching")?.unwrap_or(false);
+    let requester = parse_requester(&p.nested("requester")?, limits)?;
+
+    let devices = state.store.active_devices(&approvers).await?;
+    let enrolled = approvers
+        .iter()
+        .filter(|a| devices.iter().any(|d| d.user_id == **a))
+        .count();
+    if enrolled < quorum as usize {
+        let message = if approvers.len() == 1 {
+            "User has no enrolled device: enroll one with a registration token first.".to_owned()
+        } else {
+            format!(
+                "Only {enrolled} of the approvers have an enrolled device, but the quorum is {quorum}."
+            )
+        };
+        return Err(ApiError::new(ErrorCode::UnregisteredUser, message));
+    }
+
+    let id = Uuid::new_v4();
+    let expires_at = (seconds_to_expire > 0).then(|| now + seconds_to_expire as i64);
+    let (number, choices) = if number_matching {
+        number_choices()
+    } else {
+        (0, Vec::new())
+    };
+    let shown_logos = if logos.is_empty() {
+        app.logo_url
+            .iter()
+            .map(|url| Logo {
+                res: LogoResolution::Default,
+                url: url.clone(),
+            })
+            .collect()
+    } else {
+        logos.clone()
+    };
+    let canonical_request = RequestDetails {
+        v: REQUEST_DETAILS_VERSION,
+        id,
+        app: AppBranding {
+            id: app.id.clone(),
+            name: app.name.clone(),
+            accent_color: app.accent_color.clone(),
+            logos: shown_logos,
+        },
+        user_id,
+        message: message.clone(),
+        details: details
+            .iter()
+            .map(|(label, value)| DetailField {
+                label: label.clone(),
+                value: value.as_str().unwrap_or_default().to_owned(),
+            })
+            .collect(),
+        requester: requester.clone(),
+        created_at: now,
+        expires_at,
+        number_matching: number_matching.then_some(NumberMatching { user_id, choices }),
+        approvers: approvers.clone(),
+        quorum,
+    };
+    let canonical = to_canonical_bytes(&canonical_request).map_err(|e| ApiError::internal(&e))?;
+    let stored = StoredRequest {
+        id,
+        app_id: app.id.clone(),
+        user_id,
+        message,
+        details,
+        hidden_details,
+        logos,
+        requester,
+        seconds_to_expire,
+        created_at: now,
+        expires_at,
+        quorum,
+        number: number_matching.then_some(number),
+        signature: crypto::sign_canonical(
+            state.service_key.signing_key(),
+            MessageKind::RequestDetails,
+            &canonical,
+        ),
+        digest: crypto::digest(MessageKind::RequestDetails, &canonical),
+        canonical,
+        status: RequestStatus::Pending,
+        reason: None,
+        notified: false,
+        processed_at: None,
+        updated_at: now,
+        approvers,
+    };
+    let new = NewRequest {
+        request: stored.clone(),
+        max_pending_per_user: limits.max_pending_per_user,
+    };
+    if let Err(CreateRefusal::TooManyPending) = state.store.create_request(new, now).await? {
+        return Err(ApiError::new(
+            ErrorCode::TooManyPendingRequests,
+            format!(
+                "User already has {} pending requests; wait for them to be answered or to expire.",
+                limits.max_pending_per_user
+            ),
+        ));
+    }
+    if expires_at.is_some() {
+        state.expiry_wake.notify_one();
+    }
+    state.announce_request(&stored).await;
+    tracing::info!(request = %id, app = %app.id, user = user_id, quorum, number_matching, "approval request created");
+    Ok(ok(ApprovalRequestCreated {
+        approval_request: CreatedApprovalRequest {
+            uuid: id.to_string(),
+            number: number_matching.then_some(number),
+        },
+        success: true,
+    }))
+}
+
+fn request_not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::ApprovalRequestNotFound,
+        "Approval request not found.",
+    )
+}
+
+fn request_id_from_path(segment: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(segment).map_err(|_| request_not_found())
+}
+
+/// The status body of a request at `now`.
+pub fn request_info(
+    app: &App,
+    request: &StoredRequest,
+    decisions: &[DecisionRecord],
+    now: i64,
+) -> ApprovalRequestInfo {
+    let status = request.status_at(now);
+    let processed_at = match (request.processed_at, status) {
+        (Some(at), _) => Some(at),
+        (None, RequestStatus::Expired) => request.expires_at,
+        _ => None,
+    };
+    ApprovalRequestInfo {
+        _app_name: app.name.clone(),
+        _app_serial_id: app.serial_id,
+        _authy_id: request.user_id,
+        app_id: app.id.clone(),
+        created_at: rfc3339(request.created_at),
+        notified: request.notified,
+        processed_at: processed_at.map(rfc3339),
+        seconds_to_expire: request.seconds_to_expire,
+        status,
+        updated_at: rfc3339(
+            processed_at
+                .unwrap_or(request.updated_at)
+                .max(request.updated_at),
+        ),
+        uuid: request.id.to_string(),
+        quorum: request.quorum,
+        approvers: request
+            .approvers
+            .iter()
+            .map(|user| {
+                let decision = decisions.iter().find(|d| d.user_id == *user);
+                ApproverState {
+                    authy_id: *user,
+                    decision: decision.map(|d| d.outcome),
+                    reason: decision.and_then(|d| d.reason),
+                    decided_at: decision.map(|d| d.recorded_at),
+                }
+            })
+            .collect(),
+        reason: request.reason.clone(),
+    }
+}
+
+/// `GET /onetouch/json/approval_requests/{uuid}`, with `?wait=SECONDS` to answer as soon as the
+/// request is final (or when the wait ends).
+pub async fn status(
+    State(state): State<AppState>,
+    Path(uuid): Path<String>,
+    call: BackendCall,
+) -> ApiResult<Json<ApprovalRequestStatus>> {
+    let id = request_id_from_path(&uuid)?;
+    let wait = call
+        .params
+        .unsigned("wait")?
+        .unwrap_or(0)
+        .min(state.config.max_wait_secs);
+    // Subscribe before reading, so a resolution between the read and the wait is not missed.
+    let mut resolutions = state.hub.subscribe_resolved();
+    let mut request = state
+        .store
+        .request(Some(&call.app.id), id)
+        .await?
+        .ok_or_else(request_not_found)?;
+    let now = unix_now();
+    if wait > 0 && request.status_at(now) == RequestStatus::Pending {
+        let mut budget = Duration::from_secs(wait);
+        if let Some(at) = request.expires_at {
+            // Wake at the deadline even if the sweeper is late.
+            budget = budget.min(Duration::from_millis(
+                ((at - now).max(0) as u64) * 1000 + 500,
+            ));
+        }
+        let deadline = tokio::time::Instant::now() + budget;
+        loop {
+            tokio::select! {
+                event = resolutions.recv() => match event {
+                    Ok(resolved) if resolved.id == id => break,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => break,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+                () = state.shutdown.cancelled() => break,
+            }
+        }
+        request = state
+            .store
+            .request(Some(&call.app.id), id)
+            .await?
+            .ok_or_else(request_not_found)?;
+    }
+    let decisions = state.store.decisions(id).await?;
+    Ok(ok(ApprovalRequestStatus {
+        approval_request: request_info(&call.app, &request, &decisions, unix_now()),
+        success: true,
+    }))
+}
+
+/// `POST /onetouch/json/approval_requests/{uuid}/cancel` (extension): withdraws a pending request;
+/// devices showing it are told.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(uuid): Path<String>,
+    call: BackendCall,
+) -> ApiResult<Json<ApprovalRequestStatus>> {
+    let id = request_id_from_path(&uuid)?;
+    let now = unix_now();
+    let request = match state
+        .store
+        .cancel_request(&call.app.id, id, now)
+        .await?
+        .ok_or_else(request_not_found)?
+    {
+        Ok(request) => request,
+        Err(status) => {
+            return Err(ApiError::new(
+                ErrorCode::RequestNotPending,
+                format!("Approval request is no longer pending (it is {status})."),
+            ));
+        }
+    };
+    state.announce_resolved(id, RequestStatus::Cancelled, &request.approvers);
+    let decisions = state.store.decisions(id).await?;
+    Ok(ok(ApprovalRequestStatus {
+        approval_request: request_info(&call.app, &request, &decisions, now),
+        success: true,
+    }))
+}

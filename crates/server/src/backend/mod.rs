@@ -1,0 +1,115 @@
+//! The backend API: Authy OneTouch-compatible endpoints for relying parties, plus extensions.
+//!
+//! Every endpoint authenticates the app by its API key, taken from the `X-Authy-API-Key` header,
+//! or the `api_key` query or body parameter (Authy's clients use all three).
+
+mod approvals;
+mod sdk;
+mod users;
+
+use assent_protocol::error::ErrorCode;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::body::read_body;
+use crate::error::ApiError;
+use crate::keys::secret_hash;
+use crate::params::Params;
+use crate::state::AppState;
+use crate::store::App;
+
+/// Header carrying the API key.
+pub const API_KEY_HEADER: &str = "x-authy-api-key";
+
+/// An authenticated backend call: the app and its merged parameters.
+#[derive(Debug)]
+pub struct BackendCall {
+    /// The calling app.
+    pub app: App,
+    /// Query and body parameters, merged.
+    pub params: Params,
+}
+
+fn invalid_key() -> ApiError {
+    ApiError::new(ErrorCode::InvalidApiKey, "Invalid API key")
+}
+
+async fn app_for_key(state: &AppState, key: Option<&str>) -> Result<App, ApiError> {
+    let key = key
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(invalid_key)?;
+    state
+        .store
+        .app_by_key_hash(&secret_hash(key))
+        .await?
+        .ok_or_else(invalid_key)
+}
+
+impl FromRequest<AppState> for BackendCall {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let header_key = parts
+            .headers
+            .get(API_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // With the key in a header, authenticate before reading the body, so an unauthenticated
+        // caller learns nothing about how we parse.
+        let early_app = match &header_key {
+            Some(key) => Some(app_for_key(state, Some(key)).await?),
+            None => None,
+        };
+        let body = read_body(&parts.headers, body, state.config.limits.max_body_bytes).await?;
+        let content_type = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let params = Params::parse(parts.uri.query(), content_type, &body)?;
+        let app = match early_app {
+            Some(app) => app,
+            None => app_for_key(state, params.string("api_key").ok().flatten().as_deref()).await?,
+        };
+        Ok(BackendCall { app, params })
+    }
+}
+
+/// A 200 JSON answer (Authy clients accept nothing else as success).
+pub fn ok<T: Serialize>(body: T) -> Json<T> {
+    Json(body)
+}
+
+/// The backend routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/protected/json/users/new", post(users::create))
+        .route("/protected/json/users/{id}/status", get(users::status))
+        .route("/protected/json/users/{id}/delete", post(users::delete))
+        .route("/protected/json/users/delete/{id}", post(users::delete))
+        .route("/protected/json/users/{id}/remove", post(users::delete))
+        .route(
+            "/protected/json/sdk/registrations",
+            post(sdk::create_registration),
+        )
+        .route(
+            "/protected/json/sdk/devices/{id}",
+            delete(sdk::revoke_device),
+        )
+        .route(
+            "/onetouch/json/users/{id}/approval_requests",
+            post(approvals::create),
+        )
+        .route(
+            "/onetouch/json/approval_requests/{uuid}",
+            get(approvals::status),
+        )
+        .route(
+            "/onetouch/json/approval_requests/{uuid}/cancel",
+            post(approvals::cancel),
+        )
+}

@@ -1,0 +1,133 @@
+//! The device API: enrollment, signed calls, request details, decisions and the push stream.
+//!
+//! Every route but enrollment takes a [`DeviceCall`], which only exists once the call's
+//! `Authorization: Assent-Device ...` header has passed every check in `docs/protocol.md`.
+
+mod enroll;
+mod requests;
+mod stream;
+
+use assent_protocol::auth::{AuthError, DeviceAuthorization};
+use assent_protocol::error::ErrorCode;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::routing::{delete, get, post};
+
+use crate::body::read_body;
+use crate::clock::unix_now;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::Device;
+
+/// The request target as the client sent it, before path normalisation; signatures cover it.
+#[derive(Debug, Clone)]
+pub struct OriginalTarget(pub String);
+
+/// An authenticated device call.
+#[derive(Debug)]
+pub struct DeviceCall {
+    /// The calling device (active).
+    pub device: Device,
+    /// The raw body the signature covered.
+    pub body: Bytes,
+    /// The service clock when the call was checked.
+    pub now: i64,
+}
+
+/// Devices whose last-seen time is older than this are updated on their next call.
+const TOUCH_AFTER_SECS: i64 = 60;
+
+impl FromRequest<AppState> for DeviceCall {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let now = unix_now();
+        let (parts, body) = req.into_parts();
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MalformedAuthorization,
+                "Device calls must carry an `Authorization: Assent-Device ...` header.",
+            )
+        })?;
+        let header = header.to_str().map_err(|_| {
+            ApiError::new(
+                ErrorCode::MalformedAuthorization,
+                "The Authorization header is not text.",
+            )
+        })?;
+        let auth = DeviceAuthorization::parse(header).map_err(|e| {
+            ApiError::new(
+                ErrorCode::MalformedAuthorization,
+                format!("Malformed Authorization header: {e}."),
+            )
+        })?;
+        auth.check_clock(now, state.config.max_clock_skew_secs)
+            .map_err(|e| match e {
+                AuthError::ClockSkew { .. } => ApiError::new(
+                    ErrorCode::ClockSkew,
+                    format!(
+                        "{e}. Check this computer's clock (for example, enable automatic time)."
+                    ),
+                ),
+                AuthError::BadSignature => ApiError::new(
+                    ErrorCode::InvalidSignature,
+                    "Request signature does not verify.",
+                ),
+            })?;
+        let device = state.store.device(auth.device_id).await?.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::DeviceNotFound,
+                "Device not found: it may have been removed.",
+            )
+        })?;
+        if device.revoked_at.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::DeviceRevoked,
+                "This device has been revoked; enroll it again to use it.",
+            ));
+        }
+        let body = read_body(&parts.headers, body, state.config.limits.max_body_bytes).await?;
+        let target = match parts.extensions.get::<OriginalTarget>() {
+            Some(original) => original.0.clone(),
+            None => parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+        };
+        auth.verify_signature(&device.public_key, parts.method.as_str(), &target, &body)
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidSignature,
+                    "Request signature does not verify for this device.",
+                )
+            })?;
+        // Recorded only after the signature verified, so forgeries cannot burn a device's nonces.
+        if !state
+            .store
+            .record_nonce(device.id, &auth.nonce, now)
+            .await?
+        {
+            return Err(ApiError::new(
+                ErrorCode::NonceReplayed,
+                "This request was already received (replayed nonce).",
+            ));
+        }
+        if device.last_seen_at < now - TOUCH_AFTER_SECS {
+            state.store.touch_device(device.id, now).await?;
+        }
+        Ok(DeviceCall { device, body, now })
+    }
+}
+
+/// The device routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/device/v1/enroll", post(enroll::enroll))
+        .route("/device/v1/stream", get(stream::stream))
+        .route("/device/v1/requests", get(requests::pending))
+        .route("/device/v1/requests/{id}", get(requests::details))
+        .route("/device/v1/requests/{id}/decision", post(requests::decide))
+        .route("/device/v1/device", delete(requests::remove_self))
+}

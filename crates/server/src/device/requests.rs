@@ -1,0 +1,193 @@
+//! Requests as a device sees them: the pending list, signed details, decisions; and a device
+//! removing itself.
+
+use assent_protocol::backend::Done;
+use assent_protocol::decision::{Decision, DecisionReceipt, Outcome};
+use assent_protocol::error::ErrorCode;
+use assent_protocol::request::{DeviceRequest, PendingRequests, RequestStatus};
+use assent_protocol::signed::{Signed, VerifyError};
+use axum::Json;
+use axum::extract::{Path, State};
+use uuid::Uuid;
+
+use super::DeviceCall;
+use crate::error::{ApiError, ApiResult};
+use crate::resolution::Refusal;
+use crate::state::AppState;
+use crate::store::{DecisionRecord, DecisionResult, Device, StoredRequest};
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::ApprovalRequestNotFound,
+        "Approval request not found.",
+    )
+}
+
+/// Loads a request this device's person may see. Requests of other apps or people are "not
+/// found", so a device learns nothing about them.
+async fn visible_request(
+    state: &AppState,
+    device: &Device,
+    id: &str,
+) -> Result<StoredRequest, ApiError> {
+    let id = Uuid::try_parse(id).map_err(|_| not_found())?;
+    state
+        .store
+        .request(Some(&device.app_id), id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// `GET /device/v1/requests`: requests waiting for this device's person.
+pub async fn pending(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> ApiResult<Json<PendingRequests>> {
+    let ids = state
+        .store
+        .pending_for_user(call.device.user_id, call.now)
+        .await?;
+    Ok(Json(PendingRequests { ids }))
+}
+
+/// `GET /device/v1/requests/{id}`: the service-signed canonical request and its status.
+pub async fn details(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    call: DeviceCall,
+) -> ApiResult<Json<DeviceRequest>> {
+    let request = visible_request(&state, &call.device, &id).await?;
+    if !request.approvers.contains(&call.device.user_id) {
+        return Err(not_found());
+    }
+    let payload = serde_json::from_slice(&request.canonical).map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(DeviceRequest {
+        request: Signed::from_parts(payload, request.signature),
+        status: request.status_at(call.now),
+    }))
+}
+
+/// `POST /device/v1/requests/{id}/decision`: a signed approve or deny. See `docs/protocol.md`
+/// for the checks and their order.
+pub async fn decide(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    call: DeviceCall,
+) -> ApiResult<Json<DecisionReceipt>> {
+    let device = &call.device;
+    let signed: Signed<Decision> = serde_json::from_slice(&call.body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "The decision is not a signed decision envelope: {e}."
+        ))
+    })?;
+    let request = visible_request(&state, device, &id).await?;
+    if !request.approvers.contains(&device.user_id) {
+        return Err(ApiError::new(
+            ErrorCode::NotAnApprover,
+            "This device's person is not an approver of this request.",
+        ));
+    }
+    let verified = signed.verify(&device.public_key).map_err(|e| match e {
+        VerifyError::Malformed(m) => {
+            ApiError::bad_request(format!("The signed decision is not valid: {m}."))
+        }
+        _ => ApiError::new(
+            ErrorCode::InvalidSignature,
+            "The decision signature does not verify for this device.",
+        ),
+    })?;
+    let decision = verified.message;
+    decision
+        .check_shape()
+        .map_err(|e| ApiError::param(format!("Invalid decision: {e}.")))?;
+    if decision.request_id != request.id || decision.device_id != device.id {
+        return Err(ApiError::param(
+            "The decision names another request or device than this call.",
+        ));
+    }
+    if decision.request_digest != hex::encode(request.digest) {
+        return Err(ApiError::new(
+            ErrorCode::DigestMismatch,
+            "The decision signs a different request than the one on record; fetch the request again.",
+        ));
+    }
+    let picks_number = request.number.is_some() && device.user_id == request.user_id;
+    if picks_number && decision.outcome == Outcome::Approve && decision.number.is_none() {
+        return Err(ApiError::param(
+            "This request uses number matching: approve with the number shown.",
+        )
+        .with_field("number", "is required"));
+    }
+    let record = DecisionRecord {
+        request_id: request.id,
+        user_id: device.user_id,
+        device_id: device.id,
+        outcome: decision.outcome,
+        reason: decision.reason,
+        number: decision.number,
+        signed_at: decision.signed_at,
+        payload: verified.canonical,
+        signature: *signed.signature(),
+        recorded_at: call.now,
+    };
+    let result = state.store.record_decision(record, call.now).await?;
+    tracing::info!(request = %request.id, device = %device.id, outcome = ?decision.outcome, result = ?result, "decision");
+    match result {
+        DecisionResult::Recorded { status, resolved } => {
+            if resolved {
+                state.outbox_wake.notify_one();
+                state.announce_resolved(request.id, status, &request.approvers);
+            }
+            Ok(Json(DecisionReceipt {
+                success: true,
+                status,
+                duplicate: false,
+            }))
+        }
+        DecisionResult::Duplicate { status } => Ok(Json(DecisionReceipt {
+            success: true,
+            status,
+            duplicate: true,
+        })),
+        DecisionResult::Refused {
+            refusal,
+            expired_now,
+        } => {
+            if expired_now {
+                state.announce_resolved(request.id, RequestStatus::Expired, &request.approvers);
+            }
+            Err(match refusal {
+                Refusal::NotPending(status) => ApiError::new(
+                    ErrorCode::RequestNotPending,
+                    format!("This request is no longer pending (it is {status})."),
+                ),
+                Refusal::AlreadyDecided => ApiError::new(
+                    ErrorCode::AlreadyDecided,
+                    "You already answered this request differently.",
+                ),
+                Refusal::WrongNumber => {
+                    state.outbox_wake.notify_one();
+                    state.announce_resolved(request.id, RequestStatus::Denied, &request.approvers);
+                    ApiError::new(
+                        ErrorCode::WrongNumber,
+                        "That is not the number shown; the request was denied for your safety.",
+                    )
+                }
+            })
+        }
+    }
+}
+
+/// `DELETE /device/v1/device`: the device revokes itself (the person removed the account).
+pub async fn remove_self(State(state): State<AppState>, call: DeviceCall) -> ApiResult<Json<Done>> {
+    state
+        .store
+        .revoke_device(None, call.device.id, call.now)
+        .await?;
+    state.hub.revoke(call.device.user_id, call.device.id);
+    tracing::info!(device = %call.device.id, "device removed itself");
+    Ok(Json(Done {
+        message: "Device removed.".into(),
+        success: true,
+    }))
+}

@@ -1,0 +1,116 @@
+//! `GET /device/v1/stream`: the push stream.
+//!
+//! On connect the device gets `pending` (everything still waiting for its person), then
+//! `request`/`resolved`/`revoked` as they happen and a heartbeat every interval. The connection is
+//! registered with the hub *before* the pending list is read, so a request created in between is
+//! sent twice rather than never; duplicates are harmless.
+
+use assent_protocol::stream::StreamMessage;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::Response;
+use futures_util::{SinkExt as _, StreamExt as _};
+
+use super::DeviceCall;
+use crate::clock::unix_now;
+use crate::hub::Push;
+use crate::state::AppState;
+use crate::store::Device;
+
+/// Small buffers: a stream carries a few short JSON frames; the defaults (128 KiB) would cost
+/// that much memory per connected device.
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 4 * 1024;
+/// Devices send nothing but control frames; refuse anything large.
+const MAX_MESSAGE: usize = 16 * 1024;
+
+/// Upgrades an authenticated call to the push stream.
+pub async fn stream(
+    State(state): State<AppState>,
+    ws: WebSocketUpgrade,
+    call: DeviceCall,
+) -> Response {
+    let device = call.device;
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| run(state, device, socket))
+}
+
+fn text(message: &StreamMessage) -> Message {
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(message).expect("stream messages serialize"),
+    ))
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+async fn run(state: AppState, device: Device, socket: WebSocket) {
+    let (registration, mut pushes) = state.hub.connect(device.user_id, device.id);
+    let (mut sink, mut source) = socket.split();
+    let pending = match state
+        .store
+        .pending_for_user(device.user_id, unix_now())
+        .await
+    {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(error = %e, "reading pending requests for a stream failed");
+            let _ = sink.send(close(close_code::ERROR, "try again")).await;
+            return;
+        }
+    };
+    if sink
+        .send(text(&StreamMessage::Pending { ids: pending }))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    tracing::debug!(device = %device.id, "stream connected");
+    let mut heartbeat = tokio::time::interval(state.config.heartbeat_interval);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            push = pushes.recv() => match push {
+                Some(Push::Message(message)) => {
+                    if sink.send(text(&message)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Push::Revoked) => {
+                    let _ = sink.send(text(&StreamMessage::Revoked)).await;
+                    let _ = sink.send(close(close_code::POLICY, "device revoked")).await;
+                    break;
+                }
+                None => {
+                    // The hub dropped this connection (it fell behind, or the device was revoked
+                    // with a full queue): close so the device reconnects and re-syncs.
+                    let _ = sink.send(close(close_code::AGAIN, "reconnect")).await;
+                    break;
+                }
+            },
+            _ = heartbeat.tick() => {
+                if sink.send(text(&StreamMessage::Heartbeat { ts: unix_now() })).await.is_err() {
+                    break;
+                }
+            }
+            incoming = source.next() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            },
+            () = state.shutdown.cancelled() => {
+                let _ = sink.send(close(close_code::RESTART, "service restarting")).await;
+                break;
+            }
+        }
+    }
+    drop(registration);
+    tracing::debug!(device = %device.id, "stream closed");
+}

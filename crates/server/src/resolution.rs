@@ -1,0 +1,284 @@
+//! How decisions resolve a request. Pure functions, shared by every store engine.
+//!
+//! - Approved once `quorum` distinct approvers approved.
+//! - Denied as soon as one approver denies (a veto), or when the person who must match a number
+//!   picks the wrong one.
+//! - A person decides once: the same decision again is a harmless duplicate (a retry after a lost
+//!   response); a different one is refused.
+//! - Nothing is accepted once the request is final or past its deadline.
+
+use std::collections::BTreeSet;
+
+use assent_protocol::decision::{DenyReason, Outcome};
+use assent_protocol::request::RequestStatus;
+
+/// Deny reason recorded when number matching failed.
+pub const WRONG_NUMBER_REASON: &str = "wrong_number";
+
+/// The request facts a decision is judged against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestState {
+    /// Stored status.
+    pub status: RequestStatus,
+    /// Deadline (`None` = never).
+    pub expires_at: Option<i64>,
+    /// Distinct approvals needed.
+    pub quorum: u32,
+    /// With number matching: the right number and who must pick it.
+    pub number_matching: Option<(u32, u64)>,
+}
+
+/// One decision, as far as resolution cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vote {
+    /// Who decided.
+    pub user_id: u64,
+    /// Approve or deny.
+    pub outcome: Outcome,
+    /// Deny reason.
+    pub reason: Option<DenyReason>,
+    /// Number picked.
+    pub number: Option<u32>,
+}
+
+/// Why a decision is not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The request is final (or past its deadline: then `Expired`).
+    NotPending(RequestStatus),
+    /// This person already decided differently.
+    AlreadyDecided,
+    /// Number matching failed. The decision is still recorded and the request denied.
+    WrongNumber,
+}
+
+/// What to do with an incoming decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Write the decision; the request moves to `status` (with `reason` when denied).
+    Record {
+        /// Status after the decision.
+        status: RequestStatus,
+        /// Deny reason to store on the request.
+        reason: Option<String>,
+    },
+    /// Already recorded; write nothing.
+    Duplicate,
+    /// Number matching failed: write the decision, deny the request with `wrong_number`, and
+    /// answer with [`Refusal::WrongNumber`].
+    RecordWrongNumber,
+    /// Refuse. `expire` when the request must be marked expired now.
+    Refuse {
+        /// Why.
+        refusal: Refusal,
+        /// True when the stored status is pending but the deadline has passed.
+        expire: bool,
+    },
+}
+
+/// The status implied by a set of votes (one per person).
+pub fn verdict(quorum: u32, votes: &[Vote]) -> (RequestStatus, Option<String>) {
+    if let Some(deny) = votes.iter().find(|v| v.outcome == Outcome::Deny) {
+        return (
+            RequestStatus::Denied,
+            deny.reason.map(|r| r.as_str().to_owned()),
+        );
+    }
+    let approvers: BTreeSet<u64> = votes
+        .iter()
+        .filter(|v| v.outcome == Outcome::Approve)
+        .map(|v| v.user_id)
+        .collect();
+    if approvers.len() as u64 >= u64::from(quorum) {
+        (RequestStatus::Approved, None)
+    } else {
+        (RequestStatus::Pending, None)
+    }
+}
+
+/// Decides what to do with `incoming`, given the request and the votes already recorded.
+pub fn plan(request: &RequestState, recorded: &[Vote], incoming: &Vote, now: i64) -> Plan {
+    // Duplicates first: a retry of a decision that made the request final must still succeed.
+    if let Some(previous) = recorded.iter().find(|v| v.user_id == incoming.user_id) {
+        return if previous == incoming {
+            Plan::Duplicate
+        } else {
+            Plan::Refuse {
+                refusal: Refusal::AlreadyDecided,
+                expire: false,
+            }
+        };
+    }
+    if request.status != RequestStatus::Pending {
+        return Plan::Refuse {
+            refusal: Refusal::NotPending(request.status),
+            expire: false,
+        };
+    }
+    if request.expires_at.is_some_and(|at| now >= at) {
+        return Plan::Refuse {
+            refusal: Refusal::NotPending(RequestStatus::Expired),
+            expire: true,
+        };
+    }
+    if let Some((number, picker)) = request.number_matching
+        && incoming.user_id == picker
+        && incoming.outcome == Outcome::Approve
+        && incoming.number != Some(number)
+    {
+        return Plan::RecordWrongNumber;
+    }
+    let mut votes = recorded.to_vec();
+    votes.push(*incoming);
+    let (status, reason) = verdict(request.quorum, &votes);
+    Plan::Record { status, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(quorum: u32) -> RequestState {
+        RequestState {
+            status: RequestStatus::Pending,
+            expires_at: Some(100),
+            quorum,
+            number_matching: None,
+        }
+    }
+
+    fn approve(user_id: u64) -> Vote {
+        Vote {
+            user_id,
+            outcome: Outcome::Approve,
+            reason: None,
+            number: None,
+        }
+    }
+
+    fn deny(user_id: u64) -> Vote {
+        Vote {
+            user_id,
+            outcome: Outcome::Deny,
+            reason: Some(DenyReason::NotMe),
+            number: None,
+        }
+    }
+
+    #[test]
+    fn single_approval_approves_a_quorum_of_one() {
+        assert_eq!(
+            plan(&state(1), &[], &approve(1), 50),
+            Plan::Record {
+                status: RequestStatus::Approved,
+                reason: None
+            }
+        );
+    }
+
+    #[test]
+    fn two_of_three_needs_two_distinct_people() {
+        let s = state(2);
+        assert_eq!(
+            plan(&s, &[], &approve(1), 50),
+            Plan::Record {
+                status: RequestStatus::Pending,
+                reason: None
+            }
+        );
+        assert_eq!(
+            plan(&s, &[approve(1)], &approve(1), 50),
+            Plan::Duplicate,
+            "the same person approving twice must not count twice"
+        );
+        assert_eq!(
+            plan(&s, &[approve(1)], &approve(2), 50),
+            Plan::Record {
+                status: RequestStatus::Approved,
+                reason: None
+            }
+        );
+    }
+
+    #[test]
+    fn one_denial_vetoes() {
+        assert_eq!(
+            plan(&state(2), &[approve(1)], &deny(2), 50),
+            Plan::Record {
+                status: RequestStatus::Denied,
+                reason: Some("not_me".into())
+            }
+        );
+    }
+
+    #[test]
+    fn changing_ones_mind_is_refused() {
+        assert_eq!(
+            plan(&state(2), &[approve(1)], &deny(1), 50),
+            Plan::Refuse {
+                refusal: Refusal::AlreadyDecided,
+                expire: false
+            }
+        );
+    }
+
+    #[test]
+    fn final_and_expired_requests_refuse() {
+        let mut s = state(1);
+        s.status = RequestStatus::Approved;
+        assert_eq!(
+            plan(&s, &[approve(1)], &approve(2), 50),
+            Plan::Refuse {
+                refusal: Refusal::NotPending(RequestStatus::Approved),
+                expire: false
+            }
+        );
+        assert_eq!(
+            plan(&s, &[approve(1)], &approve(1), 50),
+            Plan::Duplicate,
+            "a retry after the final decision succeeds"
+        );
+        assert_eq!(
+            plan(&state(1), &[], &approve(1), 100),
+            Plan::Refuse {
+                refusal: Refusal::NotPending(RequestStatus::Expired),
+                expire: true
+            },
+            "at the deadline the request is expired"
+        );
+    }
+
+    #[test]
+    fn number_matching_applies_to_the_picker_only() {
+        let mut s = state(2);
+        s.number_matching = Some((42, 1));
+        let mut right = approve(1);
+        right.number = Some(42);
+        let mut wrong = approve(1);
+        wrong.number = Some(41);
+        assert_eq!(plan(&s, &[], &wrong, 50), Plan::RecordWrongNumber);
+        assert_eq!(
+            plan(&s, &[], &right, 50),
+            Plan::Record {
+                status: RequestStatus::Pending,
+                reason: None
+            }
+        );
+        assert_eq!(
+            plan(&s, &[right], &approve(2), 50),
+            Plan::Record {
+                status: RequestStatus::Approved,
+                reason: None
+            },
+            "the second approver needs no number"
+        );
+        assert_eq!(
+            plan(&s, &[], &deny(1), 50),
+            Plan::Record {
+                status: RequestStatus::Denied,
+                reason: Some("not_me".into())
+            },
+            "denying needs no number"
+        );
+    }
+}

@@ -1,0 +1,458 @@
+//! The one storage interface the rest of the service talks to.
+//!
+//! [`Store`] is implemented for SQLite ([`sqlite::SqliteStore`]); a PostgreSQL implementation
+//! will sit beside it with its own migrations. Every method that changes more than one row runs
+//! in one transaction, so a failure leaves nothing half-written. Callers pass `now` in; no store
+//! method reads the clock.
+
+pub mod sqlite;
+
+use assent_protocol::callback::{CallbackKey, CallbackMethod};
+use assent_protocol::crypto::{PublicKey, Signature};
+use assent_protocol::decision::{DenyReason, Outcome};
+use assent_protocol::request::{Logo, RequestStatus, RequesterContext};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::resolution::Refusal;
+
+/// A storage failure. Only `Database` and `Corrupt` are unexpected; the rest are outcomes the
+/// API turns into error codes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed (connection, I/O, constraint the caller did not anticipate).
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (a bug or a hand-edited database).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A relying party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    /// Integer id (Authy `_app_serial_id`, callbacks' `customer_uuid`).
+    pub serial_id: u64,
+    /// 24 lower-case hex characters (Authy `app_id`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Default logo for its requests.
+    pub logo_url: Option<String>,
+    /// `#rrggbb`.
+    pub accent_color: Option<String>,
+    /// Where callbacks go; none configured means none are sent.
+    pub callback_url: Option<String>,
+    /// POST JSON or GET query.
+    pub callback_method: CallbackMethod,
+    /// Signs callbacks (precomputed HMAC state of the API key).
+    pub callback_key: CallbackKey,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// What `create_app` writes.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    /// See [`App::id`].
+    pub id: String,
+    /// See [`App::name`].
+    pub name: String,
+    /// See [`App::logo_url`].
+    pub logo_url: Option<String>,
+    /// See [`App::accent_color`].
+    pub accent_color: Option<String>,
+    /// See [`App::callback_url`].
+    pub callback_url: Option<String>,
+    /// See [`App::callback_method`].
+    pub callback_method: CallbackMethod,
+    /// SHA-256 of the API key.
+    pub api_key_hash: [u8; 32],
+    /// See [`App::callback_key`].
+    pub callback_key: CallbackKey,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A person, as one app knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// `authy_id`.
+    pub id: u64,
+    /// The app the user belongs to.
+    pub app_id: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Phone number, digits only.
+    pub cellphone: Option<String>,
+    /// Country calling code, digits only.
+    pub country_code: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// What `create_user` writes.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The app.
+    pub app_id: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Phone number, digits only.
+    pub cellphone: Option<String>,
+    /// Country calling code, digits only.
+    pub country_code: Option<String>,
+}
+
+/// An enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Device UUID.
+    pub id: Uuid,
+    /// Integer alias (callbacks' `device_uuid`).
+    pub alias: u64,
+    /// The app it was enrolled through.
+    pub app_id: String,
+    /// The person it approves for.
+    pub user_id: u64,
+    /// Verifies its signatures.
+    pub public_key: PublicKey,
+    /// Name the person gave it.
+    pub name: String,
+    /// Platform.
+    pub platform: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub last_seen_at: i64,
+    /// Unix seconds, once revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// What enrollment writes.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    /// New UUID.
+    pub id: Uuid,
+    /// The device's key.
+    pub public_key: PublicKey,
+    /// Name.
+    pub name: String,
+    /// Platform.
+    pub platform: String,
+}
+
+/// The result of a successful enrollment.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    /// The new device.
+    pub device: Device,
+    /// Its app.
+    pub app: App,
+}
+
+/// An approval request as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRequest {
+    /// UUID.
+    pub id: Uuid,
+    /// Owning app.
+    pub app_id: String,
+    /// The user it is for (initiator).
+    pub user_id: u64,
+    /// The question.
+    pub message: String,
+    /// Shown details, in order.
+    pub details: Map<String, Value>,
+    /// Hidden details (callback only).
+    pub hidden_details: Map<String, Value>,
+    /// Logos given at creation.
+    pub logos: Vec<Logo>,
+    /// Requester context.
+    pub requester: Option<RequesterContext>,
+    /// As given (0 = never).
+    pub seconds_to_expire: u64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; `None` = never.
+    pub expires_at: Option<i64>,
+    /// Distinct approvals needed.
+    pub quorum: u32,
+    /// Number-matching number, when asked for.
+    pub number: Option<u32>,
+    /// Canonical request-details bytes (what devices are shown).
+    pub canonical: Vec<u8>,
+    /// Digest of `canonical` (kind request-details).
+    pub digest: [u8; 32],
+    /// Service signature over `canonical`.
+    pub signature: Signature,
+    /// Stored status (see [`StoredRequest::status_at`] for the status at a given time).
+    pub status: RequestStatus,
+    /// Deny reason once denied.
+    pub reason: Option<String>,
+    /// True once a device was told.
+    pub notified: bool,
+    /// Unix seconds of the final state.
+    pub processed_at: Option<i64>,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// Approver user ids, ascending (includes `user_id`).
+    pub approvers: Vec<u64>,
+}
+
+impl StoredRequest {
+    /// The status at `now`: a pending request past its deadline is expired even before the
+    /// expiry sweeper has written it.
+    pub fn status_at(&self, now: i64) -> RequestStatus {
+        match (self.status, self.expires_at) {
+            (RequestStatus::Pending, Some(at)) if now >= at => RequestStatus::Expired,
+            (status, _) => status,
+        }
+    }
+}
+
+/// What `create_request` writes.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// The request, with status pending.
+    pub request: StoredRequest,
+    /// Refuse (without writing) when the initiator already has this many pending requests.
+    pub max_pending_per_user: u32,
+}
+
+/// A recorded decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionRecord {
+    /// The request.
+    pub request_id: Uuid,
+    /// The deciding person.
+    pub user_id: u64,
+    /// The deciding device.
+    pub device_id: Uuid,
+    /// Approve or deny.
+    pub outcome: Outcome,
+    /// Deny reason.
+    pub reason: Option<DenyReason>,
+    /// Number picked.
+    pub number: Option<u32>,
+    /// When the device signed, Unix seconds.
+    pub signed_at: i64,
+    /// Canonical decision bytes, as signed.
+    pub payload: Vec<u8>,
+    /// The device's signature.
+    pub signature: Signature,
+    /// Unix seconds.
+    pub recorded_at: i64,
+}
+
+/// What recording a decision did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecisionResult {
+    /// Written. `resolved` when it moved the request to a final state.
+    Recorded {
+        /// Status after the decision.
+        status: RequestStatus,
+        /// True when this decision made the request final.
+        resolved: bool,
+    },
+    /// The same decision was already recorded; nothing written.
+    Duplicate {
+        /// Current status.
+        status: RequestStatus,
+    },
+    /// Refused; `expired_now` when refusing also moved the request to `expired`.
+    Refused {
+        /// Why.
+        refusal: Refusal,
+        /// True when the request was found past its deadline and marked expired.
+        expired_now: bool,
+    },
+}
+
+/// A callback waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    /// Row id.
+    pub id: i64,
+    /// The app (its URL, method and key are read at delivery time).
+    pub app_id: String,
+    /// The request.
+    pub request_id: Uuid,
+    /// The JSON payload.
+    pub payload: Value,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Attempts made so far.
+    pub attempts: u32,
+}
+
+/// Counts for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreMetrics {
+    /// Requests by stored status.
+    pub requests_by_status: Vec<(RequestStatus, u64)>,
+    /// Callbacks neither delivered nor abandoned.
+    pub callback_backlog: u64,
+}
+
+/// A request that expired, with who to tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredRequest {
+    /// The request.
+    pub id: Uuid,
+    /// Its approvers.
+    pub approvers: Vec<u64>,
+}
+
+/// Why a registration token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// Unknown, used, expired, or its user was deleted.
+    Invalid,
+}
+
+/// Why a request was not created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateRefusal {
+    /// The initiator has too many pending requests.
+    TooManyPending,
+}
+
+/// Storage for the service. See the module documentation.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Returns the deployment's service key, creating it from `candidate` on first use. Several
+    /// instances racing here all end up with the same stored key.
+    async fn service_key(&self, candidate: [u8; 32], now: i64) -> Result<[u8; 32], StoreError>;
+
+    /// Writes a new app.
+    async fn create_app(&self, app: NewApp) -> Result<App, StoreError>;
+    /// Every app, oldest first.
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError>;
+    /// The app whose API key hashes to `hash`.
+    async fn app_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<App>, StoreError>;
+    /// The app with this id.
+    async fn app(&self, id: &str) -> Result<Option<App>, StoreError>;
+    /// Replaces an app's API key (hash and callback key). False when there is no such app.
+    async fn rotate_app_key(
+        &self,
+        id: &str,
+        hash: [u8; 32],
+        callback_key: CallbackKey,
+    ) -> Result<bool, StoreError>;
+
+    /// Creates a user, or returns the existing one with the same phone (country code and number)
+    /// or, without a phone, the same e-mail. The flag is true when a user was created.
+    async fn create_user(&self, user: NewUser, now: i64) -> Result<(User, bool), StoreError>;
+    /// A live user of `app_id`.
+    async fn user(&self, app_id: &str, id: u64) -> Result<Option<User>, StoreError>;
+    /// Deletes a user: revokes their devices and cancels their pending requests. Returns the
+    /// revoked devices and cancelled requests, or `None` when there is no such user.
+    async fn delete_user(
+        &self,
+        app_id: &str,
+        id: u64,
+        now: i64,
+    ) -> Result<Option<(Vec<Device>, Vec<ExpiredRequest>)>, StoreError>;
+
+    /// Stores a registration token (hashed).
+    async fn create_registration(
+        &self,
+        app_id: &str,
+        user_id: u64,
+        token_hash: [u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Consumes a registration token and enrolls a device, atomically.
+    async fn enroll(
+        &self,
+        token_hash: [u8; 32],
+        device: NewDevice,
+        now: i64,
+    ) -> Result<Result<Enrollment, TokenRefusal>, StoreError>;
+
+    /// A device by id, revoked or not.
+    async fn device(&self, id: Uuid) -> Result<Option<Device>, StoreError>;
+    /// Active devices of these users.
+    async fn active_devices(&self, user_ids: &[u64]) -> Result<Vec<Device>, StoreError>;
+    /// Revokes a device of `app_id` (any app when `None`). Returns it, or `None` when unknown.
+    /// Revoking a revoked device returns it unchanged.
+    async fn revoke_device(
+        &self,
+        app_id: Option<&str>,
+        id: Uuid,
+        now: i64,
+    ) -> Result<Option<Device>, StoreError>;
+    /// Records a device nonce; false when it was already seen (a replay).
+    async fn record_nonce(
+        &self,
+        device_id: Uuid,
+        nonce: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Forgets nonces seen before `before`, and updates `last_seen_at` bookkeeping.
+    async fn prune_nonces(&self, before: i64) -> Result<u64, StoreError>;
+    /// Marks a device as seen now.
+    async fn touch_device(&self, id: Uuid, now: i64) -> Result<(), StoreError>;
+
+    /// Writes a new pending request and its approvers, unless the initiator has too many pending.
+    async fn create_request(
+        &self,
+        request: NewRequest,
+        now: i64,
+    ) -> Result<Result<(), CreateRefusal>, StoreError>;
+    /// A request (of `app_id` when given).
+    async fn request(
+        &self,
+        app_id: Option<&str>,
+        id: Uuid,
+    ) -> Result<Option<StoredRequest>, StoreError>;
+    /// Decisions recorded for a request.
+    async fn decisions(&self, request_id: Uuid) -> Result<Vec<DecisionRecord>, StoreError>;
+    /// Ids of requests pending at `now` that wait for `user_id` (an approver who has not decided).
+    async fn pending_for_user(&self, user_id: u64, now: i64) -> Result<Vec<Uuid>, StoreError>;
+    /// Marks that a device was told about a request.
+    async fn mark_notified(&self, id: Uuid) -> Result<(), StoreError>;
+    /// Records a decision and resolves the request, atomically; when it becomes final and the
+    /// app has a callback URL, the callback is written to the outbox in the same transaction.
+    async fn record_decision(
+        &self,
+        decision: DecisionRecord,
+        now: i64,
+    ) -> Result<DecisionResult, StoreError>;
+    /// Cancels a pending request of `app_id`. `Ok(None)` when unknown; the status it had when
+    /// it was not pending.
+    async fn cancel_request(
+        &self,
+        app_id: &str,
+        id: Uuid,
+        now: i64,
+    ) -> Result<Option<Result<StoredRequest, RequestStatus>>, StoreError>;
+    /// Marks every pending request past its deadline as expired.
+    async fn expire_due(&self, now: i64) -> Result<Vec<ExpiredRequest>, StoreError>;
+    /// The earliest deadline of a pending request.
+    async fn next_expiry(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Callbacks due at `now`, oldest first.
+    async fn due_callbacks(&self, now: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
+    /// When the next undelivered callback is due.
+    async fn next_callback_due(&self) -> Result<Option<i64>, StoreError>;
+    /// Marks a callback delivered.
+    async fn callback_delivered(&self, id: i64, now: i64) -> Result<(), StoreError>;
+    /// Records a failed attempt; `next_attempt_at = None` abandons the callback.
+    async fn callback_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: Option<i64>,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Counts for `/metrics`.
+    async fn metrics(&self) -> Result<StoreMetrics, StoreError>;
+}

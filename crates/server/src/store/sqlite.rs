@@ -1,0 +1,1025 @@
+//! The SQLite store: the embedded default.
+//!
+//! WAL mode, `synchronous=NORMAL` (a committed transaction survives the process being killed),
+//! foreign keys on. Writes go through a pool of exactly one connection and start with
+//! `BEGIN IMMEDIATE`: SQLite allows one writer at a time anyway, and queueing writers in-process
+//! avoids the busy-wait sleeps SQLite's lock retry would add to every contended write. Reads use
+//! their own pool and never wait for writers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use assent_protocol::callback::{CallbackKey, CallbackMethod};
+use assent_protocol::crypto::{PublicKey, Signature};
+use assent_protocol::decision::{DenyReason, Outcome};
+use assent_protocol::request::{Logo, RequestStatus, RequesterContext};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::{
+    App, CreateRefusal, DecisionRecord, DecisionResult, Device, Enrollment, ExpiredRequest, NewApp,
+    NewDevice, NewRequest, NewUser, OutboxItem, Store, StoreError, StoreMetrics, StoredRequest,
+    TokenRefusal, User,
+};
+use crate::resolution::{self, Plan, Refusal, RequestState, Vote};
+
+/// Migrations for this engine, embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).expect("ids and counts fit in i64")
+}
+
+fn to_u64(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| corrupt(format!("negative id {v}")))
+}
+
+fn opt_u32(v: Option<i64>) -> Result<Option<u32>, StoreError> {
+    v.map(|n| u32::try_from(n).map_err(|_| corrupt(format!("{n} out of range"))))
+        .transpose()
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `url` (`sqlite://path` or a plain path) and
+    /// runs the migrations.
+    ///
+    /// # Errors
+    /// The database cannot be opened or migrated.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let url = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Closes both pools, waiting for queries in flight.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+const APP_COLUMNS: &str = "serial_id, id, name, logo_url, accent_color, callback_url, callback_method, callback_key, created_at";
+
+fn app_from_row(row: &SqliteRow) -> Result<App, StoreError> {
+    let key: Vec<u8> = row.try_get("callback_key")?;
+    let key: [u8; 64] = key
+        .try_into()
+        .map_err(|_| corrupt("callback_key is not 64 bytes"))?;
+    let method: String = row.try_get("callback_method")?;
+    Ok(App {
+        serial_id: to_u64(row.try_get("serial_id")?)?,
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        logo_url: row.try_get("logo_url")?,
+        accent_color: row.try_get("accent_color")?,
+        callback_url: row.try_get("callback_url")?,
+        callback_method: CallbackMethod::parse(&method)
+            .ok_or_else(|| corrupt(format!("callback_method {method}")))?,
+        callback_key: CallbackKey::from_bytes(&key),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const USER_COLUMNS: &str = "id, app_id, email, cellphone, country_code, created_at";
+
+fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: to_u64(row.try_get("id")?)?,
+        app_id: row.try_get("app_id")?,
+        email: row.try_get("email")?,
+        cellphone: row.try_get("cellphone")?,
+        country_code: row.try_get("country_code")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const DEVICE_COLUMNS: &str =
+    "id, alias, app_id, user_id, public_key, name, platform, created_at, last_seen_at, revoked_at";
+
+fn device_from_row(row: &SqliteRow) -> Result<Device, StoreError> {
+    let id: String = row.try_get("id")?;
+    let key: Vec<u8> = row.try_get("public_key")?;
+    let key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| corrupt("public_key is not 32 bytes"))?;
+    Ok(Device {
+        id: Uuid::parse_str(&id).map_err(corrupt)?,
+        alias: to_u64(row.try_get("alias")?)?,
+        app_id: row.try_get("app_id")?,
+        user_id: to_u64(row.try_get("user_id")?)?,
+        public_key: PublicKey::from_bytes(&key).map_err(corrupt)?,
+        name: row.try_get("name")?,
+        platform: row.try_get("platform")?,
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const REQUEST_COLUMNS: &str = "id, app_id, user_id, message, details, hidden_details, logos, requester, \
+     seconds_to_expire, created_at, expires_at, quorum, number, canonical, digest, signature, status, reason, \
+     notified, processed_at, updated_at";
+
+fn json_object(text: &str) -> Result<Map<String, Value>, StoreError> {
+    match serde_json::from_str(text).map_err(corrupt)? {
+        Value::Object(map) => Ok(map),
+        other => Err(corrupt(format!("expected a JSON object, found {other}"))),
+    }
+}
+
+fn request_from_row(row: &SqliteRow, approvers: Vec<u64>) -> Result<StoredRequest, StoreError> {
+    let id: String = row.try_get("id")?;
+    let logos: String = row.try_get("logos")?;
+    let requester: Option<String> = row.try_get("requester")?;
+    let digest: Vec<u8> = row.try_get("digest")?;
+    let signature: Vec<u8> = row.try_get("signature")?;
+    let signature: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| corrupt("signature is not 64 bytes"))?;
+    let status: String = row.try_get("status")?;
+    Ok(StoredRequest {
+        id: Uuid::parse_str(&id).map_err(corrupt)?,
+        app_id: row.try_get("app_id")?,
+        user_id: to_u64(row.try_get("user_id")?)?,
+        message: row.try_get("message")?,
+        details: json_object(row.try_get("details")?)?,
+        hidden_details: json_object(row.try_get("hidden_details")?)?,
+        logos: serde_json::from_str::<Vec<Logo>>(&logos).map_err(corrupt)?,
+        requester: requester
+            .map(|r| serde_json::from_str::<RequesterContext>(&r).map_err(corrupt))
+            .transpose()?,
+        seconds_to_expire: to_u64(row.try_get("seconds_to_expire")?)?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        quorum: opt_u32(Some(row.try_get("quorum")?))?.unwrap_or(1),
+        number: opt_u32(row.try_get("number")?)?,
+        canonical: row.try_get("canonical")?,
+        digest: digest
+            .try_into()
+            .map_err(|_| corrupt("digest is not 32 bytes"))?,
+        signature: Signature::from_bytes(&signature),
+        status: status.parse().map_err(corrupt)?,
+        reason: row.try_get("reason")?,
+        notified: row.try_get::<i64, _>("notified")? != 0,
+        processed_at: row.try_get("processed_at")?,
+        updated_at: row.try_get("updated_at")?,
+        approvers,
+    })
+}
+
+fn outcome_str(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Approve => "approve",
+        Outcome::Deny => "deny",
+    }
+}
+
+fn decision_from_row(row: &SqliteRow) -> Result<DecisionRecord, StoreError> {
+    let request_id: String = row.try_get("request_id")?;
+    let device_id: String = row.try_get("device_id")?;
+    let outcome: String = row.try_get("outcome")?;
+    let reason: Option<String> = row.try_get("reason")?;
+    let signature: Vec<u8> = row.try_get("signature")?;
+    let signature: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| corrupt("signature is not 64 bytes"))?;
+    Ok(DecisionRecord {
+        request_id: Uuid::parse_str(&request_id).map_err(corrupt)?,
+        user_id: to_u64(row.try_get("user_id")?)?,
+        device_id: Uuid::parse_str(&device_id).map_err(corrupt)?,
+        outcome: match outcome.as_str() {
+            "approve" => Outcome::Approve,
+            "deny" => Outcome::Deny,
+            other => return Err(corrupt(format!("outcome {other}"))),
+        },
+        reason: match reason.as_deref() {
+            None => None,
+            Some("not_me") => Some(DenyReason::NotMe),
+            Some("cancelled") => Some(DenyReason::Cancelled),
+            Some(other) => return Err(corrupt(format!("reason {other}"))),
+        },
+        number: opt_u32(row.try_get("number")?)?,
+        signed_at: row.try_get("signed_at")?,
+        payload: row.try_get("payload")?,
+        signature: Signature::from_bytes(&signature),
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}
+
+async fn approvers_of<'e, E>(executor: E, request_id: &str) -> Result<Vec<u64>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let rows =
+        sqlx::query("SELECT user_id FROM request_approvers WHERE request_id = $1 ORDER BY user_id")
+            .bind(request_id)
+            .fetch_all(executor)
+            .await?;
+    rows.iter().map(|r| to_u64(r.try_get("user_id")?)).collect()
+}
+
+async fn load_request(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: Uuid,
+) -> Result<Option<StoredRequest>, StoreError> {
+    let id = id.to_string();
+    let row = sqlx::query(&format!(
+        "SELECT {REQUEST_COLUMNS} FROM approval_requests WHERE id = $1"
+    ))
+    .bind(&id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => {
+            let approvers = approvers_of(&mut **tx, &id).await?;
+            Ok(Some(request_from_row(&row, approvers)?))
+        }
+    }
+}
+
+async fn set_final(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: Uuid,
+    status: RequestStatus,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE approval_requests SET status = $1, reason = $2, processed_at = $3, updated_at = $3 \
+         WHERE id = $4 AND status = 'pending'",
+    )
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn service_key(&self, candidate: [u8; 32], now: i64) -> Result<[u8; 32], StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("INSERT INTO service_keys (id, secret, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
+            .bind(&candidate[..])
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let secret: Vec<u8> = sqlx::query_scalar("SELECT secret FROM service_keys WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        secret
+            .try_into()
+            .map_err(|_| corrupt("service key is not 32 bytes"))
+    }
+
+    async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO apps (id, name, logo_url, accent_color, callback_url, callback_method, api_key_hash, \
+             callback_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&app.id)
+        .bind(&app.name)
+        .bind(&app.logo_url)
+        .bind(&app.accent_color)
+        .bind(&app.callback_url)
+        .bind(match app.callback_method {
+            CallbackMethod::Post => "post",
+            CallbackMethod::Get => "get",
+        })
+        .bind(&app.api_key_hash[..])
+        .bind(&app.callback_key.to_bytes()[..])
+        .bind(app.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
+            .bind(&app.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        app_from_row(&row)
+    }
+
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM apps ORDER BY serial_id"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(app_from_row).collect()
+    }
+
+    async fn app_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<App>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM apps WHERE api_key_hash = $1"
+        ))
+        .bind(&hash[..])
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(app_from_row).transpose()
+    }
+
+    async fn app(&self, id: &str) -> Result<Option<App>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(app_from_row).transpose()
+    }
+
+    async fn rotate_app_key(
+        &self,
+        id: &str,
+        hash: [u8; 32],
+        callback_key: CallbackKey,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE apps SET api_key_hash = $1, callback_key = $2 WHERE id = $3")
+                .bind(&hash[..])
+                .bind(&callback_key.to_bytes()[..])
+                .bind(id)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_user(&self, user: NewUser, now: i64) -> Result<(User, bool), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let existing = if user.cellphone.is_some() {
+            sqlx::query(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND country_code IS $2 AND cellphone = $3 \
+                 AND deleted_at IS NULL"
+            ))
+            .bind(&user.app_id)
+            .bind(&user.country_code)
+            .bind(&user.cellphone)
+            .fetch_optional(&mut *tx)
+            .await?
+        } else {
+            sqlx::query(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND email = $2 AND cellphone IS NULL \
+                 AND deleted_at IS NULL ORDER BY id LIMIT 1"
+            ))
+            .bind(&user.app_id)
+            .bind(&user.email)
+            .fetch_optional(&mut *tx)
+            .await?
+        };
+        if let Some(row) = existing {
+            tx.commit().await?;
+            return Ok((user_from_row(&row)?, false));
+        }
+        let row = sqlx::query(&format!(
+            "INSERT INTO users (app_id, email, cellphone, country_code, created_at) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING {USER_COLUMNS}"
+        ))
+        .bind(&user.app_id)
+        .bind(&user.email)
+        .bind(&user.cellphone)
+        .bind(&user.country_code)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((user_from_row(&row)?, true))
+    }
+
+    async fn user(&self, app_id: &str, id: u64) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND app_id = $2 AND deleted_at IS NULL"
+        ))
+        .bind(to_i64(id))
+        .bind(app_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn delete_user(
+        &self,
+        app_id: &str,
+        id: u64,
+        now: i64,
+    ) -> Result<Option<(Vec<Device>, Vec<ExpiredRequest>)>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let deleted = sqlx::query(
+            "UPDATE users SET deleted_at = $1 WHERE id = $2 AND app_id = $3 AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(to_i64(id))
+        .bind(app_id)
+        .execute(&mut *tx)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let devices = sqlx::query(&format!(
+            "UPDATE devices SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL RETURNING {DEVICE_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(to_i64(id))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(device_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let cancelled_ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE approval_requests SET status = 'cancelled', processed_at = $1, updated_at = $1 \
+             WHERE user_id = $2 AND status = 'pending' RETURNING id",
+        )
+        .bind(now)
+        .bind(to_i64(id))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut cancelled = Vec::with_capacity(cancelled_ids.len());
+        for request_id in cancelled_ids {
+            let approvers = approvers_of(&mut *tx, &request_id).await?;
+            cancelled.push(ExpiredRequest {
+                id: Uuid::parse_str(&request_id).map_err(corrupt)?,
+                approvers,
+            });
+        }
+        tx.commit().await?;
+        Ok(Some((devices, cancelled)))
+    }
+
+    async fn create_registration(
+        &self,
+        app_id: &str,
+        user_id: u64,
+        token_hash: [u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO registration_tokens (token_hash, app_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&token_hash[..])
+        .bind(app_id)
+        .bind(to_i64(user_id))
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn enroll(
+        &self,
+        token_hash: [u8; 32],
+        device: NewDevice,
+        now: i64,
+    ) -> Result<Result<Enrollment, TokenRefusal>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let token = sqlx::query(
+            "UPDATE registration_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING app_id, user_id",
+        )
+        .bind(now)
+        .bind(&token_hash[..])
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(token) = token else {
+            return Ok(Err(TokenRefusal::Invalid));
+        };
+        let app_id: String = token.try_get("app_id")?;
+        let user_id: i64 = token.try_get("user_id")?;
+        let user_alive: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if user_alive.is_none() {
+            return Ok(Err(TokenRefusal::Invalid));
+        }
+        let row = sqlx::query(&format!(
+            "INSERT INTO devices (id, alias, app_id, user_id, public_key, name, platform, created_at, last_seen_at) \
+             VALUES ($1, (SELECT COALESCE(MAX(alias), 1000) + 1 FROM devices), $2, $3, $4, $5, $6, $7, $7) \
+             RETURNING {DEVICE_COLUMNS}"
+        ))
+        .bind(device.id.to_string())
+        .bind(&app_id)
+        .bind(user_id)
+        .bind(&device.public_key.to_bytes()[..])
+        .bind(&device.name)
+        .bind(&device.platform)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let device = device_from_row(&row)?;
+        let app_row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
+            .bind(&app_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let app = app_from_row(&app_row)?;
+        tx.commit().await?;
+        Ok(Ok(Enrollment { device, app }))
+    }
+
+    async fn device(&self, id: Uuid) -> Result<Option<Device>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    async fn active_devices(&self, user_ids: &[u64]) -> Result<Vec<Device>, StoreError> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = serde_json::to_string(user_ids).expect("ids serialize");
+        let rows = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE revoked_at IS NULL \
+             AND user_id IN (SELECT value FROM json_each($1)) ORDER BY created_at, alias"
+        ))
+        .bind(ids)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    async fn revoke_device(
+        &self,
+        app_id: Option<&str>,
+        id: Uuid,
+        now: i64,
+    ) -> Result<Option<Device>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL AND ($3 IS NULL OR app_id = $3)")
+            .bind(now)
+            .bind(id.to_string())
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1 AND ($2 IS NULL OR app_id = $2)"
+        ))
+        .bind(id.to_string())
+        .bind(app_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    async fn record_nonce(
+        &self,
+        device_id: Uuid,
+        nonce: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO device_nonces (device_id, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(device_id.to_string())
+        .bind(nonce)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn prune_nonces(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM device_nonces WHERE seen_at < $1")
+            .bind(before)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn touch_device(&self, id: Uuid, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_request(
+        &self,
+        new: NewRequest,
+        now: i64,
+    ) -> Result<Result<(), CreateRefusal>, StoreError> {
+        let r = &new.request;
+        let mut tx = self.write_tx().await?;
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND status = 'pending' \
+             AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(to_i64(r.user_id))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        if pending >= i64::from(new.max_pending_per_user) {
+            return Ok(Err(CreateRefusal::TooManyPending));
+        }
+        let id = r.id.to_string();
+        sqlx::query(
+            "INSERT INTO approval_requests (id, app_id, user_id, message, details, hidden_details, logos, requester, \
+             seconds_to_expire, created_at, expires_at, quorum, number, canonical, digest, signature, status, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'pending', $10)",
+        )
+        .bind(&id)
+        .bind(&r.app_id)
+        .bind(to_i64(r.user_id))
+        .bind(&r.message)
+        .bind(Value::Object(r.details.clone()).to_string())
+        .bind(Value::Object(r.hidden_details.clone()).to_string())
+        .bind(serde_json::to_string(&r.logos).expect("logos serialize"))
+        .bind(r.requester.as_ref().map(|c| serde_json::to_string(c).expect("requester serializes")))
+        .bind(to_i64(r.seconds_to_expire))
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .bind(i64::from(r.quorum))
+        .bind(r.number.map(i64::from))
+        .bind(&r.canonical)
+        .bind(&r.digest[..])
+        .bind(&r.signature.to_bytes()[..])
+        .execute(&mut *tx)
+        .await?;
+        for approver in &r.approvers {
+            sqlx::query("INSERT INTO request_approvers (request_id, user_id) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(to_i64(*approver))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    async fn request(
+        &self,
+        app_id: Option<&str>,
+        id: Uuid,
+    ) -> Result<Option<StoredRequest>, StoreError> {
+        let key = id.to_string();
+        let row = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM approval_requests WHERE id = $1 AND ($2 IS NULL OR app_id = $2)"
+        ))
+        .bind(&key)
+        .bind(app_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let approvers = approvers_of(&self.reader, &key).await?;
+                Ok(Some(request_from_row(&row, approvers)?))
+            }
+        }
+    }
+
+    async fn decisions(&self, request_id: Uuid) -> Result<Vec<DecisionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM decisions WHERE request_id = $1 ORDER BY recorded_at, user_id",
+        )
+        .bind(request_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(decision_from_row).collect()
+    }
+
+    async fn pending_for_user(&self, user_id: u64, now: i64) -> Result<Vec<Uuid>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT r.id FROM approval_requests r JOIN request_approvers a ON a.request_id = r.id \
+             WHERE a.user_id = $1 AND r.status = 'pending' AND (r.expires_at IS NULL OR r.expires_at > $2) \
+             AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.request_id = r.id AND d.user_id = $1) \
+             ORDER BY r.created_at, r.id",
+        )
+        .bind(to_i64(user_id))
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?;
+        ids.iter()
+            .map(|id| Uuid::parse_str(id).map_err(corrupt))
+            .collect()
+    }
+
+    async fn mark_notified(&self, id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("UPDATE approval_requests SET notified = 1 WHERE id = $1 AND notified = 0")
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_decision(
+        &self,
+        decision: DecisionRecord,
+        now: i64,
+    ) -> Result<DecisionResult, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let request = load_request(&mut tx, decision.request_id)
+            .await?
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "decision for unknown request {}",
+                    decision.request_id
+                ))
+            })?;
+        let recorded: Vec<Vote> = sqlx::query("SELECT * FROM decisions WHERE request_id = $1")
+            .bind(request.id.to_string())
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| {
+                decision_from_row(row).map(|d| Vote {
+                    user_id: d.user_id,
+                    outcome: d.outcome,
+                    reason: d.reason,
+                    number: d.number,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let state = RequestState {
+            status: request.status,
+            expires_at: request.expires_at,
+            quorum: request.quorum,
+            number_matching: request.number.map(|n| (n, request.user_id)),
+        };
+        let incoming = Vote {
+            user_id: decision.user_id,
+            outcome: decision.outcome,
+            reason: decision.reason,
+            number: decision.number,
+        };
+        let (status, reason, result) = match resolution::plan(&state, &recorded, &incoming, now) {
+            Plan::Duplicate => {
+                tx.commit().await?;
+                return Ok(DecisionResult::Duplicate {
+                    status: request.status_at(now),
+                });
+            }
+            Plan::Refuse { refusal, expire } => {
+                if expire {
+                    set_final(&mut tx, request.id, RequestStatus::Expired, None, now).await?;
+                }
+                tx.commit().await?;
+                return Ok(DecisionResult::Refused {
+                    refusal,
+                    expired_now: expire,
+                });
+            }
+            Plan::Record { status, reason } => (
+                status,
+                reason,
+                DecisionResult::Recorded {
+                    status,
+                    resolved: status.is_final(),
+                },
+            ),
+            Plan::RecordWrongNumber => (
+                RequestStatus::Denied,
+                Some(resolution::WRONG_NUMBER_REASON.to_owned()),
+                DecisionResult::Refused {
+                    refusal: Refusal::WrongNumber,
+                    expired_now: false,
+                },
+            ),
+        };
+        sqlx::query(
+            "INSERT INTO decisions (request_id, user_id, device_id, outcome, reason, number, signed_at, payload, \
+             signature, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(decision.request_id.to_string())
+        .bind(to_i64(decision.user_id))
+        .bind(decision.device_id.to_string())
+        .bind(outcome_str(decision.outcome))
+        .bind(decision.reason.map(DenyReason::as_str))
+        .bind(decision.number.map(i64::from))
+        .bind(decision.signed_at)
+        .bind(&decision.payload)
+        .bind(&decision.signature.to_bytes()[..])
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if status.is_final() {
+            set_final(&mut tx, request.id, status, reason.as_deref(), now).await?;
+            let app_row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
+                .bind(&request.app_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let app = app_from_row(&app_row)?;
+            if app.callback_url.is_some() {
+                let device_row = sqlx::query(&format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"
+                ))
+                .bind(decision.device_id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+                let device = device_from_row(&device_row)?;
+                let payload = crate::outbox::callback_payload(
+                    &app,
+                    &request,
+                    &device,
+                    &decision,
+                    status,
+                    reason.as_deref(),
+                );
+                sqlx::query(
+                    "INSERT INTO callback_outbox (app_id, request_id, payload, created_at, next_attempt_at) \
+                     VALUES ($1, $2, $3, $4, $4)",
+                )
+                .bind(&app.id)
+                .bind(request.id.to_string())
+                .bind(serde_json::to_string(&payload).expect("callback payload serializes"))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn cancel_request(
+        &self,
+        app_id: &str,
+        id: Uuid,
+        now: i64,
+    ) -> Result<Option<Result<StoredRequest, RequestStatus>>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let Some(request) = load_request(&mut tx, id)
+            .await?
+            .filter(|r| r.app_id == app_id)
+        else {
+            return Ok(None);
+        };
+        // A request past its deadline is expired even if the sweeper has not written it yet;
+        // the sweeper will, and tell the devices.
+        let status = request.status_at(now);
+        if status != RequestStatus::Pending {
+            return Ok(Some(Err(status)));
+        }
+        set_final(&mut tx, id, RequestStatus::Cancelled, None, now).await?;
+        let updated = load_request(&mut tx, id)
+            .await?
+            .ok_or_else(|| corrupt("request vanished"))?;
+        tx.commit().await?;
+        Ok(Some(Ok(updated)))
+    }
+
+    async fn expire_due(&self, now: i64) -> Result<Vec<ExpiredRequest>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE approval_requests SET status = 'expired', processed_at = expires_at, updated_at = $1 \
+             WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $1 RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut expired = Vec::with_capacity(ids.len());
+        for id in ids {
+            let approvers = approvers_of(&mut *tx, &id).await?;
+            expired.push(ExpiredRequest {
+                id: Uuid::parse_str(&id).map_err(corrupt)?,
+                approvers,
+            });
+        }
+        tx.commit().await?;
+        Ok(expired)
+    }
+
+    async fn next_expiry(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(expires_at) FROM approval_requests WHERE status = 'pending'",
+        )
+        .fetch_one(&self.reader)
+        .await?)
+    }
+
+    async fn due_callbacks(&self, now: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, app_id, request_id, payload, created_at, attempts FROM callback_outbox \
+             WHERE delivered_at IS NULL AND abandoned_at IS NULL AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let request_id: String = row.try_get("request_id")?;
+                let payload: String = row.try_get("payload")?;
+                Ok(OutboxItem {
+                    id: row.try_get("id")?,
+                    app_id: row.try_get("app_id")?,
+                    request_id: Uuid::parse_str(&request_id).map_err(corrupt)?,
+                    payload: serde_json::from_str(&payload).map_err(corrupt)?,
+                    created_at: row.try_get("created_at")?,
+                    attempts: opt_u32(Some(row.try_get("attempts")?))?.unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn next_callback_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM callback_outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL",
+        )
+        .fetch_one(&self.reader)
+        .await?)
+    }
+
+    async fn callback_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE callback_outbox SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn callback_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: Option<i64>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE callback_outbox SET attempts = attempts + 1, last_error = $1, \
+             next_attempt_at = COALESCE($2, next_attempt_at), abandoned_at = CASE WHEN $2 IS NULL THEN $3 END \
+             WHERE id = $4",
+        )
+        .bind(error)
+        .bind(next_attempt_at)
+        .bind(now)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn metrics(&self) -> Result<StoreMetrics, StoreError> {
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM approval_requests GROUP BY status")
+                .fetch_all(&self.reader)
+                .await?;
+        let mut requests_by_status = Vec::new();
+        for row in rows {
+            let status: String = row.try_get("status")?;
+            requests_by_status.push((status.parse().map_err(corrupt)?, to_u64(row.try_get("n")?)?));
+        }
+        let backlog: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM callback_outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(StoreMetrics {
+            requests_by_status,
+            callback_backlog: to_u64(backlog)?,
+        })
+    }
+}

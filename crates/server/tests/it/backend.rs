@@ -1,0 +1,696 @@
+//! The Authy-compatible backend API: encodings, key locations, responses, error codes, limits.
+
+use std::time::{Duration, Instant};
+
+use assent_protocol::decision::Outcome;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{Options, TestService, count_rows};
+
+#[tokio::test]
+async fn api_key_is_accepted_in_header_query_and_body_and_refused_otherwise() {
+    let svc = TestService::start().await;
+    let key = svc.backend.api_key.clone();
+    let user = svc.backend.create_user("a@example.com").await;
+
+    let (status, body) = svc
+        .backend
+        .unauthenticated(
+            Method::GET,
+            &format!("/protected/json/users/{user}/status?api_key={key}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "api_key in the query (npm) must work: {body}");
+    let (status, body) = svc
+        .backend
+        .unauthenticated(
+            Method::POST,
+            "/protected/json/sdk/registrations",
+            Some((
+                "application/x-www-form-urlencoded",
+                format!("api_key={key}&authy_id={user}"),
+            )),
+        )
+        .await;
+    assert_eq!(status, 200, "api_key in a form body must work: {body}");
+    let (status, body) = svc
+        .backend
+        .unauthenticated(
+            Method::POST,
+            "/protected/json/sdk/registrations",
+            Some((
+                "application/json",
+                json!({"api_key": key, "authy_id": user}).to_string(),
+            )),
+        )
+        .await;
+    assert_eq!(status, 200, "api_key in a JSON body must work: {body}");
+
+    for (what, backend) in [
+        ("wrong", svc.backend.with_key("wrong-key")),
+        ("empty", svc.backend.with_key("")),
+    ] {
+        let (status, body) = backend
+            .get(&format!("/protected/json/users/{user}/status"))
+            .await;
+        assert_eq!(status, 401, "{what} key must be refused");
+        assert_eq!(body["error_code"], "60001");
+        assert_eq!(body["message"], "Invalid API key");
+        assert_eq!(body["errors"]["message"], "Invalid API key");
+        assert_eq!(body["success"], false);
+    }
+    let (status, body) = svc
+        .backend
+        .unauthenticated(
+            Method::GET,
+            &format!("/protected/json/users/{user}/status"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (401, Some("60001")),
+        "a missing key must be refused"
+    );
+}
+
+#[tokio::test]
+async fn users_are_created_once_per_phone_and_validated() {
+    let svc = TestService::start().await;
+    let b = &svc.backend;
+    let (status, first) = b
+        .post_json("/protected/json/users/new", json!({"user": {"email": "ana@example.com", "cellphone": "555-123-1118", "country_code": "1"}, "send_install_link_via_sms": false}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(first["message"], "User created successfully.");
+    assert_eq!(first["success"], true);
+    let (_, again) =
+        b.post_form("/protected/json/users/new", "user%5Bemail%5D=other%40example.com&user%5Bcellphone%5D=5551231118&user%5Bcountry_code%5D=1").await;
+    assert_eq!(
+        again["user"]["id"], first["user"]["id"],
+        "same cellphone and country code must return the same user"
+    );
+
+    let (status, body) = b
+        .post_json(
+            "/protected/json/users/new",
+            json!({"user": {"email": "nope", "cellphone": "1", "country_code": "1"}}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error_code"], "60027");
+    assert!(
+        body["errors"]["email"].is_string() || body["errors"]["cellphone"].is_string(),
+        "errors must name the field: {body}"
+    );
+    let before = count_rows(&svc.db_dir, "users").await;
+    let (status, body) = b
+        .post_json("/protected/json/users/new", json!({"user": {}}))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (400, Some("60027"))
+    );
+    assert_eq!(
+        count_rows(&svc.db_dir, "users").await,
+        before,
+        "a refused user must not be written"
+    );
+
+    let id = first["user"]["id"].as_u64().unwrap();
+    let (status, body) = b.get(&format!("/protected/json/users/{id}/status")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["message"], "User status.");
+    assert_eq!(body["status"]["authy_id"], id);
+    assert_eq!(
+        body["status"]["registered"], false,
+        "no device enrolled yet"
+    );
+    assert_eq!(body["status"]["phone_number"], "XXX-XXX-1118");
+    svc.enroll(id).await;
+    let (_, body) = b.get(&format!("/protected/json/users/{id}/status")).await;
+    assert_eq!(
+        body["status"]["registered"], true,
+        "registered once a device is enrolled"
+    );
+    assert_eq!(body["status"]["devices"], json!(["linux"]));
+}
+
+#[tokio::test]
+async fn every_delete_spelling_works_and_unknown_users_are_60026() {
+    let svc = TestService::start().await;
+    let b = &svc.backend;
+    for path in [
+        "/protected/json/users/{}/delete",
+        "/protected/json/users/delete/{}",
+        "/protected/json/users/{}/remove",
+    ] {
+        let user = b.create_user(&format!("{}@example.com", path.len())).await;
+        let (status, body) = b
+            .post_json(&path.replace("{}", &user.to_string()), json!({}))
+            .await;
+        assert_eq!(status, 200, "{path} should delete: {body}");
+        assert_eq!(body["success"], true);
+        let (status, body) = b.get(&format!("/protected/json/users/{user}/status")).await;
+        assert_eq!(
+            (status.as_u16(), body["error_code"].as_str()),
+            (404, Some("60026")),
+            "a deleted user is gone"
+        );
+    }
+    for path in [
+        "/protected/json/users/999999/status",
+        "/protected/json/users/abc/status",
+    ] {
+        let (status, body) = b.get(path).await;
+        assert_eq!(
+            (status.as_u16(), body["error_code"].as_str()),
+            (404, Some("60026")),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_user_revokes_their_devices_and_cancels_their_requests() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("gone@example.com").await;
+    let (id, _) = svc
+        .backend
+        .request(user, json!({"message": "Sign in?"}))
+        .await;
+    let mut stream = device.connect().await;
+    assert!(matches!(
+        stream.next().await,
+        Some(assent_protocol::stream::StreamMessage::Pending { .. })
+    ));
+    svc.backend
+        .post_json(&format!("/protected/json/users/{user}/delete"), json!({}))
+        .await;
+    assert_eq!(svc.backend.status(id).await["status"], "cancelled");
+    let mut saw_revoked = false;
+    while let Some(message) = stream.next().await {
+        saw_revoked |= message == assent_protocol::stream::StreamMessage::Revoked;
+    }
+    assert!(
+        saw_revoked,
+        "the deleted user's device must be told it was revoked"
+    );
+    assert_eq!(
+        device
+            .call("GET", "/device/v1/requests", Vec::new())
+            .await
+            .code(),
+        "60103"
+    );
+}
+
+#[tokio::test]
+async fn registration_returns_a_token_and_an_enroll_link() {
+    let svc = TestService::start().await;
+    let user = svc.backend.create_user("r@example.com").await;
+    let (status, body) = svc
+        .backend
+        .post_form(
+            "/protected/json/sdk/registrations",
+            &format!("authy_id={user}"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["success"], true);
+    let token = body["registration_token"].as_str().unwrap();
+    let link =
+        assent_protocol::enroll::EnrollLink::parse(body["enroll_url"].as_str().unwrap()).unwrap();
+    assert_eq!(link.token.expose(), token);
+    assert_eq!(link.server.as_str().trim_end_matches('/'), svc.base);
+    let (status, body) = svc
+        .backend
+        .post_json("/protected/json/sdk/registrations", json!({}))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (400, Some("60004")),
+        "authy_id is required"
+    );
+    let (status, body) = svc
+        .backend
+        .post_json(
+            "/protected/json/sdk/registrations",
+            json!({"authy_id": 424242}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (404, Some("60026"))
+    );
+}
+
+#[tokio::test]
+async fn approval_requests_accept_every_client_encoding() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("enc@example.com").await;
+    let b = &svc.backend;
+    let path = format!("/onetouch/json/users/{user}/approval_requests");
+
+    // Python: JSON with nulls and empty containers.
+    let (status, body) = b
+        .post_json(&path, json!({"message": "Python login", "seconds_to_expire": null, "details": {"Username": "ana", "IP": "1.2.3.4"}, "hidden_details": {}, "logos": []}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true);
+    let python = uuid::Uuid::parse_str(body["approval_request"]["uuid"].as_str().unwrap()).unwrap();
+    // npm: form with indexed arrays and %20.
+    let (status, body) = b
+        .post_form(&path, "message=npm%20login&details%5BFrom%5D=Lisbon&logos%5B0%5D%5Bres%5D=default&logos%5B0%5D%5Burl%5D=https%3A%2F%2Fx.example%2Fa.png&seconds_to_expire=300")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let npm = uuid::Uuid::parse_str(body["approval_request"]["uuid"].as_str().unwrap()).unwrap();
+    // Ruby: Rack arrays and +.
+    let (status, body) = b
+        .post_form(&path, "message=Ruby+login&logos%5B%5D%5Bres%5D=low&logos%5B%5D%5Burl%5D=https%3A%2F%2Fx.example%2Flow.png&logos%5B%5D%5Bres%5D=high&logos%5B%5D%5Burl%5D=https%3A%2F%2Fx.example%2Fhigh.png")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ruby = uuid::Uuid::parse_str(body["approval_request"]["uuid"].as_str().unwrap()).unwrap();
+    // PHP: parameters in the query string of the POST, and `//` in the path.
+    let (status, body) = b
+        .post_form(
+            &format!(
+                "/onetouch/json//users/{user}/approval_requests?message=PHP%20login&details[k]=v"
+            ),
+            "",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let php = uuid::Uuid::parse_str(body["approval_request"]["uuid"].as_str().unwrap()).unwrap();
+
+    let (python_details, _) = device.details(python).await;
+    assert_eq!(python_details.message.message, "Python login");
+    assert_eq!(
+        python_details
+            .message
+            .details
+            .iter()
+            .map(|d| (d.label.as_str(), d.value.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("Username", "ana"), ("IP", "1.2.3.4")],
+        "detail order must be kept"
+    );
+    assert_eq!(
+        python_details.message.expires_at,
+        Some(python_details.message.created_at + 86_400),
+        "default lifetime is a day"
+    );
+    assert_eq!(
+        python_details.message.app.logos[0].url, "https://acme.example/logo.png",
+        "the app logo is the default"
+    );
+    let (npm_details, _) = device.details(npm).await;
+    assert_eq!(npm_details.message.message, "npm login");
+    assert_eq!(npm_details.message.app.logos.len(), 1);
+    assert_eq!(
+        npm_details.message.expires_at,
+        Some(npm_details.message.created_at + 300)
+    );
+    let (ruby_details, _) = device.details(ruby).await;
+    assert_eq!(ruby_details.message.message, "Ruby login");
+    assert_eq!(
+        ruby_details
+            .message
+            .app
+            .logos
+            .iter()
+            .map(|l| l.url.as_str())
+            .collect::<Vec<_>>(),
+        vec!["https://x.example/low.png", "https://x.example/high.png"]
+    );
+    let (php_details, _) = device.details(php).await;
+    assert_eq!(php_details.message.message, "PHP login");
+
+    let status = b.status(python).await;
+    for field in [
+        "_app_name",
+        "_app_serial_id",
+        "_authy_id",
+        "app_id",
+        "created_at",
+        "notified",
+        "processed_at",
+        "seconds_to_expire",
+        "status",
+        "updated_at",
+        "uuid",
+    ] {
+        assert!(
+            status.get(field).is_some(),
+            "status must carry Authy's `{field}`: {status}"
+        );
+    }
+    assert_eq!(status["status"], "pending");
+    assert_eq!(status["seconds_to_expire"], 86_400);
+    assert_eq!(status["_app_name"], "Acme Bank");
+    assert!(status["created_at"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_stable_code_and_writes_nothing() {
+    let svc = TestService::start().await;
+    let (user, _device) = svc.enrolled_user("bad@example.com").await;
+    let b = &svc.backend;
+    let path = format!("/onetouch/json/users/{user}/approval_requests");
+    let before = count_rows(&svc.db_dir, "approval_requests").await;
+
+    let unreadable: [(&str, &str, &[u8]); 3] = [
+        ("malformed JSON", "application/json", b"{\"message\": "),
+        ("a JSON array", "application/json", b"[1]"),
+        ("multipart", "multipart/form-data; boundary=x", b"--x--"),
+    ];
+    for (what, content_type, body) in unreadable {
+        let (status, reply) = b.post_raw(&path, content_type, body.to_vec()).await;
+        assert_eq!(
+            (status.as_u16(), reply["error_code"].as_str()),
+            (400, Some("60002")),
+            "{what} must be 60002: {reply}"
+        );
+    }
+    let big = "x".repeat(70 * 1024);
+    let (status, body) = b.post_json(&path, json!({"message": big})).await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (413, Some("60108")),
+        "an oversized body must be refused"
+    );
+
+    let refused: Vec<(&str, serde_json::Value, u16, &str)> = vec![
+        ("missing message", json!({}), 400, "60004"),
+        ("blank message", json!({"message": "   "}), 400, "60004"),
+        (
+            "message over 200 characters",
+            json!({"message": "m".repeat(201)}),
+            400,
+            "60004",
+        ),
+        (
+            "negative expiry",
+            json!({"message": "m", "seconds_to_expire": -1}),
+            400,
+            "60004",
+        ),
+        (
+            "expiry over 30 days",
+            json!({"message": "m", "seconds_to_expire": 40 * 86_400}),
+            400,
+            "60004",
+        ),
+        (
+            "too many details",
+            json!({"message": "m", "details": (0..21).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}),
+            400,
+            "60004",
+        ),
+        (
+            "detail value too long",
+            json!({"message": "m", "details": {"k": "v".repeat(501)}}),
+            400,
+            "60004",
+        ),
+        (
+            "nested detail",
+            json!({"message": "m", "details": {"k": {"x": 1}}}),
+            400,
+            "60004",
+        ),
+        (
+            "bad logo res",
+            json!({"message": "m", "logos": [{"res": "huge", "url": "https://x.example/a.png"}]}),
+            400,
+            "60004",
+        ),
+        (
+            "logo URL not http",
+            json!({"message": "m", "logos": [{"res": "default", "url": "javascript:alert(1)"}]}),
+            400,
+            "60004",
+        ),
+        (
+            "logo URL too long",
+            json!({"message": "m", "logos": [{"res": "default", "url": format!("https://x.example/{}", "a".repeat(2100))}]}),
+            400,
+            "60004",
+        ),
+        (
+            "quorum zero",
+            json!({"message": "m", "quorum": 0}),
+            400,
+            "60004",
+        ),
+        (
+            "quorum above approvers",
+            json!({"message": "m", "quorum": 2}),
+            400,
+            "60004",
+        ),
+        (
+            "unknown approver",
+            json!({"message": "m", "approvers": [987654]}),
+            404,
+            "60026",
+        ),
+        (
+            "number_matching not a boolean",
+            json!({"message": "m", "number_matching": "maybe"}),
+            400,
+            "60004",
+        ),
+    ];
+    for (what, body, status, code) in refused {
+        let (got_status, reply) = b.create_request(user, body).await;
+        assert_eq!(
+            (got_status.as_u16(), reply["error_code"].as_str()),
+            (status, Some(code)),
+            "{what}: {reply}"
+        );
+        assert!(
+            reply["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what} needs a helpful message"
+        );
+    }
+    let (status, body) = b.create_request(555_555, json!({"message": "m"})).await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (404, Some("60026")),
+        "unknown user"
+    );
+    let lonely = b.create_user("lonely@example.com").await;
+    let (status, body) = b.create_request(lonely, json!({"message": "m"})).await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (400, Some("60050")),
+        "a user without a device cannot be asked"
+    );
+    for path in [
+        "/onetouch/json/approval_requests/00000000-0000-4000-8000-000000000000",
+        "/onetouch/json/approval_requests/not-a-uuid",
+    ] {
+        let (status, body) = b.get(path).await;
+        assert_eq!(
+            (status.as_u16(), body["error_code"].as_str()),
+            (404, Some("60049")),
+            "unknown request {path}"
+        );
+    }
+    assert_eq!(
+        count_rows(&svc.db_dir, "approval_requests").await,
+        before,
+        "no refused request may be written"
+    );
+    assert_eq!(count_rows(&svc.db_dir, "request_approvers").await, 0);
+}
+
+#[tokio::test]
+async fn pending_requests_per_user_are_capped() {
+    let svc = TestService::start_with(Options {
+        configure: Some(Box::new(|c| c.limits.max_pending_per_user = 3)),
+        ..Options::default()
+    })
+    .await;
+    let (user, device) = svc.enrolled_user("bomb@example.com").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            svc.backend
+                .request(user, json!({"message": format!("push {i}")}))
+                .await
+                .0,
+        );
+    }
+    let (status, body) = svc
+        .backend
+        .create_request(user, json!({"message": "one too many"}))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (429, Some("60109")),
+        "push-bombing is refused: {body}"
+    );
+    assert_eq!(device.approve(ids[0]).await.status, 200);
+    let (status, _) = svc
+        .backend
+        .create_request(user, json!({"message": "room again"}))
+        .await;
+    assert_eq!(status, 200, "answering a request makes room");
+}
+
+#[tokio::test]
+async fn status_long_poll_answers_as_soon_as_the_request_is_decided() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("wait@example.com").await;
+    let (id, _) = svc
+        .backend
+        .request(user, json!({"message": "Wait for me"}))
+        .await;
+    let backend = svc.backend.clone();
+    let started = Instant::now();
+    let poll = tokio::spawn(async move {
+        backend
+            .get(&format!("/onetouch/json/approval_requests/{id}?wait=30"))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !poll.is_finished(),
+        "the long-poll must wait while the request is pending"
+    );
+    assert_eq!(device.approve(id).await.status, 200);
+    let (status, body) = poll.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body["approval_request"]["status"], "approved");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the long-poll must answer when the request is decided, not at the end of the wait"
+    );
+
+    let (id, _) = svc
+        .backend
+        .request(
+            user,
+            json!({"message": "Nobody answers", "seconds_to_expire": 1}),
+        )
+        .await;
+    let (_, body) = svc
+        .backend
+        .get(&format!("/onetouch/json/approval_requests/{id}?wait=10"))
+        .await;
+    assert_eq!(
+        body["approval_request"]["status"], "expired",
+        "the long-poll answers at expiry"
+    );
+}
+
+#[tokio::test]
+async fn cancel_withdraws_a_pending_request_and_tells_the_device() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("cancel@example.com").await;
+    let (id, _) = svc
+        .backend
+        .request(user, json!({"message": "Changed my mind"}))
+        .await;
+    let mut stream = device.connect().await;
+    assert_eq!(
+        stream.next().await,
+        Some(assent_protocol::stream::StreamMessage::Pending { ids: vec![id] })
+    );
+    let (status, body) = svc
+        .backend
+        .post_json(
+            &format!("/onetouch/json/approval_requests/{id}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["approval_request"]["status"], "cancelled");
+    assert_eq!(
+        stream.next().await,
+        Some(assent_protocol::stream::StreamMessage::Resolved {
+            id,
+            status: assent_protocol::request::RequestStatus::Cancelled
+        })
+    );
+    let (status, body) = svc
+        .backend
+        .post_json(
+            &format!("/onetouch/json/approval_requests/{id}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (409, Some("60079"))
+    );
+    let reply = device.decide(id, Outcome::Approve, None, None).await;
+    assert_eq!(
+        reply.code(),
+        "60079",
+        "a cancelled request takes no decisions"
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_device_through_the_backend_api() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("rev@example.com").await;
+    let (status, body) = svc
+        .backend
+        .delete(&format!("/protected/json/sdk/devices/{}", device.id))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = svc
+        .backend
+        .get(&format!("/protected/json/users/{user}/status"))
+        .await;
+    assert_eq!(body["status"]["registered"], false);
+    let (status, body) = svc
+        .backend
+        .delete("/protected/json/sdk/devices/00000000-0000-4000-8000-000000000000")
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (404, Some("60092"))
+    );
+}
+
+#[tokio::test]
+async fn another_apps_users_and_requests_are_invisible() {
+    let svc = TestService::start().await;
+    let (user, _device) = svc.enrolled_user("mine@example.com").await;
+    let (id, _) = svc.backend.request(user, json!({"message": "Mine"})).await;
+    let (_, other_key) = assent_server::admin::create_app(
+        svc.state.store.as_ref(),
+        assent_server::admin::AppSpec {
+            name: "Other".into(),
+            logo_url: None,
+            accent_color: None,
+            callback_url: None,
+            callback_method: assent_protocol::callback::CallbackMethod::Post,
+        },
+        assent_server::clock::unix_now(),
+    )
+    .await
+    .unwrap();
+    let other = svc.backend.with_key(other_key.expose());
+    let (status, body) = other
+        .get(&format!("/protected/json/users/{user}/status"))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (404, Some("60026"))
+    );
+    let (status, body) = other
+        .get(&format!("/onetouch/json/approval_requests/{id}"))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (404, Some("60049"))
+    );
+}

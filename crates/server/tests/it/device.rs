@@ -1,0 +1,789 @@
+//! The device API over real sockets: enrollment, the stream, decisions, quorum, number matching,
+//! expiry, and every way a device call is refused.
+
+use assent_protocol::auth::{DeviceAuthorization, new_nonce};
+use assent_protocol::decision::{DenyReason, Outcome};
+use assent_protocol::enroll::EnrollmentRequest;
+use assent_protocol::request::RequestStatus;
+use assent_protocol::secret::SecretString;
+use assent_protocol::stream::StreamMessage;
+use assent_protocol::{SigningKey, Uuid};
+use assent_server::clock::unix_now;
+use serde_json::json;
+
+use crate::support::{CallbackReceiver, Options, TestDevice, TestService, count_rows, eventually};
+
+#[tokio::test]
+async fn full_flow_enroll_push_fetch_approve_callback() {
+    let mut callbacks = CallbackReceiver::start().await;
+    let svc = TestService::start_with(Options {
+        callback_url: Some(callbacks.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let (user, device) = svc.enrolled_user("flow@example.com").await;
+    assert_eq!(
+        device.user_id, user,
+        "the device approves for the user the token was issued to"
+    );
+    assert_eq!(device.enrollment.app.name, "Acme Bank");
+    assert_eq!(
+        device.enrollment.app.accent_color.as_deref(),
+        Some("#0b5fff")
+    );
+    assert_eq!(device.service_key, svc.state.service_key.public());
+
+    let mut stream = device.connect().await;
+    assert_eq!(
+        stream.next().await,
+        Some(StreamMessage::Pending { ids: vec![] }),
+        "a new device has nothing pending"
+    );
+    let (id, number) = svc
+        .backend
+        .request(
+            user,
+            json!({
+                "message": "Sign in to Acme Bank?",
+                "details": {"Browser": "Firefox", "Location": "Lisbon"},
+                "hidden_details": {"session": "s-123"},
+                "requester": {"ip": "203.0.113.7", "location": "Lisbon, Portugal", "user_agent": "Firefox 133"},
+            }),
+        )
+        .await;
+    assert_eq!(number, None);
+    assert_eq!(
+        stream.next().await,
+        Some(StreamMessage::Request { id }),
+        "the request is pushed at once"
+    );
+
+    let (details, raw) = device.details(id).await;
+    assert_eq!(raw["status"], "pending");
+    assert_eq!(details.message.message, "Sign in to Acme Bank?");
+    assert_eq!(
+        details.message.requester.as_ref().unwrap().ip.as_deref(),
+        Some("203.0.113.7")
+    );
+    assert!(
+        !raw.to_string().contains("s-123"),
+        "hidden details must never reach a device"
+    );
+    assert_eq!(svc.backend.status(id).await["notified"], true);
+
+    let body = device.decision(&details, Outcome::Approve, None, None);
+    let reply = device.decide_body(id, body).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.body["status"], "approved");
+    assert_eq!(reply.body["duplicate"], false);
+    assert_eq!(
+        stream.next().await,
+        Some(StreamMessage::Resolved {
+            id,
+            status: RequestStatus::Approved
+        })
+    );
+    let status = svc.backend.status(id).await;
+    assert_eq!(status["status"], "approved");
+    assert!(status["processed_at"].is_string());
+
+    let callback = callbacks.next().await;
+    assert_eq!(callback.method, "POST");
+    let key = assent_protocol::callback::CallbackKey::from_api_key(&svc.backend.api_key);
+    assent_protocol::callback::verify_post(
+        &key,
+        &callback.nonce,
+        &callbacks.url,
+        &callback.body,
+        &callback.signature,
+    )
+    .expect("the callback signature verifies with the app's API key");
+    let payload: serde_json::Value = serde_json::from_slice(&callback.body).unwrap();
+    assert_eq!(payload["status"], "approved");
+    assert_eq!(payload["uuid"], id.to_string());
+    assert_eq!(payload["authy_id"], user);
+    assert_eq!(payload["callback_action"], "approval_request_status");
+    assert_eq!(payload["device_uuid"], device.enrollment.device_alias);
+    assert_eq!(
+        payload["approval_request"]["transaction"]["hidden_details"]["session"],
+        "s-123"
+    );
+    assert_eq!(
+        payload["approval_request"]["transaction"]["details"]["Browser"],
+        "Firefox"
+    );
+    assert_eq!(
+        payload["approval_request"]["transaction"]["requester_details"]["ip"],
+        "203.0.113.7"
+    );
+}
+
+#[tokio::test]
+async fn deny_with_not_me_reaches_status_and_callback() {
+    let mut callbacks = CallbackReceiver::start().await;
+    let svc = TestService::start_with(Options {
+        callback_url: Some(callbacks.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let (user, device) = svc.enrolled_user("deny@example.com").await;
+    let (id, _) = svc
+        .backend
+        .request(user, json!({"message": "Sign in?"}))
+        .await;
+    let reply = device
+        .decide(id, Outcome::Deny, Some(DenyReason::NotMe), None)
+        .await;
+    assert_eq!(reply.body["status"], "denied");
+    let status = svc.backend.status(id).await;
+    assert_eq!(status["status"], "denied");
+    assert_eq!(status["reason"], "not_me");
+    let payload: serde_json::Value = serde_json::from_slice(&callbacks.next().await.body).unwrap();
+    assert_eq!(payload["status"], "denied");
+    assert_eq!(
+        payload["approval_request"]["transaction"]["reason"],
+        "not_me"
+    );
+}
+
+#[tokio::test]
+async fn two_of_three_quorum_needs_two_distinct_people() {
+    let svc = TestService::start().await;
+    let (ana, ana_device) = svc.enrolled_user("ana@example.com").await;
+    let (bo, bo_device) = svc.enrolled_user("bo@example.com").await;
+    let (cy, _cy_device) = svc.enrolled_user("cy@example.com").await;
+    let ana_second_device = svc.enroll(ana).await;
+    let (id, _) = svc
+        .backend
+        .request(
+            ana,
+            json!({"message": "Wire $12,500?", "approvers": [bo, cy], "quorum": 2}),
+        )
+        .await;
+
+    let (details, _) = bo_device.details(id).await;
+    assert_eq!(details.message.approvers, {
+        let mut all = vec![ana, bo, cy];
+        all.sort_unstable();
+        all
+    });
+    assert_eq!(details.message.quorum, 2);
+
+    assert_eq!(
+        ana_device.approve(id).await.body["status"],
+        "pending",
+        "one approval of two"
+    );
+    let again = ana_second_device.approve(id).await;
+    assert_eq!(
+        (
+            again.body["status"].as_str(),
+            again.body["duplicate"].as_bool()
+        ),
+        (Some("pending"), Some(true)),
+        "the same person approving on another device is already counted: {:?}",
+        again.body
+    );
+    assert_eq!(svc.backend.status(id).await["status"], "pending");
+    assert_eq!(bo_device.approve(id).await.body["status"], "approved");
+    let status = svc.backend.status(id).await;
+    assert_eq!(status["status"], "approved");
+    let approvers = status["approvers"].as_array().unwrap();
+    assert_eq!(
+        approvers
+            .iter()
+            .filter(|a| a["decision"] == "approve")
+            .count(),
+        2
+    );
+    assert_eq!(
+        approvers.iter().find(|a| a["authy_id"] == cy).unwrap()["decision"],
+        serde_json::Value::Null
+    );
+}
+
+#[tokio::test]
+async fn one_deny_vetoes_a_quorum() {
+    let svc = TestService::start().await;
+    let (ana, ana_device) = svc.enrolled_user("ana@example.com").await;
+    let (bo, bo_device) = svc.enrolled_user("bo@example.com").await;
+    let (cy, cy_device) = svc.enrolled_user("cy@example.com").await;
+    let (id, _) = svc
+        .backend
+        .request(
+            ana,
+            json!({"message": "Wire?", "approvers": [bo, cy], "quorum": 2}),
+        )
+        .await;
+    assert_eq!(ana_device.approve(id).await.body["status"], "pending");
+    assert_eq!(
+        bo_device
+            .decide(id, Outcome::Deny, Some(DenyReason::Cancelled), None)
+            .await
+            .body["status"],
+        "denied"
+    );
+    assert_eq!(svc.backend.status(id).await["status"], "denied");
+    assert_eq!(
+        cy_device.approve(id).await.code(),
+        "60079",
+        "a vetoed request takes no more approvals"
+    );
+}
+
+#[tokio::test]
+async fn number_matching_refuses_a_wrong_number_and_accepts_the_right_one() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("nm@example.com").await;
+
+    let (id, number) = svc
+        .backend
+        .request(
+            user,
+            json!({"message": "Sign in?", "number_matching": true}),
+        )
+        .await;
+    let number = number.expect("the create response carries the number to show");
+    let (details, _) = device.details(id).await;
+    let matching = details
+        .message
+        .number_matching
+        .clone()
+        .expect("the device is asked to match");
+    assert_eq!(matching.choices.len(), 3);
+    assert!(
+        matching.choices.contains(&number),
+        "the right number is among the choices"
+    );
+    let wrong = *matching.choices.iter().find(|c| **c != number).unwrap();
+    let missing = device
+        .decide_body(id, device.decision(&details, Outcome::Approve, None, None))
+        .await;
+    assert_eq!(
+        missing.code(),
+        "60004",
+        "approving without a number is incomplete"
+    );
+    assert_eq!(
+        svc.backend.status(id).await["status"],
+        "pending",
+        "an incomplete decision changes nothing"
+    );
+    let reply = device
+        .decide_body(
+            id,
+            device.decision(&details, Outcome::Approve, None, Some(wrong)),
+        )
+        .await;
+    assert_eq!(
+        reply.code(),
+        "60106",
+        "a wrong number is refused: {:?}",
+        reply.body
+    );
+    let status = svc.backend.status(id).await;
+    assert_eq!(
+        status["status"], "denied",
+        "a wrong pick denies the request"
+    );
+    assert_eq!(status["reason"], "wrong_number");
+
+    let (id, number) = svc
+        .backend
+        .request(
+            user,
+            json!({"message": "Sign in again?", "number_matching": "true"}),
+        )
+        .await;
+    let reply = device.decide(id, Outcome::Approve, None, number).await;
+    assert_eq!(reply.body["status"], "approved", "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn an_offline_device_gets_requests_in_the_catch_up() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("offline@example.com").await;
+    let (first, _) = svc.backend.request(user, json!({"message": "first"})).await;
+    let (second, _) = svc
+        .backend
+        .request(user, json!({"message": "second"}))
+        .await;
+    let (decided, _) = svc
+        .backend
+        .request(user, json!({"message": "decided"}))
+        .await;
+    assert_eq!(device.approve(decided).await.status, 200);
+    assert_eq!(
+        svc.backend.status(first).await["notified"],
+        false,
+        "nobody was connected"
+    );
+    let mut stream = device.connect().await;
+    assert_eq!(
+        stream.next().await,
+        Some(StreamMessage::Pending {
+            ids: vec![first, second]
+        }),
+        "every request still waiting, oldest first, and nothing already decided"
+    );
+    let listed = device.call("GET", "/device/v1/requests", Vec::new()).await;
+    assert_eq!(
+        listed.body["ids"],
+        json!([first.to_string(), second.to_string()])
+    );
+}
+
+#[tokio::test]
+async fn expiry_reaches_the_device_and_the_status() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("exp@example.com").await;
+    let mut stream = device.connect().await;
+    assert!(matches!(
+        stream.next().await,
+        Some(StreamMessage::Pending { .. })
+    ));
+    let (id, _) = svc
+        .backend
+        .request(user, json!({"message": "quick", "seconds_to_expire": 1}))
+        .await;
+    assert_eq!(stream.next().await, Some(StreamMessage::Request { id }));
+    let (details, _) = device.details(id).await;
+    assert_eq!(
+        stream.next().await,
+        Some(StreamMessage::Resolved {
+            id,
+            status: RequestStatus::Expired
+        }),
+        "the device is told"
+    );
+    assert_eq!(svc.backend.status(id).await["status"], "expired");
+    let reply = device
+        .decide_body(id, device.decision(&details, Outcome::Approve, None, None))
+        .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (409, "60079"),
+        "an expired request takes no decision"
+    );
+
+    let (never, _) = svc
+        .backend
+        .request(user, json!({"message": "forever", "seconds_to_expire": 0}))
+        .await;
+    let (details, _) = device.details(never).await;
+    assert_eq!(details.message.expires_at, None, "0 means never");
+}
+
+#[tokio::test]
+async fn the_same_decision_twice_is_recorded_once() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("twice@example.com").await;
+    let (id, _) = svc
+        .backend
+        .request(user, json!({"message": "retry me"}))
+        .await;
+    let (details, _) = device.details(id).await;
+    let body = device.decision(&details, Outcome::Approve, None, None);
+    let first = device.decide_body(id, body.clone()).await;
+    let second = device.decide_body(id, body).await;
+    assert_eq!(
+        (
+            first.body["status"].as_str(),
+            first.body["duplicate"].as_bool()
+        ),
+        (Some("approved"), Some(false))
+    );
+    assert_eq!(
+        (
+            second.status.as_u16(),
+            second.body["status"].as_str(),
+            second.body["duplicate"].as_bool()
+        ),
+        (200, Some("approved"), Some(true)),
+        "a retry of a recorded decision succeeds as a duplicate: {:?}",
+        second.body
+    );
+    assert_eq!(
+        count_rows(&svc.db_dir, "decisions").await,
+        1,
+        "recorded once"
+    );
+    let changed = device
+        .decide(id, Outcome::Deny, Some(DenyReason::NotMe), None)
+        .await;
+    assert_eq!(
+        changed.code(),
+        "60110",
+        "a different answer after the first is refused"
+    );
+}
+
+#[tokio::test]
+async fn enrollment_tokens_are_single_use_and_proofs_are_checked() {
+    let svc = TestService::start().await;
+    let user = svc.backend.create_user("enroll@example.com").await;
+    let token = svc.backend.registration(user).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/device/v1/enroll", svc.base);
+
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let mut forged = EnrollmentRequest::new(
+        SecretString::new(token.clone()),
+        &key,
+        "laptop".into(),
+        "linux".into(),
+    );
+    forged.public_key = assent_protocol::crypto::PublicKey::from_signing_key(
+        &SigningKey::generate(&mut rand::rngs::OsRng),
+    );
+    let reply: serde_json::Value = http
+        .post(&url)
+        .json(&forged)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply["error_code"], "60087",
+        "a proof by another key is refused: {reply}"
+    );
+
+    TestDevice::enroll(&svc.base, &token, "laptop").await;
+    let again = EnrollmentRequest::new(
+        SecretString::new(token),
+        &key,
+        "laptop".into(),
+        "linux".into(),
+    );
+    let response = http.post(&url).json(&again).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let reply: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(reply["error_code"], "60100", "a used token is refused");
+
+    let unknown = EnrollmentRequest::new(
+        SecretString::new("x".repeat(43)),
+        &key,
+        "laptop".into(),
+        "linux".into(),
+    );
+    let reply: serde_json::Value = http
+        .post(&url)
+        .json(&unknown)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["error_code"], "60100");
+    let reply: serde_json::Value = http
+        .post(&url)
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply["error_code"], "60002",
+        "a malformed enrollment is refused"
+    );
+    assert_eq!(
+        count_rows(&svc.db_dir, "devices").await,
+        1,
+        "only the valid enrollment wrote a device"
+    );
+}
+
+#[tokio::test]
+async fn expired_registration_tokens_are_refused() {
+    let svc = TestService::start_with(Options {
+        configure: Some(Box::new(|c| c.registration_ttl_secs = 1)),
+        ..Options::default()
+    })
+    .await;
+    let user = svc.backend.create_user("late@example.com").await;
+    let token = svc.backend.registration(user).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let request = EnrollmentRequest::new(
+        SecretString::new(token),
+        &key,
+        "laptop".into(),
+        "linux".into(),
+    );
+    let reply: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/device/v1/enroll", svc.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["error_code"], "60100");
+}
+
+#[tokio::test]
+async fn device_calls_are_refused_each_with_its_own_code() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("sec@example.com").await;
+    let (_other_user, other) = svc.enrolled_user("other@example.com").await;
+    let (id, _) = svc
+        .backend
+        .request(user, json!({"message": "guard me"}))
+        .await;
+    let target = "/device/v1/requests";
+
+    // Replayed nonce: the exact same signed call twice.
+    let header = device.auth("GET", target, b"", unix_now());
+    assert_eq!(
+        device
+            .call_with("GET", target, Vec::new(), &header)
+            .await
+            .status,
+        200
+    );
+    let replay = device.call_with("GET", target, Vec::new(), &header).await;
+    assert_eq!(
+        (replay.status.as_u16(), replay.code()),
+        (401, "60102"),
+        "replayed nonce"
+    );
+
+    // Clock skew beyond 120 s either way.
+    for skew in [-121, 121] {
+        let header = device.auth("GET", target, b"", unix_now() + skew);
+        let reply = device.call_with("GET", target, Vec::new(), &header).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (401, "60101"),
+            "clock skew {skew}"
+        );
+    }
+
+    // Tampered body: signed over one decision, sent with another.
+    let (details, _) = device.details(id).await;
+    let approve = device.decision(&details, Outcome::Approve, None, None);
+    let deny = device.decision(&details, Outcome::Deny, Some(DenyReason::NotMe), None);
+    let decision_target = format!("/device/v1/requests/{id}/decision");
+    let header = device.auth("POST", &decision_target, &approve, unix_now());
+    let reply = device
+        .call_with("POST", &decision_target, deny, &header)
+        .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (401, "60087"),
+        "tampered body"
+    );
+
+    // Another device's signature under this device's id.
+    let forged = DeviceAuthorization::sign(
+        &other.key,
+        device.id,
+        "GET",
+        target,
+        b"",
+        unix_now(),
+        new_nonce(),
+    )
+    .render();
+    let reply = device.call_with("GET", target, Vec::new(), &forged).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (401, "60087"),
+        "another device's signature"
+    );
+
+    // A decision signed by another device's key, sent by this device.
+    let other_signed = other.decision(&details, Outcome::Approve, None, None);
+    let reply = device.decide_body(id, other_signed).await;
+    assert_eq!(
+        reply.code(),
+        "60087",
+        "a decision not signed by the calling device"
+    );
+
+    // Signature over a different digest: the person must sign what they saw.
+    let mut wrong = details.clone();
+    wrong.digest[0] ^= 1;
+    let reply = device
+        .decide_body(id, device.decision(&wrong, Outcome::Approve, None, None))
+        .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (409, "60105"),
+        "different digest"
+    );
+
+    // Not an approver.
+    let reply = other
+        .decide_body(id, other.decision(&details, Outcome::Approve, None, None))
+        .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (403, "60107"),
+        "another person's device"
+    );
+    let reply = other
+        .call("GET", &format!("/device/v1/requests/{id}"), Vec::new())
+        .await;
+    assert_eq!(
+        reply.code(),
+        "60049",
+        "another person's request is invisible"
+    );
+
+    // Missing, malformed and unknown-device headers.
+    let reply = device
+        .call_with("GET", target, Vec::new(), "Bearer abc")
+        .await;
+    assert_eq!((reply.status.as_u16(), reply.code()), (401, "60104"));
+    let unknown = DeviceAuthorization::sign(
+        &device.key,
+        Uuid::new_v4(),
+        "GET",
+        target,
+        b"",
+        unix_now(),
+        new_nonce(),
+    )
+    .render();
+    let reply = device.call_with("GET", target, Vec::new(), &unknown).await;
+    assert_eq!((reply.status.as_u16(), reply.code()), (404, "60092"));
+
+    // Decided: no further decisions.
+    assert_eq!(
+        device.decide_body(id, approve).await.body["status"],
+        "approved"
+    );
+    let reply = device
+        .decide(id, Outcome::Deny, Some(DenyReason::NotMe), None)
+        .await;
+    assert_eq!(
+        reply.code(),
+        "60110",
+        "the same person changing their answer"
+    );
+    let second_device = svc.enroll(user).await;
+    let reply = second_device.decide(id, Outcome::Approve, None, None).await;
+    assert_eq!(
+        reply.body["duplicate"], true,
+        "a second device of the same person adds no decision: {:?}",
+        reply.body
+    );
+    assert_eq!(
+        count_rows(&svc.db_dir, "decisions").await,
+        1,
+        "refused decisions write nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_decision_on_a_decided_request_is_60079() {
+    let svc = TestService::start().await;
+    let (ana, ana_device) = svc.enrolled_user("ana@example.com").await;
+    let (bo, bo_device) = svc.enrolled_user("bo@example.com").await;
+    let (id, _) = svc
+        .backend
+        .request(
+            ana,
+            json!({"message": "one of two", "approvers": [bo], "quorum": 1}),
+        )
+        .await;
+    let (details, _) = bo_device.details(id).await;
+    assert_eq!(ana_device.approve(id).await.body["status"], "approved");
+    let reply = bo_device
+        .decide_body(
+            id,
+            bo_device.decision(&details, Outcome::Approve, None, None),
+        )
+        .await;
+    assert_eq!((reply.status.as_u16(), reply.code()), (409, "60079"));
+}
+
+#[tokio::test]
+async fn a_revoked_device_is_refused_and_its_stream_closed() {
+    let svc = TestService::start().await;
+    let (_user, device) = svc.enrolled_user("rev@example.com").await;
+    let mut stream = device.connect().await;
+    assert!(matches!(
+        stream.next().await,
+        Some(StreamMessage::Pending { .. })
+    ));
+    let (status, _) = svc
+        .backend
+        .delete(&format!("/protected/json/sdk/devices/{}", device.id))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        stream.next().await,
+        Some(StreamMessage::Revoked),
+        "the open stream is told"
+    );
+    assert_eq!(stream.next().await, None, "and closed");
+    let reply = device.call("GET", "/device/v1/requests", Vec::new()).await;
+    assert_eq!((reply.status.as_u16(), reply.code()), (401, "60103"));
+    let url = format!(
+        "{}/device/v1/stream",
+        device.base.replace("http://", "ws://")
+    );
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    request.headers_mut().insert(
+        "Authorization",
+        device
+            .auth("GET", "/device/v1/stream", b"", unix_now())
+            .parse()
+            .unwrap(),
+    );
+    assert!(
+        tokio_tungstenite::connect_async(request).await.is_err(),
+        "a revoked device cannot open a stream"
+    );
+    eventually("the revoked stream is unregistered", || async {
+        svc.state.hub.connected() == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_device_can_remove_itself() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("self@example.com").await;
+    assert_eq!(
+        device
+            .call("DELETE", "/device/v1/device", Vec::new())
+            .await
+            .status,
+        200
+    );
+    let (_, body) = svc
+        .backend
+        .get(&format!("/protected/json/users/{user}/status"))
+        .await;
+    assert_eq!(body["status"]["registered"], false);
+}
+
+#[tokio::test]
+async fn streams_close_with_restart_on_shutdown() {
+    let svc = TestService::start().await;
+    let (_user, device) = svc.enrolled_user("bye@example.com").await;
+    let mut stream = device.connect().await;
+    assert!(matches!(
+        stream.next().await,
+        Some(StreamMessage::Pending { .. })
+    ));
+    stream.send_ping().await;
+    let stopping = tokio::spawn(svc.stop());
+    assert_eq!(
+        stream.next().await,
+        None,
+        "the stream closes when the service stops"
+    );
+    stopping.await.unwrap();
+}
