@@ -1,16 +1,26 @@
 //! `assent`: one binary for operators, backends, headless devices and the demo.
 
 mod app;
+mod backend;
+mod callback;
+mod clock;
+mod device;
+mod exit;
 mod paths;
 mod serve;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Self-hosted push authentication.
 #[derive(Debug, Parser)]
-#[command(name = "assent", version, about, propagate_version = true)]
+#[command(
+    name = "assent",
+    version,
+    about = "Assent: self-hosted push authentication (service, operator and backend commands, headless device, demo)",
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,35 +33,110 @@ enum Command {
     /// Manage relying-party apps (on the service's database).
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Manage users (backend API, with an API key).
+    User {
+        #[command(flatten)]
+        connection: backend::Connection,
+        #[command(subcommand)]
+        command: backend::UserCommand,
+    },
+    /// Print a single-use enrollment link (and its QR code) for a user.
+    EnrollLink {
+        #[command(flatten)]
+        connection: backend::Connection,
+        #[command(flatten)]
+        args: backend::EnrollLinkArgs,
+    },
+    /// Send and follow approval requests (backend API, with an API key).
+    Request {
+        #[command(flatten)]
+        connection: backend::Connection,
+        #[command(subcommand)]
+        command: backend::RequestCommand,
+    },
+    /// Check Authy-style callback signatures.
+    #[command(subcommand)]
+    Callback(CallbackCommand),
+    /// Be a headless device: enroll, list and answer requests from the terminal.
+    Device {
+        #[command(flatten)]
+        options: device::DeviceOptions,
+        #[command(subcommand)]
+        command: device::DeviceCommand,
+    },
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
-fn init_logging() {
+#[derive(Debug, Subcommand)]
+enum CallbackCommand {
+    /// Check a callback's X-Authy-Signature: exit 0 when valid, 1 when not.
+    Verify(callback::VerifyArgs),
+}
+
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ASSENT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
 }
 
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::App(command) => app::run(command).await,
+        Command::User {
+            connection,
+            command,
+        } => backend::user(&connection, command).await,
+        Command::EnrollLink { connection, args } => backend::enroll_link(&connection, args).await,
+        Command::Request {
+            connection,
+            command,
+        } => backend::request(&connection, command).await,
+        Command::Callback(CallbackCommand::Verify(args)) => callback::verify(args),
+        Command::Device { options, command } => device::run(options, command).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "assent", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage = e.use_stderr();
+            let _ = e.print();
+            // Exit 2 means "expired" for `request send --wait`; bad usage gets its own code.
+            return if usage {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    // The service logs what it does; one-shot commands print results and only log problems.
+    init_logging(if matches!(cli.command, Command::Serve(_)) {
+        "info,sqlx=warn"
+    } else {
+        "warn"
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime starts");
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve::run(args).await,
-            Command::App(command) => app::run(command).await,
-        }
-    });
-    match result {
+    match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::from(3)
+            ExitCode::from(exit::ERROR)
         }
     }
 }

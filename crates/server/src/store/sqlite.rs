@@ -732,7 +732,7 @@ impl Store for SqliteStore {
             "SELECT r.id FROM approval_requests r JOIN request_approvers a ON a.request_id = r.id \
              WHERE a.user_id = $1 AND r.status = 'pending' AND (r.expires_at IS NULL OR r.expires_at > $2) \
              AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.request_id = r.id AND d.user_id = $1) \
-             ORDER BY r.created_at, r.id",
+             ORDER BY r.created_at, r.rowid",
         )
         .bind(to_i64(user_id))
         .bind(now)

@@ -1,0 +1,413 @@
+//! `assent device ...`: a headless device (servers, SSH sessions, tests) on the same SDK and
+//! keychain as the desktop app.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use assent_device::{Account, Authenticator, DataDir, Keychain, PushEvent, ShownRequest};
+use assent_protocol::decision::DenyReason;
+use assent_protocol::enroll::{EnrollLink, check_token_shape, parse_server_url};
+use assent_protocol::secret::SecretString;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::clock::unix_now;
+
+/// Options every device command takes.
+#[derive(Debug, Args)]
+pub struct DeviceOptions {
+    /// Where accounts are kept (no secrets: keys live in the OS keychain).
+    #[arg(long, env = "ASSENT_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+/// `assent device` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Enroll this machine with an `assent://enroll?...` link, or `--server URL TOKEN`.
+    Enroll {
+        /// The enrollment link (or the token, with --server).
+        link_or_token: String,
+        /// The service URL, when giving a bare token.
+        #[arg(long)]
+        server: Option<String>,
+        /// A name you will recognise in the relying party's device list.
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the account as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List enrolled accounts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Requests waiting for you, verified against each account's pinned service key.
+    Pending {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one request in full.
+    Show {
+        /// The request id.
+        id: Uuid,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request (with number matching, pass the number shown where you signed in).
+    Approve {
+        /// The request id.
+        id: Uuid,
+        /// The number to pick.
+        #[arg(long)]
+        number: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deny a request.
+    Deny {
+        /// The request id.
+        id: Uuid,
+        /// Why: `not_me` if you did not start this, `cancelled` if you changed your mind.
+        #[arg(long, value_enum, default_value = "not-me")]
+        reason: Reason,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print requests as they arrive, until interrupted.
+    Watch {
+        /// Print one JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an account: revoke this device at the service and delete its key.
+    Remove {
+        /// The account (needed when there are several).
+        #[arg(long)]
+        account: Option<Uuid>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Deny reasons.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Reason {
+    /// "This wasn't me".
+    NotMe,
+    /// Changed my mind.
+    Cancelled,
+}
+
+fn keychain() -> Keychain {
+    match std::env::var("ASSENT_KEYRING_SERVICE") {
+        Ok(service) if !service.is_empty() => Keychain::new(service),
+        _ => Keychain::default(),
+    }
+}
+
+/// Opens the device side on the given (or default) data directory.
+pub fn open(options: &DeviceOptions) -> anyhow::Result<Authenticator> {
+    let dir = match &options.data_dir {
+        Some(dir) => dir.clone(),
+        None => DataDir::default_path().context("no home directory: pass --data-dir")?,
+    };
+    Ok(Authenticator::open(dir, Arc::new(keychain()))?)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "this machine".into())
+}
+
+fn account_json(account: &Account) -> Value {
+    json!({
+        "id": account.id,
+        "app": account.app.name,
+        "app_id": account.app.id,
+        "user_id": account.user_id,
+        "server": account.server,
+        "device_id": account.device_id,
+        "device_name": account.device_name,
+        "enrolled_at": account.enrolled_at,
+        "revoked": account.revoked_at.is_some(),
+    })
+}
+
+/// The stable JSON shape of a request (documented in docs/cli.md).
+pub fn request_json(request: &ShownRequest) -> Value {
+    let d = &request.details;
+    json!({
+        "id": d.id,
+        "account": request.account_id,
+        "app": d.app.name,
+        "message": d.message,
+        "details": d.details.iter().map(|f| json!({"label": f.label, "value": f.value})).collect::<Vec<_>>(),
+        "requester": d.requester,
+        "created_at": d.created_at,
+        "expires_at": d.expires_at,
+        "status": request.status,
+        "number_choices": if request.needs_number { d.number_matching.as_ref().map(|m| m.choices.clone()) } else { None },
+        "approvers": d.approvers,
+        "quorum": d.quorum,
+    })
+}
+
+fn print_request(request: &ShownRequest) {
+    let d = &request.details;
+    println!("{}  {}", d.id, d.app.name);
+    println!("  {}", d.message);
+    for field in &d.details {
+        println!("  {}: {}", field.label, field.value);
+    }
+    if let Some(r) = &d.requester {
+        let parts: Vec<&str> = [
+            r.ip.as_deref(),
+            r.location.as_deref(),
+            r.user_agent.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !parts.is_empty() {
+            println!("  from: {}", parts.join(", "));
+        }
+    }
+    if let Some(at) = d.expires_at {
+        println!("  expires in {} s", (at - unix_now()).max(0));
+    }
+    if request.needs_number
+        && let Some(m) = &d.number_matching
+    {
+        println!(
+            "  pick the number you were shown: {:?} (assent device approve {} --number N)",
+            m.choices, d.id
+        );
+    }
+    if d.quorum > 1 {
+        println!("  needs {} of {} approvers", d.quorum, d.approvers.len());
+    }
+}
+
+fn single_account(auth: &Authenticator, chosen: Option<Uuid>) -> anyhow::Result<Account> {
+    let accounts = auth.accounts()?;
+    if let Some(id) = chosen {
+        return Ok(auth.account(id)?);
+    }
+    match accounts.as_slice() {
+        [] => bail!("no accounts on this device: enroll first with `assent device enroll LINK`"),
+        [one] => Ok(one.clone()),
+        _ => bail!(
+            "this device has several accounts; choose one with --account (see `assent device list`)"
+        ),
+    }
+}
+
+/// Runs an `assent device` command.
+pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Result<ExitCode> {
+    let auth = open(&options)?;
+    match command {
+        DeviceCommand::Enroll {
+            link_or_token,
+            server,
+            name,
+            json,
+        } => {
+            let link = match server {
+                Some(server) => {
+                    check_token_shape(&link_or_token)
+                        .context("that does not look like a registration token")?;
+                    EnrollLink {
+                        server: parse_server_url(&server)?,
+                        token: SecretString::new(link_or_token),
+                    }
+                }
+                None => EnrollLink::parse(&link_or_token).context("reading the enrollment link")?,
+            };
+            let name = name.unwrap_or_else(|| format!("{} (headless)", hostname()));
+            let account = auth.enroll(&link, &name, "headless").await?;
+            if json {
+                println!("{}", account_json(&account));
+            } else {
+                println!(
+                    "Enrolled with {} as user {} (account {}).",
+                    account.app.name, account.user_id, account.id
+                );
+            }
+        }
+        DeviceCommand::List { json } => {
+            let accounts = auth.accounts()?;
+            if json {
+                println!(
+                    "{}",
+                    Value::Array(accounts.iter().map(account_json).collect())
+                );
+            } else if accounts.is_empty() {
+                println!("No accounts yet: enroll with `assent device enroll LINK`.");
+            } else {
+                for a in &accounts {
+                    let state = if a.is_active() { "active" } else { "revoked" };
+                    println!(
+                        "{}  {}  user {}  {}  {state}",
+                        a.id, a.app.name, a.user_id, a.server
+                    );
+                }
+            }
+        }
+        DeviceCommand::Pending { json } => {
+            let pending = auth.pending().await?;
+            if json {
+                println!(
+                    "{}",
+                    Value::Array(pending.iter().map(request_json).collect())
+                );
+            } else if pending.is_empty() {
+                println!("Nothing is waiting for you.");
+            } else {
+                for request in &pending {
+                    print_request(request);
+                }
+            }
+        }
+        DeviceCommand::Show { id, json } => {
+            let request = auth.find_request(id).await?;
+            if json {
+                println!("{}", request_json(&request));
+            } else {
+                print_request(&request);
+                println!("  status: {}", request.status);
+            }
+        }
+        DeviceCommand::Approve { id, number, json } => {
+            let request = auth.find_request(id).await?;
+            let receipt = auth.approve(&request, number, unix_now()).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": id, "status": receipt.status, "duplicate": receipt.duplicate})
+                );
+            } else {
+                println!("Approved. The request is now {}.", receipt.status);
+            }
+        }
+        DeviceCommand::Deny { id, reason, json } => {
+            let request = auth.find_request(id).await?;
+            let reason = match reason {
+                Reason::NotMe => DenyReason::NotMe,
+                Reason::Cancelled => DenyReason::Cancelled,
+            };
+            let receipt = auth.deny(&request, reason, unix_now()).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": id, "status": receipt.status, "duplicate": receipt.duplicate})
+                );
+            } else {
+                println!(
+                    "Denied ({}). The request is now {}.",
+                    reason.as_str(),
+                    receipt.status
+                );
+            }
+        }
+        DeviceCommand::Watch { json } => watch(&auth, json).await?,
+        DeviceCommand::Remove { account, yes } => {
+            let account = single_account(&auth, account)?;
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    bail!(
+                        "removing {} needs confirmation: pass --yes",
+                        account.app.name
+                    );
+                }
+                print!(
+                    "Remove the {} account and revoke this device? [y/N] ",
+                    account.app.name
+                );
+                std::io::stdout().flush()?;
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    println!("Kept.");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            auth.remove(account.id).await?;
+            println!(
+                "Removed {}: the device is revoked and its key deleted.",
+                account.app.name
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn watch(auth: &Authenticator, json: bool) -> anyhow::Result<()> {
+    if auth.accounts()?.iter().all(|a| !a.is_active()) {
+        bail!("no active accounts to watch: enroll first with `assent device enroll LINK`");
+    }
+    let mut watch = auth.watch().await?;
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        let event = tokio::select! {
+            event = watch.next() => event,
+            _ = &mut stop => return Ok(()),
+        };
+        let Some(event) = event else { return Ok(()) };
+        match event {
+            PushEvent::RequestArrived { account, id } => {
+                let account = auth.account(account)?;
+                match auth.request(&account, id).await {
+                    Ok(request) if json => println!(
+                        "{}",
+                        json!({"event": "request", "request": request_json(&request)})
+                    ),
+                    Ok(request) => print_request(&request),
+                    Err(e) => eprintln!("warning: request {id} could not be shown: {e}"),
+                }
+            }
+            PushEvent::RequestResolved { id, status, .. } if json => {
+                println!(
+                    "{}",
+                    json!({"event": "resolved", "id": id, "status": status})
+                );
+            }
+            PushEvent::RequestResolved { id, status, .. } => {
+                println!(
+                    "{id} {}",
+                    status.map_or("resolved".to_owned(), |s| s.to_string())
+                );
+            }
+            PushEvent::Connection { account, state } if json => {
+                println!(
+                    "{}",
+                    json!({"event": "connection", "account": account, "state": state})
+                );
+            }
+            PushEvent::Connection { .. } => {}
+            PushEvent::Revoked { account } if json => {
+                println!("{}", json!({"event": "revoked", "account": account}))
+            }
+            PushEvent::Revoked { account } => {
+                println!("account {account} was revoked; its key is deleted")
+            }
+        }
+        std::io::stdout().flush()?;
+    }
+}

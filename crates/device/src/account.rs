@@ -1,0 +1,324 @@
+//! Accounts (one per enrollment) and the local decision history, kept as JSON files in the data
+//! directory. Neither file contains a secret: keys live in the keychain.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use assent_protocol::crypto::PublicKey;
+use assent_protocol::decision::{DenyReason, Outcome};
+use assent_protocol::request::AppBranding;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use url::Url;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// One enrollment: this device approving for one person of one app on one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Local id; also names the account's key in the keychain.
+    pub id: Uuid,
+    /// The service's URL.
+    pub server: Url,
+    /// The device id the service assigned.
+    pub device_id: Uuid,
+    /// The device's integer alias at the service.
+    pub device_alias: u64,
+    /// The name this device enrolled under.
+    pub device_name: String,
+    /// The person this device approves for.
+    pub user_id: u64,
+    /// The relying party and its branding.
+    pub app: AppBranding,
+    /// The pinned service key: every request shown must be signed by it.
+    pub service_public_key: PublicKey,
+    /// Unix seconds.
+    pub enrolled_at: i64,
+    /// Unix seconds, once revoked (the key is then deleted).
+    #[serde(default)]
+    pub revoked_at: Option<i64>,
+}
+
+impl Account {
+    /// False once revoked.
+    pub fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+/// One past decision, for the history view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The request.
+    pub request_id: Uuid,
+    /// The account that decided.
+    pub account_id: Uuid,
+    /// The app's name at the time.
+    pub app_name: String,
+    /// The request's message.
+    pub message: String,
+    /// Approve or deny.
+    pub outcome: Outcome,
+    /// The deny reason.
+    pub reason: Option<DenyReason>,
+    /// Unix seconds.
+    pub decided_at: i64,
+}
+
+/// Entries kept in the history file (oldest dropped first).
+pub const HISTORY_LIMIT: usize = 500;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AccountsFile {
+    version: u32,
+    accounts: Vec<Account>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct HistoryFile {
+    version: u32,
+    entries: Vec<HistoryEntry>,
+}
+
+/// The data directory: `accounts.json` and `history.json`.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Storage {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+impl DataDir {
+    /// Uses `root`. Nothing is created until the first write, so a failed first enrollment
+    /// leaves no trace.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when `root` exists but is not a directory.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        if root.exists() && !root.is_dir() {
+            return Err(storage(&root, "not a directory"));
+        }
+        Ok(DataDir { root })
+    }
+
+    /// Creates the directory, private to the user, when missing.
+    fn ensure_exists(&self) -> Result<()> {
+        if self.root.is_dir() {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.root).map_err(|e| storage(&self.root, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
+                .map_err(|e| storage(&self.root, e))?;
+        }
+        Ok(())
+    }
+
+    /// The platform's data directory for Assent (`~/.local/share/assent` on Linux).
+    pub fn default_path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("dev", "assent", "assent")
+            .map(|d| d.data_dir().to_path_buf())
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        let path = self.root.join(name);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| storage(&path, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(storage(&path, e)),
+        }
+    }
+
+    /// Writes atomically: a temporary file in the same directory, synced, then renamed over the
+    /// old one, so a crash leaves either the old or the new file, never half of one.
+    fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        self.ensure_exists()?;
+        let path = self.root.join(name);
+        let tmp = self.root.join(format!(".{name}.{}.tmp", Uuid::new_v4()));
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| storage(&path, e))?;
+        let result = (|| -> std::io::Result<()> {
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            fs::rename(&tmp, &path)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map_err(|e| storage(&path, e))
+    }
+
+    /// Every account, active or revoked.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn accounts(&self) -> Result<Vec<Account>> {
+        Ok(self
+            .read::<AccountsFile>("accounts.json")?
+            .map(|f| f.accounts)
+            .unwrap_or_default())
+    }
+
+    /// Replaces the account list.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn save_accounts(&self, accounts: &[Account]) -> Result<()> {
+        self.write(
+            "accounts.json",
+            &AccountsFile {
+                version: 1,
+                accounts: accounts.to_vec(),
+            },
+        )
+    }
+
+    /// Past decisions, newest last.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn history(&self) -> Result<Vec<HistoryEntry>> {
+        Ok(self
+            .read::<HistoryFile>("history.json")?
+            .map(|f| f.entries)
+            .unwrap_or_default())
+    }
+
+    /// Appends a decision, dropping the oldest beyond [`HISTORY_LIMIT`].
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn record_history(&self, entry: HistoryEntry) -> Result<()> {
+        let mut entries = self.history()?;
+        entries.push(entry);
+        let excess = entries.len().saturating_sub(HISTORY_LIMIT);
+        entries.drain(..excess);
+        self.write(
+            "history.json",
+            &HistoryFile {
+                version: 1,
+                entries,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: u128) -> Account {
+        Account {
+            id: Uuid::from_u128(id),
+            server: Url::parse("http://127.0.0.1:1").unwrap(),
+            device_id: Uuid::from_u128(id + 1),
+            device_alias: 1001,
+            device_name: "laptop".into(),
+            user_id: 7,
+            app: AppBranding {
+                id: "a".repeat(24),
+                name: "Acme".into(),
+                accent_color: None,
+                logos: vec![],
+            },
+            service_public_key: PublicKey::from_signing_key(
+                &ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+            ),
+            enrolled_at: 1,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn accounts_round_trip_and_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path().join("d")).unwrap();
+        assert!(data.accounts().unwrap().is_empty());
+        assert!(
+            !data.root().exists(),
+            "nothing is created before the first write"
+        );
+        data.save_accounts(&[account(1), account(5)]).unwrap();
+        assert_eq!(data.accounts().unwrap(), vec![account(1), account(5)]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(data.root().join("accounts.json"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "accounts.json must be private to the user");
+            let mode = fs::metadata(data.root()).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "the data directory must be private to the user"
+            );
+        }
+        let leftovers: Vec<_> = fs::read_dir(data.root())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "atomic writes leave no temporary files"
+        );
+    }
+
+    #[test]
+    fn history_is_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        for i in 0..(HISTORY_LIMIT + 3) {
+            data.record_history(HistoryEntry {
+                request_id: Uuid::from_u128(i as u128),
+                account_id: Uuid::nil(),
+                app_name: "Acme".into(),
+                message: "m".into(),
+                outcome: Outcome::Approve,
+                reason: None,
+                decided_at: i as i64,
+            })
+            .unwrap();
+        }
+        let history = data.history().unwrap();
+        assert_eq!(history.len(), HISTORY_LIMIT);
+        assert_eq!(
+            history[0].decided_at, 3,
+            "the oldest entries are dropped first"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_file_is_an_error_not_an_empty_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        fs::write(data.root().join("accounts.json"), b"{oops").unwrap();
+        assert!(
+            matches!(data.accounts(), Err(Error::Storage { .. })),
+            "never silently forget accounts"
+        );
+    }
+}

@@ -1,0 +1,505 @@
+//! [`Authenticator`]: everything a device does, for the desktop app and the headless CLI alike.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use assent_protocol::decision::{DECISION_VERSION, Decision, DecisionReceipt, DenyReason, Outcome};
+use assent_protocol::enroll::{EnrollLink, EnrollmentRequest};
+use assent_protocol::request::{RequestDetails, RequestStatus};
+use assent_protocol::signed::Signed;
+use tokio::sync::{Mutex, mpsc};
+use uuid::Uuid;
+
+use crate::account::{Account, DataDir, HistoryEntry};
+use crate::client::{self, DeviceClient};
+use crate::error::{Error, Result};
+use crate::key::DeviceKey;
+use crate::secret_store::SecretStore;
+use crate::stream::{PushEvent, PushStream, StreamConfig};
+
+/// A request fetched from the service and verified against the account's pinned service key.
+/// Only verified requests exist as this type, so only they can be shown or decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownRequest {
+    /// The account it is for.
+    pub account_id: Uuid,
+    /// The canonical request, exactly as signed by the service.
+    pub details: RequestDetails,
+    /// Its digest; a decision signs this, naming exactly what was shown.
+    pub digest: [u8; 32],
+    /// The status when fetched.
+    pub status: RequestStatus,
+    /// True when this account's person must pick a number to approve.
+    pub needs_number: bool,
+}
+
+/// Device-side operations over a data directory and a secret store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    data: DataDir,
+    secrets: Arc<dyn SecretStore>,
+    /// Serialises read-modify-write of the account file within this process.
+    accounts_lock: Mutex<()>,
+    stream_config: StreamConfig,
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Keychain(format!("keychain task failed: {e}")))?
+}
+
+impl Authenticator {
+    /// Opens the data directory (creating it) with `secrets` holding the keys.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the directory cannot be created.
+    pub fn open(
+        data_dir: impl Into<std::path::PathBuf>,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Result<Self> {
+        Ok(Authenticator {
+            inner: Arc::new(Inner {
+                data: DataDir::open(data_dir)?,
+                secrets,
+                accounts_lock: Mutex::new(()),
+                stream_config: StreamConfig::default(),
+            }),
+        })
+    }
+
+    /// The same, with custom stream timing (tests use short backoffs).
+    ///
+    /// # Errors
+    /// As [`Authenticator::open`].
+    pub fn open_with(
+        data_dir: impl Into<std::path::PathBuf>,
+        secrets: Arc<dyn SecretStore>,
+        stream_config: StreamConfig,
+    ) -> Result<Self> {
+        let auth = Self::open(data_dir, secrets)?;
+        let inner = Arc::into_inner(auth.inner).expect("freshly created");
+        Ok(Authenticator {
+            inner: Arc::new(Inner {
+                stream_config,
+                ..inner
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.inner.data.root()
+    }
+
+    /// Every account, active and revoked.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn accounts(&self) -> Result<Vec<Account>> {
+        self.inner.data.accounts()
+    }
+
+    /// One account.
+    ///
+    /// # Errors
+    /// [`Error::UnknownAccount`], [`Error::Storage`].
+    pub fn account(&self, id: Uuid) -> Result<Account> {
+        self.accounts()?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| Error::UnknownAccount(id.to_string()))
+    }
+
+    /// Past decisions made on this device, newest last.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn history(&self) -> Result<Vec<HistoryEntry>> {
+        self.inner.data.history()
+    }
+
+    /// Enrolls this device: generates a key, stores it in the keychain *before* contacting the
+    /// service (so without a keychain nothing is sent and nothing written), proves possession to
+    /// the service, pins the service key and saves the account.
+    ///
+    /// # Errors
+    /// [`Error::KeychainUnavailable`]; [`Error::Network`]; [`Error::Service`] (`token_invalid`
+    /// for a used or expired link); [`Error::Storage`].
+    pub async fn enroll(
+        &self,
+        link: &EnrollLink,
+        device_name: &str,
+        platform: &str,
+    ) -> Result<Account> {
+        let account_id = Uuid::new_v4();
+        let key = DeviceKey::generate();
+        let secrets = Arc::clone(&self.inner.secrets);
+        let seed = key.seed();
+        blocking(move || secrets.save(account_id, &seed)).await?;
+        let request = EnrollmentRequest::new(
+            link.token.clone(),
+            key.signing_key(),
+            device_name.to_owned(),
+            platform.to_owned(),
+        );
+        let response = match client::enroll(&link.server, &request).await {
+            Ok(response) => response,
+            Err(e) => {
+                self.delete_key(account_id).await;
+                return Err(e);
+            }
+        };
+        let account = Account {
+            id: account_id,
+            server: link.server.clone(),
+            device_id: response.device_id,
+            device_alias: response.device_alias,
+            device_name: device_name.to_owned(),
+            user_id: response.user_id,
+            app: response.app,
+            service_public_key: response.service_public_key,
+            enrolled_at: response.enrolled_at,
+            revoked_at: None,
+        };
+        let saved = {
+            let _guard = self.inner.accounts_lock.lock().await;
+            let mut accounts = self.accounts()?;
+            accounts.push(account.clone());
+            self.inner.data.save_accounts(&accounts)
+        };
+        if let Err(e) = saved {
+            self.delete_key(account_id).await;
+            return Err(e);
+        }
+        tracing::info!(account = %account.id, app = %account.app.name, "enrolled");
+        Ok(account)
+    }
+
+    async fn delete_key(&self, account: Uuid) {
+        let secrets = Arc::clone(&self.inner.secrets);
+        if let Err(e) = blocking(move || secrets.delete(account)).await {
+            tracing::warn!(%account, error = %e, "could not delete a key from the keychain");
+        }
+    }
+
+    /// A signing client for an active account, with its key loaded from the keychain.
+    ///
+    /// # Errors
+    /// [`Error::Revoked`] for a revoked account; [`Error::KeyMissing`]; keychain errors.
+    pub async fn client(&self, account: &Account) -> Result<DeviceClient> {
+        Ok(DeviceClient::new(account, self.key(account).await?))
+    }
+
+    async fn key(&self, account: &Account) -> Result<DeviceKey> {
+        if !account.is_active() {
+            return Err(Error::Revoked {
+                account: account.app.name.clone(),
+            });
+        }
+        let secrets = Arc::clone(&self.inner.secrets);
+        let id = account.id;
+        let seed = blocking(move || secrets.load(id))
+            .await?
+            .ok_or(Error::KeyMissing)?;
+        Ok(DeviceKey::from_seed(&seed))
+    }
+
+    /// Marks an account revoked and deletes its key. Idempotent.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub async fn mark_revoked(&self, account_id: Uuid, now: i64) -> Result<()> {
+        self.delete_key(account_id).await;
+        let _guard = self.inner.accounts_lock.lock().await;
+        let mut accounts = self.accounts()?;
+        if let Some(account) = accounts
+            .iter_mut()
+            .find(|a| a.id == account_id && a.revoked_at.is_none())
+        {
+            account.revoked_at = Some(now);
+            tracing::info!(account = %account_id, "device revoked; key deleted");
+            self.inner.data.save_accounts(&accounts)?;
+        }
+        Ok(())
+    }
+
+    /// Turns "the service says this device is revoked" into local revocation.
+    async fn check_revoked<T>(&self, account: &Account, result: Result<T>) -> Result<T> {
+        match result {
+            Err(e) if e.means_revoked() => {
+                self.mark_revoked(account.id, client::unix_now()).await?;
+                Err(Error::Revoked {
+                    account: account.app.name.clone(),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Fetches a request and verifies it against the account's pinned service key and identity.
+    /// A request that does not verify is dropped: it is reported as [`Error::Spoofed`] and never
+    /// returned.
+    ///
+    /// # Errors
+    /// [`Error::Spoofed`]; network, service and keychain errors.
+    pub async fn request(&self, account: &Account, id: Uuid) -> Result<ShownRequest> {
+        let client = self.client(account).await?;
+        let fetched = client.request(id).await;
+        let fetched = self.check_revoked(account, fetched).await?;
+        let verified = match fetched.request.verify(&account.service_public_key) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(account = %account.id, request = %id, error = %e, "dropping a request that does not verify");
+                return Err(Error::Spoofed { id });
+            }
+        };
+        let details = verified.message;
+        // A validly signed request must also be the one asked for, for this app and person.
+        if details.id != id
+            || details.app.id != account.app.id
+            || !details.approvers.contains(&account.user_id)
+        {
+            tracing::error!(account = %account.id, request = %id, "dropping a signed request meant for someone else");
+            return Err(Error::Spoofed { id });
+        }
+        let needs_number = details
+            .number_matching
+            .as_ref()
+            .is_some_and(|m| m.user_id == account.user_id);
+        Ok(ShownRequest {
+            account_id: account.id,
+            details,
+            digest: verified.digest,
+            status: fetched.status,
+            needs_number,
+        })
+    }
+
+    /// Every verified request waiting on any active account, oldest first per account. Requests
+    /// that fail verification are left out (and logged).
+    ///
+    /// # Errors
+    /// The first network, service or keychain error.
+    pub async fn pending(&self) -> Result<Vec<ShownRequest>> {
+        let mut shown = Vec::new();
+        for account in self.accounts()?.into_iter().filter(Account::is_active) {
+            let client = self.client(&account).await?;
+            let ids = client.pending().await;
+            for id in self.check_revoked(&account, ids).await? {
+                match self.request(&account, id).await {
+                    Ok(request) if request.status == RequestStatus::Pending => shown.push(request),
+                    Ok(_) | Err(Error::Spoofed { .. }) => {}
+                    Err(e) if e.code() == "request_not_found" => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(shown)
+    }
+
+    /// Finds a request by id on any active account.
+    ///
+    /// # Errors
+    /// [`Error::UnknownRequest`] when no account can see it.
+    pub async fn find_request(&self, id: Uuid) -> Result<ShownRequest> {
+        for account in self.accounts()?.into_iter().filter(Account::is_active) {
+            match self.request(&account, id).await {
+                Ok(request) => return Ok(request),
+                Err(e) if e.code() == "request_not_found" => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::UnknownRequest(id))
+    }
+
+    /// Approves `shown`. With number matching, `number` must be one of the offered choices.
+    ///
+    /// # Errors
+    /// [`Error::InvalidNumber`]; the service's refusal (`not_pending`, `wrong_number`, ...).
+    pub async fn approve(
+        &self,
+        shown: &ShownRequest,
+        number: Option<u32>,
+        now: i64,
+    ) -> Result<DecisionReceipt> {
+        let number = match (&shown.details.number_matching, shown.needs_number) {
+            (Some(matching), true) => {
+                let n = number.ok_or_else(|| {
+                    Error::InvalidNumber("pick the number shown where you signed in".into())
+                })?;
+                if !matching.choices.contains(&n) {
+                    return Err(Error::InvalidNumber(format!(
+                        "{n} is not one of the choices {:?}",
+                        matching.choices
+                    )));
+                }
+                Some(n)
+            }
+            _ if number.is_some() => {
+                return Err(Error::InvalidNumber(
+                    "this request does not ask for a number".into(),
+                ));
+            }
+            _ => None,
+        };
+        self.decide(shown, Outcome::Approve, None, number, now)
+            .await
+    }
+
+    /// Denies `shown` with a reason.
+    ///
+    /// # Errors
+    /// The service's refusal; network and keychain errors.
+    pub async fn deny(
+        &self,
+        shown: &ShownRequest,
+        reason: DenyReason,
+        now: i64,
+    ) -> Result<DecisionReceipt> {
+        self.decide(shown, Outcome::Deny, Some(reason), None, now)
+            .await
+    }
+
+    async fn decide(
+        &self,
+        shown: &ShownRequest,
+        outcome: Outcome,
+        reason: Option<DenyReason>,
+        number: Option<u32>,
+        now: i64,
+    ) -> Result<DecisionReceipt> {
+        let account = self.account(shown.account_id)?;
+        let key = self.key(&account).await?;
+        let client = DeviceClient::new(&account, key.clone());
+        let decision = Decision {
+            v: DECISION_VERSION,
+            request_id: shown.details.id,
+            request_digest: hex::encode(shown.digest),
+            device_id: account.device_id,
+            outcome,
+            reason,
+            number,
+            signed_at: now,
+        };
+        let signed = Signed::sign(&decision, key.signing_key())
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        let body = serde_json::to_vec(&signed).map_err(|e| Error::Protocol(e.to_string()))?;
+        let receipt = client.decide(shown.details.id, &body).await;
+        let receipt = self.check_revoked(&account, receipt).await;
+        let record =
+            receipt.is_ok() || matches!(&receipt, Err(e) if e.code() == "wrong_number");
+        if record {
+            self.inner.data.record_history(HistoryEntry {
+                request_id: shown.details.id,
+                account_id: account.id,
+                app_name: shown.details.app.name.clone(),
+                message: shown.details.message.clone(),
+                outcome,
+                reason,
+                decided_at: now,
+            })?;
+        }
+        receipt
+    }
+
+    /// Removes an account: revokes the device at the service (when it is still active there),
+    /// deletes the key from the keychain and forgets the account.
+    ///
+    /// # Errors
+    /// [`Error::UnknownAccount`]; network errors other than "already revoked" leave the account
+    /// in place so removal can be retried.
+    pub async fn remove(&self, account_id: Uuid) -> Result<()> {
+        let account = self.account(account_id)?;
+        if account.is_active() {
+            match self.client(&account).await {
+                Ok(client) => match client.remove().await {
+                    Ok(()) => {}
+                    Err(e) if e.means_revoked() => {}
+                    Err(e) => return Err(e),
+                },
+                Err(Error::KeyMissing) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.delete_key(account.id).await;
+        let _guard = self.inner.accounts_lock.lock().await;
+        let accounts: Vec<Account> = self
+            .accounts()?
+            .into_iter()
+            .filter(|a| a.id != account_id)
+            .collect();
+        self.inner.data.save_accounts(&accounts)?;
+        tracing::info!(account = %account_id, "account removed");
+        Ok(())
+    }
+
+    /// Starts a push stream for one active account.
+    ///
+    /// # Errors
+    /// As [`Authenticator::client`].
+    pub async fn stream(&self, account: &Account) -> Result<PushStream> {
+        let client = self.client(account).await?;
+        Ok(PushStream::start(account, client, self.inner.stream_config))
+    }
+
+    /// Push streams for every active account, merged. Revocations are applied (key deleted,
+    /// account marked revoked) before they are reported.
+    ///
+    /// # Errors
+    /// As [`Authenticator::client`].
+    pub async fn watch(&self) -> Result<Watch> {
+        let (tx, rx) = mpsc::channel(256);
+        let mut forwarders = Vec::new();
+        for account in self.accounts()?.into_iter().filter(Account::is_active) {
+            let mut stream = self.stream(&account).await?;
+            let tx = tx.clone();
+            forwarders.push(tokio::spawn(async move {
+                while let Some(event) = stream.next().await {
+                    if tx.send(event).await.is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        Ok(Watch {
+            auth: self.clone(),
+            events: rx,
+            forwarders,
+        })
+    }
+}
+
+/// Merged events of every account's stream (see [`Authenticator::watch`]).
+#[derive(Debug)]
+pub struct Watch {
+    auth: Authenticator,
+    events: mpsc::Receiver<PushEvent>,
+    forwarders: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Watch {
+    /// The next event; `None` when no stream is left.
+    pub async fn next(&mut self) -> Option<PushEvent> {
+        let event = self.events.recv().await?;
+        if let PushEvent::Revoked { account } = &event
+            && let Err(e) = self.auth.mark_revoked(*account, client::unix_now()).await
+        {
+            tracing::error!(error = %e, "could not record a revocation");
+        }
+        Some(event)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        for forwarder in &self.forwarders {
+            forwarder.abort();
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Where device private keys live: the OS keychain, and nowhere else.
+//!
+//! [`SecretStore`] is the seam. [`Keychain`] is the implementation every real device uses (Secret
+//! Service on Linux, Keychain on macOS, Credential Manager on Windows, through `keyring`).
+//! `MemoryStore` (feature `memory-store`) exists only for tests and benchmarks. There is no file
+//! store: when no keychain is reachable, operations fail with [`Error::KeychainUnavailable`].
+//!
+//! Methods block (keychains talk D-Bus or system services synchronously); async callers run them
+//! with `tokio::task::spawn_blocking`.
+
+use std::fmt;
+
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// Default keychain service name under which device keys are stored.
+pub const DEFAULT_KEYCHAIN_SERVICE: &str = "dev.assent.device";
+
+/// Stores 32-byte Ed25519 seeds, one per account.
+pub trait SecretStore: Send + Sync + fmt::Debug + 'static {
+    /// Stores (or replaces) the seed of `account`.
+    ///
+    /// # Errors
+    /// [`Error::KeychainUnavailable`] when no keychain is reachable; [`Error::Keychain`] otherwise.
+    fn save(&self, account: Uuid, seed: &[u8; 32]) -> Result<()>;
+
+    /// The seed of `account`, `None` when there is none.
+    ///
+    /// # Errors
+    /// As [`SecretStore::save`].
+    fn load(&self, account: Uuid) -> Result<Option<Zeroizing<[u8; 32]>>>;
+
+    /// Deletes the seed of `account`; deleting a missing seed succeeds.
+    ///
+    /// # Errors
+    /// As [`SecretStore::save`].
+    fn delete(&self, account: Uuid) -> Result<()>;
+}
+
+/// The OS keychain, through `keyring`.
+#[derive(Debug, Clone)]
+pub struct Keychain {
+    service: String,
+}
+
+impl Keychain {
+    /// Keys under `service` (tests use their own namespace so they never touch a person's keys).
+    pub fn new(service: impl Into<String>) -> Self {
+        Keychain {
+            service: service.into(),
+        }
+    }
+
+    /// The service name keys are stored under.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    fn entry(&self, account: Uuid) -> Result<keyring::Entry> {
+        keyring::Entry::new(&self.service, &account.to_string()).map_err(map_keyring)
+    }
+}
+
+impl Default for Keychain {
+    fn default() -> Self {
+        Keychain::new(DEFAULT_KEYCHAIN_SERVICE)
+    }
+}
+
+fn map_keyring(e: keyring::Error) -> Error {
+    match e {
+        keyring::Error::NoStorageAccess(inner) | keyring::Error::PlatformFailure(inner) => {
+            Error::KeychainUnavailable {
+                detail: inner.to_string(),
+            }
+        }
+        other => Error::Keychain(other.to_string()),
+    }
+}
+
+impl SecretStore for Keychain {
+    fn save(&self, account: Uuid, seed: &[u8; 32]) -> Result<()> {
+        self.entry(account)?.set_secret(seed).map_err(map_keyring)
+    }
+
+    fn load(&self, account: Uuid) -> Result<Option<Zeroizing<[u8; 32]>>> {
+        match self.entry(account)?.get_secret() {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                let seed: [u8; 32] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Error::Keychain("the stored key has the wrong length".into()))?;
+                Ok(Some(Zeroizing::new(seed)))
+            }
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(map_keyring(e)),
+        }
+    }
+
+    fn delete(&self, account: Uuid) -> Result<()> {
+        match self.entry(account)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_keyring(e)),
+        }
+    }
+}
+
+/// Keys in process memory. **Only for tests and benchmarks**: keys vanish with the process, so a
+/// real device using it would lose its identity on restart.
+#[cfg(feature = "memory-store")]
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    seeds: std::sync::Mutex<std::collections::HashMap<Uuid, Zeroizing<[u8; 32]>>>,
+}
+
+#[cfg(feature = "memory-store")]
+impl SecretStore for MemoryStore {
+    fn save(&self, account: Uuid, seed: &[u8; 32]) -> Result<()> {
+        self.seeds
+            .lock()
+            .expect("memory store lock")
+            .insert(account, Zeroizing::new(*seed));
+        Ok(())
+    }
+
+    fn load(&self, account: Uuid) -> Result<Option<Zeroizing<[u8; 32]>>> {
+        Ok(self
+            .seeds
+            .lock()
+            .expect("memory store lock")
+            .get(&account)
+            .cloned())
+    }
+
+    fn delete(&self, account: Uuid) -> Result<()> {
+        self.seeds
+            .lock()
+            .expect("memory store lock")
+            .remove(&account);
+        Ok(())
+    }
+}

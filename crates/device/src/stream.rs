@@ -1,0 +1,388 @@
+//! [`PushStream`]: one account's live connection to its service.
+//!
+//! The stream signs its WebSocket upgrade, treats 60 s of silence as a dead connection, and
+//! reconnects by itself with jittered exponential backoff (0.5 s doubling to 30 s, reset after a
+//! healthy connection). Every connection starts with the service's `pending` list; the stream
+//! keeps the set of requests it has already reported, so each pending request is reported exactly
+//! once however often it reconnects, and a request that was resolved while it was offline is
+//! reported as resolved.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use assent_protocol::error::{ErrorBody, ErrorCode};
+use assent_protocol::request::RequestStatus;
+use assent_protocol::stream::{HEARTBEAT_TIMEOUT_SECS, StreamMessage};
+use futures_util::StreamExt as _;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest as _};
+use uuid::Uuid;
+
+use crate::account::Account;
+use crate::client::{DeviceClient, endpoint, target};
+
+/// The state of one account's connection.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// Opening the connection.
+    Connecting,
+    /// Connected and in sync.
+    Connected,
+    /// Disconnected; retrying after `retry_in_ms`.
+    Reconnecting {
+        /// Consecutive failed attempts.
+        attempt: u32,
+        /// Milliseconds until the next attempt.
+        retry_in_ms: u64,
+    },
+    /// Stopped for good (revoked, or the stream was stopped).
+    Offline,
+}
+
+/// What a [`PushStream`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushEvent {
+    /// The connection state changed.
+    Connection {
+        /// The account.
+        account: Uuid,
+        /// Its new state.
+        state: ConnectionState,
+    },
+    /// A request is waiting for this account's person (reported once per request).
+    RequestArrived {
+        /// The account.
+        account: Uuid,
+        /// The request id; fetch and verify it with [`crate::Authenticator::request`].
+        id: Uuid,
+    },
+    /// A reported request is no longer waiting: decided (here or elsewhere), expired or
+    /// cancelled. `status` is `None` when it was resolved while the stream was offline.
+    RequestResolved {
+        /// The account.
+        account: Uuid,
+        /// The request id.
+        id: Uuid,
+        /// Its final status, when known.
+        status: Option<RequestStatus>,
+    },
+    /// The service revoked this device. The stream has stopped.
+    Revoked {
+        /// The account.
+        account: Uuid,
+    },
+}
+
+/// Timing of a stream; the defaults are the protocol's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamConfig {
+    /// First reconnect delay.
+    pub initial_backoff: Duration,
+    /// Longest reconnect delay.
+    pub max_backoff: Duration,
+    /// Silence after which the connection is considered dead.
+    pub heartbeat_timeout: Duration,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(HEARTBEAT_TIMEOUT_SECS),
+        }
+    }
+}
+
+/// Exponential backoff with jitter: each delay is drawn from `[base/2, base]`, and `base`
+/// doubles from `initial` up to `max`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    base: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    /// Starts at `initial`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            max,
+            base: initial,
+            attempt: 0,
+        }
+    }
+
+    /// The next delay.
+    pub fn next_delay(&mut self, rng: &mut impl rand::Rng) -> Duration {
+        let base = self.base;
+        self.base = (self.base * 2).min(self.max);
+        self.attempt += 1;
+        let half = base / 2;
+        half + Duration::from_micros(rng.gen_range(0..=half.as_micros() as u64))
+    }
+
+    /// Attempts since the last reset.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Back to `initial` after a healthy connection.
+    pub fn reset(&mut self) {
+        self.base = self.initial;
+        self.attempt = 0;
+    }
+}
+
+/// One account's push stream, running in a background task until dropped or stopped.
+#[derive(Debug)]
+pub struct PushStream {
+    events: mpsc::Receiver<PushEvent>,
+    task: JoinHandle<()>,
+}
+
+enum Ended {
+    /// The connection dropped; `synced` when it had delivered the pending list.
+    Dropped {
+        synced: bool,
+    },
+    Revoked,
+    Closed,
+}
+
+impl PushStream {
+    /// Starts streaming for `account`. Must be called inside a Tokio runtime.
+    pub fn start(account: &Account, client: DeviceClient, config: StreamConfig) -> Self {
+        let (tx, events) = mpsc::channel(256);
+        let task = tokio::spawn(run(account.id, client, config, tx));
+        PushStream { events, task }
+    }
+
+    /// The next event; `None` once the stream has stopped (after `Revoked`).
+    pub async fn next(&mut self) -> Option<PushEvent> {
+        self.events.recv().await
+    }
+
+    /// Stops the stream.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for PushStream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn run(
+    account: Uuid,
+    client: DeviceClient,
+    config: StreamConfig,
+    tx: mpsc::Sender<PushEvent>,
+) {
+    let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
+    let mut reported = HashSet::new();
+    let emit_state = |state: ConnectionState| PushEvent::Connection { account, state };
+    loop {
+        if tx
+            .send(emit_state(ConnectionState::Connecting))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let ended = match connect(&client).await {
+            Ok(socket) => run_connection(account, socket, &mut reported, &config, &tx).await,
+            Err(ConnectError::Revoked) => Ended::Revoked,
+            Err(ConnectError::Other(detail)) => {
+                tracing::debug!(%account, %detail, "stream connection failed");
+                Ended::Dropped { synced: false }
+            }
+        };
+        match ended {
+            Ended::Revoked => {
+                let _ = tx.send(PushEvent::Revoked { account }).await;
+                let _ = tx.send(emit_state(ConnectionState::Offline)).await;
+                return;
+            }
+            Ended::Closed => return,
+            Ended::Dropped { synced } => {
+                if synced {
+                    backoff.reset();
+                }
+            }
+        }
+        let delay = backoff.next_delay(&mut rand::thread_rng());
+        let state = ConnectionState::Reconnecting {
+            attempt: backoff.attempt(),
+            retry_in_ms: delay.as_millis() as u64,
+        };
+        if tx.send(emit_state(state)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+enum ConnectError {
+    Revoked,
+    Other(String),
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(client: &DeviceClient) -> Result<Socket, ConnectError> {
+    let mut url = endpoint(client.server(), "/device/v1/stream");
+    let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+    url.set_scheme(scheme)
+        .map_err(|()| ConnectError::Other("cannot make a WebSocket URL".into()))?;
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ConnectError::Other(e.to_string()))?;
+    let header = client.authorization("GET", &target(&url), b"");
+    request.headers_mut().insert(
+        "Authorization",
+        header
+            .parse()
+            .map_err(|_| ConnectError::Other("bad header".into()))?,
+    );
+    let connecting = tokio_tungstenite::connect_async(request);
+    match tokio::time::timeout(Duration::from_secs(20), connecting).await {
+        Err(_) => Err(ConnectError::Other("timed out".into())),
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(tungstenite::Error::Http(response))) => {
+            let body: Option<ErrorBody> = response
+                .body()
+                .as_ref()
+                .and_then(|b| serde_json::from_slice(b).ok());
+            match body.as_ref().and_then(ErrorBody::code) {
+                Some(ErrorCode::DeviceRevoked | ErrorCode::DeviceNotFound) => {
+                    Err(ConnectError::Revoked)
+                }
+                _ => Err(ConnectError::Other(format!(
+                    "HTTP {}: {}",
+                    response.status(),
+                    body.map(|b| b.message).unwrap_or_default()
+                ))),
+            }
+        }
+        Ok(Err(e)) => Err(ConnectError::Other(e.to_string())),
+    }
+}
+
+async fn run_connection(
+    account: Uuid,
+    mut socket: Socket,
+    reported: &mut HashSet<Uuid>,
+    config: &StreamConfig,
+    tx: &mpsc::Sender<PushEvent>,
+) -> Ended {
+    let mut synced = false;
+    loop {
+        let frame = match tokio::time::timeout(config.heartbeat_timeout, socket.next()).await {
+            Err(_) => {
+                tracing::info!(%account, "no heartbeat; reconnecting");
+                return Ended::Dropped { synced };
+            }
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => {
+                return Ended::Dropped { synced };
+            }
+            Ok(Some(Ok(Message::Text(text)))) => text,
+            Ok(Some(Ok(_))) => continue,
+        };
+        let message = match serde_json::from_str::<StreamMessage>(&frame) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::warn!(%account, error = %e, "ignoring an unreadable stream message");
+                continue;
+            }
+        };
+        let mut events = Vec::new();
+        match message {
+            StreamMessage::Pending { ids } => {
+                let current: HashSet<Uuid> = ids.iter().copied().collect();
+                for gone in reported.iter().filter(|id| !current.contains(id)) {
+                    events.push(PushEvent::RequestResolved {
+                        account,
+                        id: *gone,
+                        status: None,
+                    });
+                }
+                reported.retain(|id| current.contains(id));
+                for id in ids {
+                    if reported.insert(id) {
+                        events.push(PushEvent::RequestArrived { account, id });
+                    }
+                }
+                if !synced {
+                    synced = true;
+                    events.insert(
+                        0,
+                        PushEvent::Connection {
+                            account,
+                            state: ConnectionState::Connected,
+                        },
+                    );
+                }
+            }
+            StreamMessage::Request { id } => {
+                if reported.insert(id) {
+                    events.push(PushEvent::RequestArrived { account, id });
+                }
+            }
+            StreamMessage::Resolved { id, status } => {
+                if reported.remove(&id) {
+                    events.push(PushEvent::RequestResolved {
+                        account,
+                        id,
+                        status: Some(status),
+                    });
+                }
+            }
+            StreamMessage::Revoked => return Ended::Revoked,
+            StreamMessage::Heartbeat { .. } => {}
+        }
+        for event in events {
+            if tx.send(event).await.is_err() {
+                return Ended::Closed;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_caps() {
+        let mut rng = rand::thread_rng();
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut base = Duration::from_millis(500);
+        for _ in 0..12 {
+            let delay = backoff.next_delay(&mut rng);
+            assert!(
+                delay >= base / 2 && delay <= base,
+                "{delay:?} should be within [{:?}, {base:?}]",
+                base / 2
+            );
+            base = (base * 2).min(Duration::from_secs(30));
+        }
+        assert!(
+            backoff.next_delay(&mut rng) <= Duration::from_secs(30),
+            "never beyond the cap"
+        );
+        backoff.reset();
+        assert!(
+            backoff.next_delay(&mut rng) <= Duration::from_millis(500),
+            "reset starts over"
+        );
+    }
+}

@@ -1,0 +1,323 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use assent_device::{Error, SecretStore as _};
+use assent_protocol::crypto::b64url;
+use assent_protocol::decision::{DenyReason, Outcome};
+use assent_protocol::request::RequestStatus;
+use base64::Engine as _;
+
+use crate::support::{Action, Proxy, TestService, authenticator, files_under, test_keychain};
+
+#[tokio::test]
+async fn enrollment_keeps_the_key_only_in_the_keychain_and_remove_deletes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let keychain = test_keychain();
+    let device = authenticator(dir.path(), keychain.clone());
+    let user = svc.user("ana@example.com").await;
+    let account = device
+        .enroll(&svc.link(user, &svc.base).await, "Ana's laptop", "linux")
+        .await
+        .unwrap();
+    assert_eq!(account.user_id, user);
+    assert_eq!(account.app.name, "Acme Bank");
+    assert_eq!(
+        account.service_public_key,
+        svc.state.service_key.public(),
+        "the service key is pinned"
+    );
+
+    let seed = keychain
+        .load(account.id)
+        .unwrap()
+        .expect("the key is in the Secret Service");
+    let encodings = [
+        seed.to_vec(),
+        hex::encode(seed.as_slice()).into_bytes(),
+        b64url(seed.as_slice()).into_bytes(),
+        base64::engine::general_purpose::STANDARD
+            .encode(seed.as_slice())
+            .into_bytes(),
+    ];
+    let files = files_under(device.data_dir());
+    assert!(!files.is_empty(), "the account file exists");
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        for encoded in &encodings {
+            assert!(
+                !bytes
+                    .windows(encoded.len())
+                    .any(|w| w == encoded.as_slice()),
+                "{} must not contain the private key",
+                file.display()
+            );
+        }
+    }
+
+    device.remove(account.id).await.unwrap();
+    assert!(
+        keychain.load(account.id).unwrap().is_none(),
+        "removing the account deletes its key"
+    );
+    assert!(device.accounts().unwrap().is_empty());
+    let status = svc
+        .get(&format!("/protected/json/users/{user}/status"))
+        .await;
+    assert_eq!(
+        status["status"]["registered"], false,
+        "removal revokes the device at the service"
+    );
+}
+
+#[tokio::test]
+async fn pending_approve_and_deny_with_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let device = authenticator(dir.path(), test_keychain());
+    let user = svc.user("bo@example.com").await;
+    device
+        .enroll(&svc.link(user, &svc.base).await, "laptop", "linux")
+        .await
+        .unwrap();
+    let first = svc.request(user, "Sign in?").await;
+    let second = svc.request(user, "Wire $12,500?").await;
+
+    let pending = device.pending().await.unwrap();
+    assert_eq!(
+        pending.iter().map(|r| r.details.id).collect::<Vec<_>>(),
+        vec![first, second]
+    );
+    assert!(pending.iter().all(|r| r.status == RequestStatus::Pending));
+
+    let receipt = device
+        .approve(&pending[0], None, assent_server::clock::unix_now())
+        .await
+        .unwrap();
+    assert_eq!(receipt.status, RequestStatus::Approved);
+    device
+        .deny(
+            &pending[1],
+            DenyReason::NotMe,
+            assent_server::clock::unix_now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(svc.status(first).await, "approved");
+    assert_eq!(svc.status(second).await, "denied");
+    assert!(device.pending().await.unwrap().is_empty());
+
+    let history = device.history().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        (history[0].outcome, history[0].message.as_str()),
+        (Outcome::Approve, "Sign in?")
+    );
+    assert_eq!(
+        (history[1].outcome, history[1].reason),
+        (Outcome::Deny, Some(DenyReason::NotMe))
+    );
+    let late = device
+        .approve(&pending[0], None, assent_server::clock::unix_now())
+        .await;
+    assert_eq!(
+        late.unwrap().status,
+        RequestStatus::Approved,
+        "re-sending the same approval is harmless"
+    );
+}
+
+#[tokio::test]
+async fn number_matching_is_checked_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let device = authenticator(dir.path(), test_keychain());
+    let user = svc.user("nm@example.com").await;
+    device
+        .enroll(&svc.link(user, &svc.base).await, "laptop", "linux")
+        .await
+        .unwrap();
+    let body = svc
+        .post(
+            &format!("/onetouch/json/users/{user}/approval_requests"),
+            serde_json::json!({"message": "m", "number_matching": true}),
+        )
+        .await;
+    let id: uuid::Uuid = body["approval_request"]["uuid"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let number = body["approval_request"]["number"].as_u64().unwrap() as u32;
+    let shown = device.find_request(id).await.unwrap();
+    assert!(shown.needs_number);
+    let now = assent_server::clock::unix_now();
+    assert_eq!(
+        device.approve(&shown, None, now).await.unwrap_err().code(),
+        "invalid_number"
+    );
+    assert_eq!(
+        device
+            .approve(&shown, Some(100), now)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_number",
+        "not one of the choices"
+    );
+    assert_eq!(svc.status(id).await, "pending", "nothing was sent");
+    assert_eq!(
+        device
+            .approve(&shown, Some(number), now)
+            .await
+            .unwrap()
+            .status,
+        RequestStatus::Approved
+    );
+}
+
+#[tokio::test]
+async fn requests_that_fail_the_pinned_key_are_never_surfaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    // A man in the middle edits the message of every request the device fetches.
+    let proxy = Proxy::start(
+        svc.addr,
+        Arc::new(|line: &str, answer: &mut Vec<u8>| {
+            if line.starts_with("GET /device/v1/requests/") {
+                let text =
+                    String::from_utf8_lossy(answer).replace("Transfer $100", "Transfer $900");
+                *answer = text.into_bytes();
+            }
+            Action::Forward
+        }),
+    )
+    .await;
+    let device = authenticator(dir.path(), test_keychain());
+    let user = svc.user("mitm@example.com").await;
+    let account = device
+        .enroll(&svc.link(user, &proxy.url).await, "laptop", "linux")
+        .await
+        .unwrap();
+    let genuine = svc.request(user, "Sign in?").await;
+    let tampered = svc.request(user, "Transfer $100").await;
+
+    let pending = device.pending().await.unwrap();
+    assert_eq!(
+        pending.iter().map(|r| r.details.id).collect::<Vec<_>>(),
+        vec![genuine],
+        "only the untampered request is shown"
+    );
+    match device.request(&account, tampered).await {
+        Err(Error::Spoofed { id }) => assert_eq!(id, tampered),
+        other => panic!("a tampered request must be reported as spoofed, got {other:?}"),
+    }
+    assert!(device.find_request(tampered).await.is_err());
+    assert_eq!(
+        svc.status(tampered).await,
+        "pending",
+        "nothing was decided on a spoofed request"
+    );
+}
+
+#[tokio::test]
+async fn a_decision_whose_answer_is_lost_is_retried_and_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&dropped);
+    // The service records the decision, then the connection drops before the answer arrives.
+    let proxy = Proxy::start(
+        svc.addr,
+        Arc::new(move |line: &str, _answer: &mut Vec<u8>| {
+            if line.contains("/decision") && !flag.swap(true, Ordering::SeqCst) {
+                Action::Drop
+            } else {
+                Action::Forward
+            }
+        }),
+    )
+    .await;
+    let device = authenticator(dir.path(), test_keychain());
+    let user = svc.user("lost@example.com").await;
+    device
+        .enroll(&svc.link(user, &proxy.url).await, "laptop", "linux")
+        .await
+        .unwrap();
+    let id = svc.request(user, "Sign in?").await;
+    let shown = device.find_request(id).await.unwrap();
+    let receipt = device
+        .approve(&shown, None, assent_server::clock::unix_now())
+        .await
+        .expect("the SDK reports success");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the first answer was dropped"
+    );
+    assert_eq!(receipt.status, RequestStatus::Approved);
+    assert!(
+        receipt.duplicate,
+        "the retry found the decision already recorded"
+    );
+    let decisions = proxy
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("/decision"))
+        .count();
+    assert_eq!(decisions, 2, "sent twice");
+    let recorded = svc.state.store.decisions(id).await.unwrap();
+    assert_eq!(recorded.len(), 1, "recorded once");
+    assert_eq!(svc.status(id).await, "approved");
+}
+
+#[tokio::test]
+async fn a_revoked_device_deletes_its_key_on_the_next_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let keychain = test_keychain();
+    let device = authenticator(dir.path(), keychain.clone());
+    let user = svc.user("rv@example.com").await;
+    let account = device
+        .enroll(&svc.link(user, &svc.base).await, "laptop", "linux")
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    http.delete(format!(
+        "{}/protected/json/sdk/devices/{}",
+        svc.base, account.device_id
+    ))
+    .header("X-Authy-API-Key", &svc.api_key)
+    .send()
+    .await
+    .unwrap();
+    let err = device.pending().await.unwrap_err();
+    assert_eq!(err.code(), "revoked", "{err}");
+    assert!(
+        keychain.load(account.id).unwrap().is_none(),
+        "the key is deleted"
+    );
+    assert!(
+        device.account(account.id).unwrap().revoked_at.is_some(),
+        "the account is marked revoked"
+    );
+    assert!(
+        device.pending().await.unwrap().is_empty(),
+        "a revoked account is skipped"
+    );
+}
+
+#[tokio::test]
+async fn a_used_link_fails_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let keychain = test_keychain();
+    let device = authenticator(dir.path(), keychain.clone());
+    let user = svc.user("twice@example.com").await;
+    let link = svc.link(user, &svc.base).await;
+    device.enroll(&link, "laptop", "linux").await.unwrap();
+    let err = device.enroll(&link, "laptop", "linux").await.unwrap_err();
+    assert_eq!(err.code(), "token_invalid", "{err}");
+    assert_eq!(device.accounts().unwrap().len(), 1, "no second account");
+}

@@ -1,0 +1,6 @@
+//! Integration tests of `assent-device` against a real `assent serve` on loopback and the real
+//! OS keychain (a private gnome-keyring when run through `scripts/session`).
+
+mod authenticator;
+mod stream;
+mod support;

@@ -1,0 +1,179 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use assent_device::{ConnectionState, PushEvent, SecretStore as _};
+
+use crate::support::{TestService, authenticator, test_keychain};
+
+/// Collects events until `done` says so (or fails after 30 s).
+async fn collect(
+    watch: &mut assent_device::Watch,
+    events: &mut Vec<PushEvent>,
+    done: impl Fn(&[PushEvent]) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done(events) {
+        let event = tokio::time::timeout_at(deadline, watch.next())
+            .await
+            .expect("expected events arrive")
+            .expect("stream alive");
+        events.push(event);
+    }
+}
+
+fn arrivals(events: &[PushEvent]) -> HashMap<uuid::Uuid, usize> {
+    let mut counts = HashMap::new();
+    for event in events {
+        if let PushEvent::RequestArrived { id, .. } = event {
+            *counts.entry(*id).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn the_device_reconnects_by_itself_and_reports_each_pending_request_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let device = authenticator(dir.path(), test_keychain());
+    let user = svc.user("res@example.com").await;
+    device
+        .enroll(&svc.link(user, &svc.base).await, "laptop", "linux")
+        .await
+        .unwrap();
+    let before = svc.request(user, "before the outage").await;
+
+    let mut watch = device.watch().await.unwrap();
+    let mut events = Vec::new();
+    collect(&mut watch, &mut events, |e| {
+        arrivals(e).contains_key(&before)
+    })
+    .await;
+
+    // The service goes down while the device is connected.
+    let (addr, db, api_key) = (svc.addr, svc.db.clone(), svc.api_key.clone());
+    svc.stop().await;
+    collect(&mut watch, &mut events, |e| {
+        e.iter().any(|e| {
+            matches!(
+                e,
+                PushEvent::Connection {
+                    state: ConnectionState::Reconnecting { .. },
+                    ..
+                }
+            )
+        })
+    })
+    .await;
+
+    // Requests are created while the device cannot reach the service: the restarted service runs
+    // on the same database but elsewhere first.
+    let mut elsewhere = TestService::start_on("127.0.0.1:0".parse().unwrap(), &db).await;
+    elsewhere.api_key = api_key.clone();
+    let during = [
+        elsewhere.request(user, "during 1").await,
+        elsewhere.request(user, "during 2").await,
+    ];
+    elsewhere.stop().await;
+
+    // Back at its address; the device finds it by itself.
+    let mut svc = TestService::start_on(addr, &db).await;
+    svc.api_key = api_key;
+    collect(&mut watch, &mut events, |e| {
+        during.iter().all(|id| arrivals(e).contains_key(id))
+    })
+    .await;
+    let after = svc.request(user, "after").await;
+    collect(&mut watch, &mut events, |e| {
+        arrivals(e).contains_key(&after)
+    })
+    .await;
+
+    let counts = arrivals(&events);
+    for id in [before, during[0], during[1], after] {
+        assert_eq!(
+            counts.get(&id),
+            Some(&1),
+            "request {id} must be reported exactly once; events: {events:?}"
+        );
+    }
+    assert!(
+        events
+            .iter()
+            .filter(|e| matches!(
+                e,
+                PushEvent::Connection {
+                    state: ConnectionState::Connected,
+                    ..
+                }
+            ))
+            .count()
+            >= 2,
+        "connected, then reconnected"
+    );
+}
+
+#[tokio::test]
+async fn resolution_elsewhere_and_revocation_reach_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let keychain = test_keychain();
+    let device = authenticator(dir.path(), keychain.clone());
+    let user = svc.user("rev@example.com").await;
+    let account = device
+        .enroll(&svc.link(user, &svc.base).await, "laptop", "linux")
+        .await
+        .unwrap();
+    let mut watch = device.watch().await.unwrap();
+    let mut events = Vec::new();
+    collect(&mut watch, &mut events, |e| {
+        e.iter().any(|e| {
+            matches!(
+                e,
+                PushEvent::Connection {
+                    state: ConnectionState::Connected,
+                    ..
+                }
+            )
+        })
+    })
+    .await;
+    let id = svc.request(user, "cancel me").await;
+    collect(&mut watch, &mut events, |e| arrivals(e).contains_key(&id)).await;
+    svc.post(
+        &format!("/onetouch/json/approval_requests/{id}/cancel"),
+        serde_json::json!({}),
+    )
+    .await;
+    collect(&mut watch, &mut events, |e| {
+        e.iter().any(|e| {
+            matches!(
+                e,
+                PushEvent::RequestResolved {
+                    status: Some(assent_protocol::request::RequestStatus::Cancelled),
+                    ..
+                }
+            )
+        })
+    })
+    .await;
+
+    reqwest::Client::new()
+        .delete(format!(
+            "{}/protected/json/sdk/devices/{}",
+            svc.base, account.device_id
+        ))
+        .header("X-Authy-API-Key", &svc.api_key)
+        .send()
+        .await
+        .unwrap();
+    collect(&mut watch, &mut events, |e| {
+        e.iter().any(|e| matches!(e, PushEvent::Revoked { .. }))
+    })
+    .await;
+    assert!(
+        keychain.load(account.id).unwrap().is_none(),
+        "revocation on the stream deletes the key"
+    );
+    assert!(device.account(account.id).unwrap().revoked_at.is_some());
+}

@@ -1,0 +1,302 @@
+//! A real service on loopback, the real keychain under a test namespace, and a raw HTTP proxy
+//! that can tamper with answers or drop a connection after the service has answered.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use assent_device::{Authenticator, Keychain, StreamConfig};
+use assent_protocol::callback::CallbackMethod;
+use assent_protocol::enroll::EnrollLink;
+use assent_server::Service;
+use assent_server::admin::{self, AppSpec};
+use assent_server::clock::unix_now;
+use assent_server::config::ServiceConfig;
+use assent_server::state::AppState;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+/// Panics unless a Secret Service is reachable (the tests run inside `scripts/session`).
+pub fn require_keychain() {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "these tests use the real OS keychain: run them through scripts/session (scripts/test does)"
+    );
+}
+
+/// A keychain namespace of its own, so tests never touch a person's keys or each other's.
+pub fn test_keychain() -> Arc<Keychain> {
+    require_keychain();
+    Arc::new(Keychain::new(format!(
+        "assent-test-{}",
+        uuid::Uuid::new_v4()
+    )))
+}
+
+/// Short reconnect delays, so resilience tests finish quickly.
+pub fn fast_streams() -> StreamConfig {
+    StreamConfig {
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(800),
+        ..StreamConfig::default()
+    }
+}
+
+/// A running service.
+pub struct TestService {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub api_key: String,
+    pub state: AppState,
+    pub db: String,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestService {
+    /// A fresh service with one app on a temporary database.
+    pub async fn start(dir: &std::path::Path) -> TestService {
+        let db = format!("sqlite://{}", dir.join("assent.db").display());
+        let mut svc = Self::start_on("127.0.0.1:0".parse().unwrap(), &db).await;
+        let spec = AppSpec {
+            name: "Acme Bank".into(),
+            logo_url: Some("https://acme.example/logo.png".into()),
+            accent_color: Some("#0b5fff".into()),
+            callback_url: None,
+            callback_method: CallbackMethod::Post,
+        };
+        let (_, key) = admin::create_app(svc.state.store.as_ref(), spec, unix_now())
+            .await
+            .unwrap();
+        svc.api_key = key.expose().to_owned();
+        svc
+    }
+
+    /// A service on `addr` over an existing database (`api_key` must be set by the caller).
+    pub async fn start_on(addr: SocketAddr, db: &str) -> TestService {
+        let listener = TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let service = Service::open(ServiceConfig::new(addr, db)).await.unwrap();
+        let state = service.state().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(service.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        TestService {
+            base: format!("http://{addr}"),
+            addr,
+            api_key: String::new(),
+            state,
+            db: db.to_owned(),
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("X-Authy-API-Key", &self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path} failed: {}",
+            response.text().await.unwrap()
+        );
+        response.json().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("X-Authy-API-Key", &self.api_key)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
+    pub async fn user(&self, email: &str) -> u64 {
+        self.post(
+            "/protected/json/users/new",
+            json!({"user": {"email": email}}),
+        )
+        .await["user"]["id"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// An enrollment link for `user`, pointing at `server` (the service itself or a proxy).
+    pub async fn link(&self, user: u64, server: &str) -> EnrollLink {
+        let body = self
+            .post(
+                "/protected/json/sdk/registrations",
+                json!({"authy_id": user}),
+            )
+            .await;
+        let link = EnrollLink::parse(body["enroll_url"].as_str().unwrap()).unwrap();
+        EnrollLink {
+            server: url::Url::parse(server).unwrap(),
+            token: link.token,
+        }
+    }
+
+    pub async fn request(&self, user: u64, message: &str) -> uuid::Uuid {
+        let body = self
+            .post(
+                &format!("/onetouch/json/users/{user}/approval_requests"),
+                json!({"message": message}),
+            )
+            .await;
+        body["approval_request"]["uuid"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    pub async fn status(&self, id: uuid::Uuid) -> String {
+        self.get(&format!("/onetouch/json/approval_requests/{id}"))
+            .await["approval_request"]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// An authenticator over a fresh data directory and test keychain.
+pub fn authenticator(dir: &std::path::Path, keychain: Arc<Keychain>) -> Authenticator {
+    Authenticator::open_with(dir.join("device"), keychain, fast_streams()).unwrap()
+}
+
+/// What the proxy does with one answer.
+pub enum Action {
+    /// Pass the answer on (possibly edited).
+    Forward,
+    /// Close the client's connection without answering.
+    Drop,
+}
+
+/// Decides per request (request line, answer bytes).
+pub type Hook = Arc<dyn Fn(&str, &mut Vec<u8>) -> Action + Send + Sync>;
+
+/// A minimal HTTP/1.1 proxy: one upstream connection per request, `Content-Length` bodies.
+pub struct Proxy {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+async fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    while buf.len() < header_end + length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(buf)
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr, hook: Hook) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let hook = Arc::clone(&hook);
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    while let Some(request) = read_message(&mut client).await {
+                        let line = String::from_utf8_lossy(
+                            &request[..request.iter().position(|b| *b == b'\r').unwrap_or(0)],
+                        )
+                        .into_owned();
+                        seen.lock().unwrap().push(line.clone());
+                        // Ask upstream to close after answering, so reading to EOF reads one answer.
+                        let text = String::from_utf8_lossy(&request).replacen(
+                            "\r\n",
+                            "\r\nconnection: close\r\n",
+                            1,
+                        );
+                        let Ok(mut server) = TcpStream::connect(upstream).await else {
+                            return;
+                        };
+                        if server.write_all(text.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        let mut answer = Vec::new();
+                        if server.read_to_end(&mut answer).await.is_err() {
+                            return;
+                        }
+                        match hook(&line, &mut answer) {
+                            Action::Drop => return,
+                            Action::Forward => {
+                                if client.write_all(&answer).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Proxy { url, requests }
+    }
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
