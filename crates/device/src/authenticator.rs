@@ -392,8 +392,7 @@ impl Authenticator {
         let body = serde_json::to_vec(&signed).map_err(|e| Error::Protocol(e.to_string()))?;
         let receipt = client.decide(shown.details.id, &body).await;
         let receipt = self.check_revoked(&account, receipt).await;
-        let record =
-            receipt.is_ok() || matches!(&receipt, Err(e) if e.code() == "wrong_number");
+        let record = receipt.is_ok() || matches!(&receipt, Err(e) if e.code() == "wrong_number");
         if record {
             self.inner.data.record_history(HistoryEntry {
                 request_id: shown.details.id,

@@ -1,0 +1,6 @@
+//! Integration tests of the `assent` binary against a real `assent serve` process.
+
+mod backend;
+mod callback;
+mod device;
+mod support;
