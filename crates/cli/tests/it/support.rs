@@ -123,10 +123,10 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         command.env(k, v);
     }
-    to_run(command.output().unwrap())
+    to_run(&command.output().unwrap())
 }
 
-fn to_run(out: Output) -> Run {
+fn to_run(out: &Output) -> Run {
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
