@@ -6,16 +6,6 @@ use assent_e2e::{
     wait_for_window,
 };
 
-/// Kills the child when the test ends, whatever happens.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn desktop_app_opens_a_window_showing_the_ui() {
     require_session();

@@ -1,9 +1,14 @@
-//! Shared support for the cross-process tests: where the built binaries are, where artifacts go,
-//! and how to look at the virtual display.
+//! Shared support for the cross-process tests: the built binaries, a real `assent serve` process,
+//! headless devices, a callback sink, artifacts, and the virtual display.
 
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -31,7 +36,7 @@ pub fn built_binary(name: &str) -> PathBuf {
     path
 }
 
-/// The folder every test artifact (screenshots, logs) is written to: `target/test-artifacts/<suite>`.
+/// The folder test artifacts (screenshots, logs) are written to: `target/test-artifacts/<suite>`.
 pub fn artifacts_dir(suite: &str) -> PathBuf {
     let dir = target_dir().join("test-artifacts").join(suite);
     std::fs::create_dir_all(&dir).expect("create artifacts dir");
@@ -46,6 +51,365 @@ pub fn require_session() {
             && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
         "this test needs a display and a D-Bus session: run it through scripts/session (scripts/test does)"
     );
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills a child process when dropped.
+#[derive(Debug)]
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The result of one `assent` run.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: &Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics unless the command succeeded.
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "the command should succeed: {self:?}");
+        self
+    }
+
+    /// Standard output as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+}
+
+/// Runs `assent` with `env`.
+pub fn assent(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(built_binary("assent"));
+    command.args(args).env("ASSENT_LOG", "warn");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    Run::from(&command.output().expect("run assent"))
+}
+
+/// A real `assent serve` process over a database in a directory the test owns.
+#[derive(Debug)]
+pub struct AssentService {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The port (kept across restarts).
+    pub port: u16,
+    /// The database URL.
+    pub database: String,
+    /// The app's API key.
+    pub api_key: String,
+    /// The app's id.
+    pub app_id: String,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl AssentService {
+    /// Creates an app (with `app_args`, e.g. a callback URL) and starts the service on a free port.
+    pub fn start(dir: &Path, app_args: &[&str]) -> AssentService {
+        let database = format!("sqlite://{}", dir.join("assent.db").display());
+        let mut args = vec![
+            "app",
+            "create",
+            "--name",
+            "Acme Bank",
+            "--logo-url",
+            "https://acme.example/logo.png",
+            "--accent-color",
+            "#0b5fff",
+            "--json",
+            "--database",
+            &database,
+        ];
+        args.extend_from_slice(app_args);
+        let app = assent(&args, &[]).ok().json();
+        let mut service = AssentService {
+            url: String::new(),
+            port: free_port(),
+            database,
+            api_key: app["api_key"].as_str().unwrap().to_owned(),
+            app_id: app["id"].as_str().unwrap().to_owned(),
+            log: dir.join("serve.log"),
+            child: None,
+        };
+        service.restart();
+        service
+    }
+
+    /// (Re)starts the process on the same port and database.
+    pub fn restart(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "stop the service before restarting it"
+        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut child = Command::new(built_binary("assent"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--database",
+                &self.database,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start assent serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        self.url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("serve failed to start: {}", self.log_text()))
+            .to_owned();
+        self.child = Some(child);
+    }
+
+    /// Sends a signal (`-KILL`, `-TERM`) and waits for the process to end.
+    pub fn signal(&mut self, signal: &str) {
+        let mut child = self.child.take().expect("running");
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        let _ = child.wait();
+    }
+
+    /// The service's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs `assent` with this service and key in the environment.
+    pub fn assent(&self, args: &[&str]) -> Run {
+        assent(
+            args,
+            &[
+                ("ASSENT_SERVER", &self.url),
+                ("ASSENT_API_KEY", &self.api_key),
+            ],
+        )
+    }
+
+    /// A new user; returns its id.
+    pub fn user(&self, email: &str) -> u64 {
+        self.assent(&["user", "add", "--email", email, "--json"])
+            .ok()
+            .json()["id"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// A fresh enrollment link for `user`.
+    pub fn enroll_link(&self, user: u64) -> String {
+        self.assent(&["enroll-link", "--user", &user.to_string(), "--json"])
+            .ok()
+            .json()["enroll_url"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A request's status.
+    pub fn status(&self, uuid: &str) -> Value {
+        self.assent(&["request", "status", uuid, "--json"])
+            .ok()
+            .json()
+    }
+}
+
+impl Drop for AssentService {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.signal("-TERM");
+        }
+    }
+}
+
+/// A headless device: `assent device ...` with its own data directory and keychain namespace.
+#[derive(Debug)]
+pub struct HeadlessDevice {
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Its keychain namespace.
+    pub keyring_service: String,
+}
+
+impl HeadlessDevice {
+    /// A device enrolled through `link`.
+    pub fn enroll(dir: &Path, link: &str) -> HeadlessDevice {
+        let device = HeadlessDevice {
+            data_dir: dir.join(format!("device-{}", uuid::Uuid::new_v4())),
+            keyring_service: format!("assent-test-{}", uuid::Uuid::new_v4()),
+        };
+        device.run(&["enroll", link, "--name", "headless"]).ok();
+        device
+    }
+
+    /// Runs `assent device ARGS`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut full = vec!["device"];
+        full.extend_from_slice(args);
+        assent(
+            &full,
+            &[
+                ("ASSENT_DATA_DIR", self.data_dir.to_str().unwrap()),
+                ("ASSENT_KEYRING_SERVICE", &self.keyring_service),
+            ],
+        )
+    }
+}
+
+/// One received callback.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    /// `POST` or `GET`.
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// Lower-case header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Callback {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP server that records callbacks and answers 200.
+#[derive(Debug)]
+pub struct CallbackSink {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    received: mpsc::Receiver<Callback>,
+}
+
+fn read_http(stream: &mut TcpStream) -> Option<Callback> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let (method, target) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        })
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < end + length {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(Callback {
+        method,
+        target,
+        headers,
+        body: buf[end..].to_vec(),
+    })
+}
+
+impl CallbackSink {
+    /// Listens on `port` of loopback.
+    pub fn bind(port: u16) -> CallbackSink {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the callback sink");
+        let addr = listener.local_addr().unwrap();
+        let (tx, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if let Some(callback) = read_http(&mut stream) {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    );
+                    if tx.send(callback).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        CallbackSink { addr, received }
+    }
+
+    /// The next callback, within `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<Callback> {
+        self.received.recv_timeout(timeout).ok()
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or panics after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Waits for a top-level X window whose title is exactly `title`; returns its id.
