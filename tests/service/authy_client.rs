@@ -107,7 +107,7 @@ fn the_authy_python_library_works_unchanged() {
         true,
         "the library's own validator accepts our callback signature"
     );
-    let mut forged = input.clone();
+    let mut forged = input;
     forged["body"] = json!(
         String::from_utf8(callback.body)
             .unwrap()
