@@ -1,5 +1,15 @@
 fn main() {
     // The config lives at the workspace root so `cargo build` from the root needs no Tauri CLI.
-    tauri_build::try_build(tauri_build::Attributes::new().config_path("../tauri.conf.json"))
+    // Our own commands get `allow-*` permissions, so only windows granted them can call them.
+    let manifest = tauri_build::AppManifest::new().commands(&[
+        "get_state",
+        "enroll",
+        "remove_account",
+        "approve",
+        "deny",
+        "history",
+        "set_settings",
+    ]);
+    tauri_build::try_build(tauri_build::Attributes::new().config_path("../tauri.conf.json").app_manifest(manifest))
         .expect("tauri-build failed; see the message above");
 }

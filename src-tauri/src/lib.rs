@@ -1,8 +1,149 @@
 //! The Assent desktop authenticator: a thin Tauri shell over `assent-device`.
+//!
+//! It lives in the tray, keeps one push stream per enrolled account, shows a native notification
+//! per new request, and a window with the request's branding, details and Approve / Deny. The
+//! window hides on close; Quit is in the tray menu. Deep links (`assent://enroll?...`) reach the
+//! running instance through the single-instance plugin and are confirmed in the UI before anything
+//! is enrolled.
+
+pub mod commands;
+pub mod desktop;
+mod notify;
+mod tray;
+pub mod view;
+pub mod window;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use assent_device::{DataDir, Keychain};
+use tauri::{AppHandle, Manager as _, RunEvent, Runtime, WindowEvent};
+
+use crate::desktop::Desktop;
+
+/// Unix seconds now (read at the edge, passed into the SDK).
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Whether start-at-login is on (false where the autostart plugin is not installed, as in tests).
+pub(crate) fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> bool {
+    app.try_state::<tauri_plugin_autostart::AutoLaunchManager>().and_then(|m| m.is_enabled().ok()).unwrap_or(false)
+}
+
+/// Turns start-at-login on or off.
+pub(crate) fn set_autostart<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> Result<(), String> {
+    let Some(manager) = app.try_state::<tauri_plugin_autostart::AutoLaunchManager>() else {
+        return if enabled { Err("start at login is not available here".into()) } else { Ok(()) };
+    };
+    if manager.is_enabled().unwrap_or(false) == enabled {
+        return Ok(());
+    }
+    let result = if enabled { manager.enable() } else { manager.disable() };
+    result.map_err(|e| format!("could not change start at login: {e}"))
+}
+
+/// The commands and window behaviour, without plugins: what the command tests run on Tauri's
+/// mock runtime.
+pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder
+        .invoke_handler(tauri::generate_handler![
+            commands::get_state,
+            commands::enroll,
+            commands::remove_account,
+            commands::approve,
+            commands::deny,
+            commands::history,
+            commands::set_settings,
+        ])
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                // Closing hides: the app stays in the tray so no request is missed.
+                api.prevent_close();
+                let _ = window.hide();
+            }
+        })
+}
+
+/// `assent://enroll` links among command-line arguments (how deep links arrive on Linux and
+/// Windows, and how `assent demo` hands the app its link).
+fn enroll_links(args: &[String]) -> Vec<String> {
+    args.iter().filter(|a| a.starts_with("assent://enroll")).cloned().collect()
+}
+
+fn offer_links<R: Runtime>(app: &AppHandle<R>, links: Vec<String>) {
+    for link in links {
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            app.state::<Desktop>().offer_enroll_link(&app, link).await;
+        });
+    }
+}
+
+fn data_dir() -> std::path::PathBuf {
+    std::env::var_os("ASSENT_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(DataDir::default_path)
+        .expect("no home directory: set ASSENT_DATA_DIR")
+}
+
+fn keychain() -> Keychain {
+    match std::env::var("ASSENT_KEYRING_SERVICE") {
+        Ok(service) if !service.is_empty() => Keychain::new(service),
+        _ => Keychain::default(),
+    }
+}
 
 /// Builds and runs the app until it quits.
 pub fn run() {
-    tauri::Builder::default()
-        .run(tauri::generate_context!("../tauri.conf.json"))
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ASSENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tao=warn,wry=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let hidden = std::env::args().any(|a| a == "--hidden");
+    let builder = tauri::Builder::default()
+        // First: a second launch hands its arguments (deep links) to this instance and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            crate::window::show_main(app);
+            offer_links(app, enroll_links(&argv));
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, Some(vec!["--hidden"])));
+    let app = with_commands(builder)
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let desktop = Desktop::open(data_dir(), Arc::new(keychain()))?;
+            let paused = tauri::async_runtime::block_on(desktop.notifications_paused());
+            app.manage(desktop);
+            if let Err(e) = tray::create(&handle, paused) {
+                tracing::warn!(error = %e, "no tray icon on this desktop");
+            }
+            {
+                use tauri_plugin_deep_link::DeepLinkExt as _;
+                #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
+                if let Err(e) = app.deep_link().register_all() {
+                    tracing::warn!(error = %e, "could not register the assent:// scheme");
+                }
+                let links_handle = handle.clone();
+                app.deep_link().on_open_url(move |event| {
+                    offer_links(&links_handle, event.urls().iter().map(|u| u.to_string()).filter(|u| u.starts_with("assent://enroll")).collect());
+                });
+            }
+            offer_links(&handle, enroll_links(&std::env::args().collect::<Vec<_>>()));
+            if !hidden {
+                window::show_main(&handle);
+            }
+            tauri::async_runtime::spawn(async move {
+                handle.state::<Desktop>().start(&handle).await;
+            });
+            Ok(())
+        })
+        .build(tauri::generate_context!("../tauri.conf.json"))
         .expect("the desktop app failed to start");
+    app.run(|_app, event| {
+        if let RunEvent::ExitRequested { api, code: None, .. } = event {
+            // The last window "closing" (it only hides) must not quit: Quit is in the tray.
+            api.prevent_exit();
+        }
+    });
 }

@@ -10,6 +10,8 @@
 //!   signature over exactly what was shown, remove an account.
 //! - [`PushStream`]: the live connection, reconnecting with jittered backoff and reporting each
 //!   pending request exactly once.
+//! - [`fetch_logo`]: relying-party logos fetched with size, type and time limits, so the desktop
+//!   web view loads nothing remote.
 //!
 //! Enrolling and approving:
 //!
@@ -41,6 +43,7 @@ mod authenticator;
 mod client;
 mod error;
 mod key;
+mod logo;
 mod secret_store;
 mod stream;
 
@@ -49,6 +52,7 @@ pub use authenticator::{Authenticator, ShownRequest, Watch};
 pub use client::DeviceClient;
 pub use error::{Error, Result};
 pub use key::DeviceKey;
+pub use logo::{LogoError, LogoImage, LogoLimits, fetch_logo, sniff as sniff_image};
 #[cfg(feature = "memory-store")]
 pub use secret_store::MemoryStore;
 pub use secret_store::{DEFAULT_KEYCHAIN_SERVICE, Keychain, SecretStore};

@@ -2,5 +2,6 @@
 //! OS keychain (a private gnome-keyring when run through `scripts/session`).
 
 mod authenticator;
+mod logo;
 mod stream;
 mod support;

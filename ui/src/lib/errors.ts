@@ -1,0 +1,64 @@
+// What each error code means for a person. Switches on the stable code, never the message text.
+import type { CommandError, RequestStatus } from "./types";
+
+export function errorMessage(error: CommandError): string {
+  switch (error.code) {
+    case "keychain_unavailable":
+      return "Your system keychain is not available, so Assent cannot keep its key safe. Start your keyring (for example GNOME Keyring or KWallet) and try again.";
+    case "keychain_error":
+      return "Your system keychain refused the operation. Unlock it and try again.";
+    case "key_missing":
+      return "This account's key is missing from your keychain. Remove the account and enroll again.";
+    case "invalid_link":
+      return "That is not a valid enrollment link. Paste the whole assent://enroll link, or the token together with the service address.";
+    case "token_invalid":
+      return "This enrollment link was already used or has expired. Ask for a new one.";
+    case "network":
+      return "Cannot reach the service. Check your connection; Assent keeps retrying.";
+    case "clock_skew":
+      return "Your computer's clock is off. Turn on automatic time and try again.";
+    case "not_pending":
+    case "request_not_found":
+      return "This request is no longer waiting for you.";
+    case "already_decided":
+      return "You already answered this request.";
+    case "wrong_number":
+      return "That was not the number shown where you signed in. The request was denied to keep you safe.";
+    case "invalid_number":
+      return "Pick the number shown where you signed in.";
+    case "revoked":
+      return "This device was removed from the account. Enroll it again to use it.";
+    case "spoofed":
+      return "A request failed its security check and was not shown.";
+    case "unknown_account":
+      return "That account no longer exists on this computer.";
+    case "storage_error":
+      return "Assent could not read or write its data folder.";
+    case "autostart_failed":
+      return "Start at login could not be changed.";
+    case "service_error":
+    case "protocol_error":
+      return "The service could not handle this request. Try again in a moment.";
+    default:
+      return "Something went wrong. Try again.";
+  }
+}
+
+/** Why a request left the screen, for the short explanation shown in its place. */
+export function resolvedMessage(status: RequestStatus | null, decidedHere: boolean, app: string): string {
+  if (decidedHere) {
+    return status === "pending" ? "Approved. Waiting for the other approvers." : "Done.";
+  }
+  switch (status) {
+    case "approved":
+      return "Approved on another device.";
+    case "denied":
+      return "Denied on another device.";
+    case "expired":
+      return "This request expired.";
+    case "cancelled":
+      return `${app} cancelled this request.`;
+    default:
+      return "This request is no longer waiting.";
+  }
+}

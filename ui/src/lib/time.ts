@@ -1,0 +1,32 @@
+/** Unix seconds now. */
+export const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** "4:05", "1:02:03", or "0:00" once past. */
+export function countdown(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+/** A spoken form for screen readers ("4 minutes 5 seconds"). */
+export function spokenDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const parts: string[] = [];
+  if (h) parts.push(`${h} hour${h === 1 ? "" : "s"}`);
+  if (m) parts.push(`${m} minute${m === 1 ? "" : "s"}`);
+  if (!h && (s % 60 || !m)) parts.push(`${s % 60} second${s % 60 === 1 ? "" : "s"}`);
+  return parts.join(" ");
+}
+
+/** "14:02" today, or "3 Nov, 14:02". */
+export function when(unix: number): string {
+  const d = new Date(unix * 1000);
+  const today = new Date();
+  const time = d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  if (d.toDateString() === today.toDateString()) return time;
+  return `${d.toLocaleDateString(undefined, { day: "numeric", month: "short" })}, ${time}`;
+}
