@@ -10,6 +10,10 @@ fn main() {
         "history",
         "set_settings",
     ]);
-    tauri_build::try_build(tauri_build::Attributes::new().config_path("../tauri.conf.json").app_manifest(manifest))
-        .expect("tauri-build failed; see the message above");
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .config_path("../tauri.conf.json")
+            .app_manifest(manifest),
+    )
+    .expect("tauri-build failed; see the message above");
 }

@@ -21,7 +21,10 @@ pub struct CommandError {
 
 impl From<assent_device::Error> for CommandError {
     fn from(e: assent_device::Error) -> Self {
-        CommandError { code: e.code().to_owned(), message: e.to_string() }
+        CommandError {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -29,7 +32,10 @@ type Result<T> = std::result::Result<T, CommandError>;
 
 /// Everything the UI shows at start.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn get_state<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>) -> Result<StateView> {
+pub async fn get_state<R: Runtime>(
+    app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
+) -> Result<StateView> {
     Ok(desktop.snapshot(&app).await?)
 }
 
@@ -46,7 +52,11 @@ pub async fn enroll<R: Runtime>(
 
 /// Removes an account: revokes this device at its service and deletes its key.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn remove_account<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>, account_id: Uuid) -> Result<()> {
+pub async fn remove_account<R: Runtime>(
+    app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
+    account_id: Uuid,
+) -> Result<()> {
     Ok(desktop.remove_account(&app, account_id).await?)
 }
 
@@ -63,7 +73,12 @@ pub async fn approve<R: Runtime>(
 
 /// Denies a pending request; `reason` is `not_me` ("This wasn't me") or `cancelled`.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn deny<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>, id: Uuid, reason: String) -> Result<DecisionView> {
+pub async fn deny<R: Runtime>(
+    app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
+    id: Uuid,
+    reason: String,
+) -> Result<DecisionView> {
     let reason = match reason.as_str() {
         "not_me" => DenyReason::NotMe,
         "cancelled" => DenyReason::Cancelled,
@@ -85,8 +100,20 @@ pub async fn history(desktop: State<'_, Desktop>) -> Result<Vec<HistoryView>> {
 
 /// Changes settings; answers with the settings now in effect.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn set_settings<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>, settings: SettingsView) -> Result<SettingsView> {
-    crate::set_autostart(&app, settings.autostart).map_err(|message| CommandError { code: "autostart_failed".into(), message })?;
-    desktop.set_notifications_paused(&app, settings.notifications_paused).await;
-    Ok(SettingsView { autostart: crate::autostart_enabled(&app), notifications_paused: desktop.notifications_paused().await })
+pub async fn set_settings<R: Runtime>(
+    app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
+    settings: SettingsView,
+) -> Result<SettingsView> {
+    crate::set_autostart(&app, settings.autostart).map_err(|message| CommandError {
+        code: "autostart_failed".into(),
+        message,
+    })?;
+    desktop
+        .set_notifications_paused(&app, settings.notifications_paused)
+        .await;
+    Ok(SettingsView {
+        autostart: crate::autostart_enabled(&app),
+        notifications_paused: desktop.notifications_paused().await,
+    })
 }

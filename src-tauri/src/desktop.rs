@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use assent_device::{
-    Account, Authenticator, ConnectionState, Error, LogoLimits, PushEvent, SecretStore, ShownRequest, fetch_logo,
+    Account, Authenticator, ConnectionState, Error, LogoLimits, PushEvent, SecretStore,
+    ShownRequest, fetch_logo,
 };
 use assent_protocol::decision::DenyReason;
 use assent_protocol::enroll::{EnrollLink, check_token_shape, parse_server_url};
@@ -19,8 +20,8 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::view::{
-    AccountView, ConnectionView, DecisionView, HistoryView, NoticeView, RequestView, ResolvedView, SettingsView, StateView,
-    events,
+    AccountView, ConnectionView, DecisionView, HistoryView, NoticeView, RequestView, ResolvedView,
+    SettingsView, StateView, events,
 };
 
 /// Settings kept in the data directory (no secrets).
@@ -54,7 +55,9 @@ pub struct Desktop {
 
 impl std::fmt::Debug for Desktop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Desktop").field("data_dir", &self.auth.data_dir()).finish_non_exhaustive()
+        f.debug_struct("Desktop")
+            .field("data_dir", &self.auth.data_dir())
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,11 +83,16 @@ pub fn parse_enrollment(input: &str, server: Option<&str>) -> Result<EnrollLink,
         return EnrollLink::parse(input).map_err(|e| Error::InvalidLink(e.to_string()));
     }
     let Some(server) = server.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Err(Error::InvalidLink("paste the whole assent://enroll link, or give the service URL with the token".into()));
+        return Err(Error::InvalidLink(
+            "paste the whole assent://enroll link, or give the service URL with the token".into(),
+        ));
     };
     check_token_shape(input).map_err(|e| Error::InvalidLink(e.to_string()))?;
     let server = parse_server_url(server).map_err(|e| Error::InvalidLink(e.to_string()))?;
-    Ok(EnrollLink { server, token: SecretString::new(input) })
+    Ok(EnrollLink {
+        server,
+        token: SecretString::new(input),
+    })
 }
 
 impl Desktop {
@@ -94,11 +102,17 @@ impl Desktop {
     /// The data directory cannot be used.
     pub fn open(data_dir: PathBuf, secrets: Arc<dyn SecretStore>) -> Result<Self, Error> {
         let settings_path = data_dir.join("desktop-settings.json");
-        let settings = std::fs::read(&settings_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let settings = std::fs::read(&settings_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         Ok(Desktop {
             auth: Authenticator::open(data_dir, secrets)?,
             settings_path,
-            state: Mutex::new(State { settings, ..State::default() }),
+            state: Mutex::new(State {
+                settings,
+                ..State::default()
+            }),
             logo_limits: LogoLimits::default(),
         })
     }
@@ -143,7 +157,13 @@ impl Desktop {
     }
 
     fn notice<R: Runtime>(&self, app: &AppHandle<R>, code: &str, message: &str) {
-        let _ = app.emit(events::NOTICE, NoticeView { code: code.into(), message: message.into() });
+        let _ = app.emit(
+            events::NOTICE,
+            NoticeView {
+                code: code.into(),
+                message: message.into(),
+            },
+        );
     }
 
     async fn logo(&self, url: Option<&str>) -> Option<String> {
@@ -158,7 +178,11 @@ impl Desktop {
                 None
             }
         };
-        self.state.lock().await.logos.insert(url.to_owned(), fetched.clone());
+        self.state
+            .lock()
+            .await
+            .logos
+            .insert(url.to_owned(), fetched.clone());
         fetched
     }
 
@@ -166,13 +190,30 @@ impl Desktop {
     pub async fn on_event<R: Runtime>(&self, app: &AppHandle<R>, event: PushEvent) {
         match event {
             PushEvent::Connection { account, state } => {
-                self.state.lock().await.connections.insert(account, state.clone());
-                let _ = app.emit(events::CONNECTION, ConnectionView { account_id: account, state });
+                self.state
+                    .lock()
+                    .await
+                    .connections
+                    .insert(account, state.clone());
+                let _ = app.emit(
+                    events::CONNECTION,
+                    ConnectionView {
+                        account_id: account,
+                        state,
+                    },
+                );
             }
             PushEvent::RequestArrived { account, id } => self.arrived(app, account, id).await,
             PushEvent::RequestResolved { id, status, .. } => {
                 if self.state.lock().await.requests.remove(&id).is_some() {
-                    let _ = app.emit(events::RESOLVED, ResolvedView { id, status, decided_here: false });
+                    let _ = app.emit(
+                        events::RESOLVED,
+                        ResolvedView {
+                            id,
+                            status,
+                            decided_here: false,
+                        },
+                    );
                     self.pending_changed(app).await;
                 }
             }
@@ -181,7 +222,12 @@ impl Desktop {
                     tracing::error!(error = %e, "recording a revocation failed");
                 }
                 let mut state = self.state.lock().await;
-                let gone: Vec<Uuid> = state.requests.values().filter(|e| e.shown.account_id == account).map(|e| e.view.id).collect();
+                let gone: Vec<Uuid> = state
+                    .requests
+                    .values()
+                    .filter(|e| e.shown.account_id == account)
+                    .map(|e| e.view.id)
+                    .collect();
                 for id in &gone {
                     state.requests.remove(id);
                 }
@@ -189,9 +235,20 @@ impl Desktop {
                 state.connections.insert(account, ConnectionState::Offline);
                 drop(state);
                 for id in gone {
-                    let _ = app.emit(events::RESOLVED, ResolvedView { id, status: None, decided_here: false });
+                    let _ = app.emit(
+                        events::RESOLVED,
+                        ResolvedView {
+                            id,
+                            status: None,
+                            decided_here: false,
+                        },
+                    );
                 }
-                self.notice(app, "revoked", "An account was revoked by its service; its key was deleted.");
+                self.notice(
+                    app,
+                    "revoked",
+                    "An account was revoked by its service; its key was deleted.",
+                );
                 self.accounts_changed(app).await;
                 self.pending_changed(app).await;
             }
@@ -216,14 +273,22 @@ impl Desktop {
                 return;
             }
         };
-        let logo = self.logo(shown.details.app.best_logo().map(|l| l.url.as_str())).await;
+        let logo = self
+            .logo(shown.details.app.best_logo().map(|l| l.url.as_str()))
+            .await;
         let view = RequestView::new(&shown, logo);
         let paused = {
             let mut state = self.state.lock().await;
             if state.requests.contains_key(&id) {
                 return;
             }
-            state.requests.insert(id, Entry { shown, view: view.clone() });
+            state.requests.insert(
+                id,
+                Entry {
+                    shown,
+                    view: view.clone(),
+                },
+            );
             state.settings.notifications_paused
         };
         self.pending_changed(app).await;
@@ -258,7 +323,9 @@ impl Desktop {
     pub async fn accounts(&self) -> Result<Vec<AccountView>, Error> {
         let mut views = Vec::new();
         for account in self.auth.accounts()? {
-            let logo = self.logo(account.app.best_logo().map(|l| l.url.as_str())).await;
+            let logo = self
+                .logo(account.app.best_logo().map(|l| l.url.as_str()))
+                .await;
             views.push(AccountView::new(&account, logo));
         }
         Ok(views)
@@ -281,7 +348,14 @@ impl Desktop {
         let accounts = self.accounts().await?;
         let pending = self.pending().await;
         let mut state = self.state.lock().await;
-        let connections = state.connections.iter().map(|(a, s)| ConnectionView { account_id: *a, state: s.clone() }).collect();
+        let connections = state
+            .connections
+            .iter()
+            .map(|(a, s)| ConnectionView {
+                account_id: *a,
+                state: s.clone(),
+            })
+            .collect();
         Ok(StateView {
             accounts,
             pending,
@@ -305,13 +379,23 @@ impl Desktop {
     ///
     /// # Errors
     /// As [`Authenticator::enroll`], or [`Error::InvalidLink`].
-    pub async fn enroll<R: Runtime>(&self, app: &AppHandle<R>, input: &str, server: Option<&str>) -> Result<AccountView, Error> {
+    pub async fn enroll<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        input: &str,
+        server: Option<&str>,
+    ) -> Result<AccountView, Error> {
         let link = parse_enrollment(input, server)?;
-        let account = self.auth.enroll(&link, &device_name(), std::env::consts::OS).await?;
+        let account = self
+            .auth
+            .enroll(&link, &device_name(), std::env::consts::OS)
+            .await?;
         self.state.lock().await.enroll_link = None;
         self.start_stream(app, &account).await;
         self.accounts_changed(app).await;
-        let logo = self.logo(account.app.best_logo().map(|l| l.url.as_str())).await;
+        let logo = self
+            .logo(account.app.best_logo().map(|l| l.url.as_str()))
+            .await;
         Ok(AccountView::new(&account, logo))
     }
 
@@ -319,7 +403,11 @@ impl Desktop {
     ///
     /// # Errors
     /// As [`Authenticator::remove`].
-    pub async fn remove_account<R: Runtime>(&self, app: &AppHandle<R>, id: Uuid) -> Result<(), Error> {
+    pub async fn remove_account<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        id: Uuid,
+    ) -> Result<(), Error> {
         self.auth.remove(id).await?;
         let mut state = self.state.lock().await;
         if let Some(task) = state.streams.remove(&id) {
@@ -334,14 +422,25 @@ impl Desktop {
     }
 
     async fn shown(&self, id: Uuid) -> Result<ShownRequest, Error> {
-        self.state.lock().await.requests.get(&id).map(|e| e.shown.clone()).ok_or(Error::UnknownRequest(id))
+        self.state
+            .lock()
+            .await
+            .requests
+            .get(&id)
+            .map(|e| e.shown.clone())
+            .ok_or(Error::UnknownRequest(id))
     }
 
     /// Approves a shown request (signing exactly what was verified and shown).
     ///
     /// # Errors
     /// As [`Authenticator::approve`]; [`Error::UnknownRequest`] when it is not pending here.
-    pub async fn approve<R: Runtime>(&self, app: &AppHandle<R>, id: Uuid, number: Option<u32>) -> Result<DecisionView, Error> {
+    pub async fn approve<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        id: Uuid,
+        number: Option<u32>,
+    ) -> Result<DecisionView, Error> {
         let shown = self.shown(id).await?;
         let result = self.auth.approve(&shown, number, crate::unix_now()).await;
         self.after_decision(app, id, result).await
@@ -351,7 +450,12 @@ impl Desktop {
     ///
     /// # Errors
     /// As [`Authenticator::deny`].
-    pub async fn deny<R: Runtime>(&self, app: &AppHandle<R>, id: Uuid, reason: DenyReason) -> Result<DecisionView, Error> {
+    pub async fn deny<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        id: Uuid,
+        reason: DenyReason,
+    ) -> Result<DecisionView, Error> {
         let shown = self.shown(id).await?;
         let result = self.auth.deny(&shown, reason, crate::unix_now()).await;
         self.after_decision(app, id, result).await
@@ -365,14 +469,31 @@ impl Desktop {
     ) -> Result<DecisionView, Error> {
         let (remove, status) = match &result {
             Ok(receipt) => (true, Some(receipt.status)),
-            Err(e) if matches!(e.code(), "not_pending" | "request_not_found" | "wrong_number" | "revoked") => (true, None),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    "not_pending" | "request_not_found" | "wrong_number" | "revoked"
+                ) =>
+            {
+                (true, None)
+            }
             Err(_) => (false, None),
         };
         if remove && self.state.lock().await.requests.remove(&id).is_some() {
-            let _ = app.emit(events::RESOLVED, ResolvedView { id, status, decided_here: result.is_ok() });
+            let _ = app.emit(
+                events::RESOLVED,
+                ResolvedView {
+                    id,
+                    status,
+                    decided_here: result.is_ok(),
+                },
+            );
             self.pending_changed(app).await;
         }
-        result.map(|receipt| DecisionView { id, status: receipt.status })
+        result.map(|receipt| DecisionView {
+            id,
+            status: receipt.status,
+        })
     }
 
     /// Past decisions, newest first.
@@ -380,7 +501,13 @@ impl Desktop {
     /// # Errors
     /// The history file cannot be read.
     pub fn history(&self) -> Result<Vec<HistoryView>, Error> {
-        Ok(self.auth.history()?.iter().rev().map(HistoryView::from).collect())
+        Ok(self
+            .auth
+            .history()?
+            .iter()
+            .rev()
+            .map(HistoryView::from)
+            .collect())
     }
 
     /// Pauses or resumes notifications (persisted).
@@ -411,12 +538,28 @@ mod tests {
 
     #[test]
     fn pasted_input_is_a_link_or_a_token_with_a_server() {
-        let link = parse_enrollment(" assent://enroll?server=http%3A%2F%2Fh%3A1&token=abcdefghijklmnopqrstuvwxyz ", None).unwrap();
+        let link = parse_enrollment(
+            " assent://enroll?server=http%3A%2F%2Fh%3A1&token=abcdefghijklmnopqrstuvwxyz ",
+            None,
+        )
+        .unwrap();
         assert_eq!(link.server.as_str(), "http://h:1/");
-        let token = parse_enrollment("abcdefghijklmnopqrstuvwxyz", Some("https://auth.example.com")).unwrap();
+        let token = parse_enrollment(
+            "abcdefghijklmnopqrstuvwxyz",
+            Some("https://auth.example.com"),
+        )
+        .unwrap();
         assert_eq!(token.token.expose(), "abcdefghijklmnopqrstuvwxyz");
-        for (input, server) in [("abcdefghijklmnopqrstuvwxyz", None), ("short", Some("https://a.b")), ("abcdefghijklmnopqrstuvwxyz", Some("ftp://x"))] {
-            assert_eq!(parse_enrollment(input, server).unwrap_err().code(), "invalid_link", "{input} {server:?}");
+        for (input, server) in [
+            ("abcdefghijklmnopqrstuvwxyz", None),
+            ("short", Some("https://a.b")),
+            ("abcdefghijklmnopqrstuvwxyz", Some("ftp://x")),
+        ] {
+            assert_eq!(
+                parse_enrollment(input, server).unwrap_err().code(),
+                "invalid_link",
+                "{input} {server:?}"
+            );
         }
     }
 }

@@ -23,23 +23,36 @@ use crate::desktop::Desktop;
 
 /// Unix seconds now (read at the edge, passed into the SDK).
 pub(crate) fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Whether start-at-login is on (false where the autostart plugin is not installed, as in tests).
 pub(crate) fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> bool {
-    app.try_state::<tauri_plugin_autostart::AutoLaunchManager>().and_then(|m| m.is_enabled().ok()).unwrap_or(false)
+    app.try_state::<tauri_plugin_autostart::AutoLaunchManager>()
+        .and_then(|m| m.is_enabled().ok())
+        .unwrap_or(false)
 }
 
 /// Turns start-at-login on or off.
 pub(crate) fn set_autostart<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> Result<(), String> {
     let Some(manager) = app.try_state::<tauri_plugin_autostart::AutoLaunchManager>() else {
-        return if enabled { Err("start at login is not available here".into()) } else { Ok(()) };
+        return if enabled {
+            Err("start at login is not available here".into())
+        } else {
+            Ok(())
+        };
     };
     if manager.is_enabled().unwrap_or(false) == enabled {
         return Ok(());
     }
-    let result = if enabled { manager.enable() } else { manager.disable() };
+    let result = if enabled {
+        manager.enable()
+    } else {
+        manager.disable()
+    };
     result.map_err(|e| format!("could not change start at login: {e}"))
 }
 
@@ -68,7 +81,10 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
 /// `assent://enroll` links among command-line arguments (how deep links arrive on Linux and
 /// Windows, and how `assent demo` hands the app its link).
 fn enroll_links(args: &[String]) -> Vec<String> {
-    args.iter().filter(|a| a.starts_with("assent://enroll")).cloned().collect()
+    args.iter()
+        .filter(|a| a.starts_with("assent://enroll"))
+        .cloned()
+        .collect()
 }
 
 fn offer_links<R: Runtime>(app: &AppHandle<R>, links: Vec<String>) {
@@ -87,6 +103,24 @@ fn data_dir() -> std::path::PathBuf {
         .expect("no home directory: set ASSENT_DATA_DIR")
 }
 
+/// One instance per data directory: the default directory gets the app's identifier; another
+/// directory (a second profile, a test) is a separate identity and may run beside it.
+fn instance_id(data_dir: &std::path::Path) -> String {
+    const IDENTIFIER: &str = "dev.assent.desktop";
+    if DataDir::default_path().as_deref() == Some(data_dir) {
+        return IDENTIFIER.to_owned();
+    }
+    // FNV-1a: a short, stable D-Bus-safe name for the path (not a security boundary).
+    let hash = data_dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("{IDENTIFIER}.p{hash:016x}")
+}
+
 fn keychain() -> Keychain {
     match std::env::var("ASSENT_KEYRING_SERVICE") {
         Ok(service) if !service.is_empty() => Keychain::new(service),
@@ -98,17 +132,28 @@ fn keychain() -> Keychain {
 pub fn run() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ASSENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tao=warn,wry=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
     let hidden = std::env::args().any(|a| a == "--hidden");
     let builder = tauri::Builder::default()
         // First: a second launch hands its arguments (deep links) to this instance and exits.
-        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
-            crate::window::show_main(app);
-            offer_links(app, enroll_links(&argv));
-        }))
+        .plugin(
+            tauri_plugin_single_instance::Builder::new()
+                .dbus_id(instance_id(&data_dir()))
+                .callback(|app, argv, _cwd| {
+                    crate::window::show_main(app);
+                    offer_links(app, enroll_links(&argv));
+                })
+                .build(),
+        )
         .plugin(tauri_plugin_deep_link::init())
-        .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, Some(vec!["--hidden"])));
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec!["--hidden"]),
+        ));
     let app = with_commands(builder)
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -126,7 +171,15 @@ pub fn run() {
                 }
                 let links_handle = handle.clone();
                 app.deep_link().on_open_url(move |event| {
-                    offer_links(&links_handle, event.urls().iter().map(|u| u.to_string()).filter(|u| u.starts_with("assent://enroll")).collect());
+                    offer_links(
+                        &links_handle,
+                        event
+                            .urls()
+                            .iter()
+                            .map(|u| u.to_string())
+                            .filter(|u| u.starts_with("assent://enroll"))
+                            .collect(),
+                    );
                 });
             }
             offer_links(&handle, enroll_links(&std::env::args().collect::<Vec<_>>()));
@@ -141,7 +194,10 @@ pub fn run() {
         .build(tauri::generate_context!("../tauri.conf.json"))
         .expect("the desktop app failed to start");
     app.run(|_app, event| {
-        if let RunEvent::ExitRequested { api, code: None, .. } = event {
+        if let RunEvent::ExitRequested {
+            api, code: None, ..
+        } = event
+        {
             // The last window "closing" (it only hides) must not quit: Quit is in the tray.
             api.prevent_exit();
         }

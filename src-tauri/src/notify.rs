@@ -13,10 +13,17 @@ pub fn request_arrived<R: Runtime>(app: &AppHandle<R>, request: &RequestView) {
     let body = request.message.clone();
     std::thread::spawn(move || {
         let mut notification = notify_rust::Notification::new();
-        notification.appname("Assent").summary(&summary).body(&body).icon("dialog-password");
+        notification
+            .appname("Assent")
+            .summary(&summary)
+            .body(&body)
+            .icon("dialog-password");
         #[cfg(all(unix, not(target_os = "macos")))]
         {
-            notification.action("default", "Open").action("open", "Open").hint(notify_rust::Hint::Category("im".into()));
+            notification
+                .action("default", "Open")
+                .action("open", "Open")
+                .hint(notify_rust::Hint::Category("im".into()));
             match notification.show() {
                 Ok(handle) => handle.wait_for_action(|action| {
                     if action == "default" || action == "open" {

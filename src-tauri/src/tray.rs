@@ -18,9 +18,19 @@ struct TrayItems<R: Runtime> {
 /// When the platform has no tray support at all.
 pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()> {
     let open = MenuItem::with_id(app, "open", "Open Assent", true, None::<&str>)?;
-    let pause = CheckMenuItem::with_id(app, "pause", "Pause notifications", true, paused, None::<&str>)?;
+    let pause = CheckMenuItem::with_id(
+        app,
+        "pause",
+        "Pause notifications",
+        true,
+        paused,
+        None::<&str>,
+    )?;
     let quit = MenuItem::with_id(app, "quit", "Quit Assent", true, None::<&str>)?;
-    let menu = Menu::with_items(app, &[&open, &pause, &PredefinedMenuItem::separator(app)?, &quit])?;
+    let menu = Menu::with_items(
+        app,
+        &[&open, &pause, &PredefinedMenuItem::separator(app)?, &quit],
+    )?;
     let icon = tauri::image::Image::from_bytes(include_bytes!("../../icons/tray.png"))?;
     TrayIconBuilder::with_id(TRAY)
         .icon(icon)
@@ -41,7 +51,12 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
             _ => {}
         })
         .on_tray_icon_event(|tray, event| {
-            if let TrayIconEvent::Click { button: MouseButton::Left, button_state: MouseButtonState::Up, .. } = event {
+            if let TrayIconEvent::Click {
+                button: MouseButton::Left,
+                button_state: MouseButtonState::Up,
+                ..
+            } = event
+            {
                 crate::window::show_main(tray.app_handle());
             }
         })
@@ -62,7 +77,11 @@ pub fn set_pending<R: Runtime>(app: &AppHandle<R>, count: usize) {
         let _ = tray.set_title((count > 0).then(|| count.to_string()));
     }
     if let Some(items) = app.try_state::<TrayItems<R>>() {
-        let text = if count == 0 { "Open Assent".to_owned() } else { format!("Open Assent ({count} waiting)") };
+        let text = if count == 0 {
+            "Open Assent".to_owned()
+        } else {
+            format!("Open Assent ({count} waiting)")
+        };
         let _ = items.open.set_text(text);
     }
 }

@@ -89,9 +89,20 @@ impl RequestView {
         RequestView {
             id: d.id,
             account_id: shown.account_id,
-            app: BrandingView { name: d.app.name.clone(), accent_color: d.app.accent_color.clone(), logo },
+            app: BrandingView {
+                name: d.app.name.clone(),
+                accent_color: d.app.accent_color.clone(),
+                logo,
+            },
             message: d.message.clone(),
-            details: d.details.iter().map(|f| DetailView { label: f.label.clone(), value: f.value.clone() }).collect(),
+            details: d
+                .details
+                .iter()
+                .map(|f| DetailView {
+                    label: f.label.clone(),
+                    value: f.value.clone(),
+                })
+                .collect(),
             requester: d.requester.as_ref().map(|r| RequesterView {
                 ip: r.ip.clone(),
                 location: r.location.clone(),
@@ -99,7 +110,11 @@ impl RequestView {
             }),
             created_at: d.created_at,
             expires_at: d.expires_at,
-            number_choices: if shown.needs_number { d.number_matching.as_ref().map(|m| m.choices.clone()) } else { None },
+            number_choices: if shown.needs_number {
+                d.number_matching.as_ref().map(|m| m.choices.clone())
+            } else {
+                None
+            },
             quorum: d.quorum,
             approvers: d.approvers.len(),
         }
@@ -141,7 +156,11 @@ impl AccountView {
     pub fn new(account: &Account, logo: Option<String>) -> Self {
         AccountView {
             id: account.id,
-            app: BrandingView { name: account.app.name.clone(), accent_color: account.app.accent_color.clone(), logo },
+            app: BrandingView {
+                name: account.app.name.clone(),
+                accent_color: account.app.accent_color.clone(),
+                logo,
+            },
             user_id: account.user_id,
             server: account.server.to_string(),
             device_name: account.device_name.clone(),

@@ -1,3 +1,4 @@
 //! The real desktop app under Xvfb.
 
+mod notification;
 mod smoke;

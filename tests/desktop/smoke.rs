@@ -20,12 +20,13 @@ fn desktop_app_opens_a_window_showing_the_ui() {
         .expect("start assent-desktop");
     let mut app = KillOnDrop(app);
 
-    let window = wait_for_window("Assent", Duration::from_secs(30)).unwrap_or_else(|| {
-        panic!(
-            "no window titled Assent appeared within 30 s (exit: {:?})",
-            app.0.try_wait()
-        )
-    });
+    let window =
+        wait_for_window(app.0.id(), "Assent", Duration::from_secs(30)).unwrap_or_else(|| {
+            panic!(
+                "no window titled Assent appeared within 30 s (exit: {:?})",
+                app.0.try_wait()
+            )
+        });
     // Give WebKit a moment to paint the bundle after the window maps.
     std::thread::sleep(Duration::from_secs(3));
     let shot = artifacts_dir("smoke").join("desktop-window.png");

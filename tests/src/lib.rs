@@ -412,20 +412,31 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
     }
 }
 
-/// Waits for a top-level X window whose title is exactly `title`; returns its id.
-pub fn wait_for_window(title: &str, timeout: Duration) -> Option<String> {
+/// Waits for a visible top-level X window of process `pid` whose title is exactly `title`;
+/// returns its id. (Matching the process keeps parallel tests from finding each other's windows.)
+pub fn wait_for_window(pid: u32, title: &str, timeout: Duration) -> Option<String> {
     let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
+    loop {
         let out = Command::new("xdotool")
-            .args(["search", "--onlyvisible", "--name", &format!("^{title}$")])
+            .args([
+                "search",
+                "--all",
+                "--onlyvisible",
+                "--pid",
+                &pid.to_string(),
+                "--name",
+                &format!("^{title}$"),
+            ])
             .output()
             .expect("xdotool is installed (scripts/test installs it)");
         if let Some(id) = String::from_utf8_lossy(&out.stdout).lines().next() {
             return Some(id.trim().to_owned());
         }
+        if Instant::now() >= deadline {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
-    None
 }
 
 /// Saves a PNG screenshot of one X window.

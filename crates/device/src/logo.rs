@@ -21,7 +21,10 @@ pub struct LogoLimits {
 
 impl Default for LogoLimits {
     fn default() -> Self {
-        LogoLimits { max_bytes: 256 * 1024, timeout: Duration::from_secs(3) }
+        LogoLimits {
+            max_bytes: 256 * 1024,
+            timeout: Duration::from_secs(3),
+        }
     }
 }
 
@@ -37,7 +40,11 @@ pub struct LogoImage {
 impl LogoImage {
     /// A `data:` URL the web view can show without a network request.
     pub fn data_url(&self) -> String {
-        format!("data:{};base64,{}", self.mime, base64::engine::general_purpose::STANDARD.encode(&self.bytes))
+        format!(
+            "data:{};base64,{}",
+            self.mime,
+            base64::engine::general_purpose::STANDARD.encode(&self.bytes)
+        )
     }
 }
 
@@ -99,22 +106,37 @@ pub async fn fetch_logo(url: &str, limits: LogoLimits) -> Result<LogoImage, Logo
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(LogoError::BadUrl);
     }
-    tokio::time::timeout(limits.timeout, fetch(parsed, limits.max_bytes)).await.map_err(|_| LogoError::Timeout)?
+    tokio::time::timeout(limits.timeout, fetch(parsed, limits.max_bytes))
+        .await
+        .map_err(|_| LogoError::Timeout)?
 }
 
 async fn fetch(url: url::Url, max_bytes: usize) -> Result<LogoImage, LogoError> {
-    let response = client().get(url).send().await.map_err(|e| LogoError::Unreachable(e.without_url().to_string()))?;
+    let response = client()
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| LogoError::Unreachable(e.without_url().to_string()))?;
     if !response.status().is_success() {
         return Err(LogoError::Status(response.status().as_u16()));
     }
-    if response.content_length().is_some_and(|n| n > max_bytes as u64) {
+    if response
+        .content_length()
+        .is_some_and(|n| n > max_bytes as u64)
+    {
         return Err(LogoError::TooLarge(max_bytes));
     }
     let declared = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     let declared = match declared.as_str() {
         "image/png" | "image/jpeg" | "image/gif" | "image/webp" => declared,
@@ -131,9 +153,16 @@ async fn fetch(url: url::Url, max_bytes: usize) -> Result<LogoImage, LogoError> 
         bytes.extend_from_slice(&chunk);
     }
     match sniff(&bytes) {
-        Some(actual) if actual == declared => Ok(LogoImage { mime: actual, bytes }),
-        Some(actual) => Err(LogoError::NotAnImage(format!("declared as {declared} but is {actual}"))),
-        None => Err(LogoError::NotAnImage(format!("declared as {declared} but is not an image"))),
+        Some(actual) if actual == declared => Ok(LogoImage {
+            mime: actual,
+            bytes,
+        }),
+        Some(actual) => Err(LogoError::NotAnImage(format!(
+            "declared as {declared} but is {actual}"
+        ))),
+        None => Err(LogoError::NotAnImage(format!(
+            "declared as {declared} but is not an image"
+        ))),
     }
 }
 
@@ -154,7 +183,10 @@ mod tests {
 
     #[test]
     fn data_url() {
-        let logo = LogoImage { mime: "image/png", bytes: vec![1, 2, 3] };
+        let logo = LogoImage {
+            mime: "image/png",
+            bytes: vec![1, 2, 3],
+        };
         assert_eq!(logo.data_url(), "data:image/png;base64,AQID");
     }
 }

@@ -1,0 +1,283 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use assent_desktop::desktop::Desktop;
+use assent_device::MemoryStore;
+use serde_json::{Value, json};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Manager as _, WebviewWindow, WebviewWindowBuilder};
+
+fn app(dir: &std::path::Path) -> App<MockRuntime> {
+    let desktop = Desktop::open(dir.to_path_buf(), Arc::new(MemoryStore::default())).unwrap();
+    assent_desktop::with_commands(mock_builder())
+        .manage(desktop)
+        .build(tauri::generate_context!("../tauri.conf.json"))
+        .expect("the app builds on the mock runtime")
+}
+
+fn window(app: &App<MockRuntime>, label: &str) -> WebviewWindow<MockRuntime> {
+    match app.get_webview_window(label) {
+        Some(window) => window,
+        None => WebviewWindowBuilder::new(app, label, Default::default())
+            .build()
+            .unwrap(),
+    }
+}
+
+fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+    get_ipc_response(
+        window,
+        InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|body| body.deserialize::<Value>().unwrap())
+}
+
+#[test]
+fn get_state_and_history_have_the_ui_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let main = window(&app, "main");
+    let state = invoke(&main, "get_state", json!({})).expect("get_state succeeds");
+    assert_eq!(state["accounts"], json!([]));
+    assert_eq!(state["pending"], json!([]));
+    assert_eq!(
+        state["settings"],
+        json!({"autostart": false, "notifications_paused": false})
+    );
+    assert_eq!(state["enroll_link"], Value::Null);
+    assert_eq!(invoke(&main, "history", json!({})).unwrap(), json!([]));
+}
+
+#[test]
+fn errors_are_code_and_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let main = window(&app, "main");
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let cases = [
+        (
+            "approve",
+            json!({"id": unknown, "number": null}),
+            "request_not_found",
+        ),
+        (
+            "deny",
+            json!({"id": unknown, "reason": "not_me"}),
+            "request_not_found",
+        ),
+        (
+            "deny",
+            json!({"id": unknown, "reason": "because"}),
+            "invalid_argument",
+        ),
+        (
+            "enroll",
+            json!({"link": "https://evil.example/enroll", "server": null}),
+            "invalid_link",
+        ),
+        (
+            "enroll",
+            json!({"link": "abcdefghijklmnopqrstuvwxyz", "server": null}),
+            "invalid_link",
+        ),
+        (
+            "remove_account",
+            json!({"account_id": unknown}),
+            "unknown_account",
+        ),
+    ];
+    for (cmd, args, code) in cases {
+        let error = invoke(&main, cmd, args.clone()).expect_err("the command must fail");
+        assert_eq!(error["code"], code, "{cmd} {args}: {error}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{cmd}: a message for people: {error}"
+        );
+        assert_eq!(
+            error.as_object().unwrap().len(),
+            2,
+            "exactly {{code, message}}: {error}"
+        );
+    }
+}
+
+#[test]
+fn argument_shapes_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let main = window(&app, "main");
+    for (cmd, args) in [
+        ("approve", json!({})),
+        ("approve", json!({"id": "not-a-uuid"})),
+        (
+            "approve",
+            json!({"id": "00000000-0000-4000-8000-000000000000", "number": "sixty-four"}),
+        ),
+        (
+            "deny",
+            json!({"id": "00000000-0000-4000-8000-000000000000"}),
+        ),
+        ("set_settings", json!({"settings": {"autostart": "yes"}})),
+    ] {
+        let error = invoke(&main, cmd, args.clone()).expect_err("malformed arguments are refused");
+        assert!(
+            error.is_string() || error.get("code").is_some(),
+            "{cmd} {args}: {error}"
+        );
+    }
+    let camel = invoke(
+        &main,
+        "remove_account",
+        json!({"accountId": "00000000-0000-4000-8000-000000000000"}),
+    );
+    assert!(
+        camel.is_err_and(|e| e.is_string()),
+        "arguments are snake_case, as the UI sends them"
+    );
+}
+
+#[test]
+fn a_window_without_the_capability_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let other = window(&app, "other");
+    for cmd in ["get_state", "approve", "enroll", "history"] {
+        let error = invoke(&other, cmd, json!({}))
+            .expect_err("only the main window may call the app's commands");
+        let text = error.to_string();
+        assert!(
+            text.contains("not allowed"),
+            "{cmd} from another window: {text}"
+        );
+    }
+    assert!(
+        invoke(&window(&app, "main"), "get_state", json!({})).is_ok(),
+        "the main window may"
+    );
+}
+
+#[test]
+fn enroll_show_and_approve_through_the_commands() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A real service on loopback, with one user and an enrollment link.
+    let (base, api_key, _service) = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = assent_server::config::ServiceConfig::new(
+            addr,
+            format!("sqlite://{}", dir.path().join("s.db").display()),
+        );
+        let service = assent_server::Service::open(config).await.unwrap();
+        let spec = assent_server::admin::AppSpec {
+            name: "Acme Bank".into(),
+            logo_url: None,
+            accent_color: Some("#0b5fff".into()),
+            callback_url: None,
+            callback_method: assent_protocol::callback::CallbackMethod::Post,
+        };
+        let (_, key) = assent_server::admin::create_app(
+            service.state().store.as_ref(),
+            spec,
+            assent_server::clock::unix_now(),
+        )
+        .await
+        .unwrap();
+        let task = tokio::spawn(service.serve(listener, std::future::pending()));
+        (format!("http://{addr}"), key.expose().to_owned(), task)
+    });
+    let http = reqwest::blocking::Client::new();
+    let post = |path: &str, body: Value| -> Value {
+        http.post(format!("{base}{path}"))
+            .header("X-Authy-API-Key", &api_key)
+            .json(&body)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let user = post(
+        "/protected/json/users/new",
+        json!({"user": {"email": "ana@example.com"}}),
+    )["user"]["id"]
+        .as_u64()
+        .unwrap();
+    let link = post(
+        "/protected/json/sdk/registrations",
+        json!({"authy_id": user}),
+    )["enroll_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let app = app(&dir.path().join("desktop"));
+    let main = window(&app, "main");
+    let account = invoke(&main, "enroll", json!({"link": link, "server": null}))
+        .expect("enrollment succeeds");
+    assert_eq!(account["app"]["name"], "Acme Bank");
+    assert_eq!(account["app"]["accent_color"], "#0b5fff");
+    assert_eq!(account["user_id"], user);
+    assert!(
+        account.get("token").is_none()
+            && !account
+                .to_string()
+                .contains(link.split("token=").nth(1).unwrap()),
+        "no token crosses IPC"
+    );
+
+    let request = post(
+        &format!("/onetouch/json/users/{user}/approval_requests"),
+        json!({"message": "Sign in?", "details": {"Browser": "Firefox"}}),
+    );
+    let id = request["approval_request"]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let pending = loop {
+        let state = invoke(&main, "get_state", json!({})).unwrap();
+        if state["pending"].as_array().is_some_and(|p| !p.is_empty()) {
+            break state["pending"].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request reaches the desktop through its stream"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(pending[0]["id"], id.as_str());
+    assert_eq!(
+        pending[0]["details"],
+        json!([{"label": "Browser", "value": "Firefox"}])
+    );
+    let text = pending.to_string();
+    assert!(
+        !text.contains("digest") && !text.contains("signature"),
+        "no signing material crosses IPC: {text}"
+    );
+
+    let decision =
+        invoke(&main, "approve", json!({"id": id, "number": null})).expect("approval succeeds");
+    assert_eq!(decision["status"], "approved");
+    let status: Value = http
+        .get(format!("{base}/onetouch/json/approval_requests/{id}"))
+        .header("X-Authy-API-Key", &api_key)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(status["approval_request"]["status"], "approved");
+    let history = invoke(&main, "history", json!({})).unwrap();
+    assert_eq!(history[0]["outcome"], "approve");
+    drop(runtime);
+}
