@@ -110,6 +110,15 @@ ensure_python_tools() {
   export ASSENT_TEST_PYTHON="$venv/bin/python"
 }
 
+# A cargo-installed tool at an exact version (installed once, then reused).
+ensure_cargo_tool() {
+  local tool=$1 version=$2
+  if ! cargo install --list 2>/dev/null | grep -q "^$tool v$version:"; then
+    log "installing $tool $version"
+    cargo install --locked --quiet "$tool" --version "$version"
+  fi
+}
+
 build_ui() {
   ensure_npm_deps "$ASSENT_ROOT/ui"
   log "building the desktop UI"

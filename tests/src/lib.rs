@@ -73,6 +73,37 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Spawns `command` in a process group of its own and kills the whole group when dropped, so
+/// the grandchildren it starts (WebKitWebDriver, the app, WebKit's helpers) end with it.
+#[derive(Debug)]
+pub struct KillGroupOnDrop(pub Child);
+
+impl KillGroupOnDrop {
+    /// Spawns `command` as the leader of a new process group.
+    pub fn spawn(command: &mut Command) -> std::io::Result<Self> {
+        use std::os::unix::process::CommandExt as _;
+        command.process_group(0).spawn().map(KillGroupOnDrop)
+    }
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.0.id())])
+            .status();
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 /// The result of one `assent` run.
 #[derive(Debug)]
 pub struct Run {
@@ -134,7 +165,8 @@ pub struct AssentService {
 }
 
 impl AssentService {
-    /// Creates an app (with `app_args`, e.g. a callback URL) and starts the service on a free port.
+    /// Creates an "Acme Bank" app (with `app_args`, e.g. a logo or callback URL) and starts the
+    /// service on a free port.
     pub fn start(dir: &Path, app_args: &[&str]) -> AssentService {
         let database = format!("sqlite://{}", dir.join("assent.db").display());
         let mut args = vec![
@@ -142,10 +174,8 @@ impl AssentService {
             "create",
             "--name",
             "Acme Bank",
-            "--logo-url",
-            "https://acme.example/logo.png",
             "--accent-color",
-            "#0b5fff",
+            "#c8102e",
             "--json",
             "--database",
             &database,
@@ -208,6 +238,11 @@ impl AssentService {
             .status()
             .unwrap();
         let _ = child.wait();
+    }
+
+    /// Where the service logs.
+    pub fn log_path(&self) -> &Path {
+        &self.log
     }
 
     /// The service's log so far.
@@ -458,4 +493,54 @@ pub fn distinct_colours(path: &Path) -> u64 {
         .trim()
         .parse()
         .expect("identify prints a number")
+}
+
+/// Serves one file at every path of a loopback port (a relying party's logo, for instance).
+#[derive(Debug)]
+pub struct StaticFile {
+    /// `http://127.0.0.1:PORT/<name>`.
+    pub url: String,
+}
+
+impl StaticFile {
+    /// Serves `bytes` as `content_type`.
+    pub fn serve(name: &str, bytes: &'static [u8], content_type: &'static str) -> StaticFile {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/{name}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if read_http(&mut stream).is_some() {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        bytes.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(bytes);
+                }
+            }
+        });
+        StaticFile { url }
+    }
+}
+
+/// The Acme Bank logo shipped with the sample relying party.
+pub const ACME_LOGO: &[u8] = include_bytes!("../../examples/acme-bank/static/logo.png");
+
+/// Prints these files (service and app logs) when the test fails, so a failure explains itself.
+#[derive(Debug)]
+pub struct LogsOnFailure(pub Vec<PathBuf>);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for path in &self.0 {
+                eprintln!(
+                    "===== {} =====\n{}",
+                    path.display(),
+                    std::fs::read_to_string(path).unwrap_or_default()
+                );
+            }
+        }
+    }
 }

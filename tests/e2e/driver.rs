@@ -1,0 +1,147 @@
+//! A WebDriver session on the desktop app through `tauri-driver`.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use assent_e2e::{KillGroupOnDrop, built_binary, free_port};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// The app under WebDriver, with screenshots numbered in order.
+pub struct AppSession {
+    pub client: Client,
+    shots: PathBuf,
+    step: usize,
+    _driver: KillGroupOnDrop,
+}
+
+fn tauri_driver() -> PathBuf {
+    if let Ok(path) = std::env::var("TAURI_DRIVER") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
+    let path = home.join("bin/tauri-driver");
+    assert!(
+        path.is_file(),
+        "tauri-driver is missing: scripts/test installs it (cargo install tauri-driver --locked)"
+    );
+    path
+}
+
+impl AppSession {
+    /// Starts tauri-driver and the app with `env`.
+    pub async fn start(env: &[(&str, &str)], shots: PathBuf, log: &std::path::Path) -> AppSession {
+        let (port, native) = (free_port(), free_port());
+        let log = std::fs::File::create(log).unwrap();
+        let mut command = Command::new(tauri_driver());
+        command
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let driver = KillGroupOnDrop::spawn(&mut command).expect("start tauri-driver");
+        let url = format!("http://127.0.0.1:{port}");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "tauri:options".into(),
+            json!({"application": built_binary("assent-desktop")}),
+        );
+        capabilities.insert("browserName".into(), json!("wry"));
+        let mut last_error = String::new();
+        for _ in 0..100 {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return AppSession {
+                        client,
+                        shots,
+                        step: 0,
+                        _driver: driver,
+                    };
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("no WebDriver session: {last_error}");
+    }
+
+    fn css(testid: &str) -> String {
+        format!("[data-testid=\"{testid}\"]")
+    }
+
+    /// Waits for an element by `data-testid`.
+    pub async fn el(&self, testid: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(&Self::css(testid)))
+            .await
+            .unwrap_or_else(|e| panic!("no element [data-testid={testid}] appeared: {e}"))
+    }
+
+    /// All elements with a `data-testid`.
+    pub async fn all(&self, testid: &str) -> Vec<Element> {
+        self.client
+            .find_all(Locator::Css(&Self::css(testid)))
+            .await
+            .unwrap()
+    }
+
+    /// Clicks an element by `data-testid`.
+    pub async fn click(&self, testid: &str) {
+        self.el(testid)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {testid}: {e}"));
+    }
+
+    /// The text of an element by `data-testid`.
+    pub async fn text(&self, testid: &str) -> String {
+        self.el(testid).await.text().await.unwrap()
+    }
+
+    /// Waits until the element's text contains `expected`.
+    pub async fn wait_text(&self, testid: &str, expected: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut seen = String::new();
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(element) = self.client.find(Locator::Css(&Self::css(testid))).await {
+                seen = element.text().await.unwrap_or_default();
+                if seen.contains(expected) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("[data-testid={testid}] never contained {expected:?} (last seen {seen:?})");
+    }
+
+    /// Saves a screenshot of the app as the next numbered step.
+    pub async fn shot(&mut self, name: &str) {
+        self.step += 1;
+        let png = self
+            .client
+            .screenshot()
+            .await
+            .expect("WebDriver screenshot");
+        std::fs::write(self.shots.join(format!("{:02}-{name}.png", self.step)), png).unwrap();
+    }
+}
