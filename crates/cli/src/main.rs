@@ -4,6 +4,7 @@ mod app;
 mod backend;
 mod callback;
 mod clock;
+mod demo;
 mod device;
 mod exit;
 mod paths;
@@ -64,6 +65,8 @@ enum Command {
         #[command(subcommand)]
         command: device::DeviceCommand,
     },
+    /// Run the whole system locally: service, Acme Bank sample, desktop app, two requests.
+    Demo(demo::DemoArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -101,6 +104,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => backend::request(&connection, command).await,
         Command::Callback(CallbackCommand::Verify(args)) => callback::verify(args),
         Command::Device { options, command } => device::run(options, command).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "assent", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -2,5 +2,6 @@
 
 mod backend;
 mod callback;
+mod demo;
 mod device;
 mod support;

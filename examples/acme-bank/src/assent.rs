@@ -1,0 +1,147 @@
+//! Integration point 1: talking to Assent's backend API.
+//!
+//! This is the Authy OneTouch REST API: a backend that used Authy changes only the base URL. Here
+//! it is called with `reqwest`; any Authy client library would do the same requests.
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A client for one app's API key.
+#[derive(Debug, Clone)]
+pub struct Assent {
+    base: String,
+    api_key: String,
+    http: reqwest::Client,
+}
+
+/// What we create a request with.
+#[derive(Debug, Clone, Default)]
+pub struct Ask {
+    /// The question.
+    pub message: String,
+    /// Detail lines shown to the person, in order.
+    pub details: Vec<(String, String)>,
+    /// Details only for us (echoed in the callback).
+    pub hidden: Vec<(String, String)>,
+    /// Further approvers (Assent user ids).
+    pub approvers: Vec<u64>,
+    /// Distinct approvals needed.
+    pub quorum: u32,
+    /// Ask the initiator to pick the number we show.
+    pub number_matching: bool,
+    /// Where the action came from (shown to the approver).
+    pub requester_ip: Option<String>,
+    /// The browser it came from.
+    pub requester_agent: Option<String>,
+    /// Seconds to expire.
+    pub seconds_to_expire: u64,
+}
+
+/// A request's state, as fetched from Assent.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// `pending`, `approved`, `denied`, `expired` or `cancelled`.
+    pub status: String,
+    /// The deny reason, once denied.
+    pub reason: Option<String>,
+    /// Each approver's decision so far (`None` while waiting).
+    pub approvers: Vec<(u64, Option<String>)>,
+}
+
+impl Assent {
+    /// A client for `base` (no trailing slash) with the app's API key.
+    pub fn new(base: &str, api_key: &str) -> Self {
+        Assent { base: base.trim_end_matches('/').to_owned(), api_key: api_key.to_owned(), http: reqwest::Client::new() }
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let response = request.header("X-Authy-API-Key", &self.api_key).send().await.context("reaching Assent")?;
+        let status = response.status();
+        let body: Value = response.json().await.context("reading Assent's answer")?;
+        if !status.is_success() || body["success"] != true {
+            bail!("Assent refused: {} ({})", body["message"], body["error_code"]);
+        }
+        Ok(body)
+    }
+
+    /// Creates (or finds, by e-mail) the Assent user for one of our customers.
+    ///
+    /// # Errors
+    /// Assent unreachable or refusing.
+    pub async fn user(&self, email: &str) -> anyhow::Result<u64> {
+        let body = self
+            .call(self.http.post(format!("{}/protected/json/users/new", self.base)).json(&json!({"user": {"email": email}})))
+            .await?;
+        body["user"]["id"].as_u64().context("no user id")
+    }
+
+    /// Whether the user has an enrolled device (Authy's `registered`).
+    ///
+    /// # Errors
+    /// Assent unreachable or refusing.
+    pub async fn registered(&self, user: u64) -> anyhow::Result<bool> {
+        let body = self.call(self.http.get(format!("{}/protected/json/users/{user}/status", self.base))).await?;
+        Ok(body["status"]["registered"] == true)
+    }
+
+    /// A single-use enrollment link for the user's desktop.
+    ///
+    /// # Errors
+    /// Assent unreachable or refusing.
+    pub async fn enroll_link(&self, user: u64) -> anyhow::Result<String> {
+        let body = self
+            .call(self.http.post(format!("{}/protected/json/sdk/registrations", self.base)).json(&json!({"authy_id": user})))
+            .await?;
+        body["enroll_url"].as_str().map(str::to_owned).context("no enroll_url")
+    }
+
+    /// Asks `user` to approve something; returns the request id and, with number matching, the
+    /// number to show them.
+    ///
+    /// # Errors
+    /// Assent unreachable or refusing.
+    pub async fn ask(&self, user: u64, ask: &Ask) -> anyhow::Result<(Uuid, Option<u32>)> {
+        let pairs = |pairs: &[(String, String)]| -> serde_json::Map<String, Value> {
+            pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
+        };
+        let mut body = json!({
+            "message": ask.message,
+            "details": pairs(&ask.details),
+            "hidden_details": pairs(&ask.hidden),
+            "seconds_to_expire": ask.seconds_to_expire,
+            "number_matching": ask.number_matching,
+            "requester": {"ip": ask.requester_ip, "user_agent": ask.requester_agent},
+        });
+        if !ask.approvers.is_empty() {
+            body["approvers"] = json!(ask.approvers);
+            body["quorum"] = json!(ask.quorum);
+        }
+        let url = format!("{}/onetouch/json/users/{user}/approval_requests", self.base);
+        let reply = self.call(self.http.post(url).json(&body)).await?;
+        let id = reply["approval_request"]["uuid"].as_str().context("no uuid")?.parse()?;
+        Ok((id, reply["approval_request"]["number"].as_u64().map(|n| n as u32)))
+    }
+
+    /// A request's status; with `wait`, Assent answers as soon as it is final (or after `wait` s).
+    ///
+    /// # Errors
+    /// Assent unreachable or refusing.
+    pub async fn status(&self, id: Uuid, wait: u64) -> anyhow::Result<Status> {
+        let url = format!("{}/onetouch/json/approval_requests/{id}?wait={wait}", self.base);
+        let body = self.call(self.http.get(url)).await?;
+        let request = &body["approval_request"];
+        Ok(Status {
+            status: request["status"].as_str().unwrap_or("pending").to_owned(),
+            reason: request["reason"].as_str().map(str::to_owned),
+            approvers: request["approvers"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .map(|a| (a["authy_id"].as_u64().unwrap_or(0), a["decision"].as_str().map(str::to_owned)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
