@@ -52,15 +52,27 @@ pub struct Status {
 impl Assent {
     /// A client for `base` (no trailing slash) with the app's API key.
     pub fn new(base: &str, api_key: &str) -> Self {
-        Assent { base: base.trim_end_matches('/').to_owned(), api_key: api_key.to_owned(), http: reqwest::Client::new() }
+        Assent {
+            base: base.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            http: reqwest::Client::new(),
+        }
     }
 
     async fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let response = request.header("X-Authy-API-Key", &self.api_key).send().await.context("reaching Assent")?;
+        let response = request
+            .header("X-Authy-API-Key", &self.api_key)
+            .send()
+            .await
+            .context("reaching Assent")?;
         let status = response.status();
         let body: Value = response.json().await.context("reading Assent's answer")?;
         if !status.is_success() || body["success"] != true {
-            bail!("Assent refused: {} ({})", body["message"], body["error_code"]);
+            bail!(
+                "Assent refused: {} ({})",
+                body["message"],
+                body["error_code"]
+            );
         }
         Ok(body)
     }
@@ -71,7 +83,11 @@ impl Assent {
     /// Assent unreachable or refusing.
     pub async fn user(&self, email: &str) -> anyhow::Result<u64> {
         let body = self
-            .call(self.http.post(format!("{}/protected/json/users/new", self.base)).json(&json!({"user": {"email": email}})))
+            .call(
+                self.http
+                    .post(format!("{}/protected/json/users/new", self.base))
+                    .json(&json!({"user": {"email": email}})),
+            )
             .await?;
         body["user"]["id"].as_u64().context("no user id")
     }
@@ -81,7 +97,12 @@ impl Assent {
     /// # Errors
     /// Assent unreachable or refusing.
     pub async fn registered(&self, user: u64) -> anyhow::Result<bool> {
-        let body = self.call(self.http.get(format!("{}/protected/json/users/{user}/status", self.base))).await?;
+        let body = self
+            .call(
+                self.http
+                    .get(format!("{}/protected/json/users/{user}/status", self.base)),
+            )
+            .await?;
         Ok(body["status"]["registered"] == true)
     }
 
@@ -91,9 +112,16 @@ impl Assent {
     /// Assent unreachable or refusing.
     pub async fn enroll_link(&self, user: u64) -> anyhow::Result<String> {
         let body = self
-            .call(self.http.post(format!("{}/protected/json/sdk/registrations", self.base)).json(&json!({"authy_id": user})))
+            .call(
+                self.http
+                    .post(format!("{}/protected/json/sdk/registrations", self.base))
+                    .json(&json!({"authy_id": user})),
+            )
             .await?;
-        body["enroll_url"].as_str().map(str::to_owned).context("no enroll_url")
+        body["enroll_url"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no enroll_url")
     }
 
     /// Asks `user` to approve something; returns the request id and, with number matching, the
@@ -103,7 +131,10 @@ impl Assent {
     /// Assent unreachable or refusing.
     pub async fn ask(&self, user: u64, ask: &Ask) -> anyhow::Result<(Uuid, Option<u32>)> {
         let pairs = |pairs: &[(String, String)]| -> serde_json::Map<String, Value> {
-            pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect()
         };
         let mut body = json!({
             "message": ask.message,
@@ -119,8 +150,16 @@ impl Assent {
         }
         let url = format!("{}/onetouch/json/users/{user}/approval_requests", self.base);
         let reply = self.call(self.http.post(url).json(&body)).await?;
-        let id = reply["approval_request"]["uuid"].as_str().context("no uuid")?.parse()?;
-        Ok((id, reply["approval_request"]["number"].as_u64().map(|n| n as u32)))
+        let id = reply["approval_request"]["uuid"]
+            .as_str()
+            .context("no uuid")?
+            .parse()?;
+        Ok((
+            id,
+            reply["approval_request"]["number"]
+                .as_u64()
+                .map(|n| n as u32),
+        ))
     }
 
     /// A request's status; with `wait`, Assent answers as soon as it is final (or after `wait` s).
@@ -128,7 +167,10 @@ impl Assent {
     /// # Errors
     /// Assent unreachable or refusing.
     pub async fn status(&self, id: Uuid, wait: u64) -> anyhow::Result<Status> {
-        let url = format!("{}/onetouch/json/approval_requests/{id}?wait={wait}", self.base);
+        let url = format!(
+            "{}/onetouch/json/approval_requests/{id}?wait={wait}",
+            self.base
+        );
         let body = self.call(self.http.get(url)).await?;
         let request = &body["approval_request"];
         Ok(Status {
@@ -138,7 +180,12 @@ impl Assent {
                 .as_array()
                 .map(|list| {
                     list.iter()
-                        .map(|a| (a["authy_id"].as_u64().unwrap_or(0), a["decision"].as_str().map(str::to_owned)))
+                        .map(|a| {
+                            (
+                                a["authy_id"].as_u64().unwrap_or(0),
+                                a["decision"].as_str().map(str::to_owned),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),

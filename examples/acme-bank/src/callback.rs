@@ -8,12 +8,12 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use assent_protocol::callback::{self, CallbackKey, NONCE_HEADER, SIGNATURE_HEADER};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::HOST;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 use crate::{Shared, VerifiedCallback};
 
@@ -21,7 +21,10 @@ use crate::{Shared, VerifiedCallback};
 const MAX_AGE_SECS: i64 = 300;
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
-    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 /// `POST /assent/callback`.
@@ -36,8 +39,14 @@ pub async fn receive(State(bank): State<Shared>, headers: HeaderMap, body: Bytes
         tracing::warn!("refused a callback with a bad signature");
         return (StatusCode::UNAUTHORIZED, "invalid signature").into_response();
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    if nonce.parse::<i64>().map_or(true, |signed| (now - signed).abs() > MAX_AGE_SECS) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    if nonce
+        .parse::<i64>()
+        .map_or(true, |signed| (now - signed).abs() > MAX_AGE_SECS)
+    {
         return (StatusCode::UNAUTHORIZED, "stale callback").into_response();
     }
     let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&body) else {
@@ -46,7 +55,10 @@ pub async fn receive(State(bank): State<Shared>, headers: HeaderMap, body: Bytes
     let verified = VerifiedCallback {
         uuid: payload["uuid"].as_str().unwrap_or_default().to_owned(),
         status: payload["status"].as_str().unwrap_or_default().to_owned(),
-        reason: payload["approval_request"]["transaction"]["reason"].as_str().unwrap_or_default().to_owned(),
+        reason: payload["approval_request"]["transaction"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     };
     tracing::info!(request = %verified.uuid, status = %verified.status, "verified callback");
     let mut list = bank.callbacks.lock().unwrap();

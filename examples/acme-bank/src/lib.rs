@@ -27,8 +27,8 @@ use rand::RngCore as _;
 use serde::Deserialize;
 use uuid::Uuid;
 
-pub use crate::assent::Assent;
 use crate::assent::Ask;
+pub use crate::assent::Assent;
 
 /// How to reach Assent.
 #[derive(Debug, Clone)]
@@ -37,6 +37,8 @@ pub struct Config {
     pub assent_url: String,
     /// The bank's API key at Assent.
     pub api_key: String,
+    /// How long a sign-in approval may take, in seconds.
+    pub sign_in_seconds: u64,
 }
 
 /// A demo customer.
@@ -82,6 +84,7 @@ pub struct VerifiedCallback {
 struct Bank {
     assent: Assent,
     api_key: String,
+    sign_in_seconds: u64,
     customers: Vec<Customer>,
     flows: Mutex<HashMap<String, Flow>>,
     sessions: Mutex<HashMap<String, String>>,
@@ -97,7 +100,10 @@ fn token() -> String {
 }
 
 /// The demo customers: Ana (the account holder) and Bo (the second approver for wires).
-const DEMO: [(&str, &str, &str); 2] = [("ana", "Ana Ferreira", "ana@acme.example"), ("bo", "Bo Lindqvist", "bo@acme.example")];
+const DEMO: [(&str, &str, &str); 2] = [
+    ("ana", "Ana Ferreira", "ana@acme.example"),
+    ("bo", "Bo Lindqvist", "bo@acme.example"),
+];
 
 /// Registers the demo customers with Assent (idempotent: the same e-mail gives the same user).
 ///
@@ -106,7 +112,12 @@ const DEMO: [(&str, &str, &str); 2] = [("ana", "Ana Ferreira", "ana@acme.example
 pub async fn customers(assent: &Assent) -> anyhow::Result<Vec<Customer>> {
     let mut out = Vec::new();
     for (username, name, email) in DEMO {
-        out.push(Customer { username, name, password: "demo", assent_id: assent.user(email).await? });
+        out.push(Customer {
+            username,
+            name,
+            password: "demo",
+            assent_id: assent.user(email).await?,
+        });
     }
     Ok(out)
 }
@@ -117,12 +128,17 @@ impl Bank {
     }
 
     fn name_of(&self, assent_id: u64) -> String {
-        self.customers.iter().find(|c| c.assent_id == assent_id).map_or_else(|| format!("user {assent_id}"), |c| c.name.to_owned())
+        self.customers
+            .iter()
+            .find(|c| c.assent_id == assent_id)
+            .map_or_else(|| format!("user {assent_id}"), |c| c.name.to_owned())
     }
 
     fn session_user(&self, headers: &HeaderMap) -> Option<Customer> {
         let cookies = headers.get(COOKIE)?.to_str().ok()?;
-        let session = cookies.split(';').find_map(|c| c.trim().strip_prefix("acme_session="))?;
+        let session = cookies
+            .split(';')
+            .find_map(|c| c.trim().strip_prefix("acme_session="))?;
         let username = self.sessions.lock().unwrap().get(session).cloned()?;
         self.customer(&username).cloned()
     }
@@ -148,6 +164,7 @@ pub async fn app(config: Config) -> anyhow::Result<Router> {
     let bank = Arc::new(Bank {
         assent,
         api_key: config.api_key,
+        sign_in_seconds: config.sign_in_seconds,
         customers,
         flows: Mutex::default(),
         sessions: Mutex::default(),
@@ -180,7 +197,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = app(config).await?;
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 
@@ -217,7 +239,10 @@ struct Credentials {
 }
 
 fn requester(headers: &HeaderMap, peer: SocketAddr) -> (Option<String>, Option<String>) {
-    let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(200).collect());
+    let agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(200).collect());
     (Some(peer.ip().to_string()), agent)
 }
 
@@ -229,17 +254,23 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Response {
-    let Some(customer) = bank.customer(form.username.trim()).filter(|c| c.password == form.password) else {
+    let Some(customer) = bank
+        .customer(form.username.trim())
+        .filter(|c| c.password == form.password)
+    else {
         return Html(pages::login(Some("Wrong username or password."))).into_response();
     };
     let (ip, agent) = requester(&headers, peer);
     let ask = Ask {
         message: "Sign in to Acme Bank?".into(),
-        details: vec![("Username".into(), customer.username.into()), ("Method".into(), "Password + desktop approval".into())],
+        details: vec![
+            ("Username".into(), customer.username.into()),
+            ("Method".into(), "Password + desktop approval".into()),
+        ],
         hidden: vec![("purpose".into(), "login".into())],
         requester_ip: ip,
         requester_agent: agent,
-        seconds_to_expire: 120,
+        seconds_to_expire: bank.sign_in_seconds,
         ..Ask::default()
     };
     start(&bank, customer.clone(), Purpose::Login, &ask).await
@@ -262,7 +293,7 @@ async fn passwordless(
         hidden: vec![("purpose".into(), "passwordless".into())],
         requester_ip: ip,
         requester_agent: agent,
-        seconds_to_expire: 120,
+        seconds_to_expire: bank.sign_in_seconds,
         number_matching: true,
         ..Ask::default()
     };
@@ -270,11 +301,19 @@ async fn passwordless(
 }
 
 /// The wire: two people must approve, and the initiator picks the number we show.
-async fn transfer(State(bank): State<Shared>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+async fn transfer(
+    State(bank): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     let Some(customer) = bank.session_user(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    let second = bank.customers.iter().find(|c| c.username != customer.username).map(|c| c.assent_id);
+    let second = bank
+        .customers
+        .iter()
+        .find(|c| c.username != customer.username)
+        .map(|c| c.assent_id);
     let (ip, agent) = requester(&headers, peer);
     let ask = Ask {
         message: "Approve wire transfer of $12,500 to ACME Corp?".into(),
@@ -298,30 +337,69 @@ async fn transfer(State(bank): State<Shared>, ConnectInfo(peer): ConnectInfo<Soc
 async fn start(bank: &Bank, customer: Customer, purpose: Purpose, ask: &Ask) -> Response {
     match bank.assent.registered(customer.assent_id).await {
         Ok(true) => {}
-        Ok(false) => return Html(pages::message("No device yet", "Enroll your desktop with Assent first: sign in is approved there.", false)).into_response(),
-        Err(e) => return Html(pages::message("Assent is unreachable", &e.to_string(), false)).into_response(),
+        Ok(false) => {
+            return Html(pages::message(
+                "No device yet",
+                "Enroll your desktop with Assent first: sign in is approved there.",
+                false,
+            ))
+            .into_response();
+        }
+        Err(e) => {
+            return Html(pages::message(
+                "Assent is unreachable",
+                &e.to_string(),
+                false,
+            ))
+            .into_response();
+        }
     }
     match bank.assent.ask(customer.assent_id, ask).await {
         Ok((request, number)) => {
-            let id = bank.start_flow(Flow { purpose, username: customer.username.into(), request, number });
+            let id = bank.start_flow(Flow {
+                purpose,
+                username: customer.username.into(),
+                request,
+                number,
+            });
             Redirect::to(&format!("/flows/{id}")).into_response()
         }
-        Err(e) => Html(pages::message("Could not ask for approval", &e.to_string(), false)).into_response(),
+        Err(e) => Html(pages::message(
+            "Could not ask for approval",
+            &e.to_string(),
+            false,
+        ))
+        .into_response(),
     }
 }
 
 async fn waiting(State(bank): State<Shared>, Path(id): Path<String>) -> Response {
-    let Some(flow) = bank.flow(&id) else { return Redirect::to("/").into_response() };
+    let Some(flow) = bank.flow(&id) else {
+        return Redirect::to("/").into_response();
+    };
     let approvers = match flow.purpose {
-        Purpose::Wire => Some(bank.customers.iter().map(|c| c.name.to_owned()).collect::<Vec<_>>()),
+        Purpose::Wire => Some(
+            bank.customers
+                .iter()
+                .map(|c| c.name.to_owned())
+                .collect::<Vec<_>>(),
+        ),
         _ => None,
     };
-    Html(pages::waiting(&id, flow.purpose == Purpose::Wire, flow.number, approvers)).into_response()
+    Html(pages::waiting(
+        &id,
+        flow.purpose == Purpose::Wire,
+        flow.number,
+        approvers,
+    ))
+    .into_response()
 }
 
 /// Integration point 3: waiting for the decision with Assent's long-poll (`?wait=`).
 async fn flow_status(State(bank): State<Shared>, Path(id): Path<String>) -> Response {
-    let Some(flow) = bank.flow(&id) else { return StatusCode::NOT_FOUND.into_response() };
+    let Some(flow) = bank.flow(&id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     match bank.assent.status(flow.request, 20).await {
         Ok(status) => {
             let approvers: Vec<serde_json::Value> = status
@@ -348,14 +426,27 @@ async fn flow_status(State(bank): State<Shared>, Path(id): Path<String>) -> Resp
 
 /// Acts on a decision only after fetching the status from Assent itself.
 async fn finish(State(bank): State<Shared>, Path(id): Path<String>) -> Response {
-    let Some(flow) = bank.flow(&id) else { return Redirect::to("/").into_response() };
+    let Some(flow) = bank.flow(&id) else {
+        return Redirect::to("/").into_response();
+    };
     let status = match bank.assent.status(flow.request, 0).await {
         Ok(status) => status,
-        Err(e) => return Html(pages::message("Assent is unreachable", &e.to_string(), false)).into_response(),
+        Err(e) => {
+            return Html(pages::message(
+                "Assent is unreachable",
+                &e.to_string(),
+                false,
+            ))
+            .into_response();
+        }
     };
     let why = |what: &str| match (status.status.as_str(), status.reason.as_deref()) {
-        ("denied", Some("not_me")) => format!("{what} was denied: you said it wasn't you. If you did not try this, change your password."),
-        ("denied", Some("wrong_number")) => format!("{what} was denied: the number picked did not match."),
+        ("denied", Some("not_me")) => format!(
+            "{what} was denied: you said it wasn't you. If you did not try this, change your password."
+        ),
+        ("denied", Some("wrong_number")) => {
+            format!("{what} was denied: the number picked did not match.")
+        }
         ("denied", _) => format!("{what} was denied on your device."),
         ("expired", _) => format!("{what} expired before it was approved."),
         ("cancelled", _) => format!("{what} was cancelled."),
@@ -365,16 +456,29 @@ async fn finish(State(bank): State<Shared>, Path(id): Path<String>) -> Response 
         (Purpose::Login | Purpose::Passwordless, "approved") => {
             bank.flows.lock().unwrap().remove(&id);
             let session = token();
-            bank.sessions.lock().unwrap().insert(session.clone(), flow.username);
+            bank.sessions
+                .lock()
+                .unwrap()
+                .insert(session.clone(), flow.username);
             let cookie = format!("acme_session={session}; Path=/; HttpOnly; SameSite=Lax");
             ([(SET_COOKIE, cookie)], Redirect::to("/account")).into_response()
         }
         (Purpose::Wire, "approved") => {
             bank.flows.lock().unwrap().remove(&id);
-            Html(pages::message("Transfer sent", "$12,500.00 is on its way to ACME Corp. Both approvers approved.", true)).into_response()
+            Html(pages::message(
+                "Transfer sent",
+                "$12,500.00 is on its way to ACME Corp. Both approvers approved.",
+                true,
+            ))
+            .into_response()
         }
         (Purpose::Wire, "pending") => Redirect::to(&format!("/flows/{id}")).into_response(),
-        (Purpose::Wire, _) => Html(pages::message("Transfer not sent", &why("The transfer"), false)).into_response(),
+        (Purpose::Wire, _) => Html(pages::message(
+            "Transfer not sent",
+            &why("The transfer"),
+            false,
+        ))
+        .into_response(),
         (_, "pending") => Redirect::to(&format!("/flows/{id}")).into_response(),
         _ => Html(pages::message("Sign-in failed", &why("The sign-in"), false)).into_response(),
     }
@@ -388,10 +492,17 @@ async fn account(State(bank): State<Shared>, headers: HeaderMap) -> Response {
 }
 
 async fn enroll(State(bank): State<Shared>, headers: HeaderMap) -> Response {
-    let Some(customer) = bank.session_user(&headers) else { return Redirect::to("/login").into_response() };
+    let Some(customer) = bank.session_user(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
     match bank.assent.enroll_link(customer.assent_id).await {
         Ok(link) => Html(pages::enroll(&link)).into_response(),
-        Err(e) => Html(pages::message("Assent is unreachable", &e.to_string(), false)).into_response(),
+        Err(e) => Html(pages::message(
+            "Assent is unreachable",
+            &e.to_string(),
+            false,
+        ))
+        .into_response(),
     }
 }
 
@@ -399,9 +510,16 @@ async fn logout(State(bank): State<Shared>, headers: HeaderMap) -> Response {
     if let Some(session) = headers
         .get(COOKIE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').find_map(|c| c.trim().strip_prefix("acme_session=").map(str::to_owned)))
+        .and_then(|c| {
+            c.split(';')
+                .find_map(|c| c.trim().strip_prefix("acme_session=").map(str::to_owned))
+        })
     {
         bank.sessions.lock().unwrap().remove(&session);
     }
-    ([(SET_COOKIE, "acme_session=; Path=/; Max-Age=0".to_owned())], Redirect::to("/")).into_response()
+    (
+        [(SET_COOKIE, "acme_session=; Path=/; Max-Age=0".to_owned())],
+        Redirect::to("/"),
+    )
+        .into_response()
 }

@@ -15,15 +15,27 @@ struct Args {
     /// Where to listen.
     #[arg(long, env = "ACME_LISTEN", default_value = "127.0.0.1:8000")]
     listen: std::net::SocketAddr,
+    /// Seconds a sign-in approval may take before it expires.
+    #[arg(long, env = "ACME_SIGN_IN_SECONDS", default_value_t = 120)]
+    sign_in_seconds: u64,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("info")).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
     println!("Acme Bank on http://{}", listener.local_addr()?);
-    let config = acme_bank::Config { assent_url: args.assent_url, api_key: args.api_key };
+    let config = acme_bank::Config {
+        assent_url: args.assent_url,
+        api_key: args.api_key,
+        sign_in_seconds: args.sign_in_seconds,
+    };
     acme_bank::serve(config, listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -2,7 +2,11 @@
 
 /// Escapes text for HTML.
 pub fn esc(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn page(title: &str, body: &str, signed_in: bool) -> String {
@@ -34,7 +38,13 @@ pub fn home() -> String {
 }
 
 fn error(text: Option<&str>) -> String {
-    text.map(|t| format!(r#"<p class="status bad" role="alert" data-testid="error">{}</p>"#, esc(t))).unwrap_or_default()
+    text.map(|t| {
+        format!(
+            r#"<p class="status bad" role="alert" data-testid="error">{}</p>"#,
+            esc(t)
+        )
+    })
+    .unwrap_or_default()
 }
 
 /// Two-factor login form.
@@ -69,7 +79,12 @@ pub fn passwordless(problem: Option<&str>) -> String {
 }
 
 /// Waiting for the desktop.
-pub fn waiting(flow: &str, wire: bool, number: Option<u32>, approvers: Option<Vec<String>>) -> String {
+pub fn waiting(
+    flow: &str,
+    wire: bool,
+    number: Option<u32>,
+    approvers: Option<Vec<String>>,
+) -> String {
     let number = number
         .map(|n| {
             format!(
@@ -79,11 +94,18 @@ pub fn waiting(flow: &str, wire: bool, number: Option<u32>, approvers: Option<Ve
         .unwrap_or_default();
     let approvers = approvers
         .map(|names| {
-            let items: String = names.iter().map(|n| format!(r#"<li data-approver="{0}">{0}: waiting</li>"#, esc(n))).collect();
+            let items: String = names
+                .iter()
+                .map(|n| format!(r#"<li data-approver="{0}">{0}: waiting</li>"#, esc(n)))
+                .collect();
             format!(r#"<h2>Approvals</h2><ul class="approvers" data-approvers>{items}</ul>"#)
         })
         .unwrap_or_default();
-    let title = if wire { "Approve the transfer" } else { "Approve on your desktop" };
+    let title = if wire {
+        "Approve the transfer"
+    } else {
+        "Approve on your desktop"
+    };
     page(
         title,
         &format!(
@@ -92,7 +114,11 @@ pub fn waiting(flow: &str, wire: bool, number: Option<u32>, approvers: Option<Ve
 <p class="status"><span class="spinner" aria-hidden="true"></span><span data-status data-testid="waiting">Waiting for approval…</span></p>
 <noscript><p><a href="/flows/{flow}/finish">Check again</a></p></noscript></div>"#,
             flow = esc(flow),
-            who = if wire { "both approvers' devices" } else { "your desktop" },
+            who = if wire {
+                "both approvers' devices"
+            } else {
+                "your desktop"
+            },
         ),
         false,
     )
@@ -144,6 +170,9 @@ pub fn message(title: &str, text: &str, good: bool) -> String {
 mod tests {
     #[test]
     fn escapes_markup() {
-        assert_eq!(super::esc(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            super::esc(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }
