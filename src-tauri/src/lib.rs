@@ -2,13 +2,16 @@
 //!
 //! It lives in the tray, keeps one push stream per enrolled account, shows a native notification
 //! per new request, and a window with the request's branding, details and Approve / Deny. The
-//! window hides on close; Quit is in the tray menu. Deep links (`assent://enroll?...`) reach the
+//! window is destroyed on close (the web view's memory is returned) and recreated when needed; the
+//! app keeps running in the tray, where Quit is. Deep links (`assent://enroll?...`) reach the
 //! running instance through the single-instance plugin and are confirmed in the UI before anything
 //! is enrolled.
 
 pub mod commands;
 pub mod desktop;
 mod notify;
+#[cfg(target_os = "linux")]
+mod single_instance;
 mod tray;
 pub mod view;
 pub mod window;
@@ -70,10 +73,13 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::set_settings,
         ])
         .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                // Closing hides: the app stays in the tray so no request is missed.
-                api.prevent_close();
-                let _ = window.hide();
+            if let WindowEvent::Destroyed = event {
+                // Closing the window destroys its web view; the app keeps running in the tray
+                // (see `RunEvent::ExitRequested` in `run`) so no request is missed.
+                tracing::debug!(
+                    window = window.label(),
+                    "window closed; still running in the tray"
+                );
             }
         })
 }
@@ -96,6 +102,12 @@ fn offer_links<R: Runtime>(app: &AppHandle<R>, links: Vec<String>) {
     }
 }
 
+/// Another launch of the app: bring the window forward and offer any enrollment link it carried.
+fn another_launch<R: Runtime>(app: &AppHandle<R>, args: &[String]) {
+    crate::window::show_main(app);
+    offer_links(app, enroll_links(args));
+}
+
 fn data_dir() -> std::path::PathBuf {
     std::env::var_os("ASSENT_DATA_DIR")
         .map(std::path::PathBuf::from)
@@ -104,7 +116,8 @@ fn data_dir() -> std::path::PathBuf {
 }
 
 /// One instance per data directory: the default directory gets the app's identifier; another
-/// directory (a second profile, a test) is a separate identity and may run beside it.
+/// directory (a second profile, a test) is a separate identity and may run beside it. Linux uses
+/// it as the socket name, other platforms as the single-instance plugin's id.
 fn instance_id(data_dir: &std::path::Path) -> String {
     const IDENTIFIER: &str = "dev.assent.desktop";
     if DataDir::default_path().as_deref() == Some(data_dir) {
@@ -137,27 +150,45 @@ pub fn run() {
         .with_writer(std::io::stderr)
         .init();
 
-    let hidden = std::env::args().any(|a| a == "--hidden");
-    let builder = tauri::Builder::default()
-        // First: a second launch hands its arguments (deep links) to this instance and exits.
-        .plugin(
-            tauri_plugin_single_instance::Builder::new()
-                .dbus_id(instance_id(&data_dir()))
-                .callback(|app, argv, _cwd| {
-                    crate::window::show_main(app);
-                    offer_links(app, enroll_links(&argv));
-                })
-                .build(),
-        )
-        .plugin(tauri_plugin_deep_link::init())
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            Some(vec!["--hidden"]),
-        ));
+    let args: Vec<String> = std::env::args().collect();
+    let hidden = args.iter().any(|a| a == "--hidden");
+    let data_dir = data_dir();
+    // A second launch hands its arguments (deep links) to the running instance and exits.
+    #[cfg(target_os = "linux")]
+    let listener = match single_instance::claim(
+        &single_instance::socket_path(&instance_id(&data_dir), &data_dir),
+        &args,
+    ) {
+        Ok(single_instance::Claim::Handed) => return,
+        Ok(single_instance::Claim::Primary(listener)) => Some(listener),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check for a running instance; starting anyway");
+            None
+        }
+    };
+    let builder = tauri::Builder::default();
+    #[cfg(not(target_os = "linux"))]
+    let builder = builder.plugin(
+        tauri_plugin_single_instance::Builder::new()
+            .dbus_id(instance_id(&data_dir))
+            .callback(|app, argv, _cwd| another_launch(app, &argv))
+            .build(),
+    );
+    let builder =
+        builder
+            .plugin(tauri_plugin_deep_link::init())
+            .plugin(tauri_plugin_autostart::init(
+                tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+                Some(vec!["--hidden"]),
+            ));
     let app = with_commands(builder)
         .setup(move |app| {
             let handle = app.handle().clone();
-            let desktop = Desktop::open(data_dir(), Arc::new(keychain()))?;
+            let desktop = Desktop::open(data_dir.clone(), Arc::new(keychain()))?;
+            #[cfg(target_os = "linux")]
+            if let Some(listener) = listener {
+                single_instance::serve(listener, handle.clone(), another_launch);
+            }
             let paused = tauri::async_runtime::block_on(desktop.notifications_paused());
             app.manage(desktop);
             if let Err(e) = tray::create(&handle, paused) {
@@ -182,7 +213,7 @@ pub fn run() {
                     );
                 });
             }
-            offer_links(&handle, enroll_links(&std::env::args().collect::<Vec<_>>()));
+            offer_links(&handle, enroll_links(&args));
             if !hidden {
                 window::show_main(&handle);
             }
@@ -198,7 +229,7 @@ pub fn run() {
             api, code: None, ..
         } = event
         {
-            // The last window "closing" (it only hides) must not quit: Quit is in the tray.
+            // Closing the last window must not quit: the app lives in the tray; Quit is there.
             api.prevent_exit();
         }
     });

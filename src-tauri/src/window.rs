@@ -1,15 +1,28 @@
-//! The main window: shown on demand, hidden (not closed) when the person closes it.
+//! The main window. It exists only while it is shown: closing it destroys the web view (and lets
+//! WebKit's web process exit), so the app waiting in the tray costs little memory; showing it
+//! creates it again from the configuration, and the UI re-reads the state it needs.
 
-use tauri::{AppHandle, Manager as _, Runtime};
+use tauri::{AppHandle, Manager as _, Runtime, WebviewWindowBuilder};
 
 /// The main window's label (the capability grants the app's commands to it only).
 pub const MAIN: &str = "main";
 
-/// Shows, unminimises and focuses the main window.
+/// Shows (creating it when needed), unminimises and focuses the main window.
 pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(window) = app.get_webview_window(MAIN) {
-        let _ = window.show();
-        let _ = window.unminimize();
-        let _ = window.set_focus();
-    }
+    let window = match app.get_webview_window(MAIN) {
+        Some(window) => window,
+        None => {
+            let Some(config) = app.config().app.windows.iter().find(|w| w.label == MAIN) else {
+                return tracing::error!("no main window in the configuration");
+            };
+            match WebviewWindowBuilder::from_config(app, config).and_then(|builder| builder.build())
+            {
+                Ok(window) => window,
+                Err(e) => return tracing::error!(error = %e, "cannot create the main window"),
+            }
+        }
+    };
+    let _ = window.show();
+    let _ = window.unminimize();
+    let _ = window.set_focus();
 }

@@ -170,6 +170,7 @@ for (const dark of [false, true]) {
         { autostart: true, notifications_paused: false },
         { autostart: true, notifications_paused: true },
       ]);
+      await expect(page.locator("html"), "following the system").toHaveAttribute("data-theme", theme);
       await page.getByTestId(`theme-${dark ? "light" : "dark"}`).check();
       await expect(page.locator("html")).toHaveAttribute("data-theme", dark ? "light" : "dark");
       await page.getByTestId(`theme-${theme}`).check();

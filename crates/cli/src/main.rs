@@ -2,6 +2,7 @@
 
 mod app;
 mod backend;
+mod bench;
 mod callback;
 mod clock;
 mod demo;
@@ -67,6 +68,8 @@ enum Command {
     },
     /// Run the whole system locally: service, Acme Bank sample, desktop app, two requests.
     Demo(demo::DemoArgs),
+    /// Measure push latency, throughput and memory against a bare-WebSocket baseline.
+    Bench(bench::BenchArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -105,6 +108,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Callback(CallbackCommand::Verify(args)) => callback::verify(args),
         Command::Device { options, command } => device::run(options, command).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "assent", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -18,6 +18,12 @@ pub fn database_url(given: Option<String>) -> anyhow::Result<String> {
         return Ok(url);
     }
     let dir = default_data_dir()?;
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    if !dir.is_dir() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // The database holds the service signing key: keep the directory private to the user.
+        #[cfg(unix)]
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .with_context(|| format!("making {} private", dir.display()))?;
+    }
     Ok(format!("sqlite://{}", dir.join("assent.db").display()))
 }

@@ -93,6 +93,14 @@ struct Bank {
 
 type Shared = Arc<Bank>;
 
+/// The session token from the request's cookies.
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    let cookies = headers.get(COOKIE)?.to_str().ok()?;
+    cookies
+        .split(';')
+        .find_map(|c| c.trim().strip_prefix("acme_session="))
+}
+
 fn token() -> String {
     let mut bytes = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -135,10 +143,7 @@ impl Bank {
     }
 
     fn session_user(&self, headers: &HeaderMap) -> Option<Customer> {
-        let cookies = headers.get(COOKIE)?.to_str().ok()?;
-        let session = cookies
-            .split(';')
-            .find_map(|c| c.trim().strip_prefix("acme_session="))?;
+        let session = session_cookie(headers)?;
         let username = self.sessions.lock().unwrap().get(session).cloned()?;
         self.customer(&username).cloned()
     }
@@ -507,15 +512,8 @@ async fn enroll(State(bank): State<Shared>, headers: HeaderMap) -> Response {
 }
 
 async fn logout(State(bank): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(session) = headers
-        .get(COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| {
-            c.split(';')
-                .find_map(|c| c.trim().strip_prefix("acme_session=").map(str::to_owned))
-        })
-    {
-        bank.sessions.lock().unwrap().remove(&session);
+    if let Some(session) = session_cookie(&headers) {
+        bank.sessions.lock().unwrap().remove(session);
     }
     (
         [(SET_COOKIE, "acme_session=; Path=/; Max-Age=0".to_owned())],

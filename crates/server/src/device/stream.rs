@@ -19,8 +19,8 @@ use crate::store::Device;
 
 /// Small buffers: a stream carries a few short JSON frames; the defaults (128 KiB) would cost
 /// that much memory per connected device.
-const READ_BUFFER: usize = 4 * 1024;
-const WRITE_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
+const WRITE_BUFFER: usize = 1024;
 /// Devices send nothing but control frames; refuse anything large.
 const MAX_MESSAGE: usize = 16 * 1024;
 

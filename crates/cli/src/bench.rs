@@ -1,0 +1,692 @@
+//! `assent bench`: push latency, decision and callback latency, approval throughput and memory per
+//! connected device, against a bare-WebSocket baseline and the raw SQLite ceiling, in one run.
+//!
+//! The service runs as its own process (`assent serve`, this same binary), so its memory can be
+//! read from `/proc`. Devices are the real SDK (`Authenticator` with the in-memory secret store,
+//! each with its own key, data directory on tmpfs, and push stream) in this process.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use assent_device::{Authenticator, MemoryStore, PushEvent, StreamConfig};
+use assent_protocol::backend::{NewApprovalRequest, NewUserFields};
+use assent_protocol::enroll::EnrollLink;
+use assent_protocol::stream::StreamMessage;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocketUpgrade};
+use axum::extract::{Path as AxumPath, Query, State};
+use clap::Args;
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde::Serialize;
+use tokio::io::AsyncBufReadExt as _;
+use tokio::sync::{Semaphore, mpsc};
+use uuid::Uuid;
+
+use crate::backend::BackendClient;
+
+/// Options of `assent bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Simulated devices, each connected with its own stream.
+    #[arg(long, default_value_t = 1000)]
+    devices: usize,
+    /// Approval requests created per second.
+    #[arg(long, default_value_t = 50)]
+    rate: u32,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Internal: run the bare WebSocket baseline server.
+    #[arg(long, hide = true)]
+    baseline_server: bool,
+}
+
+/// The results (`--json` prints exactly this).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    devices: usize,
+    rate: u32,
+    seconds: u64,
+    requests_sent: usize,
+    approved: usize,
+    push_p50_ms: f64,
+    push_p99_ms: f64,
+    push_max_ms: f64,
+    baseline_push_p50_ms: f64,
+    baseline_push_p99_ms: f64,
+    baseline_push_max_ms: f64,
+    push_p99_vs_baseline: f64,
+    decision_p50_ms: f64,
+    decision_p99_ms: f64,
+    callback_p50_ms: f64,
+    callback_p99_ms: f64,
+    approvals_per_s: f64,
+    sqlite_ceiling_per_s: f64,
+    server_rss_idle_kib: u64,
+    server_rss_connected_kib: u64,
+    server_rss_per_conn_kib: f64,
+    enroll_s: f64,
+    connect_s: f64,
+    cpus: usize,
+}
+
+/// Milliseconds at percentile `p` (0..=100) of `samples`.
+fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
+    samples[rank.min(samples.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .context("reading /proc (Linux only)")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS")
+}
+
+/// Starts a child process that prints "listening on URL" first; returns it and the URL.
+///
+/// `ASSENT_BENCH_SERVE_WRAPPER` (for example `perf record -o serve.perf --`) runs the service
+/// under a profiler; its memory figures are then the wrapper's and meaningless.
+async fn spawn_server(
+    args: &[&str],
+    log: &Path,
+) -> anyhow::Result<(tokio::process::Child, String)> {
+    let wrapper = std::env::var("ASSENT_BENCH_SERVE_WRAPPER")
+        .ok()
+        .filter(|w| !w.is_empty() && args[0] == "serve");
+    let mut command = match &wrapper {
+        Some(wrapper) => {
+            let mut parts = wrapper.split_whitespace();
+            let mut command = tokio::process::Command::new(parts.next().context("empty wrapper")?);
+            command.args(parts).arg(std::env::current_exe()?);
+            command
+        }
+        None => tokio::process::Command::new(std::env::current_exe()?),
+    };
+    let mut child = command
+        .args(args)
+        .env("ASSENT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log)?)
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .context("server start timed out")??;
+    let url = line
+        .as_deref()
+        .and_then(|l| l.strip_prefix("listening on "))
+        .context("server did not start")?
+        .to_owned();
+    Ok((child, url))
+}
+
+async fn stop(mut child: tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    let _ = child.kill().await;
+}
+
+/// When each request was created, pushed, decided, called back.
+#[derive(Debug, Default)]
+struct Timeline {
+    created: HashMap<Uuid, Instant>,
+    pushed: HashMap<Uuid, Instant>,
+    decided: HashMap<Uuid, Instant>,
+    called_back: HashMap<Uuid, Instant>,
+}
+
+type Shared = Arc<Mutex<Timeline>>;
+
+async fn callback_receiver(timeline: Shared) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/callback", listener.local_addr()?);
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let timeline = Arc::clone(&timeline);
+            async move {
+                let at = Instant::now();
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
+                    && let Some(id) = v["uuid"].as_str().and_then(|s| s.parse().ok())
+                {
+                    timeline.lock().unwrap().called_back.insert(id, at);
+                }
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
+struct Device {
+    user: u64,
+    auth: Authenticator,
+}
+
+async fn enroll_devices(
+    backend: &BackendClient,
+    base: &Path,
+    n: usize,
+) -> anyhow::Result<Vec<Device>> {
+    let permits = Arc::new(Semaphore::new(32));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let backend = backend.clone();
+        let permits = Arc::clone(&permits);
+        let dir = base.join(format!("d{i}"));
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire().await?;
+            let user = backend
+                .add_user(NewUserFields {
+                    email: Some(format!("device{i}@bench.example")),
+                    ..Default::default()
+                })
+                .await?;
+            let link = EnrollLink::parse(backend.enroll_link(user).await?.enroll_url.expose())?;
+            let auth = Authenticator::open_with(
+                dir,
+                Arc::new(MemoryStore::default()),
+                StreamConfig::default(),
+            )?;
+            auth.enroll(&link, &format!("bench {i}"), "bench").await?;
+            anyhow::Ok(Device { user, auth })
+        }));
+    }
+    let mut devices = Vec::with_capacity(n);
+    for task in tasks {
+        devices.push(task.await??);
+    }
+    Ok(devices)
+}
+
+/// Connects every device's stream; each approves what it receives. Returns when all are connected.
+async fn connect_devices(
+    devices: &[Device],
+    timeline: &Shared,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let (ready_tx, mut ready) = mpsc::channel::<()>(devices.len().max(1));
+    let permits = Arc::new(Semaphore::new(128));
+    let mut tasks = Vec::with_capacity(devices.len());
+    for device in devices {
+        let auth = device.auth.clone();
+        let timeline = Arc::clone(timeline);
+        let ready_tx = ready_tx.clone();
+        let permits = Arc::clone(&permits);
+        tasks.push(tokio::spawn(async move {
+            let permit = permits.acquire_owned().await;
+            let Ok(account) = auth.accounts().map(|a| a[0].clone()) else {
+                return;
+            };
+            let Ok(mut stream) = auth.stream(&account).await else {
+                return;
+            };
+            let mut permit = Some(permit);
+            while let Some(event) = stream.next().await {
+                match event {
+                    PushEvent::Connection {
+                        state: assent_device::ConnectionState::Connected,
+                        ..
+                    } => {
+                        permit.take();
+                        let _ = ready_tx.send(()).await;
+                    }
+                    PushEvent::RequestArrived { id, .. } => {
+                        timeline.lock().unwrap().pushed.insert(id, Instant::now());
+                        let (auth, account, timeline) =
+                            (auth.clone(), account.clone(), Arc::clone(&timeline));
+                        tokio::spawn(async move {
+                            let Ok(shown) = auth.request(&account, id).await else {
+                                return;
+                            };
+                            if let Ok(receipt) =
+                                auth.approve(&shown, None, crate::clock::unix_now()).await
+                                && receipt.status
+                                    == assent_protocol::request::RequestStatus::Approved
+                            {
+                                timeline.lock().unwrap().decided.insert(id, Instant::now());
+                            }
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }));
+    }
+    drop(ready_tx);
+    for _ in 0..devices.len() {
+        tokio::time::timeout(Duration::from_secs(120), ready.recv())
+            .await
+            .context("devices did not all connect")?;
+    }
+    Ok(tasks)
+}
+
+/// Sends `rate` requests per second for `seconds` to random devices; returns how many were sent.
+async fn load(
+    backend: &BackendClient,
+    users: &[u64],
+    rate: u32,
+    seconds: u64,
+    timeline: &Shared,
+) -> anyhow::Result<usize> {
+    let total = rate as usize * seconds as usize;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sends = Vec::with_capacity(total);
+    for i in 0..total {
+        tick.tick().await;
+        let user = users[(i * 7919) % users.len()];
+        let backend = backend.clone();
+        let timeline = Arc::clone(timeline);
+        sends.push(tokio::spawn(async move {
+            let request = NewApprovalRequest {
+                message: format!("Bench request {i}"),
+                seconds_to_expire: Some(300),
+                ..Default::default()
+            };
+            let started = Instant::now();
+            let created = backend.send_request(user, &request).await?;
+            let id: Uuid = created.approval_request.uuid.parse()?;
+            timeline.lock().unwrap().created.insert(id, started);
+            anyhow::Ok(())
+        }));
+    }
+    for send in sends {
+        send.await??;
+    }
+    Ok(total)
+}
+
+fn latencies(from: &HashMap<Uuid, Instant>, to: &HashMap<Uuid, Instant>) -> Vec<f64> {
+    from.iter()
+        .filter_map(|(id, start)| {
+            to.get(id)
+                .map(|end| ms(end.saturating_duration_since(*start)))
+        })
+        .collect()
+}
+
+// ---- Baseline: a bare WebSocket server (tokio + tungstenite; no auth, no database) ----
+
+type Clients = Arc<Mutex<HashMap<usize, mpsc::Sender<String>>>>;
+
+#[derive(serde::Deserialize)]
+struct ClientId {
+    id: usize,
+}
+
+async fn baseline_ws(
+    ws: WebSocketUpgrade,
+    Query(q): Query<ClientId>,
+    State(clients): State<Clients>,
+) -> axum::response::Response {
+    ws.read_buffer_size(4096).write_buffer_size(4096).on_upgrade(move |socket| async move {
+        let (tx, mut rx) = mpsc::channel::<String>(16);
+        clients.lock().unwrap().insert(q.id, tx);
+        let (mut sink, mut source) = socket.split();
+        loop {
+            tokio::select! {
+                message = rx.recv() => match message {
+                    Some(text) => if sink.send(Message::Text(Utf8Bytes::from(text))).await.is_err() { break },
+                    None => break,
+                },
+                incoming = source.next() => if !matches!(incoming, Some(Ok(_))) { break },
+            }
+        }
+        clients.lock().unwrap().remove(&q.id);
+    })
+}
+
+async fn baseline_push(
+    AxumPath(client): AxumPath<usize>,
+    State(clients): State<Clients>,
+    body: String,
+) -> axum::http::StatusCode {
+    let sender = clients.lock().unwrap().get(&client).cloned();
+    match sender {
+        Some(tx) if tx.try_send(body).is_ok() => axum::http::StatusCode::OK,
+        _ => axum::http::StatusCode::NOT_FOUND,
+    }
+}
+
+/// `assent bench --baseline-server`: the baseline, as its own process like the service.
+async fn baseline_server() -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    let clients: Clients = Arc::default();
+    let app = axum::Router::new()
+        .route("/ws", axum::routing::get(baseline_ws))
+        .route("/push/{client}", axum::routing::post(baseline_push))
+        .with_state(clients);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal handler");
+            term.recv().await;
+        })
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn baseline(n: usize, rate: u32, seconds: u64, dir: &Path) -> anyhow::Result<Vec<f64>> {
+    let (server, url) =
+        spawn_server(&["bench", "--baseline-server"], &dir.join("baseline.log")).await?;
+    let addr: SocketAddr = url.trim_start_matches("http://").parse()?;
+    let arrived: Arc<Mutex<HashMap<Uuid, Instant>>> = Arc::default();
+    let (ready_tx, mut ready) = mpsc::channel::<()>(n.max(1));
+    let permits = Arc::new(Semaphore::new(128));
+    let mut clients = Vec::with_capacity(n);
+    for i in 0..n {
+        let (arrived, ready_tx, permits) =
+            (Arc::clone(&arrived), ready_tx.clone(), Arc::clone(&permits));
+        clients.push(tokio::spawn(async move {
+            let permit = permits.acquire().await;
+            let Ok((socket, _)) =
+                tokio_tungstenite::connect_async(format!("ws://{addr}/ws?id={i}")).await
+            else {
+                return;
+            };
+            drop(permit);
+            let _ = ready_tx.send(()).await;
+            let (_sink, mut source) = socket.split();
+            while let Some(Ok(frame)) = source.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = frame
+                    && let Ok(StreamMessage::Request { id }) = serde_json::from_str(&text)
+                {
+                    arrived.lock().unwrap().insert(id, Instant::now());
+                }
+            }
+        }));
+    }
+    drop(ready_tx);
+    for _ in 0..n {
+        tokio::time::timeout(Duration::from_secs(120), ready.recv())
+            .await
+            .context("baseline clients did not connect")?;
+    }
+    // Wait for the server to register the last connections.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let http = reqwest::Client::new();
+    let total = rate as usize * seconds as usize;
+    let sent: Arc<Mutex<HashMap<Uuid, Instant>>> = Arc::default();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sends = Vec::with_capacity(total);
+    for i in 0..total {
+        tick.tick().await;
+        let (http, sent) = (http.clone(), Arc::clone(&sent));
+        let id = Uuid::new_v4();
+        let body = serde_json::to_string(&StreamMessage::Request { id })?;
+        let target = format!("{url}/push/{}", (i * 7919) % n);
+        sends.push(tokio::spawn(async move {
+            sent.lock().unwrap().insert(id, Instant::now());
+            let _ = http.post(target).body(body).send().await;
+        }));
+    }
+    for send in sends {
+        let _ = send.await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let samples = latencies(&sent.lock().unwrap(), &arrived.lock().unwrap());
+    for client in clients {
+        client.abort();
+    }
+    stop(server).await;
+    Ok(samples)
+}
+
+/// Raw SQLite throughput for what the service writes per approved request: the request and its
+/// approver in one transaction, then the decision, the status update and the outbox row in
+/// another (WAL, synchronous=NORMAL, one writer, like the service).
+async fn sqlite_ceiling(dir: &Path) -> anyhow::Result<f64> {
+    use sqlx::Executor as _;
+    let url = format!("sqlite://{}", dir.join("ceiling.db").display());
+    assent_server::open_store(&url).await?.close().await;
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+    let options = options
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+        .foreign_keys(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    pool.execute(
+        "INSERT INTO apps (serial_id, id, name, callback_method, api_key_hash, callback_key, created_at) \
+         VALUES (1, 'app', 'Bench', 'post', x'00', x'00', 0); \
+         INSERT INTO users (id, app_id, email, created_at) VALUES (1, 'app', 'b@e', 0); \
+         INSERT INTO devices (id, alias, app_id, user_id, public_key, name, platform, created_at, last_seen_at) \
+         VALUES ('dev', 1001, 'app', 1, x'00', 'd', 'bench', 0, 0);",
+    )
+    .await?;
+    let canonical = vec![b'x'; 600];
+    let started = Instant::now();
+    let mut done = 0u64;
+    while started.elapsed() < Duration::from_secs(3) {
+        let id = Uuid::new_v4().to_string();
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO approval_requests (id, app_id, user_id, message, details, hidden_details, logos, seconds_to_expire, \
+             created_at, expires_at, quorum, canonical, digest, signature, status, updated_at) \
+             VALUES ($1, 'app', 1, 'Bench request', '{}', '{}', '[]', 300, 0, 300, 1, $2, $3, $4, 'pending', 0)",
+        )
+        .bind(&id)
+        .bind(&canonical)
+        .bind(&[7u8; 32][..])
+        .bind(&[9u8; 64][..])
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO request_approvers (request_id, user_id) VALUES ($1, 1)")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO decisions (request_id, user_id, device_id, outcome, signed_at, payload, signature, recorded_at) \
+             VALUES ($1, 1, 'dev', 'approve', 0, $2, $3, 0)",
+        )
+        .bind(&id)
+        .bind(&canonical[..200])
+        .bind(&[9u8; 64][..])
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE approval_requests SET status = 'approved', processed_at = 1, updated_at = 1 WHERE id = $1 AND status = 'pending'")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO callback_outbox (app_id, request_id, payload, created_at, next_attempt_at) VALUES ('app', $1, '{}', 0, 0)")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        done += 1;
+    }
+    let rate = done as f64 / started.elapsed().as_secs_f64();
+    pool.close().await;
+    Ok(rate)
+}
+
+fn work_dir() -> anyhow::Result<tempfile::TempDir> {
+    // Device data directories on tmpfs: the simulated devices' small file writes should not be
+    // what is measured.
+    let shm = PathBuf::from("/dev/shm");
+    let builder = tempfile::Builder::new()
+        .prefix("assent-bench-")
+        .tempdir_in(if shm.is_dir() {
+            shm
+        } else {
+            std::env::temp_dir()
+        });
+    builder.context("creating the bench directory")
+}
+
+/// Runs the benchmark.
+pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.baseline_server {
+        return baseline_server().await;
+    }
+    if args.devices == 0 || args.rate == 0 || args.seconds == 0 {
+        bail!("--devices, --rate and --seconds must be positive");
+    }
+    // Every stream is a socket in this process and one in the service's (which inherits the
+    // raised limit), plus pooled HTTP connections.
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
+    if limit < args.devices as u64 + 1024 {
+        bail!(
+            "the open-file limit ({limit}) is too low for {} devices: raise it (ulimit -n)",
+            args.devices
+        );
+    }
+    let dir = work_dir()?;
+    let say = |text: &str| {
+        if !args.json {
+            eprintln!("{text}");
+        }
+    };
+    let timeline: Shared = Arc::default();
+    let callback_url = callback_receiver(Arc::clone(&timeline)).await?;
+    let database = format!("sqlite://{}", dir.path().join("assent.db").display());
+    let api_key = {
+        let store = assent_server::open_store(&database).await?;
+        let spec = assent_server::admin::AppSpec {
+            name: "Bench".into(),
+            logo_url: None,
+            accent_color: None,
+            callback_url: Some(callback_url),
+            callback_method: assent_protocol::callback::CallbackMethod::Post,
+        };
+        let (_, key) =
+            assent_server::admin::create_app(&store, spec, crate::clock::unix_now()).await?;
+        store.close().await;
+        key.expose().to_owned()
+    };
+    let (service, url) = spawn_server(
+        &["serve", "--listen", "127.0.0.1:0", "--database", &database],
+        &dir.path().join("serve.log"),
+    )
+    .await?;
+    let pid = service.id().context("service pid")?;
+    let backend = BackendClient::with_key(&url, &api_key);
+
+    say(&format!("enrolling {} devices…", args.devices));
+    let started = Instant::now();
+    let devices = enroll_devices(&backend, dir.path(), args.devices).await?;
+    let enroll_s = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_idle = rss_kib(pid)?;
+
+    say("connecting their streams…");
+    let started = Instant::now();
+    let streams = connect_devices(&devices, &timeline).await?;
+    let connect_s = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_connected = rss_kib(pid)?;
+
+    say(&format!(
+        "sending {} requests/s for {} s…",
+        args.rate, args.seconds
+    ));
+    let users: Vec<u64> = devices.iter().map(|d| d.user).collect();
+    let started = Instant::now();
+    let sent = load(&backend, &users, args.rate, args.seconds, &timeline).await?;
+    // Let the last decisions and callbacks land.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let done = {
+            let t = timeline.lock().unwrap();
+            t.decided.len() >= sent && t.called_back.len() >= sent
+        };
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (approved, last_decision) = {
+        let t = timeline.lock().unwrap();
+        (t.decided.len(), t.decided.values().max().copied())
+    };
+    let window = last_decision.map_or(started.elapsed(), |at| {
+        at.saturating_duration_since(started)
+    });
+    let (mut push, mut decision, mut callback) = {
+        let t = timeline.lock().unwrap();
+        (
+            latencies(&t.created, &t.pushed),
+            latencies(&t.created, &t.decided),
+            latencies(&t.created, &t.called_back),
+        )
+    };
+    for stream in streams {
+        stream.abort();
+    }
+    drop(devices);
+    stop(service).await;
+
+    say("measuring the bare WebSocket baseline…");
+    let mut base = baseline(args.devices, args.rate, args.seconds, dir.path()).await?;
+    say("measuring raw SQLite…");
+    let ceiling = sqlite_ceiling(dir.path()).await?;
+
+    let report = Report {
+        devices: args.devices,
+        rate: args.rate,
+        seconds: args.seconds,
+        requests_sent: sent,
+        approved,
+        push_p50_ms: percentile(&mut push, 50.0),
+        push_p99_ms: percentile(&mut push, 99.0),
+        push_max_ms: percentile(&mut push, 100.0),
+        baseline_push_p50_ms: percentile(&mut base, 50.0),
+        baseline_push_p99_ms: percentile(&mut base, 99.0),
+        baseline_push_max_ms: percentile(&mut base, 100.0),
+        push_p99_vs_baseline: percentile(&mut push, 99.0) / percentile(&mut base, 99.0),
+        decision_p50_ms: percentile(&mut decision, 50.0),
+        decision_p99_ms: percentile(&mut decision, 99.0),
+        callback_p50_ms: percentile(&mut callback, 50.0),
+        callback_p99_ms: percentile(&mut callback, 99.0),
+        approvals_per_s: approved as f64 / window.as_secs_f64(),
+        sqlite_ceiling_per_s: ceiling,
+        server_rss_idle_kib: rss_idle,
+        server_rss_connected_kib: rss_connected,
+        server_rss_per_conn_kib: rss_connected.saturating_sub(rss_idle) as f64
+            / args.devices as f64,
+        enroll_s,
+        connect_s,
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
