@@ -75,11 +75,7 @@ async fn pending_approve_and_deny_with_history() {
     let dir = tempfile::tempdir().unwrap();
     let svc = TestService::start(dir.path()).await;
     let device = authenticator(dir.path(), test_keychain());
-    let user = svc.user("bo@example.com").await;
-    device
-        .enroll(&svc.link(user, &svc.base).await, "laptop", "linux")
-        .await
-        .unwrap();
+    let (user, _) = svc.enrolled(&device, "bo@example.com").await;
     let first = svc.request(user, "Sign in?").await;
     let second = svc.request(user, "Wire $12,500?").await;
 
@@ -132,11 +128,7 @@ async fn number_matching_is_checked_before_anything_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let svc = TestService::start(dir.path()).await;
     let device = authenticator(dir.path(), test_keychain());
-    let user = svc.user("nm@example.com").await;
-    device
-        .enroll(&svc.link(user, &svc.base).await, "laptop", "linux")
-        .await
-        .unwrap();
+    let (user, _) = svc.enrolled(&device, "nm@example.com").await;
     let body = svc
         .post(
             &format!("/onetouch/json/users/{user}/approval_requests"),
@@ -278,11 +270,7 @@ async fn a_revoked_device_deletes_its_key_on_the_next_call() {
     let svc = TestService::start(dir.path()).await;
     let keychain = test_keychain();
     let device = authenticator(dir.path(), keychain.clone());
-    let user = svc.user("rv@example.com").await;
-    let account = device
-        .enroll(&svc.link(user, &svc.base).await, "laptop", "linux")
-        .await
-        .unwrap();
+    let (_, account) = svc.enrolled(&device, "rv@example.com").await;
     let http = reqwest::Client::new();
     http.delete(format!(
         "{}/protected/json/sdk/devices/{}",

@@ -36,11 +36,7 @@ async fn the_device_reconnects_by_itself_and_reports_each_pending_request_once()
     let dir = tempfile::tempdir().unwrap();
     let svc = TestService::start(dir.path()).await;
     let device = authenticator(dir.path(), test_keychain());
-    let user = svc.user("res@example.com").await;
-    device
-        .enroll(&svc.link(user, &svc.base).await, "laptop", "linux")
-        .await
-        .unwrap();
+    let (user, _) = svc.enrolled(&device, "res@example.com").await;
     let before = svc.request(user, "before the outage").await;
 
     let mut watch = device.watch().await.unwrap();
@@ -119,11 +115,7 @@ async fn resolution_elsewhere_and_revocation_reach_the_stream() {
     let svc = TestService::start(dir.path()).await;
     let keychain = test_keychain();
     let device = authenticator(dir.path(), keychain.clone());
-    let user = svc.user("rev@example.com").await;
-    let account = device
-        .enroll(&svc.link(user, &svc.base).await, "laptop", "linux")
-        .await
-        .unwrap();
+    let (user, account) = svc.enrolled(&device, "rev@example.com").await;
     let mut watch = device.watch().await.unwrap();
     let mut events = Vec::new();
     collect(&mut watch, &mut events, |e| {

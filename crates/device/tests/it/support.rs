@@ -156,6 +156,20 @@ impl TestService {
         }
     }
 
+    /// A new user, with `device` enrolled for them straight at the service.
+    pub async fn enrolled(
+        &self,
+        device: &Authenticator,
+        email: &str,
+    ) -> (u64, assent_device::Account) {
+        let user = self.user(email).await;
+        let account = device
+            .enroll(&self.link(user, &self.base).await, "laptop", "linux")
+            .await
+            .unwrap();
+        (user, account)
+    }
+
     pub async fn request(&self, user: u64, message: &str) -> uuid::Uuid {
         let body = self
             .post(

@@ -181,11 +181,7 @@ async fn deleting_a_user_revokes_their_devices_and_cancels_their_requests() {
         .backend
         .request(user, json!({"message": "Sign in?"}))
         .await;
-    let mut stream = device.connect().await;
-    assert!(matches!(
-        stream.next().await,
-        Some(assent_protocol::stream::StreamMessage::Pending { .. })
-    ));
+    let mut stream = device.connect_synced().await;
     svc.backend
         .post_json(&format!("/protected/json/users/{user}/delete"), json!({}))
         .await;

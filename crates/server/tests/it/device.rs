@@ -337,11 +337,7 @@ async fn an_offline_device_gets_requests_in_the_catch_up() {
 async fn expiry_reaches_the_device_and_the_status() {
     let svc = TestService::start().await;
     let (user, device) = svc.enrolled_user("exp@example.com").await;
-    let mut stream = device.connect().await;
-    assert!(matches!(
-        stream.next().await,
-        Some(StreamMessage::Pending { .. })
-    ));
+    let mut stream = device.connect_synced().await;
     let (id, _) = svc
         .backend
         .request(user, json!({"message": "quick", "seconds_to_expire": 1}))
@@ -709,11 +705,7 @@ async fn a_decision_on_a_decided_request_is_60079() {
 async fn a_revoked_device_is_refused_and_its_stream_closed() {
     let svc = TestService::start().await;
     let (_user, device) = svc.enrolled_user("rev@example.com").await;
-    let mut stream = device.connect().await;
-    assert!(matches!(
-        stream.next().await,
-        Some(StreamMessage::Pending { .. })
-    ));
+    let mut stream = device.connect_synced().await;
     let (status, _) = svc
         .backend
         .delete(&format!("/protected/json/sdk/devices/{}", device.id))
@@ -773,11 +765,7 @@ async fn a_device_can_remove_itself() {
 async fn streams_close_with_restart_on_shutdown() {
     let svc = TestService::start().await;
     let (_user, device) = svc.enrolled_user("bye@example.com").await;
-    let mut stream = device.connect().await;
-    assert!(matches!(
-        stream.next().await,
-        Some(StreamMessage::Pending { .. })
-    ));
+    let mut stream = device.connect_synced().await;
     stream.send_ping().await;
     let stopping = tokio::spawn(svc.stop());
     assert_eq!(

@@ -445,6 +445,16 @@ impl TestDevice {
         self.decide(id, Outcome::Approve, None, None).await
     }
 
+    /// Connects and consumes the `pending` catch-up every connection starts with.
+    pub async fn connect_synced(&self) -> DeviceStream {
+        let mut stream = self.connect().await;
+        assert!(
+            matches!(stream.next().await, Some(StreamMessage::Pending { .. })),
+            "a stream starts with the pending catch-up"
+        );
+        stream
+    }
+
     pub async fn connect(&self) -> DeviceStream {
         let target = "/device/v1/stream";
         let url = format!("{}{target}", self.base.replace("http://", "ws://"));
