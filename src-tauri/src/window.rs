@@ -7,8 +7,16 @@ use tauri::{AppHandle, Manager as _, Runtime, WebviewWindowBuilder};
 /// The main window's label (the capability grants the app's commands to it only).
 pub const MAIN: &str = "main";
 
-/// Shows (creating it when needed), unminimises and focuses the main window.
+/// Shows (creating it when needed), unminimises and focuses the main window. Safe to call from
+/// any thread: the work is done on the main thread, where GTK wants windows created.
 pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
+    let handle = app.clone();
+    if let Err(e) = app.run_on_main_thread(move || show_now(&handle)) {
+        tracing::error!(error = %e, "cannot reach the main thread to show the window");
+    }
+}
+
+fn show_now<R: Runtime>(app: &AppHandle<R>) {
     let window = match app.get_webview_window(MAIN) {
         Some(window) => window,
         None => {
