@@ -257,6 +257,22 @@ where
     rows.iter().map(|r| to_u64(r.try_get("user_id")?)).collect()
 }
 
+/// The requests `ids` just moved to a final state, each with the approvers to tell.
+async fn with_approvers(
+    tx: &mut Transaction<'static, Sqlite>,
+    ids: Vec<String>,
+) -> Result<Vec<ExpiredRequest>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let approvers = approvers_of(&mut **tx, &id).await?;
+        out.push(ExpiredRequest {
+            id: Uuid::parse_str(&id).map_err(corrupt)?,
+            approvers,
+        });
+    }
+    Ok(out)
+}
+
 async fn load_request(
     tx: &mut Transaction<'static, Sqlite>,
     id: Uuid,
@@ -474,14 +490,7 @@ impl Store for SqliteStore {
         .bind(to_i64(id))
         .fetch_all(&mut *tx)
         .await?;
-        let mut cancelled = Vec::with_capacity(cancelled_ids.len());
-        for request_id in cancelled_ids {
-            let approvers = approvers_of(&mut *tx, &request_id).await?;
-            cancelled.push(ExpiredRequest {
-                id: Uuid::parse_str(&request_id).map_err(corrupt)?,
-                approvers,
-            });
-        }
+        let cancelled = with_approvers(&mut tx, cancelled_ids).await?;
         tx.commit().await?;
         Ok(Some((devices, cancelled)))
     }
@@ -916,14 +925,7 @@ impl Store for SqliteStore {
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let mut expired = Vec::with_capacity(ids.len());
-        for id in ids {
-            let approvers = approvers_of(&mut *tx, &id).await?;
-            expired.push(ExpiredRequest {
-                id: Uuid::parse_str(&id).map_err(corrupt)?,
-                approvers,
-            });
-        }
+        let expired = with_approvers(&mut tx, ids).await?;
         tx.commit().await?;
         Ok(expired)
     }
