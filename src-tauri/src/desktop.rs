@@ -63,14 +63,7 @@ impl std::fmt::Debug for Desktop {
 
 /// The device name this desktop enrolls under.
 fn device_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "this computer".into());
-    format!("{host} (desktop)")
+    format!("{} (desktop)", assent_device::host_name())
 }
 
 /// Reads what a person pasted: an `assent://enroll` link, or a bare token with a server URL.

@@ -19,7 +19,7 @@ pub mod window;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use assent_device::{DataDir, Keychain};
+use assent_device::{DEFAULT_KEYCHAIN_SERVICE, DataDir, Keychain};
 use tauri::{AppHandle, Manager as _, RunEvent, Runtime, WindowEvent};
 
 use crate::desktop::Desktop;
@@ -134,13 +134,6 @@ fn instance_id(data_dir: &std::path::Path) -> String {
     format!("{IDENTIFIER}.p{hash:016x}")
 }
 
-fn keychain() -> Keychain {
-    match std::env::var("ASSENT_KEYRING_SERVICE") {
-        Ok(service) if !service.is_empty() => Keychain::new(service),
-        _ => Keychain::default(),
-    }
-}
-
 /// Builds and runs the app until it quits.
 pub fn run() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ASSENT_LOG")
@@ -184,7 +177,10 @@ pub fn run() {
     let app = with_commands(builder)
         .setup(move |app| {
             let handle = app.handle().clone();
-            let desktop = Desktop::open(data_dir.clone(), Arc::new(keychain()))?;
+            let desktop = Desktop::open(
+                data_dir.clone(),
+                Arc::new(Keychain::from_env_or(DEFAULT_KEYCHAIN_SERVICE)),
+            )?;
             #[cfg(target_os = "linux")]
             if let Some(listener) = listener {
                 single_instance::serve(listener, handle.clone(), another_launch);

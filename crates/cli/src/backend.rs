@@ -334,7 +334,7 @@ pub async fn enroll_link(
         }
         eprintln!(
             "Single use, valid for {} minutes. Open it on the person's computer (the desktop app) or run: assent device enroll '<link>'",
-            ((created.expires_at - crate::clock::unix_now()).max(0) + 59) / 60
+            ((created.expires_at - assent_server::clock::unix_now()).max(0) + 59) / 60
         );
     }
     Ok(ExitCode::SUCCESS)

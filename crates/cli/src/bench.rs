@@ -265,8 +265,9 @@ async fn connect_devices(
                             let Ok(shown) = auth.request(&account, id).await else {
                                 return;
                             };
-                            if let Ok(receipt) =
-                                auth.approve(&shown, None, crate::clock::unix_now()).await
+                            if let Ok(receipt) = auth
+                                .approve(&shown, None, assent_server::clock::unix_now())
+                                .await
                                 && receipt.status
                                     == assent_protocol::request::RequestStatus::Approved
                             {
@@ -585,7 +586,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             callback_method: assent_protocol::callback::CallbackMethod::Post,
         };
         let (_, key) =
-            assent_server::admin::create_app(&store, spec, crate::clock::unix_now()).await?;
+            assent_server::admin::create_app(&store, spec, assent_server::clock::unix_now())
+                .await?;
         store.close().await;
         key.expose().to_owned()
     };

@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
 use crate::backend::{BackendClient, wait_until_final};
-use crate::clock::unix_now;
+use assent_server::clock::unix_now;
 
 /// Keychain namespace of the demo's keys (deleted when the demo stops).
 const DEMO_KEYCHAIN: &str = "dev.assent.demo";
@@ -43,10 +43,7 @@ pub struct DemoArgs {
 }
 
 fn keychain_service() -> String {
-    std::env::var("ASSENT_KEYRING_SERVICE")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| DEMO_KEYCHAIN.to_owned())
+    Keychain::from_env_or(DEMO_KEYCHAIN).service().to_owned()
 }
 
 fn desktop_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {

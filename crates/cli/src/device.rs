@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use assent_device::{Account, Authenticator, DataDir, Keychain, PushEvent, ShownRequest};
+use assent_device::{
+    Account, Authenticator, DEFAULT_KEYCHAIN_SERVICE, DataDir, Keychain, PushEvent, ShownRequest,
+    host_name,
+};
 use assent_protocol::decision::DenyReason;
 use assent_protocol::enroll::{EnrollLink, check_token_shape, parse_server_url};
 use assent_protocol::secret::SecretString;
@@ -15,7 +18,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::clock::unix_now;
+use assent_server::clock::unix_now;
 
 /// Options every device command takes.
 #[derive(Debug, Args)]
@@ -110,29 +113,16 @@ pub enum Reason {
     Cancelled,
 }
 
-fn keychain() -> Keychain {
-    match std::env::var("ASSENT_KEYRING_SERVICE") {
-        Ok(service) if !service.is_empty() => Keychain::new(service),
-        _ => Keychain::default(),
-    }
-}
-
 /// Opens the device side on the given (or default) data directory.
 pub fn open(options: &DeviceOptions) -> anyhow::Result<Authenticator> {
     let dir = match &options.data_dir {
         Some(dir) => dir.clone(),
         None => DataDir::default_path().context("no home directory: pass --data-dir")?,
     };
-    Ok(Authenticator::open(dir, Arc::new(keychain()))?)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "this machine".into())
+    Ok(Authenticator::open(
+        dir,
+        Arc::new(Keychain::from_env_or(DEFAULT_KEYCHAIN_SERVICE)),
+    )?)
 }
 
 fn account_json(account: &Account) -> Value {
@@ -239,7 +229,7 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
                 }
                 None => EnrollLink::parse(&link_or_token).context("reading the enrollment link")?,
             };
-            let name = name.unwrap_or_else(|| format!("{} (headless)", hostname()));
+            let name = name.unwrap_or_else(|| format!("{} (headless)", host_name()));
             let account = auth.enroll(&link, &name, "headless").await?;
             if json {
                 println!("{}", account_json(&account));

@@ -4,7 +4,6 @@ mod app;
 mod backend;
 mod bench;
 mod callback;
-mod clock;
 mod demo;
 mod device;
 mod exit;

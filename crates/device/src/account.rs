@@ -67,6 +67,17 @@ pub struct HistoryEntry {
     pub decided_at: i64,
 }
 
+/// This machine's name, for naming a device at enrollment ("ana-laptop (desktop)").
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "this computer".into())
+}
+
 /// Entries kept in the history file (oldest dropped first).
 pub const HISTORY_LIMIT: usize = 500;
 

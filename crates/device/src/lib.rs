@@ -47,7 +47,7 @@ mod logo;
 mod secret_store;
 mod stream;
 
-pub use account::{Account, DataDir, HISTORY_LIMIT, HistoryEntry};
+pub use account::{Account, DataDir, HISTORY_LIMIT, HistoryEntry, host_name};
 pub use authenticator::{Authenticator, ShownRequest, Watch};
 pub use client::DeviceClient;
 pub use error::{Error, Result};
@@ -55,5 +55,5 @@ pub use key::DeviceKey;
 pub use logo::{LogoError, LogoImage, LogoLimits, fetch_logo, sniff as sniff_image};
 #[cfg(feature = "memory-store")]
 pub use secret_store::MemoryStore;
-pub use secret_store::{DEFAULT_KEYCHAIN_SERVICE, Keychain, SecretStore};
+pub use secret_store::{DEFAULT_KEYCHAIN_SERVICE, KEYCHAIN_SERVICE_ENV, Keychain, SecretStore};
 pub use stream::{Backoff, ConnectionState, PushEvent, PushStream, StreamConfig};

@@ -63,6 +63,19 @@ impl Keychain {
     }
 }
 
+/// Environment variable naming the keychain namespace (tests and the demo use their own).
+pub const KEYCHAIN_SERVICE_ENV: &str = "ASSENT_KEYRING_SERVICE";
+
+impl Keychain {
+    /// The namespace named by `ASSENT_KEYRING_SERVICE`, or `default` when it is unset or empty.
+    pub fn from_env_or(default: &str) -> Self {
+        match std::env::var(KEYCHAIN_SERVICE_ENV) {
+            Ok(service) if !service.is_empty() => Keychain::new(service),
+            _ => Keychain::new(default),
+        }
+    }
+}
+
 impl Default for Keychain {
     fn default() -> Self {
         Keychain::new(DEFAULT_KEYCHAIN_SERVICE)
