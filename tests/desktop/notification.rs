@@ -101,11 +101,14 @@ fn a_new_request_is_notified_and_the_notification_opens_the_app() {
         .unwrap();
 
     // Hide the window, then use the notification's default action: the app comes forward.
-    Command::new("xdotool")
-        .args(["windowunmap", &window])
-        .status()
-        .unwrap();
+    // The app shows its window on arrival from its main thread; that may land after our unmap,
+    // so unmap until the window stays hidden.
     wait_for("the window to hide", Duration::from_secs(10), || {
+        Command::new("xdotool")
+            .args(["windowunmap", &window])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
         (!window_visible(pid)).then_some(())
     });
     Command::new("dunstctl")
