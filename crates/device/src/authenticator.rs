@@ -250,6 +250,16 @@ impl Authenticator {
     /// [`Error::Spoofed`]; network, service and keychain errors.
     pub async fn request(&self, account: &Account, id: Uuid) -> Result<ShownRequest> {
         let client = self.client(account).await?;
+        self.fetch_verified(&client, account, id).await
+    }
+
+    /// [`Authenticator::request`] with a client already holding the account's key.
+    async fn fetch_verified(
+        &self,
+        client: &DeviceClient,
+        account: &Account,
+        id: Uuid,
+    ) -> Result<ShownRequest> {
         let fetched = client.request(id).await;
         let fetched = self.check_revoked(account, fetched).await?;
         let verified = match fetched.request.verify(&account.service_public_key) {
@@ -292,7 +302,8 @@ impl Authenticator {
             let client = self.client(&account).await?;
             let ids = client.pending().await;
             for id in self.check_revoked(&account, ids).await? {
-                match self.request(&account, id).await {
+                // One key load per account, not one per request.
+                match self.fetch_verified(&client, &account, id).await {
                     Ok(request) if request.status == RequestStatus::Pending => shown.push(request),
                     Ok(_) | Err(Error::Spoofed { .. }) => {}
                     Err(e) if e.code() == "request_not_found" => {}
