@@ -93,6 +93,16 @@ struct Bank {
 
 type Shared = Arc<Bank>;
 
+/// The page shown when Assent cannot be reached (or refuses the bank's key).
+fn unreachable(error: &anyhow::Error) -> Response {
+    Html(pages::message(
+        "Assent is unreachable",
+        &error.to_string(),
+        false,
+    ))
+    .into_response()
+}
+
 /// The session token from the request's cookies.
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     let cookies = headers.get(COOKIE)?.to_str().ok()?;
@@ -351,12 +361,7 @@ async fn start(bank: &Bank, customer: Customer, purpose: Purpose, ask: &Ask) -> 
             .into_response();
         }
         Err(e) => {
-            return Html(pages::message(
-                "Assent is unreachable",
-                &e.to_string(),
-                false,
-            ))
-            .into_response();
+            return unreachable(&e);
         }
     }
     match bank.assent.ask(customer.assent_id, ask).await {
@@ -437,12 +442,7 @@ async fn finish(State(bank): State<Shared>, Path(id): Path<String>) -> Response 
     let status = match bank.assent.status(flow.request, 0).await {
         Ok(status) => status,
         Err(e) => {
-            return Html(pages::message(
-                "Assent is unreachable",
-                &e.to_string(),
-                false,
-            ))
-            .into_response();
+            return unreachable(&e);
         }
     };
     let why = |what: &str| match (status.status.as_str(), status.reason.as_deref()) {
@@ -502,12 +502,7 @@ async fn enroll(State(bank): State<Shared>, headers: HeaderMap) -> Response {
     };
     match bank.assent.enroll_link(customer.assent_id).await {
         Ok(link) => Html(pages::enroll(&link)).into_response(),
-        Err(e) => Html(pages::message(
-            "Assent is unreachable",
-            &e.to_string(),
-            false,
-        ))
-        .into_response(),
+        Err(e) => unreachable(&e),
     }
 }
 
