@@ -138,6 +138,7 @@ async fn acme_bank_flows_in_a_real_browser() {
     let service = AssentService::start(
         dir.path(),
         &[
+            "--allow-local-logo",
             "--logo-url",
             &format!("{bank_url}/static/logo.png"),
             "--callback-url",

@@ -81,7 +81,13 @@ async fn the_desktop_app_approves_real_requests() {
     let sink = CallbackSink::bind(callback_port);
     let mut service = AssentService::start(
         dir.path(),
-        &["--logo-url", &logo.url, "--callback-url", &callback_url],
+        &[
+            "--allow-local-logo",
+            "--logo-url",
+            &logo.url,
+            "--callback-url",
+            &callback_url,
+        ],
     );
     let user = service.user("ana@example.com").to_string();
     let second = service.user("bo@example.com");

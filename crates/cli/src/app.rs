@@ -4,19 +4,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use assent_protocol::callback::CallbackMethod;
-use assent_server::admin::{self, AppSpec};
+use assent_server::admin::AppSpec;
 use assent_server::clock::unix_now;
 use assent_server::store::App;
-use clap::{Args, Subcommand, ValueEnum};
-use serde_json::json;
+use clap::{Subcommand, ValueEnum};
 
-/// Where the service keeps its data.
-#[derive(Debug, Args)]
-pub struct DatabaseArg {
-    /// Database URL (`sqlite://PATH`); default: assent.db in the user's data directory.
-    #[arg(long, env = "ASSENT_DATABASE_URL")]
-    database: Option<String>,
-}
+use crate::storage::{StorageArgs, redacted};
+use serde_json::json;
 
 /// Callback delivery method.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -39,6 +33,9 @@ pub enum AppCommand {
         /// Accent colour, like #1f4fd1.
         #[arg(long)]
         accent_color: Option<String>,
+        /// Accept a logo on this machine or a private network (development only).
+        #[arg(long)]
+        allow_local_logo: bool,
         /// Where decisions are sent (Authy-style signed callback).
         #[arg(long)]
         callback_url: Option<String>,
@@ -49,7 +46,7 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        db: DatabaseArg,
+        db: StorageArgs,
     },
     /// List apps.
     List {
@@ -57,7 +54,7 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        db: DatabaseArg,
+        db: StorageArgs,
     },
     /// Replace an app's API key; the old key stops working at once.
     RotateKey {
@@ -67,15 +64,8 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        db: DatabaseArg,
+        db: StorageArgs,
     },
-}
-
-async fn open(db: DatabaseArg) -> anyhow::Result<assent_server::store::sqlite::SqliteStore> {
-    let url = crate::paths::database_url(db.database)?;
-    assent_server::open_store(&url)
-        .await
-        .with_context(|| format!("opening the database {url}"))
 }
 
 fn app_json(app: &App) -> serde_json::Value {
@@ -85,7 +75,7 @@ fn app_json(app: &App) -> serde_json::Value {
         "name": app.name,
         "logo_url": app.logo_url,
         "accent_color": app.accent_color,
-        "callback_url": app.callback_url,
+        "callback_url": app.callback_url.as_deref().map(redacted),
         "callback_method": app.callback_method,
         "created_at": app.created_at,
     })
@@ -98,12 +88,13 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             name,
             logo_url,
             accent_color,
+            allow_local_logo,
             callback_url,
             callback_method,
             json,
             db,
         } => {
-            let store = open(db).await?;
+            let operator = db.operator().await?;
             let spec = AppSpec {
                 name,
                 logo_url,
@@ -113,19 +104,23 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                     Method::Post => CallbackMethod::Post,
                     Method::Get => CallbackMethod::Get,
                 },
+                allow_local_logo,
             };
-            let (app, key) = admin::create_app(&store, spec, unix_now()).await?;
+            let created = operator.create_app(spec, unix_now()).await;
+            operator.store().close().await;
+            let (app, key) = created?;
             if json {
                 println!("{}", json!({"id": app.id, "api_key": key.expose()}));
             } else {
                 println!("Created app {} ({})", app.name, app.id);
                 println!("API key (shown once; store it now): {}", key.expose());
             }
-            store.close().await;
         }
         AppCommand::List { json, db } => {
-            let store = open(db).await?;
-            let apps = assent_server::store::Store::list_apps(&store).await?;
+            let operator = db.operator().await?;
+            let apps = operator.store().list_apps().await;
+            operator.store().close().await;
+            let apps = apps.context("reading apps")?;
             if json {
                 println!(
                     "{}",
@@ -139,15 +134,16 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                         "{}  {}  callback: {}",
                         app.id,
                         app.name,
-                        app.callback_url.as_deref().unwrap_or("-")
+                        app.callback_url.as_deref().map_or("-".into(), redacted)
                     );
                 }
             }
-            store.close().await;
         }
         AppCommand::RotateKey { app_id, json, db } => {
-            let store = open(db).await?;
-            let key = admin::rotate_key(&store, &app_id).await?;
+            let operator = db.operator().await?;
+            let rotated = operator.rotate_key(&app_id).await;
+            operator.store().close().await;
+            let key = rotated?;
             if json {
                 println!("{}", json!({"id": app_id, "api_key": key.expose()}));
             } else {
@@ -156,7 +152,6 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                     key.expose()
                 );
             }
-            store.close().await;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -19,7 +19,7 @@ use assent_protocol::callback::CallbackMethod;
 use assent_protocol::enroll::EnrollLink;
 use assent_protocol::request::RequesterContext;
 use assent_server::Service;
-use assent_server::admin::{self, AppSpec};
+use assent_server::admin::AppSpec;
 use assent_server::config::ServiceConfig;
 use clap::Args;
 use serde_json::{Map, Value};
@@ -177,8 +177,14 @@ async fn demo(
         accent_color: Some("#c8102e".into()),
         callback_url: Some(format!("{bank_url}/assent/callback")),
         callback_method: CallbackMethod::Post,
+        // The demo's bank serves its logo on loopback, beside a loopback service.
+        allow_local_logo: true,
     };
-    let (_, api_key) = admin::create_app(service.state().store.as_ref(), spec, unix_now()).await?;
+    let (_, api_key) = service
+        .state()
+        .operator()
+        .create_app(spec, unix_now())
+        .await?;
     let (stop, stopped) = oneshot::channel::<()>();
     running.stop_service = Some(stop);
     running.service = Some(tokio::spawn(service.serve(listener, async move {

@@ -9,6 +9,7 @@ mod device;
 mod exit;
 mod paths;
 mod serve;
+mod storage;
 
 use std::process::ExitCode;
 

@@ -3,10 +3,15 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use std::net::IpAddr;
+use std::time::Duration;
+
 use anyhow::Context as _;
 use assent_server::Service;
-use assent_server::config::ServiceConfig;
+use assent_server::config::Rate;
 use clap::Args;
+
+use crate::storage::{StorageArgs, redacted};
 
 /// Options of `assent serve`.
 #[derive(Debug, Args)]
@@ -14,12 +19,40 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "ASSENT_LISTEN", default_value = "127.0.0.1:7070")]
     listen: SocketAddr,
-    /// Database URL (`sqlite://PATH`); default: assent.db in the user's data directory.
-    #[arg(long, env = "ASSENT_DATABASE_URL")]
-    database: Option<String>,
+    #[command(flatten)]
+    storage: StorageArgs,
     /// The URL devices reach this service at (goes into enrollment links); default: http://LISTEN.
     #[arg(long, env = "ASSENT_PUBLIC_URL")]
     public_url: Option<url::Url>,
+    /// This instance's name in logs and metrics (default: host name and process id).
+    #[arg(long, env = "ASSENT_INSTANCE")]
+    instance: Option<String>,
+    /// Most open HTTP connections.
+    #[arg(long, env = "ASSENT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Most open HTTP connections from one address (trusted proxies are exempt).
+    #[arg(long, env = "ASSENT_MAX_CONNECTIONS_PER_SOURCE", default_value_t = 256)]
+    max_connections_per_source: usize,
+    /// Seconds a client has to send a request's headers (and an idle connection is kept).
+    #[arg(long, env = "ASSENT_HEADER_TIMEOUT", default_value_t = 10)]
+    header_timeout: u64,
+    /// Backend calls per second per API key (0: unlimited); bursts of twice that.
+    #[arg(long, env = "ASSENT_RATE_PER_API_KEY", default_value_t = 100.0)]
+    rate_per_api_key: f64,
+    /// Backend and enrollment calls per second per source address (0: unlimited); bursts of twice
+    /// that.
+    #[arg(long, env = "ASSENT_RATE_PER_SOURCE", default_value_t = 200.0)]
+    rate_per_source: f64,
+    /// A proxy in front of the service whose X-Forwarded-For is trusted (repeat for several).
+    #[arg(long, env = "ASSENT_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxy: Vec<IpAddr>,
+}
+
+fn rate(per_second: f64) -> Option<Rate> {
+    (per_second > 0.0).then_some(Rate {
+        per_second,
+        burst: per_second * 2.0,
+    })
 }
 
 async fn shutdown_signal() {
@@ -46,15 +79,25 @@ async fn shutdown_signal() {
 
 /// Runs the service until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let database = crate::paths::database_url(args.database)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let bound = listener.local_addr()?;
-    let mut config = ServiceConfig::new(bound, database.clone());
+    let mut config = args.storage.config(bound)?;
+    let database = redacted(&config.database_url);
     if let Some(public_url) = args.public_url {
         config.public_url = public_url;
     }
+    if let Some(instance) = args.instance {
+        config.instance = instance;
+    }
+    let limits = &mut config.connections;
+    limits.max_connections = args.max_connections;
+    limits.max_connections_per_source = args.max_connections_per_source;
+    limits.header_timeout = Duration::from_secs(args.header_timeout.max(1));
+    limits.per_api_key = rate(args.rate_per_api_key);
+    limits.per_source = rate(args.rate_per_source);
+    limits.trusted_proxies = args.trusted_proxy;
     let service = Service::open(config)
         .await
         .with_context(|| format!("opening the database {database}"))?;

@@ -60,10 +60,11 @@ pub enum CallbackError {
 }
 
 /// HTTP method a callback is delivered with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CallbackMethod {
-    /// JSON body.
+    /// JSON body (the default, as in Authy).
+    #[default]
     Post,
     /// The same data as a bracket-flattened query string.
     Get,

@@ -62,7 +62,8 @@ error_codes! {
     DeviceNotFound = "60092", 404;
     /// The registration token is unknown, used or expired.
     InvalidRegistrationToken = "60100", 400;
-    /// The device clock is too far from the service clock.
+    /// The device clock is too far from the service clock (a call's `ts`, or a decision's
+    /// `signed_at`).
     ClockSkew = "60101", 401;
     /// The request nonce was already used.
     NonceReplayed = "60102", 401;
@@ -82,6 +83,8 @@ error_codes! {
     TooManyPendingRequests = "60109", 429;
     /// This person already answered this request differently.
     AlreadyDecided = "60110", 409;
+    /// Too many calls from this API key or source address; retry after `Retry-After` seconds.
+    RateLimited = "60111", 429;
     /// Unexpected failure inside the service; details are in the service log, never the reply.
     Internal = "60199", 500;
 }

@@ -47,10 +47,13 @@ pub mod crypto;
 pub mod decision;
 pub mod enroll;
 pub mod error;
+pub mod net;
+pub mod params;
 pub mod request;
 pub mod secret;
 pub mod signed;
 pub mod stream;
+pub mod text;
 
 pub use ed25519_dalek::SigningKey;
 pub use uuid::Uuid;

@@ -1,18 +1,24 @@
-//! Operator actions on the database: creating apps and rotating their API keys. Used by
-//! `assent app ...`, which works on the same database as a running service.
+//! Operator actions on the database: creating apps, rotating their API keys, re-sealing secrets
+//! under a new key-encryption key. Used by `assent app ...` and `assent kek ...`, which work on
+//! the same database as running services, and by tests.
+
+use std::sync::Arc;
 
 use assent_protocol::callback::{CallbackKey, CallbackMethod};
 use assent_protocol::secret::SecretString;
 
+use crate::config::ServiceConfig;
 use crate::keys::{new_api_key, new_app_id, secret_hash};
+use crate::sealed::{KeyRing, SealError, SecretPurpose};
 use crate::store::{App, NewApp, Store, StoreError};
+use crate::{OpenError, key_ring, open_store, reseal_secrets};
 
 /// What an operator asks for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AppSpec {
     /// Display name (1 to 64 characters).
     pub name: String,
-    /// Default logo (http or https).
+    /// Default logo (http or https, on a public host unless `allow_local_logo`).
     pub logo_url: Option<String>,
     /// `#rrggbb`.
     pub accent_color: Option<String>,
@@ -20,6 +26,9 @@ pub struct AppSpec {
     pub callback_url: Option<String>,
     /// POST JSON or GET query.
     pub callback_method: CallbackMethod,
+    /// Accept a logo on this machine or a private network (development and demos only: devices
+    /// refuse to fetch from such hosts unless their service is itself on loopback).
+    pub allow_local_logo: bool,
 }
 
 /// Why an operator action failed.
@@ -34,17 +43,46 @@ pub enum AdminError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A sealed secret could not be opened.
+    #[error(transparent)]
+    Seal(#[from] SealError),
 }
 
-fn check_url(url: &str, what: &str) -> Result<(), AdminError> {
-    let ok = url::Url::parse(url)
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-    if ok && url.len() <= 2048 {
+/// Checks an http(s) URL; what is wrong, as a phrase, for the caller's message.
+pub fn check_http_url(url: &str) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(url).map_err(|_| "must be an http(s) URL".to_owned())?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err("must be an http(s) URL".into());
+    }
+    if assent_protocol::text::find_unsafe(url).is_some() {
+        return Err("must not contain control characters".into());
+    }
+    Ok(parsed)
+}
+
+/// An http(s) URL without credentials (a logo is fetched anonymously; credentials in it would be
+/// sent to whoever serves it).
+fn check_logo_url_shape(url: &str) -> Result<url::Url, String> {
+    let parsed = check_http_url(url)?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not carry a user name or password".into());
+    }
+    Ok(parsed)
+}
+
+/// Checks a logo URL a relying party names: http(s), no credentials, and a host that can be on
+/// the public internet. A logo on loopback, link-local or a private network would make the
+/// person's computer fetch from its own network on the relying party's say-so.
+///
+/// # Errors
+/// What is wrong, as a phrase ("must be ...").
+pub fn check_logo_url(url: &str) -> Result<(), String> {
+    let parsed = check_logo_url_shape(url)?;
+    let host = parsed.host().expect("checked above");
+    if assent_protocol::net::is_public_host(&host) {
         Ok(())
     } else {
-        Err(AdminError::Invalid(format!(
-            "{what} must be an http(s) URL, got {url:?}"
-        )))
+        Err("must be on a public host, not loopback, link-local or a private network".into())
     }
 }
 
@@ -55,11 +93,39 @@ fn check_spec(spec: &AppSpec) -> Result<(), AdminError> {
             "the app name must be 1 to 64 characters".into(),
         ));
     }
+    if assent_protocol::text::find_unsafe(name).is_some() {
+        return Err(AdminError::Invalid(
+            "the app name must not contain control or bidirectional characters".into(),
+        ));
+    }
     if let Some(url) = &spec.logo_url {
-        check_url(url, "--logo-url")?;
+        let checked = if spec.allow_local_logo {
+            check_logo_url_shape(url).map(drop)
+        } else {
+            check_logo_url(url)
+        };
+        checked.map_err(|problem| {
+            let hint = if spec.allow_local_logo {
+                ""
+            } else {
+                " (for development, --allow-local-logo accepts one on this machine)"
+            };
+            AdminError::Invalid(format!("--logo-url {problem}{hint}, got {url:?}"))
+        })?;
+        if url.len() > 2048 {
+            return Err(AdminError::Invalid(
+                "--logo-url is longer than 2048 bytes".into(),
+            ));
+        }
     }
     if let Some(url) = &spec.callback_url {
-        check_url(url, "--callback-url")?;
+        check_http_url(url)
+            .map_err(|problem| AdminError::Invalid(format!("--callback-url {problem}")))?;
+        if url.len() > 2048 {
+            return Err(AdminError::Invalid(
+                "--callback-url is longer than 2048 bytes".into(),
+            ));
+        }
     }
     if let Some(color) = &spec.accent_color {
         let ok = color.len() == 7
@@ -74,49 +140,158 @@ fn check_spec(spec: &AppSpec) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Creates an app; returns it and its API key, which is shown once and stored only hashed.
-///
-/// # Errors
-/// [`AdminError::Invalid`] for a bad field; [`AdminError::Store`] when the database fails.
-pub async fn create_app(
-    store: &dyn Store,
-    spec: AppSpec,
-    now: i64,
-) -> Result<(App, SecretString), AdminError> {
-    check_spec(&spec)?;
-    let key = new_api_key();
-    let app = store
-        .create_app(NewApp {
-            id: new_app_id(),
-            name: spec.name.trim().to_owned(),
-            logo_url: spec.logo_url,
-            accent_color: spec.accent_color.map(|c| c.to_ascii_lowercase()),
-            callback_url: spec.callback_url,
-            callback_method: spec.callback_method,
-            api_key_hash: secret_hash(key.expose()),
-            callback_key: CallbackKey::from_api_key(key.expose()),
-            created_at: now,
-        })
-        .await?;
-    Ok((app, key))
+/// The operator's handle on a deployment's database: the store and the key ring that seals its
+/// secrets.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    store: Arc<dyn Store>,
+    keys: KeyRing,
 }
 
-/// Replaces an app's API key; the old one stops working at once. Returns the new key.
+impl Operator {
+    /// Works on `store` with `keys`.
+    pub fn new(store: Arc<dyn Store>, keys: KeyRing) -> Self {
+        Operator { store, keys }
+    }
+
+    /// Opens the database and key ring `config` names, as `assent serve` would (creating the
+    /// default key file beside a new SQLite database), and seals any secret still in plain form.
+    ///
+    /// # Errors
+    /// As [`crate::Service::open`].
+    pub async fn open(config: &ServiceConfig) -> Result<Self, OpenError> {
+        let store = open_store(&config.database_url).await?;
+        let keys = key_ring(config)?;
+        reseal_secrets(store.as_ref(), &keys).await?;
+        Ok(Operator { store, keys })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Creates an app; returns it and its API key, which is shown once and stored only hashed
+    /// (its callback HMAC state is stored sealed).
+    ///
+    /// # Errors
+    /// [`AdminError::Invalid`] for a bad field; [`AdminError::Store`] when the database fails.
+    pub async fn create_app(
+        &self,
+        spec: AppSpec,
+        now: i64,
+    ) -> Result<(App, SecretString), AdminError> {
+        check_spec(&spec)?;
+        let key = new_api_key();
+        let id = new_app_id();
+        let sealed_callback_key = self.keys.seal(
+            &CallbackKey::from_api_key(key.expose()).to_bytes(),
+            &SecretPurpose::CallbackKey { app_id: id.clone() },
+        );
+        let app = self
+            .store
+            .create_app(NewApp {
+                id,
+                name: spec.name.trim().to_owned(),
+                logo_url: spec.logo_url,
+                accent_color: spec.accent_color.map(|c| c.to_ascii_lowercase()),
+                callback_url: spec.callback_url,
+                callback_method: spec.callback_method,
+                api_key_hash: secret_hash(key.expose()),
+                sealed_callback_key,
+                created_at: now,
+            })
+            .await?;
+        Ok((app, key))
+    }
+
+    /// Replaces an app's API key; the old one stops working at once. Returns the new key.
+    ///
+    /// # Errors
+    /// [`AdminError::UnknownApp`]; [`AdminError::Store`].
+    pub async fn rotate_key(&self, app_id: &str) -> Result<SecretString, AdminError> {
+        let key = new_api_key();
+        let sealed = self.keys.seal(
+            &CallbackKey::from_api_key(key.expose()).to_bytes(),
+            &SecretPurpose::CallbackKey {
+                app_id: app_id.to_owned(),
+            },
+        );
+        if self
+            .store
+            .rotate_app_key(app_id, secret_hash(key.expose()), sealed)
+            .await?
+        {
+            Ok(key)
+        } else {
+            Err(AdminError::UnknownApp(app_id.to_owned()))
+        }
+    }
+
+    /// Re-seals every secret with the current key-encryption key (after a rotation, once every
+    /// instance runs with the new key as current). Returns how many were re-sealed.
+    ///
+    /// # Errors
+    /// A secret sealed with a key this operator was not given.
+    pub async fn reseal(&self) -> Result<u64, OpenError> {
+        reseal_secrets(self.store.as_ref(), &self.keys).await
+    }
+
+    /// The id of the key new secrets are sealed with.
+    pub fn current_key_id(&self) -> String {
+        self.keys.current().id_hex()
+    }
+}
+
+/// Opens an app's callback HMAC state.
 ///
 /// # Errors
-/// [`AdminError::UnknownApp`]; [`AdminError::Store`].
-pub async fn rotate_key(store: &dyn Store, app_id: &str) -> Result<SecretString, AdminError> {
-    let key = new_api_key();
-    if store
-        .rotate_app_key(
-            app_id,
-            secret_hash(key.expose()),
-            CallbackKey::from_api_key(key.expose()),
-        )
-        .await?
-    {
-        Ok(key)
-    } else {
-        Err(AdminError::UnknownApp(app_id.to_owned()))
+/// The sealed value does not open with `keys` for this app.
+pub fn callback_key(keys: &KeyRing, app: &App) -> Result<CallbackKey, SealError> {
+    let bytes = keys.open_array::<64>(
+        &app.sealed_callback_key,
+        &SecretPurpose::CallbackKey {
+            app_id: app.id.clone(),
+        },
+    )?;
+    Ok(CallbackKey::from_bytes(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logo_urls_must_be_public_http_without_credentials() {
+        for bad in [
+            "ftp://cdn.example/logo.png",
+            "https://user:pw@cdn.example/logo.png",
+            "http://127.0.0.1:9/logo.png",
+            "http://169.254.169.254/latest/meta-data",
+            "http://10.0.0.5/logo.png",
+            "http://[::1]/logo.png",
+            "http://localhost/logo.png",
+            "not a url",
+        ] {
+            assert!(check_logo_url(bad).is_err(), "{bad} must be refused");
+        }
+        assert!(check_logo_url("https://cdn.acme.example/logo.png").is_ok());
+    }
+
+    #[test]
+    fn a_local_app_logo_needs_the_operator_to_say_so() {
+        let spec = AppSpec {
+            name: "Dev".into(),
+            logo_url: Some("http://127.0.0.1:8000/logo.png".into()),
+            ..AppSpec::default()
+        };
+        assert!(check_spec(&spec).is_err());
+        assert!(
+            check_spec(&AppSpec {
+                allow_local_logo: true,
+                ..spec
+            })
+            .is_ok()
+        );
     }
 }

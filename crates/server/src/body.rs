@@ -1,5 +1,7 @@
 //! Reading request bodies with the size limit and the project's error codes.
 
+use std::time::Duration;
+
 use assent_protocol::error::ErrorCode;
 use axum::body::{Body, Bytes};
 use axum::http::HeaderMap;
@@ -14,12 +16,18 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with 60108 before reading them when the
-/// length is declared.
+/// Reads the whole body within `timeout`, refusing more than `limit` bytes with 60108 before
+/// reading them when the length is declared. The deadline covers the whole body, not each chunk,
+/// so a client trickling a byte at a time cannot hold the call open.
 ///
 /// # Errors
-/// 60108 when too large; 60002 when the body cannot be read.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+/// 60108 when too large; 60002 when the body cannot be read or does not arrive in time.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -27,7 +35,15 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "The request body did not arrive within {} seconds.",
+                timeout.as_secs()
+            ))
+        })?;
+    read.map_err(|e| {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(err) = source {
             if err.is::<http_body_util::LengthLimitError>() {
@@ -37,4 +53,22 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         }
         ApiError::bad_request("The request body could not be read.")
     })
+}
+
+/// [`read_body`] with the service's configured size limit and deadline.
+///
+/// # Errors
+/// As [`read_body`].
+pub async fn read_call_body(
+    state: &crate::state::AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
+    read_body(
+        headers,
+        body,
+        state.config.limits.max_body_bytes,
+        state.config.connections.body_timeout,
+    )
+    .await
 }

@@ -1,9 +1,12 @@
 //! Service configuration.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
+
+use crate::sealed::Kek;
 
 /// Limits that keep bad or hostile input cheap to refuse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +31,78 @@ pub struct Limits {
     pub max_requester_field_chars: usize,
     /// Longest `seconds_to_expire`.
     pub max_seconds_to_expire: u64,
-    /// Pending requests one user may have at once (push-bombing protection).
+    /// Requests that may wait for one person at once, whoever started them (push-bombing
+    /// protection).
     pub max_pending_per_user: u32,
+}
+
+/// A sustained rate with a burst allowance (a token bucket).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Calls per second, sustained.
+    pub per_second: f64,
+    /// Calls allowed at once after a quiet period.
+    pub burst: f64,
+}
+
+/// Limits on connections and call rates: what keeps a few hundred sockets or one noisy client
+/// from denying service to everyone else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionLimits {
+    /// Open HTTP connections at once (push streams are counted by the hub, not here).
+    pub max_connections: usize,
+    /// Open HTTP connections from one source address (trusted proxies are exempt).
+    pub max_connections_per_source: usize,
+    /// A client must send a request's headers within this time, and an idle keep-alive
+    /// connection is closed after it.
+    pub header_timeout: Duration,
+    /// A client must send a whole request body within this time.
+    pub body_timeout: Duration,
+    /// Push streams one device may hold; a new one closes its oldest.
+    pub max_streams_per_device: usize,
+    /// Push streams on this instance.
+    pub max_streams: usize,
+    /// Backend calls per API key.
+    pub per_api_key: Option<Rate>,
+    /// Backend and enrollment calls per source address (before the API key is checked).
+    pub per_source: Option<Rate>,
+    /// Proxies whose `X-Forwarded-For` names the real source (a load balancer in front).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 10_000,
+            max_connections_per_source: 256,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_streams_per_device: 2,
+            max_streams: 200_000,
+            per_api_key: Some(Rate {
+                per_second: 100.0,
+                burst: 200.0,
+            }),
+            per_source: Some(Rate {
+                per_second: 200.0,
+                burst: 400.0,
+            }),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Where the key-encryption key (see [`crate::sealed`]) comes from.
+#[derive(Debug, Clone)]
+pub enum KekSource {
+    /// `<database file>.kek` beside a SQLite database, created (mode 0600) when missing. The
+    /// embedded default; an operator who wants a stolen copy of the data directory to be useless
+    /// keeps the key elsewhere.
+    BesideDatabase,
+    /// A key file (mode 0600 or 0400).
+    File(PathBuf),
+    /// A key given directly (from an environment variable or a systemd credential).
+    Key(Kek),
 }
 
 impl Default for Limits {
@@ -75,6 +148,18 @@ pub struct ServiceConfig {
     pub callback_timeout: Duration,
     /// Give up on a callback this long after the decision, seconds.
     pub callback_give_up_secs: i64,
+    /// Callbacks to one app delivered at once (a slow endpoint only slows its own app).
+    pub callback_concurrency_per_app: u32,
+    /// Connection and rate limits.
+    pub connections: ConnectionLimits,
+    /// The key-encryption key sealing secrets at rest.
+    pub kek: KekSource,
+    /// Older key-encryption keys that still open what they sealed (during a rotation).
+    pub previous_keks: Vec<KekSource>,
+    /// This instance's name in logs, metrics and callback claims (default: host name and pid).
+    pub instance: String,
+    /// Points where tests hold calls (see [`PausePoints`]).
+    pub pause_points: PausePoints,
 }
 
 impl ServiceConfig {
@@ -97,6 +182,71 @@ impl ServiceConfig {
             ),
             callback_timeout: Duration::from_secs(10),
             callback_give_up_secs: 24 * 3600,
+            callback_concurrency_per_app: 4,
+            connections: ConnectionLimits::default(),
+            kek: KekSource::BesideDatabase,
+            previous_keks: Vec::new(),
+            instance: default_instance_name(),
+            pause_points: PausePoints::default(),
+        }
+    }
+}
+
+fn default_instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "assent".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Named points where a test holds a call to force a race deterministically (a revocation landing
+/// between a call's checks and its write, say). Empty, and free, in production: a point is only
+/// ever held when a test armed it.
+#[derive(Debug, Clone, Default)]
+pub struct PausePoints(
+    std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<&'static str, std::sync::Arc<Pause>>>,
+    >,
+);
+
+/// One armed point: the call announces its arrival and waits for the release.
+#[derive(Debug, Default)]
+pub struct Pause {
+    arrived: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl Pause {
+    /// Waits until a call reached the point.
+    pub async fn arrived(&self) {
+        self.arrived.notified().await;
+    }
+
+    /// Lets the held call go on.
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+}
+
+impl PausePoints {
+    /// Arms `point`: the next call that reaches it waits for [`Pause::release`].
+    pub fn arm(&self, point: &'static str) -> std::sync::Arc<Pause> {
+        let pause = std::sync::Arc::new(Pause::default());
+        self.0
+            .lock()
+            .expect("pause points lock")
+            .insert(point, std::sync::Arc::clone(&pause));
+        pause
+    }
+
+    /// Called at `point`: holds the call when a test armed it (once), else returns at once.
+    pub async fn at(&self, point: &'static str) {
+        let armed = self.0.lock().expect("pause points lock").remove(point);
+        if let Some(pause) = armed {
+            pause.arrived.notify_one();
+            pause.release.notified().await;
         }
     }
 }

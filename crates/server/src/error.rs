@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use assent_protocol::error::{ErrorBody, ErrorCode};
+use assent_protocol::params::ParamsError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,7 +19,9 @@ pub struct ApiError {
     /// What went wrong, for a person.
     pub message: Cow<'static, str>,
     /// The parameter at fault and what is wrong with it, when one is.
-    pub field: Option<(&'static str, String)>,
+    pub field: Option<(Cow<'static, str>, String)>,
+    /// Seconds until a retry can succeed (`Retry-After`), for rate limits and back-offs.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -28,12 +31,23 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
     /// Names the parameter at fault (`errors.<name> = <problem>` in the body).
-    pub fn with_field(mut self, name: &'static str, problem: impl Into<String>) -> Self {
-        self.field = Some((name, problem.into()));
+    pub fn with_field(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        problem: impl Into<String>,
+    ) -> Self {
+        self.field = Some((name.into(), problem.into()));
+        self
+    }
+
+    /// Says when a retry can succeed.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
         self
     }
 
@@ -63,6 +77,20 @@ impl fmt::Display for ApiError {
     }
 }
 
+impl From<ParamsError> for ApiError {
+    fn from(e: ParamsError) -> Self {
+        let field = e
+            .field
+            .map(|name| (Cow::Owned(name), "is invalid".to_owned()));
+        ApiError {
+            code: e.code,
+            message: e.message,
+            field,
+            retry_after: None,
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::internal(&e)
@@ -77,7 +105,15 @@ impl IntoResponse for ApiError {
         if let Some((name, problem)) = self.field {
             body = body.with_field(name, problem);
         }
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        // Read by the metrics middleware (refusals by code); never sent.
+        response.extensions_mut().insert(self.code);
+        response
     }
 }
 

@@ -12,6 +12,7 @@
 //! ```
 
 pub mod admin;
+pub mod admission;
 mod backend;
 mod body;
 pub mod clock;
@@ -19,35 +20,39 @@ pub mod config;
 mod device;
 pub mod error;
 mod expiry;
+mod http;
 pub mod hub;
 pub mod keys;
-mod metrics;
+pub mod metrics;
 pub mod outbox;
-pub mod params;
+pub mod rate;
 pub mod resolution;
+pub mod sealed;
 pub mod state;
 pub mod store;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use assent_protocol::error::ErrorCode;
+use axum::Router;
 use axum::extract::Request;
 use axum::http::Uri;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Router, ServiceExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tower::Layer as _;
 
-use crate::config::ServiceConfig;
+use crate::config::{KekSource, ServiceConfig};
 use crate::device::OriginalTarget;
 use crate::error::ApiError;
 use crate::hub::PushHub;
 use crate::keys::ServiceKey;
 use crate::outbox::CallbackWorker;
+use crate::rate::RateLimits;
+use crate::sealed::{Kek, KeyRing, SealError, SecretPurpose};
 use crate::state::{AppState, Shared};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
@@ -58,43 +63,169 @@ pub use crate::backend::API_KEY_HEADER;
 #[derive(Debug)]
 pub struct Service {
     state: AppState,
-    sqlite: SqliteStore,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The database could not be opened, migrated or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The key-encryption key is missing or wrong, or a sealed secret does not open.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// The configuration cannot work.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// True for a PostgreSQL URL.
+pub fn is_postgres_url(database_url: &str) -> bool {
+    database_url.starts_with("postgres:") || database_url.starts_with("postgresql:")
+}
+
+/// The file a SQLite URL (`sqlite://path`, `sqlite:path?...` or a plain path) points at.
+pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .unwrap_or(database_url);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 /// Opens the store behind `database_url` (SQLite: `sqlite://path` or a plain path).
 ///
 /// # Errors
 /// The database cannot be opened or migrated.
-pub async fn open_store(database_url: &str) -> Result<SqliteStore, StoreError> {
-    if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+pub async fn open_store(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if is_postgres_url(database_url) {
         return Err(StoreError::Corrupt(
             "PostgreSQL is not supported by this build yet; use SQLite".into(),
         ));
     }
-    SqliteStore::open(database_url).await
+    Ok(Arc::new(SqliteStore::open(database_url).await?))
+}
+
+fn kek_from(source: &KekSource, database_url: &str, create: bool) -> Result<Kek, OpenError> {
+    match source {
+        KekSource::Key(key) => Ok(key.clone()),
+        KekSource::File(path) => Ok(Kek::read_file(path)?),
+        KekSource::BesideDatabase => {
+            let path = beside_database(database_url)?;
+            if create && !path.exists() {
+                tracing::info!(path = %path.display(), "creating the key-encryption key beside the database");
+                Ok(Kek::create_file(&path)?)
+            } else {
+                Ok(Kek::read_file(&path)?)
+            }
+        }
+    }
+}
+
+/// The key file kept beside a SQLite database by default: `<database file>.kek`.
+///
+/// # Errors
+/// [`OpenError::Config`] when the database is not a SQLite file.
+pub fn beside_database(database_url: &str) -> Result<PathBuf, OpenError> {
+    match sqlite_path(database_url) {
+        Some(db) if !is_postgres_url(database_url) => {
+            let mut name = db.file_name().unwrap_or_default().to_os_string();
+            name.push(".kek");
+            Ok(db.with_file_name(name))
+        }
+        _ => Err(OpenError::Config(
+            "this database needs a key-encryption key: pass --kek-file, set ASSENT_KEK, or give the systemd credential assent.kek".into(),
+        )),
+    }
+}
+
+/// The key ring `config` names (creating the default key file beside a new SQLite database).
+///
+/// # Errors
+/// A key cannot be read.
+pub fn key_ring(config: &ServiceConfig) -> Result<KeyRing, OpenError> {
+    let current = kek_from(&config.kek, &config.database_url, true)?;
+    let previous = config
+        .previous_keks
+        .iter()
+        .map(|source| kek_from(source, &config.database_url, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(KeyRing::new(current, previous))
+}
+
+/// Seals any secret still stored in plain form (a database from before secrets were sealed) or
+/// sealed with a previous key, with the ring's current key; then checks that every secret opens.
+/// Returns how many were re-sealed.
+///
+/// # Errors
+/// A secret was sealed with a key the ring does not have, or does not open.
+pub async fn reseal_secrets(store: &dyn Store, ring: &KeyRing) -> Result<u64, OpenError> {
+    let mut changes = Vec::new();
+    for secret in store.sealed_secrets().await? {
+        let plain_len = match secret.purpose {
+            SecretPurpose::ServiceKey => 32,
+            SecretPurpose::CallbackKey { .. } => 64,
+        };
+        let plain = if KeyRing::is_sealed(&secret.value) {
+            let opened = ring.open(&secret.value, &secret.purpose)?;
+            if KeyRing::sealed_with(&secret.value).as_deref() == Some(&ring.current().id_hex()) {
+                continue;
+            }
+            opened
+        } else if secret.value.len() == plain_len {
+            zeroize::Zeroizing::new(secret.value.clone())
+        } else {
+            return Err(SealError::Tampered.into());
+        };
+        let sealed = ring.seal(&plain, &secret.purpose);
+        changes.push((secret, sealed));
+    }
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    Ok(store.reseal_secrets(changes).await?)
 }
 
 impl Service {
-    /// Opens the database, runs migrations and loads (or creates) the service key.
+    /// Opens the database, runs migrations, loads the key-encryption key, and loads (or creates)
+    /// the service key.
     ///
     /// # Errors
-    /// The database cannot be opened, migrated or read.
-    pub async fn open(config: ServiceConfig) -> Result<Self, StoreError> {
-        let sqlite = open_store(&config.database_url).await?;
-        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
-        let secret = store
-            .service_key(ServiceKey::candidate(), clock::unix_now())
+    /// The database cannot be opened, migrated or read; the key-encryption key is missing or is
+    /// not the one the database's secrets were sealed with.
+    pub async fn open(config: ServiceConfig) -> Result<Self, OpenError> {
+        let store = open_store(&config.database_url).await?;
+        let ring = key_ring(&config)?;
+        // The first instance on an empty database stores its candidate; every other one (and every
+        // later start) gets the stored key.
+        let candidate = ring.seal(&ServiceKey::candidate(), &SecretPurpose::ServiceKey);
+        store
+            .service_key(candidate.clone(), clock::unix_now())
             .await?;
+        let resealed = reseal_secrets(store.as_ref(), &ring).await?;
+        if resealed > 0 {
+            tracing::info!(resealed, key = %ring.current().id_hex(), "sealed stored secrets with the current key-encryption key");
+        }
+        let sealed = store.service_key(candidate, clock::unix_now()).await?;
+        let secret = ring.open_array::<32>(&sealed, &SecretPurpose::ServiceKey)?;
+        let rates = RateLimits::new(&config.connections);
         let state = AppState::new(Shared {
             store,
-            hub: Arc::new(PushHub::default()),
-            config,
+            hub: Arc::new(PushHub::new(
+                config.connections.max_streams_per_device,
+                config.connections.max_streams,
+            )),
             service_key: ServiceKey::from_secret(&secret),
+            keys: ring,
+            rates,
+            metrics: Arc::new(metrics::Metrics::default()),
+            config,
             outbox_wake: Arc::new(Notify::new()),
             expiry_wake: Arc::new(Notify::new()),
             shutdown: CancellationToken::new(),
         });
-        Ok(Service { state, sqlite })
+        Ok(Service { state })
     }
 
     /// The shared state (tests and the CLI read the store and hub through it).
@@ -119,34 +250,56 @@ impl Service {
     ) -> std::io::Result<()> {
         let state = self.state.clone();
         let token = state.shutdown.clone();
-        let worker = CallbackWorker::new(
-            Arc::clone(&state.store),
-            Arc::clone(&state.outbox_wake),
-            state.config.callback_timeout,
-            state.config.callback_give_up_secs,
-        );
+        let worker = CallbackWorker::new(&state);
         let outbox = tokio::spawn(worker.run(token.clone()));
         let expiry = tokio::spawn(expiry::run(state.clone()));
-        let app = axum::middleware::from_fn(keep_original_target)
-            .layer(tower::util::MapRequestLayer::new(collapse_slashes).layer(self.router()));
-        tracing::info!(listen = %listener.local_addr()?, public_url = %state.config.public_url, "assent service listening");
+        tracing::info!(listen = %listener.local_addr()?, public_url = %state.config.public_url, instance = %state.config.instance, "assent service listening");
         let stop = token.clone();
-        let served = axum::serve(listener, app.into_make_service())
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    () = shutdown => {}
-                    () = stop.cancelled() => {}
-                }
-                stop.cancel();
-            })
-            .await;
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = stop.cancelled() => {}
+            }
+            stop.cancel();
+        });
+        let served = http::serve(
+            listener,
+            app(self.router()),
+            state.config.connections.clone(),
+            Arc::clone(&state.metrics),
+            token.clone(),
+        )
+        .await;
         token.cancel();
         let _ = outbox.await;
         let _ = expiry.await;
-        self.sqlite.close().await;
+        state.store.close().await;
         tracing::info!("assent service stopped");
         served
     }
+}
+
+/// The router wrapped in what every call passes through, outermost first: the original target
+/// kept for device signatures, `//` collapsed before routing, and (inside the router) panics
+/// turned into a 60199 answer instead of a dropped connection.
+fn app(
+    router: Router,
+) -> impl tower::Service<
+    Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    use tower::Layer as _;
+    let router = router.layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        |_: Box<dyn std::any::Any + Send + 'static>| {
+            ApiError::internal(&"a handler panicked").into_response()
+        },
+    ));
+    let collapsed = tower::util::MapRequestLayer::new(collapse_slashes).layer(router);
+    axum::middleware::from_fn(keep_original_target).layer(collapsed)
 }
 
 /// Remembers the request target as sent, before [`collapse_slashes`] rewrites it, because device
@@ -206,5 +359,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .fallback(unknown_route)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::observe,
+        ))
         .with_state(state)
 }

@@ -6,27 +6,38 @@
 //! (the nonce is the attempt's time) with the app's current key, URL and method, and retries with
 //! exponential backoff (1 s, 2 s, 4 s ... capped at one hour) until it is delivered or, after
 //! `callback_give_up_secs`, abandoned.
+//!
+//! Fairness: each app has its own bound on deliveries in flight
+//! (`callback_concurrency_per_app`), and each delivery runs as its own task, so an endpoint that
+//! hangs or fails only slows its own app's callbacks; the worker never waits for a batch.
+//!
+//! Several instances share one outbox: a callback is claimed in the database with a lease (the
+//! attempt's timeout plus a margin) before it is sent, so at most one instance attempts it at a
+//! time; a claim held by an instance that died is taken over when its lease ends. Delivery is at
+//! least once: an instance that sent a callback and died before recording it causes one more
+//! attempt. Relying parties de-duplicate on the request `uuid` and `status`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use assent_protocol::callback::{
-    self, CALLBACK_ACTION, CallbackApprovalRequest, CallbackDevice, CallbackMethod,
+    self, CALLBACK_ACTION, CallbackApprovalRequest, CallbackDevice, CallbackKey, CallbackMethod,
     CallbackPayload, CallbackTransaction, NONCE_HEADER, SIGNATURE_HEADER,
 };
 use assent_protocol::request::RequestStatus;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use futures_util::StreamExt as _;
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::unix_now;
+use crate::metrics::Metrics;
+use crate::sealed::KeyRing;
+use crate::state::AppState;
 use crate::store::{App, DecisionRecord, Device, OutboxItem, Store, StoredRequest};
-
-/// Deliveries attempted at once.
-const CONCURRENT_DELIVERIES: usize = 16;
 /// Longest wait between attempts.
 const MAX_BACKOFF_SECS: i64 = 3600;
 
@@ -124,6 +135,7 @@ pub struct SignedCallback {
 /// When the payload cannot be flattened (it never contains floats, so this indicates a bug).
 pub fn sign_callback(
     app: &App,
+    key: &CallbackKey,
     callback_url: &str,
     payload: &Value,
     now: i64,
@@ -133,7 +145,7 @@ pub fn sign_callback(
     // Authy signs the URL as configured, without its query string.
     let signed_url = callback_url.split('?').next().unwrap_or(callback_url);
     let signature = callback::sign(
-        &app.callback_key,
+        key,
         &nonce,
         app.callback_method.as_http(),
         signed_url,
@@ -167,67 +179,131 @@ pub fn sign_callback(
 #[derive(Debug)]
 pub struct CallbackWorker {
     store: Arc<dyn Store>,
+    keys: KeyRing,
+    metrics: Arc<Metrics>,
     client: reqwest::Client,
     wake: Arc<Notify>,
+    timeout: Duration,
     give_up_after_secs: i64,
+    per_app: u32,
+    owner: String,
 }
 
+/// How long a claim outlives its attempt's timeout before another instance may take it over.
+const LEASE_MARGIN_SECS: i64 = 30;
+
 impl CallbackWorker {
-    /// A worker; `wake` is notified whenever a callback is written.
-    pub fn new(
-        store: Arc<dyn Store>,
-        wake: Arc<Notify>,
-        timeout: Duration,
-        give_up_after_secs: i64,
-    ) -> Self {
+    /// The worker for a service's store, keys and configuration.
+    pub fn new(state: &AppState) -> Self {
+        let config = &state.config;
         let client = reqwest::Client::builder()
-            .timeout(timeout)
+            .timeout(config.callback_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("assent/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("HTTP client builds");
         CallbackWorker {
-            store,
+            store: Arc::clone(&state.store),
+            keys: state.keys.clone(),
+            metrics: Arc::clone(&state.metrics),
             client,
-            wake,
-            give_up_after_secs,
+            wake: Arc::clone(&state.outbox_wake),
+            timeout: config.callback_timeout,
+            give_up_after_secs: config.callback_give_up_secs,
+            per_app: config.callback_concurrency_per_app.max(1),
+            owner: config.instance.clone(),
         }
     }
 
     /// Delivers until cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let mut in_flight: JoinSet<String> = JoinSet::new();
+        let mut per_app: HashMap<String, u32> = HashMap::new();
         loop {
             let now = unix_now();
-            let due = match self.store.due_callbacks(now, 64).await {
-                Ok(due) => due,
-                Err(e) => {
-                    tracing::error!(error = %e, "reading the callback outbox failed");
-                    Vec::new()
+            let mut claimed_any = false;
+            match this.store.apps_with_due_callbacks(now).await {
+                Ok(apps) => {
+                    for app in apps {
+                        let busy = per_app.get(&app).copied().unwrap_or(0);
+                        let free = this.per_app.saturating_sub(busy);
+                        if free == 0 {
+                            continue;
+                        }
+                        let lease = now + this.timeout.as_secs() as i64 + LEASE_MARGIN_SECS;
+                        let items = match this
+                            .store
+                            .claim_callbacks(&app, &this.owner, now, lease, free)
+                            .await
+                        {
+                            Ok(items) => items,
+                            Err(e) => {
+                                tracing::error!(error = %e, "claiming callbacks failed");
+                                continue;
+                            }
+                        };
+                        for item in items {
+                            claimed_any = true;
+                            *per_app.entry(app.clone()).or_insert(0) += 1;
+                            let worker = Arc::clone(&this);
+                            let app = app.clone();
+                            in_flight.spawn(async move {
+                                worker.deliver(item).await;
+                                app
+                            });
+                        }
+                    }
                 }
-            };
-            if due.is_empty() {
-                let next = self.store.next_callback_due().await.ok().flatten();
-                let wait = next.map_or(300, |at| (at - now).clamp(0, 300));
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(wait as u64).max(Duration::from_millis(50))) => {}
-                    () = self.wake.notified() => {}
-                    () = shutdown.cancelled() => return,
-                }
+                Err(e) => tracing::error!(error = %e, "reading the callback outbox failed"),
+            }
+            if claimed_any {
                 continue;
             }
-            let deliveries = futures_util::stream::iter(due)
-                .map(|item| self.deliver(item))
-                .buffer_unordered(CONCURRENT_DELIVERIES);
+            let next = this.store.next_callback_due().await.ok().flatten();
+            let wait = next.map_or(300, |at| (at - now).clamp(0, 300));
+            let sleep = Duration::from_secs(wait as u64).max(Duration::from_millis(50));
             tokio::select! {
-                () = deliveries.for_each(|()| async {}) => {}
-                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(sleep) => {}
+                () = this.wake.notified() => {}
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    if let Ok(app) = done {
+                        Self::release(&mut per_app, &app);
+                    }
+                }
+                () = shutdown.cancelled() => {
+                    // Attempts cut short here are released for whoever comes next (if this
+                    // instance dies instead, their leases end and another takes them over).
+                    in_flight.abort_all();
+                    while in_flight.join_next().await.is_some() {}
+                    if let Err(e) = this.store.release_callback_claims(&this.owner).await {
+                        tracing::warn!(error = %e, "releasing callback claims failed");
+                    }
+                    return;
+                }
+            }
+            while let Some(done) = in_flight.try_join_next() {
+                if let Ok(app) = done {
+                    Self::release(&mut per_app, &app);
+                }
+            }
+        }
+    }
+
+    fn release(per_app: &mut HashMap<String, u32>, app: &str) {
+        if let Some(n) = per_app.get_mut(app) {
+            *n -= 1;
+            if *n == 0 {
+                per_app.remove(app);
             }
         }
     }
 
     async fn deliver(&self, item: OutboxItem) {
         let now = unix_now();
+        let started = std::time::Instant::now();
         let result = self.attempt(&item, now).await;
+        self.metrics.callback_latency.observe(started.elapsed());
         let outcome = match result {
             Ok(()) => self.store.callback_delivered(item.id, unix_now()).await,
             Err(error) => {
@@ -243,6 +319,7 @@ impl CallbackWorker {
         if let Err(e) = outcome {
             tracing::error!(error = %e, "recording a callback attempt failed");
         }
+        self.wake.notify_one();
     }
 
     async fn attempt(&self, item: &OutboxItem, now: i64) -> Result<(), String> {
@@ -256,7 +333,9 @@ impl CallbackWorker {
             .callback_url
             .clone()
             .ok_or("the app no longer has a callback URL")?;
-        let signed = sign_callback(&app, &url, &item.payload, now).map_err(|e| e.to_string())?;
+        let key = crate::admin::callback_key(&self.keys, &app).map_err(|e| e.to_string())?;
+        let signed =
+            sign_callback(&app, &key, &url, &item.payload, now).map_err(|e| e.to_string())?;
         let request = match signed.method {
             CallbackMethod::Post => self
                 .client
@@ -270,7 +349,13 @@ impl CallbackWorker {
             .header(NONCE_HEADER, &signed.nonce)
             .send()
             .await
-            .map_err(|e| format!("could not reach {}: {}", redact_url(&url), e.without_url()))?;
+            .map_err(|e| {
+                format!(
+                    "could not reach {}: {}",
+                    redact_url(&url),
+                    error_chain(&e.without_url())
+                )
+            })?;
         if response.status().is_success() {
             tracing::info!(request = %item.request_id, status = %response.status(), "callback delivered");
             Ok(())
@@ -284,14 +369,45 @@ impl CallbackWorker {
     }
 }
 
-/// The URL without its query (which may carry secrets of the relying party's own).
-fn redact_url(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
+/// An error and its causes, one line (reqwest's top-level message alone says only "error sending
+/// request"). The URL has been removed from it by the caller.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The URL as it may be logged or stored: scheme, host, port and path, without a user name or
+/// password and without the query or fragment (either may carry the relying party's secrets).
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => "(an unparsable URL)".to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_urls_carry_no_credentials_or_query() {
+        assert_eq!(
+            redact_url("https://user:s3cret@hooks.example:8443/cb?token=t0p#frag"),
+            "https://hooks.example:8443/cb"
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

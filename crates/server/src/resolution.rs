@@ -1,5 +1,9 @@
-//! How decisions resolve a request. Pure functions, shared by every store engine.
+//! How decisions resolve a request. Pure functions, shared by every store engine: an engine
+//! loads a [`DecisionContext`] inside its transaction, calls [`judge`], and writes the
+//! [`DecisionEffects`].
 //!
+//! - Nothing from a revoked device or a deleted person is accepted, however early its call
+//!   started: the device and person are judged as they are when the decision is written.
 //! - Approved once `quorum` distinct approvers approved.
 //! - Denied as soon as one approver denies (a veto), or when the person who must match a number
 //!   picks the wrong one.
@@ -11,6 +15,8 @@ use std::collections::BTreeSet;
 
 use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::request::RequestStatus;
+
+use crate::store::{DecisionContext, DecisionEffects, DecisionRecord, DecisionResult};
 
 /// Deny reason recorded when number matching failed.
 pub const WRONG_NUMBER_REASON: &str = "wrong_number";
@@ -44,6 +50,8 @@ pub struct Vote {
 /// Why a decision is not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    /// The device was revoked (or its person deleted) before the decision could be written.
+    DeviceRevoked,
     /// The request is final (or past its deadline: then `Expired`).
     NotPending(RequestStatus),
     /// This person already decided differently.
@@ -132,6 +140,92 @@ pub fn plan(request: &RequestState, recorded: &[Vote], incoming: &Vote, now: i64
     votes.push(*incoming);
     let (status, reason) = verdict(request.quorum, &votes);
     Plan::Record { status, reason }
+}
+
+impl From<&DecisionRecord> for Vote {
+    fn from(d: &DecisionRecord) -> Self {
+        Vote {
+            user_id: d.user_id,
+            outcome: d.outcome,
+            reason: d.reason,
+            number: d.number,
+        }
+    }
+}
+
+/// Judges `incoming` against `ctx` at `now`: what to answer and what to write. When the request
+/// becomes final and its app has a callback URL, the effects carry the callback payload.
+pub fn judge(ctx: &DecisionContext, incoming: &DecisionRecord, now: i64) -> DecisionEffects {
+    let refuse = |refusal, expire: bool| DecisionEffects {
+        result: DecisionResult::Refused {
+            refusal,
+            expired_now: expire,
+        },
+        record: false,
+        finalize: expire.then_some((RequestStatus::Expired, None)),
+        callback: None,
+    };
+    if ctx.device.revoked_at.is_some() || !ctx.person_active {
+        return refuse(Refusal::DeviceRevoked, false);
+    }
+    let request = &ctx.request;
+    let state = RequestState {
+        status: request.status,
+        expires_at: request.expires_at,
+        quorum: request.quorum,
+        number_matching: request.number.map(|n| (n, request.user_id)),
+    };
+    let recorded: Vec<Vote> = ctx.recorded.iter().map(Vote::from).collect();
+    let (status, reason, result) = match plan(&state, &recorded, &Vote::from(incoming), now) {
+        Plan::Duplicate => {
+            return DecisionEffects {
+                result: DecisionResult::Duplicate {
+                    status: request.status_at(now),
+                },
+                record: false,
+                finalize: None,
+                callback: None,
+            };
+        }
+        Plan::Refuse { refusal, expire } => return refuse(refusal, expire),
+        Plan::Record { status, reason } => (
+            status,
+            reason,
+            DecisionResult::Recorded {
+                status,
+                resolved: status.is_final(),
+            },
+        ),
+        Plan::RecordWrongNumber => (
+            RequestStatus::Denied,
+            Some(WRONG_NUMBER_REASON.to_owned()),
+            DecisionResult::Refused {
+                refusal: Refusal::WrongNumber,
+                expired_now: false,
+            },
+        ),
+    };
+    let finalize = status.is_final().then(|| (status, reason.clone()));
+    let callback = match (&finalize, &ctx.app.callback_url) {
+        (Some(_), Some(_)) => Some(
+            serde_json::to_value(crate::outbox::callback_payload(
+                &ctx.app,
+                request,
+                &ctx.device,
+                incoming,
+                status,
+                reason.as_deref(),
+            ))
+            .expect("callback payloads serialize"),
+        ),
+        _ => None,
+    };
+    DecisionEffects {
+        result,
+        record: true,
+        finalize,
+        callback,
+    }
 }
 
 #[cfg(test)]

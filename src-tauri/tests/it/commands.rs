@@ -183,16 +183,14 @@ fn enroll_show_and_approve_through_the_commands() {
             name: "Acme Bank".into(),
             logo_url: None,
             accent_color: Some("#0b5fff".into()),
-            callback_url: None,
-            callback_method: assent_protocol::callback::CallbackMethod::Post,
+            ..Default::default()
         };
-        let (_, key) = assent_server::admin::create_app(
-            service.state().store.as_ref(),
-            spec,
-            assent_server::clock::unix_now(),
-        )
-        .await
-        .unwrap();
+        let (_, key) = service
+            .state()
+            .operator()
+            .create_app(spec, assent_server::clock::unix_now())
+            .await
+            .unwrap();
         let task = tokio::spawn(service.serve(listener, std::future::pending()));
         (format!("http://{addr}"), key.expose().to_owned(), task)
     });

@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use assent_device::{Authenticator, Keychain, StreamConfig};
-use assent_protocol::callback::CallbackMethod;
 use assent_protocol::enroll::EnrollLink;
 use assent_server::Service;
-use assent_server::admin::{self, AppSpec};
+use assent_server::admin::AppSpec;
 use assent_server::clock::unix_now;
 use assent_server::config::ServiceConfig;
 use assent_server::state::AppState;
@@ -66,10 +65,12 @@ impl TestService {
             name: "Acme Bank".into(),
             logo_url: Some("https://acme.example/logo.png".into()),
             accent_color: Some("#0b5fff".into()),
-            callback_url: None,
-            callback_method: CallbackMethod::Post,
+            ..AppSpec::default()
         };
-        let (_, key) = admin::create_app(svc.state.store.as_ref(), spec, unix_now())
+        let (_, key) = svc
+            .state
+            .operator()
+            .create_app(spec, unix_now())
             .await
             .unwrap();
         svc.api_key = key.expose().to_owned();

@@ -22,17 +22,32 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::users::{user_id_from_path, user_not_found};
+use super::users::{MAX_USER_ID, user_id_from_path, user_not_found};
 use super::{BackendCall, ok};
 use crate::clock::{rfc3339, unix_now};
 use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
-use crate::params::{Params, as_unsigned, scalar_string};
 use crate::state::AppState;
 use crate::store::{App, CreateRefusal, DecisionRecord, NewRequest, StoredRequest};
+use assent_protocol::params::{Params, as_unsigned, scalar_string};
 
 fn param(field: &'static str, message: String) -> ApiError {
     ApiError::param(message).with_field(field, "is invalid")
+}
+
+/// Refuses relying-party text a person will read when it carries control or bidirectional
+/// characters (see `assent_protocol::text`).
+fn check_text(field: &'static str, what: &str, text: &str) -> Result<(), ApiError> {
+    match assent_protocol::text::find_unsafe(text) {
+        None => Ok(()),
+        Some((at, c)) => Err(param(
+            field,
+            format!(
+                "{what} contains a control or bidirectional character (U+{:04X} at position {at}); people would not see what you sent.",
+                c as u32
+            ),
+        )),
+    }
 }
 
 /// Reads `details` or `hidden_details`: names to text, in the order given.
@@ -78,14 +93,11 @@ fn detail_map(
                 ),
             ));
         }
+        check_text(field, &format!("{field} name {label:?}"), &label)?;
+        check_text(field, &format!("{field}[{label}]"), &text)?;
         out.insert(label, Value::String(text));
     }
     Ok(out)
-}
-
-fn http_url(text: &str) -> bool {
-    url::Url::parse(text)
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
 
 fn parse_logos(raw: Vec<Value>, limits: &Limits) -> Result<Vec<Logo>, ApiError> {
@@ -116,15 +128,17 @@ fn parse_logos(raw: Vec<Value>, limits: &Limits) -> Result<Vec<Logo>, ApiError> 
                 .string("url")?
                 .map(|u| u.trim().to_owned())
                 .unwrap_or_default();
-            if url.len() > limits.max_logo_url_len || !http_url(&url) {
+            if url.len() > limits.max_logo_url_len {
                 return Err(param(
                     "logos",
                     format!(
-                        "logos[{i}].url must be an http(s) URL of at most {} bytes.",
+                        "logos[{i}].url must be at most {} bytes.",
                         limits.max_logo_url_len
                     ),
                 ));
             }
+            crate::admin::check_logo_url(&url)
+                .map_err(|problem| param("logos", format!("logos[{i}].url {problem}.")))?;
             Ok(Logo { res, url })
         })
         .collect()
@@ -136,6 +150,9 @@ fn parse_requester(raw: &Params, limits: &Limits) -> Result<Option<RequesterCont
             .string(name)?
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty());
+        if let Some(v) = &value {
+            check_text("requester", &format!("requester[{name}]"), v)?;
+        }
         if value
             .as_ref()
             .is_some_and(|v| v.chars().count() > limits.max_requester_field_chars)
@@ -179,6 +196,7 @@ pub async fn create(
     Path(user): Path<String>,
     call: BackendCall,
 ) -> ApiResult<Json<ApprovalRequestCreated>> {
+    let started = std::time::Instant::now();
     let now = unix_now();
     let limits = &state.config.limits;
     let (app, p) = (&call.app, &call.params);
@@ -205,6 +223,7 @@ pub async fn create(
             ),
         ));
     }
+    check_text("message", "message", &message)?;
     let details = detail_map(p.object("details")?, "details", limits)?;
     let hidden_details = detail_map(p.object("hidden_details")?, "hidden_details", limits)?;
     let logos = parse_logos(p.list("logos")?, limits)?;
@@ -224,7 +243,7 @@ pub async fn create(
     let mut approvers = BTreeSet::from([user_id]);
     for (i, raw) in p.list("approvers")?.iter().enumerate() {
         let id = as_unsigned(raw)
-            .filter(|id| *id > 0)
+            .filter(|id| (1..=MAX_USER_ID).contains(id))
             .ok_or_else(|| param("approvers", format!("approvers[{i}] must be a user id.")))?;
         if approvers.insert(id) && state.store.user(&app.id, id).await?.is_none() {
             return Err(ApiError::new(
@@ -257,20 +276,15 @@ pub async fn create(
     let number_matching = p.boolean("number_matching")?.unwrap_or(false);
     let requester = parse_requester(&p.nested("requester")?, limits)?;
 
+    // Checked again, authoritatively, inside the creating transaction; here for an early,
+    // cheap answer before anything is signed.
     let devices = state.store.active_devices(&approvers).await?;
     let enrolled = approvers
         .iter()
         .filter(|a| devices.iter().any(|d| d.user_id == **a))
-        .count();
-    if enrolled < quorum as usize {
-        let message = if approvers.len() == 1 {
-            "User has no enrolled device: enroll one with a registration token first.".to_owned()
-        } else {
-            format!(
-                "Only {enrolled} of the approvers have an enrolled device, but the quorum is {quorum}."
-            )
-        };
-        return Err(ApiError::new(ErrorCode::UnregisteredUser, message));
+        .count() as u32;
+    if enrolled < quorum {
+        return Err(no_devices(enrolled, quorum, &approvers));
     }
 
     let id = Uuid::new_v4();
@@ -349,19 +363,30 @@ pub async fn create(
         request: stored.clone(),
         max_pending_per_user: limits.max_pending_per_user,
     };
-    if let Err(CreateRefusal::TooManyPending) = state.store.create_request(new, now).await? {
-        return Err(ApiError::new(
-            ErrorCode::TooManyPendingRequests,
-            format!(
-                "User already has {} pending requests; wait for them to be answered or to expire.",
-                limits.max_pending_per_user
+    state.config.pause_points.at("create.before_write").await;
+    if let Err(refusal) = state.store.create_request(new, now).await? {
+        return Err(match refusal {
+            CreateRefusal::UnknownUser(id) if id == user_id => user_not_found(),
+            CreateRefusal::UnknownUser(id) => ApiError::new(
+                ErrorCode::UserNotFound,
+                format!("Approver {id} is not a user of this app."),
             ),
-        ));
+            CreateRefusal::TooFewDevices { enrolled, quorum } => {
+                no_devices(enrolled, quorum, &stored.approvers)
+            }
+            CreateRefusal::TooManyPending(id) => ApiError::new(
+                ErrorCode::TooManyPendingRequests,
+                format!(
+                    "User {id} already has {} requests waiting for them; wait for those to be answered or to expire.",
+                    limits.max_pending_per_user
+                ),
+            ),
+        });
     }
     if expires_at.is_some() {
         state.expiry_wake.notify_one();
     }
-    state.announce_request(&stored).await;
+    state.announce_request(&stored, started).await;
     tracing::info!(request = %id, app = %app.id, user = user_id, quorum, number_matching, "approval request created");
     Ok(ok(ApprovalRequestCreated {
         approval_request: CreatedApprovalRequest {
@@ -370,6 +395,17 @@ pub async fn create(
         },
         success: true,
     }))
+}
+
+fn no_devices(enrolled: u32, quorum: u32, approvers: &[u64]) -> ApiError {
+    let message = if approvers.len() == 1 {
+        "User has no enrolled device: enroll one with a registration token first.".to_owned()
+    } else {
+        format!(
+            "Only {enrolled} of the approvers have an enrolled device, but the quorum is {quorum}."
+        )
+    };
+    ApiError::new(ErrorCode::UnregisteredUser, message)
 }
 
 fn request_not_found() -> ApiError {

@@ -5,19 +5,23 @@
 
 mod approvals;
 mod sdk;
-mod users;
+pub(crate) mod users;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use assent_protocol::error::ErrorCode;
+use assent_protocol::params::Params;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
-use crate::body::read_body;
+use crate::body::read_call_body;
 use crate::error::ApiError;
+use crate::http::PeerAddr;
 use crate::keys::secret_hash;
-use crate::params::Params;
 use crate::state::AppState;
 use crate::store::App;
 
@@ -49,23 +53,53 @@ async fn app_for_key(state: &AppState, key: Option<&str>) -> Result<App, ApiErro
         .ok_or_else(invalid_key)
 }
 
+/// The address a call comes from (see [`crate::rate::RateLimits::source`]).
+pub fn call_source(state: &AppState, parts: &axum::http::request::Parts) -> Option<IpAddr> {
+    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+    state.rates.source(peer, &parts.headers)
+}
+
+/// 60111 with `Retry-After`.
+pub fn rate_limited(wait: Duration, who: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::RateLimited,
+        format!("Too many calls from this {who}; retry after the time in Retry-After."),
+    )
+    .retry_after(wait.as_secs_f64().ceil() as u64)
+}
+
 impl FromRequest<AppState> for BackendCall {
     type Rejection = ApiError;
 
+    /// Checks, in this order and before any parsing of the body: the source's call budget; the
+    /// API key when it is in the header or the query; then reads and parses the body (bounded, see
+    /// `assent_protocol::params`), takes the key from it when it was nowhere else, and charges the
+    /// app's budget.
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
+        let now = Instant::now();
+        state
+            .rates
+            .check_source(call_source(state, &parts), now)
+            .map_err(|wait| rate_limited(wait, "address"))?;
         let header_key = parts
             .headers
             .get(API_KEY_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        // With the key in a header, authenticate before reading the body, so an unauthenticated
-        // caller learns nothing about how we parse.
+        // Authenticate before reading the body whenever the key is in the header or the query, so
+        // an unauthenticated caller learns nothing about how we parse bodies.
         let early_app = match &header_key {
             Some(key) => Some(app_for_key(state, Some(key)).await?),
-            None => None,
+            None => {
+                let query = Params::parse(parts.uri.query(), None, b"")?;
+                match query.string("api_key").ok().flatten() {
+                    Some(key) => Some(app_for_key(state, Some(&key)).await?),
+                    None => None,
+                }
+            }
         };
-        let body = read_body(&parts.headers, body, state.config.limits.max_body_bytes).await?;
+        let body = read_call_body(state, &parts.headers, body).await?;
         let content_type = parts
             .headers
             .get(CONTENT_TYPE)
@@ -75,6 +109,10 @@ impl FromRequest<AppState> for BackendCall {
             Some(app) => app,
             None => app_for_key(state, params.string("api_key").ok().flatten().as_deref()).await?,
         };
+        state
+            .rates
+            .check_app(&app.id, now)
+            .map_err(|wait| rate_limited(wait, "API key"))?;
         Ok(BackendCall { app, params })
     }
 }

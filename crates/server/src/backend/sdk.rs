@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use uuid::Uuid;
 
-use super::users::user_not_found;
+use super::users::{MAX_USER_ID, user_not_found};
 use super::{BackendCall, ok};
 use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
@@ -23,6 +23,9 @@ pub async fn create_registration(
     let user_id = call.params.unsigned("authy_id")?.ok_or_else(|| {
         ApiError::param("authy_id is required.").with_field("authy_id", "is required")
     })?;
+    if !(1..=MAX_USER_ID).contains(&user_id) {
+        return Err(user_not_found());
+    }
     let user = state
         .store
         .user(&call.app.id, user_id)

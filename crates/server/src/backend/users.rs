@@ -9,9 +9,9 @@ use axum::extract::{Path, State};
 use super::{BackendCall, ok};
 use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
-use crate::params::Params;
 use crate::state::AppState;
 use crate::store::NewUser;
+use assent_protocol::params::Params;
 
 fn user_invalid(field: &'static str, problem: &str) -> ApiError {
     ApiError::new(
@@ -21,12 +21,17 @@ fn user_invalid(field: &'static str, problem: &str) -> ApiError {
     .with_field(field, problem)
 }
 
-/// Parses a user id from a path segment; anything but a positive integer is an unknown user.
+/// The largest user id: the largest integer canonical JSON carries exactly (2^53 - 1). Ids are
+/// assigned by the database from 1 up, so anything larger names nobody.
+pub const MAX_USER_ID: u64 = (1 << 53) - 1;
+
+/// Parses a user id from a path segment; anything but an integer from 1 to [`MAX_USER_ID`] is an
+/// unknown user.
 pub fn user_id_from_path(segment: &str) -> Result<u64, ApiError> {
     segment
         .parse::<u64>()
         .ok()
-        .filter(|id| *id > 0)
+        .filter(|id| (1..=MAX_USER_ID).contains(id))
         .ok_or_else(user_not_found)
 }
 
@@ -78,7 +83,7 @@ fn new_user(app_id: &str, params: &Params) -> Result<NewUser, ApiError> {
     let field = |name: &str| -> Result<Option<String>, ApiError> {
         match nested.string(name)? {
             Some(v) => Ok(Some(v)),
-            None => params.string(name),
+            None => Ok(params.string(name)?),
         }
     };
     let email = clean_email(field("email")?)?;

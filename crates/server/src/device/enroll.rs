@@ -9,7 +9,8 @@ use axum::Json;
 use axum::extract::{Request, State};
 use uuid::Uuid;
 
-use crate::body::read_body;
+use crate::backend::{call_source, rate_limited};
+use crate::body::read_call_body;
 use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
 use crate::keys::secret_hash;
@@ -18,7 +19,10 @@ use crate::store::{NewDevice, TokenRefusal};
 
 fn check_label(value: &str, field: &'static str, max: usize) -> Result<String, ApiError> {
     let value = value.trim();
-    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+    if value.is_empty()
+        || value.chars().count() > max
+        || assent_protocol::text::find_unsafe(value).is_some()
+    {
         return Err(
             ApiError::param(format!("{field} must be 1 to {max} printable characters."))
                 .with_field(field, "is invalid"),
@@ -34,7 +38,11 @@ pub async fn enroll(
     req: Request,
 ) -> ApiResult<Json<EnrollmentResponse>> {
     let (parts, body) = req.into_parts();
-    let body = read_body(&parts.headers, body, state.config.limits.max_body_bytes).await?;
+    state
+        .rates
+        .check_source(call_source(&state, &parts), std::time::Instant::now())
+        .map_err(|wait| rate_limited(wait, "address"))?;
+    let body = read_call_body(&state, &parts.headers, body).await?;
     let request: EnrollmentRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("The enrollment request is not valid: {e}.")))?;
     let name = check_label(&request.name, "name", MAX_DEVICE_NAME_CHARS)?;

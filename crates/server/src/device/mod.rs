@@ -15,7 +15,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::routing::{delete, get, post};
 
-use crate::body::read_body;
+use crate::body::read_call_body;
 use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -26,9 +26,12 @@ use crate::store::Device;
 pub struct OriginalTarget(pub String);
 
 /// An authenticated device call.
+///
+/// The device was active when the call's headers were checked; anything that writes on its behalf
+/// must check again inside its transaction (the body may arrive after a revocation).
 #[derive(Debug)]
 pub struct DeviceCall {
-    /// The calling device (active).
+    /// The calling device (active when the headers were checked).
     pub device: Device,
     /// The raw body the signature covered.
     pub body: Bytes,
@@ -88,7 +91,7 @@ impl FromRequest<AppState> for DeviceCall {
                 "This device has been revoked; enroll it again to use it.",
             ));
         }
-        let body = read_body(&parts.headers, body, state.config.limits.max_body_bytes).await?;
+        let body = read_call_body(state, &parts.headers, body).await?;
         let target = match parts.extensions.get::<OriginalTarget>() {
             Some(original) => original.0.clone(),
             None => parts

@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use uuid::Uuid;
 
 use super::DeviceCall;
+use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
 use crate::resolution::Refusal;
 use crate::state::AppState;
@@ -100,6 +101,18 @@ pub async fn decide(
     decision
         .check_shape()
         .map_err(|e| ApiError::param(format!("Invalid decision: {e}.")))?;
+    // The body may have arrived long after the headers were checked: judge it at the time it is
+    // written, and bound the time the device claims by the same window as a call's `ts`.
+    let now = unix_now();
+    let skew = state.config.max_clock_skew_secs;
+    if decision.signed_at.abs_diff(now) > skew {
+        return Err(ApiError::new(
+            ErrorCode::ClockSkew,
+            format!(
+                "The decision's signed_at is more than {skew} seconds from the service clock. Check this computer's clock (for example, enable automatic time)."
+            ),
+        ));
+    }
     if decision.request_id != request.id || decision.device_id != device.id {
         return Err(ApiError::param(
             "The decision names another request or device than this call.",
@@ -128,9 +141,9 @@ pub async fn decide(
         signed_at: decision.signed_at,
         payload: verified.canonical,
         signature: *signed.signature(),
-        recorded_at: call.now,
+        recorded_at: now,
     };
-    let result = state.store.record_decision(record, call.now).await?;
+    let result = state.store.record_decision(record, now).await?;
     tracing::info!(request = %request.id, device = %device.id, outcome = ?decision.outcome, result = ?result, "decision");
     match result {
         DecisionResult::Recorded { status, resolved } => {
@@ -157,6 +170,10 @@ pub async fn decide(
                 state.announce_resolved(request.id, RequestStatus::Expired, &request.approvers);
             }
             Err(match refusal {
+                Refusal::DeviceRevoked => ApiError::new(
+                    ErrorCode::DeviceRevoked,
+                    "This device has been revoked; enroll it again to use it.",
+                ),
                 Refusal::NotPending(status) => ApiError::new(
                     ErrorCode::RequestNotPending,
                     format!("This request is no longer pending (it is {status})."),

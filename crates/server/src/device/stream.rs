@@ -4,6 +4,14 @@
 //! `request`/`resolved`/`revoked` as they happen and a heartbeat every interval. The connection is
 //! registered with the hub *before* the pending list is read, so a request created in between is
 //! sent twice rather than never; duplicates are harmless.
+//!
+//! Revocation cannot slip between the call's check and the registration: after registering, the
+//! device is read again. A revocation writes the database first and then tells the hub, so either
+//! the hub sees this registration (and closes it) or this read sees the revocation.
+//!
+//! A stream whose device stops answering is closed: every heartbeat also carries a WebSocket ping,
+//! and a stream that has sent nothing (not even the automatic pong) for [`SILENT_HEARTBEATS`]
+//! intervals is dropped, so half-open sockets do not pile up.
 
 use assent_protocol::stream::StreamMessage;
 use axum::extract::State;
@@ -23,6 +31,8 @@ const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 1024;
 /// Devices send nothing but control frames; refuse anything large.
 const MAX_MESSAGE: usize = 16 * 1024;
+/// Heartbeat intervals a device may stay silent before its stream is closed.
+pub const SILENT_HEARTBEATS: u32 = 3;
 
 /// Upgrades an authenticated call to the push stream.
 pub async fn stream(
@@ -52,8 +62,29 @@ fn close(code: u16, reason: &'static str) -> Message {
 }
 
 async fn run(state: AppState, device: Device, socket: WebSocket) {
-    let (registration, mut pushes) = state.hub.connect(device.user_id, device.id);
+    state.config.pause_points.at("stream.before_register").await;
     let (mut sink, mut source) = socket.split();
+    let (registration, mut pushes) = match state.hub.connect(device.user_id, device.id) {
+        Ok(registered) => registered,
+        Err(full) => {
+            tracing::warn!(device = %device.id, "{full}");
+            let _ = sink.send(close(close_code::AGAIN, "try again later")).await;
+            return;
+        }
+    };
+    match state.store.device(device.id).await {
+        Ok(Some(now)) if now.revoked_at.is_none() => {}
+        Ok(_) => {
+            let _ = sink.send(text(&StreamMessage::Revoked)).await;
+            let _ = sink.send(close(close_code::POLICY, "device revoked")).await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "re-reading a device for its stream failed");
+            let _ = sink.send(close(close_code::ERROR, "try again")).await;
+            return;
+        }
+    }
     let pending = match state
         .store
         .pending_for_user(device.user_id, unix_now())
@@ -74,8 +105,10 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
         return;
     }
     tracing::debug!(device = %device.id, "stream connected");
-    let mut heartbeat = tokio::time::interval(state.config.heartbeat_interval);
+    let interval = state.config.heartbeat_interval;
+    let mut heartbeat = tokio::time::interval(interval);
     heartbeat.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
             push = pushes.recv() => match push {
@@ -89,6 +122,10 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
                     let _ = sink.send(close(close_code::POLICY, "device revoked")).await;
                     break;
                 }
+                Some(Push::Replaced) => {
+                    let _ = sink.send(close(close_code::POLICY, "replaced by a newer stream")).await;
+                    break;
+                }
                 None => {
                     // The hub dropped this connection (it fell behind, or the device was revoked
                     // with a full queue): close so the device reconnects and re-syncs.
@@ -97,13 +134,19 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
                 }
             },
             _ = heartbeat.tick() => {
-                if sink.send(text(&StreamMessage::Heartbeat { ts: unix_now() })).await.is_err() {
+                if last_heard.elapsed() > interval * SILENT_HEARTBEATS {
+                    tracing::debug!(device = %device.id, "stream silent; closing");
+                    break;
+                }
+                if sink.send(text(&StreamMessage::Heartbeat { ts: unix_now() })).await.is_err()
+                    || sink.send(Message::Ping(Default::default())).await.is_err()
+                {
                     break;
                 }
             }
             incoming = source.next() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
             () = state.shutdown.cancelled() => {
                 let _ = sink.send(close(close_code::RESTART, "service restarting")).await;

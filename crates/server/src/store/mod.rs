@@ -1,13 +1,25 @@
 //! The one storage interface the rest of the service talks to.
 //!
 //! [`Store`] is implemented for SQLite ([`sqlite::SqliteStore`]); a PostgreSQL implementation
-//! will sit beside it with its own migrations. Every method that changes more than one row runs
-//! in one transaction, so a failure leaves nothing half-written. Callers pass `now` in; no store
-//! method reads the clock.
+//! sits beside it with its own migrations. The store is a boundary: domain rules (how a decision
+//! resolves a request, whether a request may be created, what a callback carries) live in
+//! engine-neutral code ([`crate::resolution`], [`crate::admission`], [`crate::outbox`]); an engine
+//! loads what a rule needs inside its transaction, calls the rule, and writes what it decided.
+//!
+//! Invariants every engine keeps on its own, under concurrent writers (several processes or
+//! instances), not because one engine happens to have a single writer:
+//! - every method that changes more than one row runs in one transaction, so a failure leaves
+//!   nothing half-written;
+//! - every state a write depends on (a device not revoked, a person not deleted, the votes already
+//!   cast, the pending count of each approver) is read inside the transaction that writes, under a
+//!   lock that a conflicting writer must also take;
+//! - callers pass `now` in; no store method reads the clock.
 
 pub mod sqlite;
 
-use assent_protocol::callback::{CallbackKey, CallbackMethod};
+use std::collections::BTreeMap;
+
+use assent_protocol::callback::CallbackMethod;
 use assent_protocol::crypto::{PublicKey, Signature};
 use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::request::{Logo, RequestStatus, RequesterContext};
@@ -16,6 +28,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::resolution::Refusal;
+use crate::sealed::SecretPurpose;
 
 /// A storage failure. Only `Database` and `Corrupt` are unexpected; the rest are outcomes the
 /// API turns into error codes.
@@ -49,8 +62,9 @@ pub struct App {
     pub callback_url: Option<String>,
     /// POST JSON or GET query.
     pub callback_method: CallbackMethod,
-    /// Signs callbacks (precomputed HMAC state of the API key).
-    pub callback_key: CallbackKey,
+    /// Signs callbacks: the precomputed HMAC state of the API key, sealed with the
+    /// key-encryption key (see [`crate::sealed`]).
+    pub sealed_callback_key: Vec<u8>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -72,8 +86,8 @@ pub struct NewApp {
     pub callback_method: CallbackMethod,
     /// SHA-256 of the API key.
     pub api_key_hash: [u8; 32],
-    /// See [`App::callback_key`].
-    pub callback_key: CallbackKey,
+    /// See [`App::sealed_callback_key`].
+    pub sealed_callback_key: Vec<u8>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -220,8 +234,22 @@ impl StoredRequest {
 pub struct NewRequest {
     /// The request, with status pending.
     pub request: StoredRequest,
-    /// Refuse (without writing) when the initiator already has this many pending requests.
+    /// Refuse (without writing) when an approver already has this many requests waiting for
+    /// them.
     pub max_pending_per_user: u32,
+}
+
+/// One approver as the admission rule sees them, read inside the creating transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApproverLoad {
+    /// The person.
+    pub user_id: u64,
+    /// False when they do not exist (in this app) or were deleted.
+    pub active: bool,
+    /// Their active (not revoked) devices.
+    pub devices: u32,
+    /// Requests pending now that wait for them (what reaches their devices).
+    pub waiting: u32,
 }
 
 /// A recorded decision.
@@ -318,16 +346,70 @@ pub enum TokenRefusal {
 /// Why a request was not created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateRefusal {
-    /// The initiator has too many pending requests.
-    TooManyPending,
+    /// This approver does not exist (any more).
+    UnknownUser(u64),
+    /// Fewer approvers than the quorum have an active device.
+    TooFewDevices {
+        /// Approvers with a device.
+        enrolled: u32,
+        /// The quorum.
+        quorum: u32,
+    },
+    /// This approver already has too many requests waiting.
+    TooManyPending(u64),
+}
+
+/// Everything a decision is judged against, read inside the recording transaction.
+#[derive(Debug, Clone)]
+pub struct DecisionContext {
+    /// The request, as stored now.
+    pub request: StoredRequest,
+    /// Decisions already recorded for it.
+    pub recorded: Vec<DecisionRecord>,
+    /// The deciding device, as stored now (revocation included).
+    pub device: Device,
+    /// False when the deciding person was deleted.
+    pub person_active: bool,
+    /// The request's app (callback URL and method).
+    pub app: App,
+}
+
+/// What a decision changes, decided by [`crate::resolution::judge`] and written by the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionEffects {
+    /// What to answer.
+    pub result: DecisionResult,
+    /// Write the decision row.
+    pub record: bool,
+    /// Move the request to this final status (with this deny reason).
+    pub finalize: Option<(RequestStatus, Option<String>)>,
+    /// Write this callback payload to the outbox.
+    pub callback: Option<Value>,
+}
+
+/// A sealed secret as stored, for re-sealing under a new key-encryption key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// What it is for (and so, where it is stored).
+    pub purpose: SecretPurpose,
+    /// The stored bytes (sealed, or a legacy plaintext value from before sealing).
+    pub value: Vec<u8>,
 }
 
 /// Storage for the service. See the module documentation.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Returns the deployment's service key, creating it from `candidate` on first use. Several
-    /// instances racing here all end up with the same stored key.
-    async fn service_key(&self, candidate: [u8; 32], now: i64) -> Result<[u8; 32], StoreError>;
+    /// Returns the deployment's sealed service key, storing `candidate` (sealed) on first use.
+    /// Several instances racing here all end up with the same stored key.
+    async fn service_key(&self, candidate: Vec<u8>, now: i64) -> Result<Vec<u8>, StoreError>;
+    /// Every sealed secret (the service key and every app's callback key).
+    async fn sealed_secrets(&self) -> Result<Vec<SealedSecret>, StoreError>;
+    /// Replaces sealed secrets, each only if it still holds the `old` value (compare and swap),
+    /// in one transaction. Returns how many were replaced.
+    async fn reseal_secrets(
+        &self,
+        changes: Vec<(SealedSecret, Vec<u8>)>,
+    ) -> Result<u64, StoreError>;
 
     /// Writes a new app.
     async fn create_app(&self, app: NewApp) -> Result<App, StoreError>;
@@ -342,7 +424,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         id: &str,
         hash: [u8; 32],
-        callback_key: CallbackKey,
+        sealed_callback_key: Vec<u8>,
     ) -> Result<bool, StoreError>;
 
     /// Creates a user, or returns the existing one with the same phone (country code and number)
@@ -381,7 +463,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Active devices of these users.
     async fn active_devices(&self, user_ids: &[u64]) -> Result<Vec<Device>, StoreError>;
     /// Revokes a device of `app_id` (any app when `None`). Returns it, or `None` when unknown.
-    /// Revoking a revoked device returns it unchanged.
+    /// Revoking a revoked device returns it unchanged. Takes the same person lock as request
+    /// creation, so a request is never admitted on the strength of a device being revoked.
     async fn revoke_device(
         &self,
         app_id: Option<&str>,
@@ -400,7 +483,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Marks a device as seen now.
     async fn touch_device(&self, id: Uuid, now: i64) -> Result<(), StoreError>;
 
-    /// Writes a new pending request and its approvers, unless the initiator has too many pending.
+    /// Writes a new pending request and its approvers when [`crate::admission::admit`] accepts
+    /// it, judged on the approvers as they are inside the transaction (each approver's row is
+    /// locked, so concurrent creations and deletions for the same person are serialised).
     async fn create_request(
         &self,
         request: NewRequest,
@@ -418,8 +503,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn pending_for_user(&self, user_id: u64, now: i64) -> Result<Vec<Uuid>, StoreError>;
     /// Marks that a device was told about a request.
     async fn mark_notified(&self, id: Uuid) -> Result<(), StoreError>;
-    /// Records a decision and resolves the request, atomically; when it becomes final and the
-    /// app has a callback URL, the callback is written to the outbox in the same transaction.
+    /// Judges a decision with [`crate::resolution::judge`] against the request, its votes, the
+    /// device and the person as they are inside the transaction (the request row is locked, so
+    /// concurrent decisions are serialised), and writes what it decided: the decision, the final
+    /// status, and the callback in the outbox, atomically.
     async fn record_decision(
         &self,
         decision: DecisionRecord,
@@ -438,13 +525,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The earliest deadline of a pending request.
     async fn next_expiry(&self) -> Result<Option<i64>, StoreError>;
 
-    /// Callbacks due at `now`, oldest first.
-    async fn due_callbacks(&self, now: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
-    /// When the next undelivered callback is due.
+    /// Apps with callbacks due at `now` and not claimed by anyone.
+    async fn apps_with_due_callbacks(&self, now: i64) -> Result<Vec<String>, StoreError>;
+    /// Claims up to `limit` of `app_id`'s due callbacks, oldest first, for `owner` until
+    /// `lease_until`. A claim whose lease has ended can be claimed again (its owner died or hung),
+    /// so delivery is at least once. No two live claims cover the same callback.
+    async fn claim_callbacks(
+        &self,
+        app_id: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Releases every claim `owner` holds (an instance shutting down gracefully hands its
+    /// unfinished attempts to whoever comes next, without waiting for the leases to end).
+    async fn release_callback_claims(&self, owner: &str) -> Result<u64, StoreError>;
+    /// When the next undelivered, unclaimed callback is due (or a claim ends).
     async fn next_callback_due(&self) -> Result<Option<i64>, StoreError>;
-    /// Marks a callback delivered.
+    /// Marks a callback delivered and releases its claim.
     async fn callback_delivered(&self, id: i64, now: i64) -> Result<(), StoreError>;
-    /// Records a failed attempt; `next_attempt_at = None` abandons the callback.
+    /// Records a failed attempt and releases the claim; `next_attempt_at = None` abandons it.
     async fn callback_failed(
         &self,
         id: i64,
@@ -452,7 +553,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         next_attempt_at: Option<i64>,
         now: i64,
     ) -> Result<(), StoreError>;
+    /// The last recorded delivery error of a callback, for operators (never carries secrets).
+    async fn callback_last_error(&self, id: i64) -> Result<Option<String>, StoreError>;
 
     /// Counts for `/metrics`.
     async fn metrics(&self) -> Result<StoreMetrics, StoreError>;
+    /// Rows per table, for tests and operators checking that a refusal wrote nothing.
+    async fn row_counts(&self) -> Result<BTreeMap<String, u64>, StoreError>;
+    /// Closes connections, waiting for queries in flight.
+    async fn close(&self);
 }

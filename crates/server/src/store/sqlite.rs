@@ -9,7 +9,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use assent_protocol::callback::{CallbackKey, CallbackMethod};
+use std::collections::BTreeMap;
+
+use assent_protocol::callback::CallbackMethod;
 use assent_protocol::crypto::{PublicKey, Signature};
 use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::request::{Logo, RequestStatus, RequesterContext};
@@ -23,11 +25,11 @@ use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{
-    App, CreateRefusal, DecisionRecord, DecisionResult, Device, Enrollment, ExpiredRequest, NewApp,
-    NewDevice, NewRequest, NewUser, OutboxItem, Store, StoreError, StoreMetrics, StoredRequest,
-    TokenRefusal, User,
+    App, ApproverLoad, CreateRefusal, DecisionContext, DecisionRecord, DecisionResult, Device,
+    Enrollment, ExpiredRequest, NewApp, NewDevice, NewRequest, NewUser, OutboxItem, SealedSecret,
+    Store, StoreError, StoreMetrics, StoredRequest, TokenRefusal, User,
 };
-use crate::resolution::{self, Plan, Refusal, RequestState, Vote};
+use crate::sealed::SecretPurpose;
 
 /// Migrations for this engine, embedded in the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -73,7 +75,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Overwrite freed content, so a value replaced (a secret re-sealed, a token used) does
+            // not linger in free pages of a copied database file.
+            .pragma("secure_delete", "ON");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -89,21 +94,11 @@ impl SqliteStore {
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
-
-    /// Closes both pools, waiting for queries in flight.
-    pub async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
-    }
 }
 
 const APP_COLUMNS: &str = "serial_id, id, name, logo_url, accent_color, callback_url, callback_method, callback_key, created_at";
 
 fn app_from_row(row: &SqliteRow) -> Result<App, StoreError> {
-    let key: Vec<u8> = row.try_get("callback_key")?;
-    let key: [u8; 64] = key
-        .try_into()
-        .map_err(|_| corrupt("callback_key is not 64 bytes"))?;
     let method: String = row.try_get("callback_method")?;
     Ok(App {
         serial_id: to_u64(row.try_get("serial_id")?)?,
@@ -114,7 +109,7 @@ fn app_from_row(row: &SqliteRow) -> Result<App, StoreError> {
         callback_url: row.try_get("callback_url")?,
         callback_method: CallbackMethod::parse(&method)
             .ok_or_else(|| corrupt(format!("callback_method {method}")))?,
-        callback_key: CallbackKey::from_bytes(&key),
+        sealed_callback_key: row.try_get("callback_key")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -154,6 +149,23 @@ fn device_from_row(row: &SqliteRow) -> Result<Device, StoreError> {
         revoked_at: row.try_get("revoked_at")?,
     })
 }
+
+/// The requests that reach a person's devices: pending, not past their deadline, and not yet
+/// answered by them. `$1` is the person, `$2` now. Shared by the device's pending list and the
+/// anti-push-bombing cap, so the cap counts exactly what a person is shown.
+macro_rules! waiting_for_user {
+    () => {
+        "FROM approval_requests r JOIN request_approvers a ON a.request_id = r.id \
+         WHERE a.user_id = $1 AND r.status = 'pending' AND (r.expires_at IS NULL OR r.expires_at > $2) \
+         AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.request_id = r.id AND d.user_id = $1)"
+    };
+}
+const WAITING_FOR_USER: &str = concat!("SELECT COUNT(*) ", waiting_for_user!());
+const WAITING_IDS: &str = concat!(
+    "SELECT r.id ",
+    waiting_for_user!(),
+    " ORDER BY r.created_at, r.rowid"
+);
 
 const REQUEST_COLUMNS: &str = "id, app_id, user_id, message, details, hidden_details, logos, requester, \
      seconds_to_expire, created_at, expires_at, quorum, number, canonical, digest, signature, status, reason, \
@@ -315,10 +327,10 @@ async fn set_final(
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn service_key(&self, candidate: [u8; 32], now: i64) -> Result<[u8; 32], StoreError> {
+    async fn service_key(&self, candidate: Vec<u8>, now: i64) -> Result<Vec<u8>, StoreError> {
         let mut tx = self.write_tx().await?;
         sqlx::query("INSERT INTO service_keys (id, secret, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
-            .bind(&candidate[..])
+            .bind(&candidate)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -326,9 +338,70 @@ impl Store for SqliteStore {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        secret
-            .try_into()
-            .map_err(|_| corrupt("service key is not 32 bytes"))
+        Ok(secret)
+    }
+
+    async fn sealed_secrets(&self) -> Result<Vec<SealedSecret>, StoreError> {
+        let mut out = Vec::new();
+        let service: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT secret FROM service_keys WHERE id = 1")
+                .fetch_optional(&self.reader)
+                .await?;
+        if let Some(value) = service {
+            out.push(SealedSecret {
+                purpose: SecretPurpose::ServiceKey,
+                value,
+            });
+        }
+        for row in sqlx::query("SELECT id, callback_key FROM apps ORDER BY serial_id")
+            .fetch_all(&self.reader)
+            .await?
+        {
+            out.push(SealedSecret {
+                purpose: SecretPurpose::CallbackKey {
+                    app_id: row.try_get("id")?,
+                },
+                value: row.try_get("callback_key")?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn reseal_secrets(
+        &self,
+        changes: Vec<(SealedSecret, Vec<u8>)>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut replaced = 0;
+        for (old, new) in changes {
+            let done = match &old.purpose {
+                SecretPurpose::ServiceKey => {
+                    sqlx::query("UPDATE service_keys SET secret = $1 WHERE id = 1 AND secret = $2")
+                        .bind(&new)
+                        .bind(&old.value)
+                        .execute(&mut *tx)
+                        .await?
+                }
+                SecretPurpose::CallbackKey { app_id } => {
+                    sqlx::query(
+                        "UPDATE apps SET callback_key = $1 WHERE id = $2 AND callback_key = $3",
+                    )
+                    .bind(&new)
+                    .bind(app_id)
+                    .bind(&old.value)
+                    .execute(&mut *tx)
+                    .await?
+                }
+            };
+            replaced += done.rows_affected();
+        }
+        tx.commit().await?;
+        // Copy the new pages into the database file now and empty the WAL, so the replaced
+        // values (overwritten with zeros there: secure_delete) linger in neither file.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await?;
+        Ok(replaced)
     }
 
     async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
@@ -347,7 +420,7 @@ impl Store for SqliteStore {
             CallbackMethod::Get => "get",
         })
         .bind(&app.api_key_hash[..])
-        .bind(&app.callback_key.to_bytes()[..])
+        .bind(&app.sealed_callback_key)
         .bind(app.created_at)
         .execute(&mut *tx)
         .await?;
@@ -390,12 +463,12 @@ impl Store for SqliteStore {
         &self,
         id: &str,
         hash: [u8; 32],
-        callback_key: CallbackKey,
+        sealed_callback_key: Vec<u8>,
     ) -> Result<bool, StoreError> {
         let done =
             sqlx::query("UPDATE apps SET api_key_hash = $1, callback_key = $2 WHERE id = $3")
                 .bind(&hash[..])
-                .bind(&callback_key.to_bytes()[..])
+                .bind(&sealed_callback_key)
                 .bind(id)
                 .execute(&self.writer)
                 .await?;
@@ -403,7 +476,24 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: NewUser, now: i64) -> Result<(User, bool), StoreError> {
+        // The unique indexes (phone; e-mail without a phone) make the insert itself decide who
+        // wins a race, so two writers creating the same person get one user.
         let mut tx = self.write_tx().await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO users (app_id, email, cellphone, country_code, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
+        ))
+        .bind(&user.app_id)
+        .bind(&user.email)
+        .bind(&user.cellphone)
+        .bind(&user.country_code)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = inserted {
+            tx.commit().await?;
+            return Ok((user_from_row(&row)?, true));
+        }
         let existing = if user.cellphone.is_some() {
             sqlx::query(&format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND country_code IS $2 AND cellphone = $3 \
@@ -412,35 +502,20 @@ impl Store for SqliteStore {
             .bind(&user.app_id)
             .bind(&user.country_code)
             .bind(&user.cellphone)
-            .fetch_optional(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?
         } else {
             sqlx::query(&format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND email = $2 AND cellphone IS NULL \
-                 AND deleted_at IS NULL ORDER BY id LIMIT 1"
+                 AND deleted_at IS NULL"
             ))
             .bind(&user.app_id)
             .bind(&user.email)
-            .fetch_optional(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?
         };
-        if let Some(row) = existing {
-            tx.commit().await?;
-            return Ok((user_from_row(&row)?, false));
-        }
-        let row = sqlx::query(&format!(
-            "INSERT INTO users (app_id, email, cellphone, country_code, created_at) VALUES ($1, $2, $3, $4, $5) \
-             RETURNING {USER_COLUMNS}"
-        ))
-        .bind(&user.app_id)
-        .bind(&user.email)
-        .bind(&user.cellphone)
-        .bind(&user.country_code)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok((user_from_row(&row)?, true))
+        Ok((user_from_row(&existing)?, false))
     }
 
     async fn user(&self, app_id: &str, id: u64) -> Result<Option<User>, StoreError> {
@@ -657,17 +732,39 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<Result<(), CreateRefusal>, StoreError> {
         let r = &new.request;
+        // BEGIN IMMEDIATE takes SQLite's write lock before the first read: every check below and
+        // the insert see one state, and no other writer (process) can change it in between.
         let mut tx = self.write_tx().await?;
-        let pending: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND status = 'pending' \
-             AND (expires_at IS NULL OR expires_at > $2)",
-        )
-        .bind(to_i64(r.user_id))
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        if pending >= i64::from(new.max_pending_per_user) {
-            return Ok(Err(CreateRefusal::TooManyPending));
+        let mut loads = Vec::with_capacity(r.approvers.len());
+        for approver in &r.approvers {
+            let approver = to_i64(*approver);
+            let active: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM users WHERE id = $1 AND app_id = $2 AND deleted_at IS NULL",
+            )
+            .bind(approver)
+            .bind(&r.app_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let devices: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM devices WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(approver)
+            .fetch_one(&mut *tx)
+            .await?;
+            let waiting: i64 = sqlx::query_scalar(WAITING_FOR_USER)
+                .bind(approver)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            loads.push(ApproverLoad {
+                user_id: to_u64(approver)?,
+                active: active.is_some(),
+                devices: u32::try_from(devices).unwrap_or(u32::MAX),
+                waiting: u32::try_from(waiting).unwrap_or(u32::MAX),
+            });
+        }
+        if let Err(refusal) = crate::admission::admit(&loads, r.quorum, new.max_pending_per_user) {
+            return Ok(Err(refusal));
         }
         let id = r.id.to_string();
         sqlx::query(
@@ -737,16 +834,11 @@ impl Store for SqliteStore {
     }
 
     async fn pending_for_user(&self, user_id: u64, now: i64) -> Result<Vec<Uuid>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT r.id FROM approval_requests r JOIN request_approvers a ON a.request_id = r.id \
-             WHERE a.user_id = $1 AND r.status = 'pending' AND (r.expires_at IS NULL OR r.expires_at > $2) \
-             AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.request_id = r.id AND d.user_id = $1) \
-             ORDER BY r.created_at, r.rowid",
-        )
-        .bind(to_i64(user_id))
-        .bind(now)
-        .fetch_all(&self.reader)
-        .await?;
+        let ids: Vec<String> = sqlx::query_scalar(WAITING_IDS)
+            .bind(to_i64(user_id))
+            .bind(now)
+            .fetch_all(&self.reader)
+            .await?;
         ids.iter()
             .map(|id| Uuid::parse_str(id).map_err(corrupt))
             .collect()
@@ -774,119 +866,78 @@ impl Store for SqliteStore {
                     decision.request_id
                 ))
             })?;
-        let recorded: Vec<Vote> = sqlx::query("SELECT * FROM decisions WHERE request_id = $1")
+        let recorded = sqlx::query("SELECT * FROM decisions WHERE request_id = $1")
             .bind(request.id.to_string())
             .fetch_all(&mut *tx)
             .await?
             .iter()
-            .map(|row| {
-                decision_from_row(row).map(|d| Vote {
-                    user_id: d.user_id,
-                    outcome: d.outcome,
-                    reason: d.reason,
-                    number: d.number,
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let state = RequestState {
-            status: request.status,
-            expires_at: request.expires_at,
-            quorum: request.quorum,
-            number_matching: request.number.map(|n| (n, request.user_id)),
-        };
-        let incoming = Vote {
-            user_id: decision.user_id,
-            outcome: decision.outcome,
-            reason: decision.reason,
-            number: decision.number,
-        };
-        let (status, reason, result) = match resolution::plan(&state, &recorded, &incoming, now) {
-            Plan::Duplicate => {
-                tx.commit().await?;
-                return Ok(DecisionResult::Duplicate {
-                    status: request.status_at(now),
-                });
-            }
-            Plan::Refuse { refusal, expire } => {
-                if expire {
-                    set_final(&mut tx, request.id, RequestStatus::Expired, None, now).await?;
-                }
-                tx.commit().await?;
-                return Ok(DecisionResult::Refused {
-                    refusal,
-                    expired_now: expire,
-                });
-            }
-            Plan::Record { status, reason } => (
-                status,
-                reason,
-                DecisionResult::Recorded {
-                    status,
-                    resolved: status.is_final(),
-                },
-            ),
-            Plan::RecordWrongNumber => (
-                RequestStatus::Denied,
-                Some(resolution::WRONG_NUMBER_REASON.to_owned()),
-                DecisionResult::Refused {
-                    refusal: Refusal::WrongNumber,
-                    expired_now: false,
-                },
-            ),
-        };
-        sqlx::query(
-            "INSERT INTO decisions (request_id, user_id, device_id, outcome, reason, number, signed_at, payload, \
-             signature, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(decision.request_id.to_string())
-        .bind(to_i64(decision.user_id))
+            .map(decision_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let device_row = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"
+        ))
         .bind(decision.device_id.to_string())
-        .bind(outcome_str(decision.outcome))
-        .bind(decision.reason.map(DenyReason::as_str))
-        .bind(decision.number.map(i64::from))
-        .bind(decision.signed_at)
-        .bind(&decision.payload)
-        .bind(&decision.signature.to_bytes()[..])
-        .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        if status.is_final() {
-            set_final(&mut tx, request.id, status, reason.as_deref(), now).await?;
-            let app_row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
-                .bind(&request.app_id)
-                .fetch_one(&mut *tx)
+        let person_active: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
+                .bind(to_i64(decision.user_id))
+                .fetch_optional(&mut *tx)
                 .await?;
-            let app = app_from_row(&app_row)?;
-            if app.callback_url.is_some() {
-                let device_row = sqlx::query(&format!(
-                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"
-                ))
-                .bind(decision.device_id.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
-                let device = device_from_row(&device_row)?;
-                let payload = crate::outbox::callback_payload(
-                    &app,
-                    &request,
-                    &device,
-                    &decision,
-                    status,
-                    reason.as_deref(),
-                );
-                sqlx::query(
-                    "INSERT INTO callback_outbox (app_id, request_id, payload, created_at, next_attempt_at) \
-                     VALUES ($1, $2, $3, $4, $4)",
-                )
-                .bind(&app.id)
-                .bind(request.id.to_string())
-                .bind(serde_json::to_string(&payload).expect("callback payload serializes"))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+        let app_row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
+            .bind(&request.app_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let context = DecisionContext {
+            request,
+            recorded,
+            device: device_from_row(&device_row)?,
+            person_active: person_active.is_some(),
+            app: app_from_row(&app_row)?,
+        };
+        let effects = crate::resolution::judge(&context, &decision, now);
+        if effects.record {
+            sqlx::query(
+                "INSERT INTO decisions (request_id, user_id, device_id, outcome, reason, number, signed_at, payload, \
+                 signature, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(decision.request_id.to_string())
+            .bind(to_i64(decision.user_id))
+            .bind(decision.device_id.to_string())
+            .bind(outcome_str(decision.outcome))
+            .bind(decision.reason.map(DenyReason::as_str))
+            .bind(decision.number.map(i64::from))
+            .bind(decision.signed_at)
+            .bind(&decision.payload)
+            .bind(&decision.signature.to_bytes()[..])
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some((status, reason)) = &effects.finalize {
+            set_final(
+                &mut tx,
+                decision.request_id,
+                *status,
+                reason.as_deref(),
+                now,
+            )
+            .await?;
+        }
+        if let Some(payload) = &effects.callback {
+            sqlx::query(
+                "INSERT INTO callback_outbox (app_id, request_id, payload, created_at, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(&context.app.id)
+            .bind(decision.request_id.to_string())
+            .bind(payload.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
-        Ok(result)
+        Ok(effects.result)
     }
 
     async fn cancel_request(
@@ -938,17 +989,41 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn due_callbacks(&self, now: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, app_id, request_id, payload, created_at, attempts FROM callback_outbox \
+    async fn apps_with_due_callbacks(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT app_id FROM callback_outbox \
              WHERE delivered_at IS NULL AND abandoned_at IS NULL AND next_attempt_at <= $1 \
-             ORDER BY next_attempt_at, id LIMIT $2",
+             AND (lease_until IS NULL OR lease_until <= $1)",
         )
         .bind(now)
-        .bind(i64::from(limit))
         .fetch_all(&self.reader)
+        .await?)
+    }
+
+    async fn claim_callbacks(
+        &self,
+        app_id: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE callback_outbox SET lease_until = $1, leased_by = $2 WHERE id IN ( \
+               SELECT id FROM callback_outbox WHERE app_id = $3 AND delivered_at IS NULL AND abandoned_at IS NULL \
+               AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $4) \
+               ORDER BY next_attempt_at, id LIMIT $5) \
+             RETURNING id, app_id, request_id, payload, created_at, attempts",
+        )
+        .bind(lease_until)
+        .bind(owner)
+        .bind(app_id)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
         .await?;
-        rows.iter()
+        let mut items = rows
+            .iter()
             .map(|row| {
                 let request_id: String = row.try_get("request_id")?;
                 let payload: String = row.try_get("payload")?;
@@ -961,12 +1036,26 @@ impl Store for SqliteStore {
                     attempts: opt_u32(Some(row.try_get("attempts")?))?.unwrap_or(0),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        items.sort_by_key(|item| item.id);
+        Ok(items)
+    }
+
+    async fn release_callback_claims(&self, owner: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE callback_outbox SET lease_until = NULL, leased_by = NULL \
+             WHERE leased_by = $1 AND delivered_at IS NULL",
+        )
+        .bind(owner)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn next_callback_due(&self) -> Result<Option<i64>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM callback_outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL",
+            "SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) FROM callback_outbox \
+             WHERE delivered_at IS NULL AND abandoned_at IS NULL",
         )
         .fetch_one(&self.reader)
         .await?)
@@ -974,7 +1063,8 @@ impl Store for SqliteStore {
 
     async fn callback_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE callback_outbox SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2",
+            "UPDATE callback_outbox SET delivered_at = $1, attempts = attempts + 1, lease_until = NULL, \
+             leased_by = NULL WHERE id = $2 AND delivered_at IS NULL",
         )
         .bind(now)
         .bind(id)
@@ -992,8 +1082,8 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE callback_outbox SET attempts = attempts + 1, last_error = $1, \
-             next_attempt_at = COALESCE($2, next_attempt_at), abandoned_at = CASE WHEN $2 IS NULL THEN $3 END \
-             WHERE id = $4",
+             next_attempt_at = COALESCE($2, next_attempt_at), abandoned_at = CASE WHEN $2 IS NULL THEN $3 END, \
+             lease_until = NULL, leased_by = NULL WHERE id = $4 AND delivered_at IS NULL",
         )
         .bind(error)
         .bind(next_attempt_at)
@@ -1002,6 +1092,16 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    async fn callback_last_error(&self, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT last_error FROM callback_outbox WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?
+                .flatten(),
+        )
     }
 
     async fn metrics(&self) -> Result<StoreMetrics, StoreError> {
@@ -1023,5 +1123,30 @@ impl Store for SqliteStore {
             requests_by_status,
             callback_backlog: to_u64(backlog)?,
         })
+    }
+
+    async fn row_counts(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name NOT LIKE '_sqlx_%' ORDER BY name",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        let mut counts = BTreeMap::new();
+        for table in tables {
+            // Names come from the schema, not from input.
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM \"{table}\""))
+                .fetch_one(&self.reader)
+                .await?;
+            counts.insert(table, to_u64(n)?);
+        }
+        Ok(counts)
+    }
+
+    async fn close(&self) {
+        // Readers first: the last connection to close checkpoints the WAL into the database file
+        // and removes it, and only the (read-write) writer can.
+        self.reader.close().await;
+        self.writer.close().await;
     }
 }

@@ -6,7 +6,7 @@ use assent_protocol::decision::Outcome;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{Options, TestService, count_rows};
+use crate::support::{Options, TestService};
 
 #[tokio::test]
 async fn api_key_is_accepted_in_header_query_and_body_and_refused_otherwise() {
@@ -105,7 +105,7 @@ async fn users_are_created_once_per_phone_and_validated() {
         body["errors"]["email"].is_string() || body["errors"]["cellphone"].is_string(),
         "errors must name the field: {body}"
     );
-    let before = count_rows(&svc.db_dir, "users").await;
+    let before = svc.rows("users").await;
     let (status, body) = b
         .post_json("/protected/json/users/new", json!({"user": {}}))
         .await;
@@ -114,7 +114,7 @@ async fn users_are_created_once_per_phone_and_validated() {
         (400, Some("60027"))
     );
     assert_eq!(
-        count_rows(&svc.db_dir, "users").await,
+        svc.rows("users").await,
         before,
         "a refused user must not be written"
     );
@@ -355,7 +355,7 @@ async fn bad_input_gets_a_stable_code_and_writes_nothing() {
     let (user, _device) = svc.enrolled_user("bad@example.com").await;
     let b = &svc.backend;
     let path = format!("/onetouch/json/users/{user}/approval_requests");
-    let before = count_rows(&svc.db_dir, "approval_requests").await;
+    let before = svc.rows("approval_requests").await;
 
     let unreadable: [(&str, &str, &[u8]); 3] = [
         ("malformed JSON", "application/json", b"{\"message\": "),
@@ -497,11 +497,11 @@ async fn bad_input_gets_a_stable_code_and_writes_nothing() {
         );
     }
     assert_eq!(
-        count_rows(&svc.db_dir, "approval_requests").await,
+        svc.rows("approval_requests").await,
         before,
         "no refused request may be written"
     );
-    assert_eq!(count_rows(&svc.db_dir, "request_approvers").await, 0);
+    assert_eq!(svc.rows("request_approvers").await, 0);
 }
 
 #[tokio::test]
@@ -661,19 +661,18 @@ async fn another_apps_users_and_requests_are_invisible() {
     let svc = TestService::start().await;
     let (user, _device) = svc.enrolled_user("mine@example.com").await;
     let (id, _) = svc.backend.request(user, json!({"message": "Mine"})).await;
-    let (_, other_key) = assent_server::admin::create_app(
-        svc.state.store.as_ref(),
-        assent_server::admin::AppSpec {
-            name: "Other".into(),
-            logo_url: None,
-            accent_color: None,
-            callback_url: None,
-            callback_method: assent_protocol::callback::CallbackMethod::Post,
-        },
-        assent_server::clock::unix_now(),
-    )
-    .await
-    .unwrap();
+    let (_, other_key) = svc
+        .state
+        .operator()
+        .create_app(
+            assent_server::admin::AppSpec {
+                name: "Other".into(),
+                ..Default::default()
+            },
+            assent_server::clock::unix_now(),
+        )
+        .await
+        .unwrap();
     let other = svc.backend.with_key(other_key.expose());
     let (status, body) = other
         .get(&format!("/protected/json/users/{user}/status"))
@@ -689,4 +688,353 @@ async fn another_apps_users_and_requests_are_invisible() {
         (status.as_u16(), body["error_code"].as_str()),
         (404, Some("60049"))
     );
+}
+
+/// Deeply nested parameter names (`a[][][]…`) used to overflow the parser's stack before the API
+/// key was checked. Every nesting shape and place is refused with 60002, with or without a key,
+/// and the service stays up.
+#[tokio::test]
+async fn nested_parameter_names_are_refused_without_credentials_and_the_service_stays_up() {
+    let svc = TestService::start().await;
+    let before = svc.rows("approval_requests").await;
+    let path = "/onetouch/json/users/1/approval_requests";
+    for depth in [33, 2_000, 20_000] {
+        for shape in ["[]", "[a]", "[0]"] {
+            let key = format!("message{}", shape.repeat(depth));
+            // In a form body, without any API key: parsed only to look for one.
+            let (status, body) = svc
+                .backend
+                .unauthenticated(
+                    Method::POST,
+                    path,
+                    Some(("application/x-www-form-urlencoded", format!("{key}=1"))),
+                )
+                .await;
+            assert_eq!(
+                (status.as_u16(), body["error_code"].as_str()),
+                (400, Some("60002")),
+                "a key nested {depth} deep ({shape}) in a body must be refused: {body}"
+            );
+            // In the query string of a POST (where Authy's PHP client puts parameters).
+            if key.len() < 40_000 {
+                let (status, body) = svc
+                    .backend
+                    .unauthenticated(Method::POST, &format!("{path}?{key}=1"), None)
+                    .await;
+                assert_eq!(
+                    (status.as_u16(), body["error_code"].as_str()),
+                    (400, Some("60002")),
+                    "a key nested {depth} deep ({shape}) in a query must be refused: {body}"
+                );
+            }
+            // With a valid key too.
+            let (status, body) = svc.backend.post_form(path, &format!("{key}=1")).await;
+            assert_eq!(
+                (status.as_u16(), body["error_code"].as_str()),
+                (400, Some("60002")),
+                "{body}"
+            );
+        }
+    }
+    let deep_json = format!(
+        "{{\"message\":{}1{}}}",
+        "[".repeat(30_000),
+        "]".repeat(30_000)
+    );
+    let (status, body) = svc
+        .backend
+        .unauthenticated(Method::POST, path, Some(("application/json", deep_json)))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (400, Some("60002")),
+        "{body}"
+    );
+    let health = reqwest::get(format!("{}/healthz", svc.base)).await.unwrap();
+    assert_eq!(health.status(), 200, "the service must still be up");
+    assert_eq!(
+        svc.rows("approval_requests").await,
+        before,
+        "nothing written"
+    );
+}
+
+/// Numbers anywhere in paths and bodies, however large or malformed, get the API's codes, never
+/// a panic or a 500.
+#[tokio::test]
+async fn numbers_out_of_range_get_the_api_codes() {
+    let svc = TestService::start().await;
+    let (user, _device) = svc.enrolled_user("ranges@example.com").await;
+    for id in [
+        "0",
+        "-1",
+        "18446744073709551615",
+        "18446744073709551616",
+        "9223372036854775808",
+        "9007199254740992",
+        "1e3",
+        "99999999999999999999999999999999",
+    ] {
+        for path in [
+            format!("/protected/json/users/{id}/status"),
+            format!("/onetouch/json/users/{id}/approval_requests"),
+        ] {
+            let (status, body) = if path.ends_with("status") {
+                svc.backend.get(&path).await
+            } else {
+                svc.backend.post_json(&path, json!({"message": "m"})).await
+            };
+            assert_eq!(
+                (status.as_u16(), body["error_code"].as_str()),
+                (404, Some("60026")),
+                "user id {id} in {path} names nobody: {body}"
+            );
+        }
+        let (status, body) = svc
+            .backend
+            .post_json("/protected/json/sdk/registrations", json!({"authy_id": id}))
+            .await;
+        assert!(
+            matches!(body["error_code"].as_str(), Some("60026" | "60004")),
+            "authy_id {id}: {status} {body}"
+        );
+    }
+    for (field, value) in [
+        ("approvers", json!(["18446744073709551615"])),
+        ("approvers", json!([9007199254740992u64])),
+        ("approvers", json!([-3])),
+        ("quorum", json!(4294967297u64)),
+        ("quorum", json!("18446744073709551616")),
+        ("seconds_to_expire", json!(18446744073709551615u64)),
+        ("seconds_to_expire", json!(1e300)),
+        ("seconds_to_expire", json!(-5)),
+    ] {
+        let (status, body) = svc
+            .backend
+            .create_request(user, json!({"message": "m", field: value}))
+            .await;
+        assert_eq!(
+            (status.as_u16(), body["error_code"].as_str()),
+            (400, Some("60004")),
+            "{field} = {value} must be a parameter error: {body}"
+        );
+    }
+    let (id, _) = svc.backend.request(user, json!({"message": "wait"})).await;
+    let (status, body) = svc
+        .backend
+        .get(&format!(
+            "/onetouch/json/approval_requests/{id}?wait=99999999999999999999999"
+        ))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (400, Some("60004")),
+        "{body}"
+    );
+    let health = reqwest::get(format!("{}/healthz", svc.base)).await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+/// Relying-party text reaches a terminal, a notification and the app: control and bidirectional
+/// characters are refused where they enter, naming the field, and nothing is written.
+#[tokio::test]
+async fn relying_party_text_with_control_or_bidi_characters_is_refused() {
+    let svc = TestService::start().await;
+    let (user, _device) = svc.enrolled_user("text@example.com").await;
+    let before = svc.rows("approval_requests").await;
+    for (field, body) in [
+        (
+            "message",
+            json!({"message": "Approve payment to \u{202E}lived"}),
+        ),
+        ("message", json!({"message": "Sign in\u{1b}[2J"})),
+        ("message", json!({"message": "line\u{2028}break"})),
+        (
+            "details",
+            json!({"message": "m", "details": {"Payee": "Bob\u{2066}x"}}),
+        ),
+        (
+            "details",
+            json!({"message": "m", "details": {"Pay\nee": "Bob"}}),
+        ),
+        (
+            "hidden_details",
+            json!({"message": "m", "hidden_details": {"k": "\u{7}"}}),
+        ),
+        (
+            "requester",
+            json!({"message": "m", "requester": {"location": "Lisbon\u{200F}"}}),
+        ),
+        (
+            "requester",
+            json!({"message": "m", "requester": {"user_agent": "x\u{0}y"}}),
+        ),
+    ] {
+        let (status, reply) = svc.backend.create_request(user, body.clone()).await;
+        assert_eq!(
+            (status.as_u16(), reply["error_code"].as_str()),
+            (400, Some("60004")),
+            "{body} must be refused: {reply}"
+        );
+        assert!(
+            reply["errors"][field].is_string(),
+            "the error should name {field}: {reply}"
+        );
+    }
+    assert_eq!(svc.rows("approval_requests").await, before);
+    let (status, _) = svc
+        .backend
+        .create_request(
+            user,
+            json!({"message": "Überweisung 12.500 € an Jürgen — 日本語 مرحبا"}),
+        )
+        .await;
+    assert_eq!(status, 200, "ordinary text in any script is accepted");
+}
+
+/// A logo URL is fetched by the person's computer; one on loopback, link-local or a private
+/// network (or carrying credentials) is refused at creation.
+#[tokio::test]
+async fn logo_urls_on_private_networks_are_refused() {
+    let svc = TestService::start().await;
+    let (user, _device) = svc.enrolled_user("logos@example.com").await;
+    let before = svc.rows("approval_requests").await;
+    for url in [
+        "http://127.0.0.1:9/internal-admin?action=factory-reset",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.7/logo.png",
+        "http://192.168.1.1/logo.png",
+        "http://[::1]/logo.png",
+        "http://[fd00::1]/logo.png",
+        "http://localhost/logo.png",
+        "http://printer.local/logo.png",
+        "http://2130706433/logo.png",
+        "https://user:password@cdn.example.com/logo.png",
+        "file:///etc/passwd",
+    ] {
+        let (status, reply) = svc
+            .backend
+            .create_request(
+                user,
+                json!({"message": "m", "logos": [{"res": "default", "url": url}]}),
+            )
+            .await;
+        assert_eq!(
+            (status.as_u16(), reply["error_code"].as_str()),
+            (400, Some("60004")),
+            "logo {url} must be refused: {reply}"
+        );
+    }
+    assert_eq!(svc.rows("approval_requests").await, before);
+    let (status, reply) = svc
+        .backend
+        .create_request(
+            user,
+            json!({"message": "m", "logos": [{"res": "default", "url": "https://cdn.acme.example/logo.png"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+/// The anti-push-bombing cap counts what reaches a person's devices: naming someone as an approver
+/// counts against them, so it cannot be used to bypass the cap.
+#[tokio::test]
+async fn the_pending_cap_counts_requests_waiting_for_each_approver() {
+    let svc = TestService::start_with(Options {
+        configure: Some(Box::new(|c| c.limits.max_pending_per_user = 3)),
+        ..Options::default()
+    })
+    .await;
+    let (target, _) = svc.enrolled_user("target@example.com").await;
+    let mut starters = Vec::new();
+    for i in 0..4 {
+        starters.push(
+            svc.enrolled_user(&format!("starter{i}@example.com"))
+                .await
+                .0,
+        );
+    }
+    for starter in &starters[..3] {
+        svc.backend
+            .request(
+                *starter,
+                json!({"message": "approve this", "approvers": [target], "quorum": 1}),
+            )
+            .await;
+    }
+    let before = svc.rows("approval_requests").await;
+    let (status, body) = svc
+        .backend
+        .create_request(
+            starters[3],
+            json!({"message": "one more for the target", "approvers": [target], "quorum": 1}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (429, Some("60109")),
+        "three requests already wait for the target: {body}"
+    );
+    let (status, body) = svc
+        .backend
+        .create_request(target, json!({"message": "the target's own"}))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (429, Some("60109")),
+        "requests naming someone count like their own: {body}"
+    );
+    assert_eq!(
+        svc.rows("approval_requests").await,
+        before,
+        "nothing written"
+    );
+}
+
+/// A request whose person is deleted between the handler's checks and the write is refused
+/// (the check runs again inside the writing transaction), and nothing is left pending.
+#[tokio::test]
+async fn a_request_created_while_its_person_is_deleted_is_refused() {
+    let svc = TestService::start().await;
+    let (user, _device) = svc.enrolled_user("deleted@example.com").await;
+    let before = svc.rows("approval_requests").await;
+    let pause = svc.state.config.pause_points.arm("create.before_write");
+    let backend = svc.backend.clone();
+    let create = tokio::spawn(async move {
+        backend
+            .create_request(user, json!({"message": "racing a deletion"}))
+            .await
+    });
+    pause.arrived().await;
+    let (status, _) = svc
+        .backend
+        .post_json(&format!("/protected/json/users/{user}/delete"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    pause.release();
+    let (status, body) = create.await.unwrap();
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (404, Some("60026")),
+        "the person no longer exists when the request would be written: {body}"
+    );
+    assert_eq!(svc.rows("approval_requests").await, before);
+}
+
+/// The same person created by concurrent calls is one user.
+#[tokio::test]
+async fn the_same_person_created_concurrently_is_one_user() {
+    let svc = TestService::start().await;
+    let mut calls = Vec::new();
+    for _ in 0..20 {
+        let backend = svc.backend.clone();
+        calls.push(tokio::spawn(async move {
+            backend.create_user("twice@example.com").await
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for call in calls {
+        ids.insert(call.await.unwrap());
+    }
+    assert_eq!(ids.len(), 1, "one person, one id: {ids:?}");
 }

@@ -2,16 +2,20 @@
 //! expiry, and every way a device call is refused.
 
 use assent_protocol::auth::{DeviceAuthorization, new_nonce};
-use assent_protocol::decision::{DenyReason, Outcome};
+use assent_protocol::decision::{Decision, DenyReason, Outcome};
 use assent_protocol::enroll::EnrollmentRequest;
 use assent_protocol::request::RequestStatus;
 use assent_protocol::secret::SecretString;
+use assent_protocol::signed::Signed;
 use assent_protocol::stream::StreamMessage;
 use assent_protocol::{SigningKey, Uuid};
 use assent_server::clock::unix_now;
 use serde_json::json;
 
-use crate::support::{CallbackReceiver, Options, TestDevice, TestService, count_rows, eventually};
+use crate::support::{
+    CallbackReceiver, Options, PROMPTLY, TestDevice, TestService, authority, eventually,
+    parse_answer,
+};
 
 #[tokio::test]
 async fn full_flow_enroll_push_fetch_approve_callback() {
@@ -399,11 +403,7 @@ async fn the_same_decision_twice_is_recorded_once() {
         "a retry of a recorded decision succeeds as a duplicate: {:?}",
         second.body
     );
-    assert_eq!(
-        count_rows(&svc.db_dir, "decisions").await,
-        1,
-        "recorded once"
-    );
+    assert_eq!(svc.rows("decisions").await, 1, "recorded once");
     let changed = device
         .decide(id, Outcome::Deny, Some(DenyReason::NotMe), None)
         .await;
@@ -488,7 +488,7 @@ async fn enrollment_tokens_are_single_use_and_proofs_are_checked() {
         "a malformed enrollment is refused"
     );
     assert_eq!(
-        count_rows(&svc.db_dir, "devices").await,
+        svc.rows("devices").await,
         1,
         "only the valid enrollment wrote a device"
     );
@@ -672,7 +672,7 @@ async fn device_calls_are_refused_each_with_its_own_code() {
         reply.body
     );
     assert_eq!(
-        count_rows(&svc.db_dir, "decisions").await,
+        svc.rows("decisions").await,
         1,
         "refused decisions write nothing"
     );
@@ -738,7 +738,7 @@ async fn a_revoked_device_is_refused_and_its_stream_closed() {
         "a revoked device cannot open a stream"
     );
     eventually("the revoked stream is unregistered", || async {
-        svc.state.hub.connected() == 0
+        svc.state.hub.connections() == 0
     })
     .await;
 }
@@ -774,4 +774,203 @@ async fn streams_close_with_restart_on_shutdown() {
         "the stream closes when the service stops"
     );
     stopping.await.unwrap();
+}
+
+/// A decision whose headers passed while the device was active, but whose body arrives after the
+/// device was revoked, is refused with 60103 and writes nothing. The race is forced: the call
+/// asks for `100 Continue`, which the service sends only once the headers passed its checks;
+/// the device is revoked before the body is sent.
+#[tokio::test]
+async fn a_decision_whose_body_arrives_after_revocation_is_refused() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("late@example.com").await;
+    let (id, _) = svc.backend.request(user, json!({"message": "held"})).await;
+    let (details, _) = device.details(id).await;
+    let body = device.decision(&details, Outcome::Approve, None, None);
+    let target = format!("/device/v1/requests/{id}/decision");
+    let auth = device.auth("POST", &target, &body, unix_now());
+    let mut socket = tokio::net::TcpStream::connect(authority(&svc.base))
+        .await
+        .unwrap();
+    socket
+        .write_all(
+            format!(
+                "POST {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+                authority(&svc.base),
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut continue_line = [0u8; 25];
+    tokio::time::timeout(PROMPTLY, socket.read_exact(&mut continue_line))
+        .await
+        .expect("the service asks for the body")
+        .unwrap();
+    assert!(
+        continue_line.starts_with(b"HTTP/1.1 100 Continue"),
+        "the headers passed: {:?}",
+        String::from_utf8_lossy(&continue_line)
+    );
+    let (status, _) = svc
+        .backend
+        .delete(&format!("/protected/json/sdk/devices/{}", device.id))
+        .await;
+    assert_eq!(status, 200, "the device is revoked while its body is held");
+    socket.write_all(&body).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(PROMPTLY, socket.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, text) = parse_answer(&answer);
+    let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (status, reply["error_code"].as_str()),
+        (401, Some("60103")),
+        "a decision arriving after the revocation must be refused: {reply}"
+    );
+    assert_eq!(svc.rows("decisions").await, 0, "nothing written");
+    assert_eq!(svc.backend.status(id).await["status"], "pending");
+}
+
+/// A stream whose registration lands after its device was revoked is told and closed, not left
+/// receiving. The race is forced by holding the stream between its call's checks and its
+/// registration until the revocation is done.
+#[tokio::test]
+async fn a_stream_registered_after_revocation_is_told_and_closed() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("latestream@example.com").await;
+    let pause = svc.state.config.pause_points.arm("stream.before_register");
+    let connecting = tokio::spawn(async move {
+        let mut stream = device.connect().await;
+        let first = stream.next().await;
+        let second = stream.next().await;
+        (first, second)
+    });
+    pause.arrived().await;
+    let devices = svc.state.store.active_devices(&[user]).await.unwrap();
+    let (status, _) = svc
+        .backend
+        .delete(&format!("/protected/json/sdk/devices/{}", devices[0].id))
+        .await;
+    assert_eq!(status, 200);
+    pause.release();
+    let (first, second) = connecting.await.unwrap();
+    assert_eq!(
+        first,
+        Some(StreamMessage::Revoked),
+        "the stream must be told it belongs to a revoked device"
+    );
+    assert_eq!(second, None, "and closed");
+    eventually("no stream stays registered", || async {
+        svc.state.hub.connections() == 0
+    })
+    .await;
+}
+
+/// The time a device claims it decided at is echoed to relying parties
+/// (`device_signing_time`): it must be within the same window as a call's clock.
+#[tokio::test]
+async fn a_decision_dated_outside_the_clock_window_is_refused() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("dated@example.com").await;
+    let (id, _) = svc.backend.request(user, json!({"message": "when?"})).await;
+    let (details, _) = device.details(id).await;
+    for offset in [86_400i64, -86_400, 121, -121] {
+        let decision = Decision {
+            v: 1,
+            request_id: id,
+            request_digest: hex::encode(details.digest),
+            device_id: device.id,
+            outcome: Outcome::Approve,
+            reason: None,
+            number: None,
+            signed_at: unix_now() + offset,
+        };
+        let body = serde_json::to_vec(&Signed::sign(&decision, &device.key).unwrap()).unwrap();
+        let reply = device.decide_body(id, body).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (401, "60101"),
+            "signed_at {offset:+} s from now must be refused: {:?}",
+            reply.body
+        );
+    }
+    assert_eq!(svc.rows("decisions").await, 0);
+    assert_eq!(
+        device.approve(id).await.status,
+        200,
+        "a decision dated now works"
+    );
+}
+
+/// One device holds at most two streams: a third closes its oldest, and the metric counts devices
+/// apart from connections.
+#[tokio::test]
+async fn a_device_holds_at_most_two_streams() {
+    let svc = TestService::start().await;
+    let (_user, device) = svc.enrolled_user("streams@example.com").await;
+    let mut first = device.connect_synced().await;
+    let _second = device.connect_synced().await;
+    let _third = device.connect_synced().await;
+    assert_eq!(first.next().await, None, "the oldest stream is closed");
+    eventually("two streams remain", || async {
+        svc.state.hub.connections() == 2
+    })
+    .await;
+    assert_eq!(svc.state.hub.connected_devices(), 1);
+}
+
+/// Two people approving a 2-of-3 request at the same moment resolve it once, with both
+/// decisions kept (the request row is locked while a decision is judged).
+#[tokio::test]
+async fn concurrent_approvals_resolve_a_quorum_once_with_both_kept() {
+    let mut callbacks = CallbackReceiver::start().await;
+    let svc = TestService::start_with(Options {
+        callback_url: Some(callbacks.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    for round in 0..10 {
+        let (a, da) = svc.enrolled_user(&format!("qa{round}@example.com")).await;
+        let (b, db) = svc.enrolled_user(&format!("qb{round}@example.com")).await;
+        let (c, _dc) = svc.enrolled_user(&format!("qc{round}@example.com")).await;
+        let (id, _) = svc
+            .backend
+            .request(
+                a,
+                json!({"message": "2 of 3", "approvers": [b, c], "quorum": 2}),
+            )
+            .await;
+        let (first, second) = tokio::join!(da.approve(id), db.approve(id));
+        assert_eq!((first.status.as_u16(), second.status.as_u16()), (200, 200));
+        let statuses = [
+            first.body["status"].as_str().unwrap().to_owned(),
+            second.body["status"].as_str().unwrap().to_owned(),
+        ];
+        assert!(
+            statuses.contains(&"approved".to_owned()) && statuses.contains(&"pending".to_owned()),
+            "exactly one of the two approvals completes the quorum: {statuses:?}"
+        );
+        let status = svc.backend.status(id).await;
+        assert_eq!(status["status"], "approved");
+        let decided = status["approvers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["decision"] == "approve")
+            .count();
+        assert_eq!(decided, 2, "both signatures are kept: {status}");
+        let callback = callbacks.next().await;
+        let payload: serde_json::Value = serde_json::from_slice(&callback.body).unwrap();
+        assert_eq!(payload["uuid"], id.to_string());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        callbacks.received.try_recv().is_err(),
+        "one callback per resolved request"
+    );
 }

@@ -2,6 +2,9 @@
 
 mod backend;
 mod device;
+mod http;
 mod metrics;
 mod outbox;
+mod rate;
+mod sealed;
 mod support;

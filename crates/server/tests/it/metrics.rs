@@ -32,16 +32,45 @@ async fn metrics_report_connections_requests_and_backlog() {
         .text()
         .await
         .unwrap();
-    assert!(text.contains("assent_connected_devices 1"), "{text}");
-    assert!(
-        text.contains("assent_requests{status=\"pending\"} 1"),
-        "{text}"
+    let i = &svc.state.config.instance;
+    for line in [
+        format!("assent_connected_devices{{instance=\"{i}\"}} 1"),
+        format!("assent_stream_connections{{instance=\"{i}\"}} 1"),
+        format!("assent_requests{{instance=\"{i}\",status=\"pending\"}} 1"),
+        format!("assent_requests{{instance=\"{i}\",status=\"approved\"}} 0"),
+        format!("assent_callback_backlog{{instance=\"{i}\"}} 0"),
+        format!("assent_pushes_total{{instance=\"{i}\"}} 1"),
+        format!("assent_push_latency_seconds_count{{instance=\"{i}\"}} 1"),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "/metrics should have the line {line}:\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refusals_are_counted_by_route_and_code() {
+    let svc = TestService::start().await;
+    let bad = svc.backend.with_key("wrong");
+    for _ in 0..2 {
+        let (status, _) = bad.get("/protected/json/users/1/status").await;
+        assert_eq!(status, 401);
+    }
+    let text = reqwest::get(format!("{}/metrics", svc.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = format!(
+        "assent_refusals_total{{instance=\"{}\",route=\"/protected/json/users/{{id}}/status\",code=\"60001\"}} 2",
+        svc.state.config.instance
     );
     assert!(
-        text.contains("assent_requests{status=\"approved\"} 0"),
-        "{text}"
+        text.lines().any(|l| l == line),
+        "two refused calls should be counted under their route and code:\n{text}"
     );
-    assert!(text.contains("assent_callback_backlog 0"), "{text}");
 }
 
 #[tokio::test]

@@ -123,9 +123,7 @@ async fn rotating_the_key_changes_the_callback_signature_key() {
     })
     .await;
     let (user, device) = svc.enrolled_user("rot@example.com").await;
-    let new_key = assent_server::admin::rotate_key(svc.state.store.as_ref(), &svc.app.id)
-        .await
-        .unwrap();
+    let new_key = svc.state.operator().rotate_key(&svc.app.id).await.unwrap();
     let (status, _) = svc
         .backend
         .get(&format!("/protected/json/users/{user}/status"))
@@ -143,4 +141,104 @@ async fn rotating_the_key_changes_the_callback_signature_key() {
         &received.signature,
     )
     .expect("callbacks are signed with the new key");
+}
+
+/// One relying party whose endpoint hangs must not delay another's callbacks: deliveries are
+/// bounded per app and never wait for each other.
+#[tokio::test]
+async fn a_hanging_endpoint_does_not_delay_another_apps_callbacks() {
+    // Accepts connections and never answers.
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_url = format!("http://{}/hook", hanging.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = hanging.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let svc = TestService::start_with(Options {
+        callback_url: Some(hanging_url),
+        configure: Some(Box::new(|c| {
+            c.callback_timeout = std::time::Duration::from_secs(60);
+        })),
+        ..Options::default()
+    })
+    .await;
+    for i in 0..12 {
+        let (user, device) = svc.enrolled_user(&format!("slow{i}@example.com")).await;
+        let (id, _) = svc.backend.request(user, json!({"message": "slow"})).await;
+        assert_eq!(device.approve(id).await.status, 200);
+    }
+    let mut callbacks = CallbackReceiver::start().await;
+    let (other, other_key) = svc
+        .state
+        .operator()
+        .create_app(
+            assent_server::admin::AppSpec {
+                name: "Prompt Co".into(),
+                callback_url: Some(callbacks.url.clone()),
+                ..Default::default()
+            },
+            assent_server::clock::unix_now(),
+        )
+        .await
+        .unwrap();
+    let backend = svc.backend.with_key(other_key.expose());
+    let user = backend.create_user("prompt@example.com").await;
+    let token = backend.registration(user).await;
+    let device = crate::support::TestDevice::enroll(&svc.base, &token, "d").await;
+    let (id, _) = backend.request(user, json!({"message": "fast"})).await;
+    assert_eq!(device.approve(id).await.status, 200);
+    let delivered = callbacks.next().await;
+    let payload: serde_json::Value = serde_json::from_slice(&delivered.body).unwrap();
+    assert_eq!(payload["uuid"], id.to_string());
+    assert_eq!(payload["approval_request"]["app_id"], other.id);
+    assert!(
+        svc.state.store.metrics().await.unwrap().callback_backlog >= 12,
+        "the hanging app's callbacks are all still waiting, so the other's was not behind them"
+    );
+    held.abort();
+}
+
+/// A callback URL may carry the relying party's own secrets (a user name and password, a token in
+/// the query): none of them reaches the stored delivery error.
+#[tokio::test]
+async fn secrets_in_a_callback_url_never_reach_the_stored_error() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let svc = TestService::start_with(Options {
+        callback_url: Some(format!(
+            "http://hookuser:s3cretpass@127.0.0.1:{closed}/cb?token=t0psecret"
+        )),
+        ..Options::default()
+    })
+    .await;
+    let (user, device) = svc.enrolled_user("secret-url@example.com").await;
+    let (id, _) = svc.backend.request(user, json!({"message": "m"})).await;
+    device.approve(id).await;
+    let store = svc.state.store.clone();
+    eventually("the first attempt failed and was recorded", || {
+        let store = store.clone();
+        async move { store.callback_last_error(1).await.unwrap().is_some() }
+    })
+    .await;
+    let error = svc
+        .state
+        .store
+        .callback_last_error(1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        error.contains(&format!("127.0.0.1:{closed}/cb")),
+        "the error says where: {error}"
+    );
+    for secret in ["hookuser", "s3cretpass", "t0psecret"] {
+        assert!(
+            !error.contains(secret),
+            "{secret} must not be in the stored error: {error}"
+        );
+    }
 }

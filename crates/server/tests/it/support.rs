@@ -1,7 +1,7 @@
 //! A real service on loopback, a backend client, a protocol-level test device (which can also
 //! misbehave on purpose), and a callback receiver.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use assent_protocol::signed::{Signed, Verified};
 use assent_protocol::stream::StreamMessage;
 use assent_protocol::{SigningKey, Uuid};
 use assent_server::Service;
-use assent_server::admin::{self, AppSpec};
+use assent_server::admin::AppSpec;
 use assent_server::clock::unix_now;
 use assent_server::config::ServiceConfig;
 use assent_server::state::AppState;
@@ -96,10 +96,9 @@ impl TestService {
                     } else {
                         CallbackMethod::Post
                     },
+                    allow_local_logo: false,
                 };
-                let (app, key) = admin::create_app(state.store.as_ref(), spec, unix_now())
-                    .await
-                    .unwrap();
+                let (app, key) = state.operator().create_app(spec, unix_now()).await.unwrap();
                 (app, key.expose().to_owned())
             }
         };
@@ -137,6 +136,14 @@ impl TestService {
         let user = self.backend.create_user(email).await;
         let device = self.enroll(user).await;
         (user, device)
+    }
+
+    /// Rows in `table` now (for "nothing was written" checks), through the store interface.
+    pub async fn rows(&self, table: &str) -> i64 {
+        let counts = self.state.store.row_counts().await.expect("row counts");
+        *counts
+            .get(table)
+            .unwrap_or_else(|| panic!("no table {table} in {counts:?}")) as i64
     }
 
     pub async fn enroll(&self, user: u64) -> TestDevice {
@@ -565,18 +572,6 @@ impl CallbackReceiver {
     }
 }
 
-/// Reads `path`'s SQLite database directly (for "nothing was written" checks).
-pub async fn count_rows(db_dir: &Path, table: &str) -> i64 {
-    let url = format!("sqlite://{}?mode=ro", db_dir.join("assent.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    n
-}
-
 /// Polls `check` until it returns true.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
@@ -591,4 +586,24 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("timed out waiting until {what}");
+}
+
+/// The `host:port` of a base URL.
+pub fn authority(base: &str) -> String {
+    base.trim_start_matches("http://").to_owned()
+}
+
+/// The status and body of a raw HTTP answer (the last one, after any `100 Continue`).
+pub fn parse_answer(answer: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(answer).into_owned();
+    let last = text
+        .rfind("HTTP/1.1 ")
+        .unwrap_or_else(|| panic!("no HTTP answer in {text:?}"));
+    let text = &text[last..];
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
 }

@@ -5,35 +5,109 @@
 //!
 //! Form values are strings; typed readers accept a string wherever a number or boolean is expected,
 //! and an object with numeric keys wherever a list is expected. `null` and missing are the same.
+//!
+//! Everything here reads untrusted input before any credential is checked, so every cost is
+//! bounded: keys nest at most [`MAX_KEY_DEPTH`] levels (Rack's `param_depth_limit`), a call carries
+//! at most [`MAX_PAIRS`] form pairs, and JSON bodies nest at most 128 levels (serde_json's own
+//! limit). Building, reading and dropping the merged
+//! value recurse at most that deep.
+
+use std::borrow::Cow;
+use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ErrorBody, ErrorCode};
+
+/// Deepest nesting of a form key (`a[b][c]` nests 3 levels). Rack's default is 32 too.
+pub const MAX_KEY_DEPTH: usize = 32;
+/// Most `key=value` pairs in one query string or form body.
+pub const MAX_PAIRS: usize = 1024;
+
+/// Why parameters were refused: a stable code (60002 for an unreadable call, 60004 for a bad
+/// parameter), a message for a person, and the parameter at fault when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamsError {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// What is wrong, for a person.
+    pub message: Cow<'static, str>,
+    /// The parameter at fault.
+    pub field: Option<String>,
+}
+
+impl ParamsError {
+    fn unreadable(message: impl Into<Cow<'static, str>>) -> Self {
+        ParamsError {
+            code: ErrorCode::InvalidRequest,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    fn param(name: &str, message: impl Into<Cow<'static, str>>) -> Self {
+        ParamsError {
+            code: ErrorCode::InvalidParameter,
+            message: message.into(),
+            field: Some(name.to_owned()),
+        }
+    }
+
+    /// The error body this refusal is answered with.
+    pub fn to_body(&self) -> ErrorBody {
+        let body = ErrorBody::new(self.code, self.message.clone());
+        match &self.field {
+            Some(name) => body.with_field(name.clone(), "is invalid"),
+            None => body,
+        }
+    }
+}
+
+impl fmt::Display for ParamsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ParamsError {}
 
 /// The merged parameters of one call.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Params(Map<String, Value>);
 
-/// Splits `a[b][][c]` into `["a", "b", "", "c"]`; `None` when the brackets are unbalanced (the
-/// key is then taken literally, as Rack does).
-fn key_path(key: &str) -> Option<Vec<&str>> {
+/// Splits `a[b][][c]` into `["a", "b", "", "c"]`; `Ok(None)` when the brackets are unbalanced
+/// (the key is then taken literally, as Rack does).
+///
+/// # Errors
+/// 60002 when the key nests deeper than [`MAX_KEY_DEPTH`].
+fn key_path(key: &str) -> Result<Option<Vec<&str>>, ParamsError> {
     let Some(open) = key.find('[') else {
-        return Some(vec![key]);
+        return Ok(Some(vec![key]));
     };
     if open == 0 {
-        return None;
+        return Ok(None);
     }
     let mut path = vec![&key[..open]];
     let mut rest = &key[open..];
     while !rest.is_empty() {
-        let inner = rest.strip_prefix('[')?;
-        let close = inner.find(']')?;
+        let Some(inner) = rest.strip_prefix('[') else {
+            return Ok(None);
+        };
+        let Some(close) = inner.find(']') else {
+            return Ok(None);
+        };
+        if path.len() >= MAX_KEY_DEPTH {
+            return Err(ParamsError::unreadable(format!(
+                "A parameter name nests deeper than {MAX_KEY_DEPTH} levels."
+            )));
+        }
         path.push(&inner[..close]);
         rest = &inner[close + 1..];
     }
-    Some(path)
+    Ok(Some(path))
 }
 
+/// Sets `path` under `node`. Recursion depth is the path length, at most [`MAX_KEY_DEPTH`].
 fn insert_path(node: &mut Value, path: &[&str], value: Value) {
     let Some((head, rest)) = path.split_first() else {
         *node = value;
@@ -72,16 +146,16 @@ impl Params {
     /// Parses and merges the query string and the body.
     ///
     /// # Errors
-    /// 60002 for a body that does not parse as its content type says, or a JSON body that is not
-    /// an object.
+    /// 60002 for a body that does not parse as its content type says, a JSON body that is not
+    /// an object, a key nested deeper than [`MAX_KEY_DEPTH`], or more than [`MAX_PAIRS`] pairs.
     pub fn parse(
         query: Option<&str>,
         content_type: Option<&str>,
         body: &[u8],
-    ) -> Result<Params, ApiError> {
+    ) -> Result<Params, ParamsError> {
         let mut params = Params::default();
         if let Some(query) = query {
-            params.merge_form(query.as_bytes());
+            params.merge_form(query.as_bytes())?;
         }
         let mime = content_type.map(|c| {
             c.split(';')
@@ -105,10 +179,10 @@ impl Params {
         }
         if is_json {
             let value: Value = serde_json::from_slice(body).map_err(|e| {
-                ApiError::bad_request(format!("The request body is not valid JSON: {e}"))
+                ParamsError::unreadable(format!("The request body is not valid JSON: {e}"))
             })?;
             let Value::Object(map) = value else {
-                return Err(ApiError::bad_request(
+                return Err(ParamsError::unreadable(
                     "The JSON request body must be an object.",
                 ));
             };
@@ -116,10 +190,10 @@ impl Params {
         } else {
             match mime.as_deref() {
                 None | Some("application/x-www-form-urlencoded") | Some("text/plain") => {
-                    params.merge_form(body)
+                    params.merge_form(body)?;
                 }
                 Some(other) => {
-                    return Err(ApiError::bad_request(format!(
+                    return Err(ParamsError::unreadable(format!(
                         "Unsupported content type {other}: send JSON or application/x-www-form-urlencoded."
                     )));
                 }
@@ -128,11 +202,16 @@ impl Params {
         Ok(params)
     }
 
-    fn merge_form(&mut self, form: &[u8]) {
+    fn merge_form(&mut self, form: &[u8]) -> Result<(), ParamsError> {
         let mut root = Value::Object(std::mem::take(&mut self.0));
-        for (key, value) in form_urlencoded::parse(form) {
+        for (n, (key, value)) in form_urlencoded::parse(form).enumerate() {
+            if n >= MAX_PAIRS {
+                return Err(ParamsError::unreadable(format!(
+                    "A call may carry at most {MAX_PAIRS} parameters."
+                )));
+            }
             let value = Value::String(value.into_owned());
-            match key_path(&key) {
+            match key_path(&key)? {
                 Some(path) => insert_path(&mut root, &path, value),
                 None => insert_path(&mut root, &[key.as_ref()], value),
             }
@@ -141,6 +220,7 @@ impl Params {
             Value::Object(map) => map,
             _ => unreachable!("the root stays an object"),
         };
+        Ok(())
     }
 
     /// The raw value of `name`, `None` when missing or `null`.
@@ -152,12 +232,12 @@ impl Params {
     ///
     /// # Errors
     /// 60004 when the value is an object, list or boolean.
-    pub fn string(&self, name: &str) -> Result<Option<String>, ApiError> {
+    pub fn string(&self, name: &str) -> Result<Option<String>, ParamsError> {
         match self.get(name) {
             None => Ok(None),
             Some(v) => scalar_string(v)
                 .map(Some)
-                .ok_or_else(|| ApiError::param(format!("`{name}` must be a string."))),
+                .ok_or_else(|| ParamsError::param(name, format!("`{name}` must be a string."))),
         }
     }
 
@@ -165,12 +245,12 @@ impl Params {
     ///
     /// # Errors
     /// 60004 when the value is not a non-negative integer.
-    pub fn unsigned(&self, name: &str) -> Result<Option<u64>, ApiError> {
+    pub fn unsigned(&self, name: &str) -> Result<Option<u64>, ParamsError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(v) => as_unsigned(v).map(Some).ok_or_else(|| {
-                ApiError::param(format!("`{name}` must be a non-negative integer."))
+                ParamsError::param(name, format!("`{name}` must be a non-negative integer."))
             }),
         }
     }
@@ -179,7 +259,7 @@ impl Params {
     ///
     /// # Errors
     /// 60004 otherwise.
-    pub fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
+    pub fn boolean(&self, name: &str) -> Result<Option<bool>, ParamsError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -190,7 +270,10 @@ impl Params {
             {
                 Some("true" | "1" | "yes" | "on") => Ok(Some(true)),
                 Some("false" | "0" | "no" | "off" | "") => Ok(Some(false)),
-                _ => Err(ApiError::param(format!("`{name}` must be true or false."))),
+                _ => Err(ParamsError::param(
+                    name,
+                    format!("`{name}` must be true or false."),
+                )),
             },
         }
     }
@@ -199,15 +282,16 @@ impl Params {
     ///
     /// # Errors
     /// 60004 when the value is not an object.
-    pub fn object(&self, name: &str) -> Result<Map<String, Value>, ApiError> {
+    pub fn object(&self, name: &str) -> Result<Map<String, Value>, ParamsError> {
         match self.get(name) {
             None => Ok(Map::new()),
             Some(Value::Object(map)) => Ok(map.clone()),
             Some(Value::Array(items)) if items.is_empty() => Ok(Map::new()),
             Some(Value::String(s)) if s.is_empty() => Ok(Map::new()),
-            Some(_) => Err(ApiError::param(format!(
-                "`{name}` must be an object of names to values."
-            ))),
+            Some(_) => Err(ParamsError::param(
+                name,
+                format!("`{name}` must be an object of names to values."),
+            )),
         }
     }
 
@@ -216,16 +300,16 @@ impl Params {
     ///
     /// # Errors
     /// 60004 for anything else.
-    pub fn list(&self, name: &str) -> Result<Vec<Value>, ApiError> {
+    pub fn list(&self, name: &str) -> Result<Vec<Value>, ParamsError> {
         match self.get(name) {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => Ok(items.clone()),
             Some(Value::Object(map)) => {
                 let mut indexed = Vec::with_capacity(map.len());
                 for (k, v) in map {
-                    let i: usize = k
-                        .parse()
-                        .map_err(|_| ApiError::param(format!("`{name}` must be a list.")))?;
+                    let i: usize = k.parse().map_err(|_| {
+                        ParamsError::param(name, format!("`{name}` must be a list."))
+                    })?;
                     indexed.push((i, v.clone()));
                 }
                 indexed.sort_by_key(|(i, _)| *i);
@@ -236,7 +320,10 @@ impl Params {
                 .split(',')
                 .map(|p| Value::String(p.trim().to_owned()))
                 .collect()),
-            Some(_) => Err(ApiError::param(format!("`{name}` must be a list."))),
+            Some(_) => Err(ParamsError::param(
+                name,
+                format!("`{name}` must be a list."),
+            )),
         }
     }
 
@@ -244,7 +331,7 @@ impl Params {
     ///
     /// # Errors
     /// As [`Params::object`].
-    pub fn nested(&self, name: &str) -> Result<Params, ApiError> {
+    pub fn nested(&self, name: &str) -> Result<Params, ParamsError> {
         self.object(name).map(Params)
     }
 }
@@ -380,7 +467,7 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_refused_with_60002() {
-        use assent_protocol::error::ErrorCode;
+        use crate::error::ErrorCode;
         let e = Params::parse(None, Some("application/json"), b"{not json").unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         let e = Params::parse(None, Some("application/json"), b"[1,2]").unwrap_err();
@@ -407,5 +494,45 @@ mod tests {
         let p = form("a%5Bb=1&%5Bc%5D=2");
         assert_eq!(p.string("a[b").unwrap().as_deref(), Some("1"));
         assert_eq!(p.string("[c]").unwrap().as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn deep_keys_are_refused_with_60002_at_any_depth_past_the_limit() {
+        let at_limit = format!("a{}=1", "[]".repeat(MAX_KEY_DEPTH - 1));
+        assert!(
+            Params::parse(None, None, at_limit.as_bytes()).is_ok(),
+            "a key nesting exactly {MAX_KEY_DEPTH} levels is accepted"
+        );
+        for depth in [MAX_KEY_DEPTH, MAX_KEY_DEPTH + 1, 2_000, 100_000] {
+            for shape in ["[]", "[x]", "[0]"] {
+                let key = format!("a{}", shape.repeat(depth));
+                let e = Params::parse(None, None, format!("{key}=1").as_bytes())
+                    .expect_err("a key nested past the limit must be refused");
+                assert_eq!(e.code, ErrorCode::InvalidRequest, "depth {depth} {shape}");
+                let e = Params::parse(Some(&format!("{key}=1")), None, b"")
+                    .expect_err("the same key in the query string must be refused");
+                assert_eq!(
+                    e.code,
+                    ErrorCode::InvalidRequest,
+                    "query, depth {depth} {shape}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn too_many_pairs_are_refused_with_60002() {
+        let body = "a=1&".repeat(MAX_PAIRS + 1);
+        let e = Params::parse(None, None, body.as_bytes()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        let body = "a=1&".repeat(MAX_PAIRS);
+        assert!(Params::parse(None, None, body.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn deep_json_is_refused_not_overflowed() {
+        let body = format!("{{\"a\":{}1{}}}", "[".repeat(50_000), "]".repeat(50_000));
+        let e = Params::parse(None, Some("application/json"), body.as_bytes()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
     }
 }
