@@ -53,6 +53,15 @@ ensure_rust() {
   fi
 }
 
+# The nightly toolchain cargo-fuzz needs (sanitizers). The machines' image ships one; elsewhere
+# rustup installs it.
+ensure_nightly() {
+  if ! cargo +nightly --version >/dev/null 2>&1; then
+    log "installing the nightly Rust toolchain (for cargo-fuzz)"
+    rustup toolchain install nightly --profile minimal
+  fi
+}
+
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
 ensure_node() {

@@ -147,6 +147,29 @@ pub fn assent(args: &[&str], env: &[(&str, &str)]) -> Run {
     Run::from(&command.output().expect("run assent"))
 }
 
+/// The release build of a binary: `scripts/test` builds the release artefacts once (they are
+/// packaged too), so hardening tests can attack exactly what ships.
+pub fn release_binary(name: &str) -> PathBuf {
+    let path = target_dir().join("release").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the release binaries first (cargo build --release --bins; scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// How to run `assent serve` beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The binary (default: the debug build).
+    pub binary: Option<PathBuf>,
+    /// More `assent serve` arguments.
+    pub args: Vec<String>,
+    /// More environment variables.
+    pub env: Vec<(String, String)>,
+}
+
 /// A real `assent serve` process over a database in a directory the test owns.
 #[derive(Debug)]
 pub struct AssentService {
@@ -162,12 +185,18 @@ pub struct AssentService {
     pub app_id: String,
     log: PathBuf,
     child: Option<Child>,
+    options: ServeOptions,
 }
 
 impl AssentService {
     /// Creates an "Acme Bank" app (with `app_args`, e.g. a logo or callback URL) and starts the
     /// service on a free port.
     pub fn start(dir: &Path, app_args: &[&str]) -> AssentService {
+        Self::start_with(dir, app_args, ServeOptions::default())
+    }
+
+    /// As [`AssentService::start`], serving with `options`.
+    pub fn start_with(dir: &Path, app_args: &[&str], options: ServeOptions) -> AssentService {
         let database = format!("sqlite://{}", dir.join("assent.db").display());
         let mut args = vec![
             "app",
@@ -190,9 +219,22 @@ impl AssentService {
             app_id: app["id"].as_str().unwrap().to_owned(),
             log: dir.join("serve.log"),
             child: None,
+            options,
         };
         service.restart();
         service
+    }
+
+    /// The service's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// (Re)starts the process on the same port and database.
@@ -206,7 +248,12 @@ impl AssentService {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let mut child = Command::new(built_binary("assent"))
+        let binary = self
+            .options
+            .binary
+            .clone()
+            .unwrap_or_else(|| built_binary("assent"));
+        let mut child = Command::new(binary)
             .args([
                 "serve",
                 "--listen",
@@ -214,6 +261,8 @@ impl AssentService {
                 "--database",
                 &self.database,
             ])
+            .args(&self.options.args)
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

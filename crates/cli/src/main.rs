@@ -7,6 +7,7 @@ mod callback;
 mod demo;
 mod device;
 mod exit;
+mod kek;
 mod paths;
 mod serve;
 mod storage;
@@ -35,6 +36,9 @@ enum Command {
     /// Manage relying-party apps (on the service's database).
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Manage the key-encryption key that seals secrets at rest.
+    #[command(subcommand)]
+    Kek(kek::KekCommand),
     /// Manage users (backend API, with an API key).
     User {
         #[command(flatten)]
@@ -96,6 +100,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(args).await,
         Command::App(command) => app::run(command).await,
+        Command::Kek(command) => kek::run(command).await,
         Command::User {
             connection,
             command,

@@ -146,24 +146,35 @@ fn check_spec(spec: &AppSpec) -> Result<(), AdminError> {
 pub struct Operator {
     store: Arc<dyn Store>,
     keys: KeyRing,
+    resealed_at_open: u64,
 }
 
 impl Operator {
     /// Works on `store` with `keys`.
     pub fn new(store: Arc<dyn Store>, keys: KeyRing) -> Self {
-        Operator { store, keys }
+        Operator {
+            store,
+            keys,
+            resealed_at_open: 0,
+        }
     }
 
     /// Opens the database and key ring `config` names, as `assent serve` would (creating the
-    /// default key file beside a new SQLite database), and seals any secret still in plain form.
+    /// default key file beside a new SQLite database), checks that the ring opens every stored
+    /// secret (so nothing new is sealed with a key the service does not have), and seals any
+    /// secret still in plain form or under a previous key.
     ///
     /// # Errors
     /// As [`crate::Service::open`].
     pub async fn open(config: &ServiceConfig) -> Result<Self, OpenError> {
         let store = open_store(&config.database_url).await?;
-        let keys = key_ring(config)?;
-        reseal_secrets(store.as_ref(), &keys).await?;
-        Ok(Operator { store, keys })
+        let keys = key_ring(config, store.as_ref()).await?;
+        let resealed_at_open = reseal_secrets(store.as_ref(), &keys).await?;
+        Ok(Operator {
+            store,
+            keys,
+            resealed_at_open,
+        })
     }
 
     /// The store.
@@ -234,7 +245,7 @@ impl Operator {
     /// # Errors
     /// A secret sealed with a key this operator was not given.
     pub async fn reseal(&self) -> Result<u64, OpenError> {
-        reseal_secrets(self.store.as_ref(), &self.keys).await
+        Ok(self.resealed_at_open + reseal_secrets(self.store.as_ref(), &self.keys).await?)
     }
 
     /// The id of the key new secrets are sealed with.

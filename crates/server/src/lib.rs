@@ -35,7 +35,6 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use assent_protocol::error::ErrorCode;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::Uri;
@@ -107,18 +106,34 @@ pub async fn open_store(database_url: &str) -> Result<Arc<dyn Store>, StoreError
     Ok(Arc::new(SqliteStore::open(database_url).await?))
 }
 
-fn kek_from(source: &KekSource, database_url: &str, create: bool) -> Result<Kek, OpenError> {
+async fn kek_from(
+    source: &KekSource,
+    database_url: &str,
+    store: Option<&dyn Store>,
+) -> Result<Kek, OpenError> {
     match source {
         KekSource::Key(key) => Ok(key.clone()),
         KekSource::File(path) => Ok(Kek::read_file(path)?),
         KekSource::BesideDatabase => {
             let path = beside_database(database_url)?;
-            if create && !path.exists() {
-                tracing::info!(path = %path.display(), "creating the key-encryption key beside the database");
-                Ok(Kek::create_file(&path)?)
-            } else {
-                Ok(Kek::read_file(&path)?)
+            let Some(store) = store.filter(|_| !path.exists()) else {
+                return Ok(Kek::read_file(&path)?);
+            };
+            // A missing key file is created only for a database that has sealed nothing yet; for
+            // one that has, a new key would open nothing, so say what is missing instead.
+            if let Some(sealed) = store
+                .sealed_secrets()
+                .await?
+                .iter()
+                .find_map(|s| KeyRing::sealed_with(&s.value))
+            {
+                return Err(OpenError::Config(format!(
+                    "the database's secrets are sealed with key-encryption key {sealed}, but {} is missing: restore it (or pass --kek-file)",
+                    path.display()
+                )));
             }
+            tracing::info!(path = %path.display(), "creating the key-encryption key beside the database");
+            Ok(Kek::create_file(&path)?)
         }
     }
 }
@@ -140,17 +155,17 @@ pub fn beside_database(database_url: &str) -> Result<PathBuf, OpenError> {
     }
 }
 
-/// The key ring `config` names (creating the default key file beside a new SQLite database).
+/// The key ring `config` names, creating the default key file beside a SQLite database that has
+/// sealed nothing yet.
 ///
 /// # Errors
-/// A key cannot be read.
-pub fn key_ring(config: &ServiceConfig) -> Result<KeyRing, OpenError> {
-    let current = kek_from(&config.kek, &config.database_url, true)?;
-    let previous = config
-        .previous_keks
-        .iter()
-        .map(|source| kek_from(source, &config.database_url, false))
-        .collect::<Result<Vec<_>, _>>()?;
+/// A key cannot be read, or the default key file is missing for a database that needs it.
+pub async fn key_ring(config: &ServiceConfig, store: &dyn Store) -> Result<KeyRing, OpenError> {
+    let current = kek_from(&config.kek, &config.database_url, Some(store)).await?;
+    let mut previous = Vec::new();
+    for source in &config.previous_keks {
+        previous.push(kek_from(source, &config.database_url, None).await?);
+    }
     Ok(KeyRing::new(current, previous))
 }
 
@@ -196,7 +211,7 @@ impl Service {
     /// not the one the database's secrets were sealed with.
     pub async fn open(config: ServiceConfig) -> Result<Self, OpenError> {
         let store = open_store(&config.database_url).await?;
-        let ring = key_ring(&config)?;
+        let ring = key_ring(&config, store.as_ref()).await?;
         // The first instance on an empty database stores its candidate; every other one (and every
         // later start) gets the stored key.
         let candidate = ring.seal(&ServiceKey::candidate(), &SecretPurpose::ServiceKey);
@@ -346,9 +361,13 @@ async fn healthz() -> &'static str {
 }
 
 async fn unknown_route() -> impl IntoResponse {
-    let mut error = ApiError::bad_request("Unknown endpoint: check the URL and method.");
-    error.code = ErrorCode::InvalidRequest;
+    let error = ApiError::bad_request("Unknown endpoint: check the URL and method.");
     (axum::http::StatusCode::NOT_FOUND, error)
+}
+
+async fn wrong_method() -> impl IntoResponse {
+    let error = ApiError::bad_request("This endpoint does not take that method.");
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, error)
 }
 
 /// The whole HTTP surface for `state`.
@@ -359,6 +378,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::observe,

@@ -149,8 +149,8 @@ async fn rotating_the_key_encryption_key_keeps_every_secret() {
     assert_eq!(operator.current_key_id(), new.id_hex());
     assert_eq!(
         operator.reseal().await.unwrap(),
-        0,
-        "opening already re-sealed"
+        2,
+        "the service key and the app's callback key were re-sealed"
     );
     for secret in operator.store().sealed_secrets().await.unwrap() {
         assert_eq!(
@@ -237,5 +237,29 @@ async fn secrets_stored_in_plain_form_are_sealed_on_start() {
             at.map(|a| a / 4096 + 1)
         );
     }
+    drop(tmp);
+}
+
+#[tokio::test]
+async fn a_missing_key_file_is_reported_not_replaced() {
+    let svc = TestService::start().await;
+    let (dir, _app, _key, tmp) = svc.stop().await;
+    let path = dir.join("assent.db.kek");
+    let id = Kek::read_file(&path).unwrap().id_hex();
+    std::fs::remove_file(&path).unwrap();
+    match Service::open(config(&dir, KekSource::BesideDatabase, Vec::new())).await {
+        Err(OpenError::Config(message)) => {
+            assert!(
+                message.contains(&id),
+                "the message names the key needed: {message}"
+            );
+            assert!(message.contains("missing"), "{message}");
+        }
+        other => panic!("a missing key must be reported: {other:?}"),
+    }
+    assert!(
+        !path.exists(),
+        "no new key may be made up for a database that has secrets"
+    );
     drop(tmp);
 }
