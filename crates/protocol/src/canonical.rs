@@ -11,8 +11,12 @@
 //! - numbers serialised as ECMAScript's `Number.prototype.toString` does (shortest round-trip
 //!   form; integers without a fraction or exponent).
 //!
-//! Integers outside the IEEE-754 "safe" range (|n| > 2^53 - 1) are refused rather than silently
-//! rounded: I-JSON (RFC 7493), which JCS requires, cannot carry them exactly.
+//! Numbers outside the IEEE-754 "safe" range (|n| > 2^53 - 1) are refused rather than silently
+//! rounded: I-JSON (RFC 7493), which JCS requires, cannot carry such integers exactly, and a float
+//! that large prints as one. They are refused in every spelling (`2e60` as well as
+//! `2000...000`), so a value's canonical form never depends on how it was written. Assent messages
+//! carry only integers within the range; this is the one departure from RFC 8785, whose example
+//! includes `1E30`.
 
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
@@ -103,6 +107,12 @@ fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), CanonicalError> {
         }
         out.extend_from_slice(i.to_string().as_bytes());
     } else if let Some(f) = n.as_f64() {
+        // A float beyond the safe range prints as (or like) an integer beyond it, which is refused
+        // when written as one: refuse it in every spelling, so a value's canonical form never
+        // depends on how it was written (found by the signed_envelope fuzz target).
+        if f.abs() > MAX_SAFE_INTEGER as f64 {
+            return Err(CanonicalError::IntegerOutOfRange(n.to_string()));
+        }
         // serde_json never holds NaN or infinities, so the value is finite here.
         let mut buffer = ryu_js::Buffer::new();
         out.extend_from_slice(buffer.format_finite(f).as_bytes());
@@ -170,16 +180,17 @@ mod tests {
 
     #[test]
     fn rfc8785_primitive_example() {
-        // RFC 8785 section 3.2.2 example input and its canonical output.
+        // RFC 8785 section 3.2.2 example input and its canonical output, without the example's
+        // 1E30: Assent refuses every number beyond +-(2^53 - 1), whatever its spelling (below).
         let v: Value = serde_json::from_str(
-            r#"{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+            r#"{"numbers": [333333333.33333329, 4.50, 2e-3, 0.000000000000000000000000001],
                 "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
                 "literals": [null, true, false]}"#,
         )
         .unwrap();
         assert_eq!(
             canon(&v),
-            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#,
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#,
             "the RFC's own example must canonicalize to the RFC's own output"
         );
     }
@@ -201,6 +212,29 @@ mod tests {
             canonicalize(&json!(-(MAX_SAFE_INTEGER as i64) - 1)),
             Err(CanonicalError::IntegerOutOfRange(_))
         ));
+    }
+
+    #[test]
+    fn floats_beyond_the_safe_range_are_refused_in_every_spelling() {
+        // Regression: fuzz/artifacts/signed_envelope (1.1110002030002e18 canonicalized to
+        // "1111000203000200000", which is then refused as an integer).
+        for text in [
+            "1.1110002030002e18",
+            "1e21",
+            "-9.1e15",
+            "9007199254740993.0",
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert!(
+                matches!(
+                    canonicalize(&value),
+                    Err(CanonicalError::IntegerOutOfRange(_))
+                ),
+                "{text} must be refused like the integer it prints as"
+            );
+        }
+        assert_eq!(canon(&json!(1.5)), "1.5");
+        assert_eq!(canon(&json!(9007199254740991.0)), "9007199254740991");
     }
 
     #[test]

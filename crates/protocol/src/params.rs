@@ -210,6 +210,11 @@ impl Params {
                     "A call may carry at most {MAX_PAIRS} parameters."
                 )));
             }
+            if key.is_empty() {
+                // `=v` or `&&`: a value without a name, ignored as Rack does. (Taken as a path it
+                // would turn the root into a list; found by the backend_params fuzz target.)
+                continue;
+            }
             let value = Value::String(value.into_owned());
             match key_path(&key)? {
                 Some(path) => insert_path(&mut root, &path, value),
@@ -534,5 +539,21 @@ mod tests {
         let body = format!("{{\"a\":{}1{}}}", "[".repeat(50_000), "]".repeat(50_000));
         let e = Params::parse(None, Some("application/json"), body.as_bytes()).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn a_parameter_without_a_name_is_ignored() {
+        // Regression: fuzz/artifacts/backend_params/crash-1b87925314a63bac9450035b5ba521d701a8055f
+        let p = Params::parse(Some("message=from+qls[vaipk]&=_key=k"), None, b"").unwrap();
+        assert_eq!(
+            p.string("message").unwrap().as_deref(),
+            Some("from qls[vaipk]")
+        );
+        for form in ["=1", "&&", "=", "=a&message=m", "a=1&=&b=2"] {
+            assert!(
+                Params::parse(Some(form), None, form.as_bytes()).is_ok(),
+                "{form:?} must parse without a panic"
+            );
+        }
     }
 }

@@ -1038,3 +1038,32 @@ async fn the_same_person_created_concurrently_is_one_user() {
     }
     assert_eq!(ids.len(), 1, "one person, one id: {ids:?}");
 }
+
+/// Found by the `backend_params` fuzz target: a form pair without a name (`=v`) used to panic the
+/// parameter parser. It is ignored, and the call is judged on the rest.
+#[tokio::test]
+async fn a_parameter_without_a_name_is_not_an_internal_error() {
+    let svc = TestService::start().await;
+    let (user, _device) = svc.enrolled_user("noname@example.com").await;
+    let (status, body) = svc
+        .backend
+        .unauthenticated(
+            Method::POST,
+            "/onetouch/json/users/1/approval_requests?message=from+qls[vaipk]&=_key=k",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (401, Some("60001")),
+        "{body}"
+    );
+    let (status, body) = svc
+        .backend
+        .post_form(
+            &format!("/onetouch/json/users/{user}/approval_requests"),
+            "=x&message=Sign+in&&=",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
