@@ -9,7 +9,8 @@ ASSENT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR="$ASSENT_ROOT/target/tools"
 
 # Packages: WebKitGTK 4.1 and friends to build the desktop app; Secret Service, D-Bus, Xvfb and a
-# notification daemon to run it in tests; Chromium for the UI browser tests.
+# notification daemon to run it in tests; Chromium for the UI browser tests; PostgreSQL and nginx
+# for the multi-instance tests (their own throwaway cluster and balancer, never the system ones).
 APT_PACKAGES=(
   build-essential pkg-config curl ca-certificates git
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev
@@ -18,6 +19,7 @@ APT_PACKAGES=(
   dbus dbus-x11 gnome-keyring libsecret-tools dunst libnotify-bin
   chromium chromium-driver
   python3 python3-venv
+  postgresql nginx
 )
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }

@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// The URL devices reach this service at (goes into enrollment links); default: http://LISTEN.
     #[arg(long, env = "ASSENT_PUBLIC_URL")]
     public_url: Option<url::Url>,
+    /// Most connections to PostgreSQL held by this instance.
+    #[arg(long, env = "ASSENT_DATABASE_POOL_SIZE", default_value_t = 10)]
+    database_pool_size: u32,
     /// This instance's name in logs and metrics (default: host name and process id).
     #[arg(long, env = "ASSENT_INSTANCE")]
     instance: Option<String>,
@@ -88,6 +91,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(public_url) = args.public_url {
         config.public_url = public_url;
     }
+    config.database_pool_size = args.database_pool_size;
     if let Some(instance) = args.instance {
         config.instance = instance;
     }

@@ -128,8 +128,10 @@ impl Default for Limits {
 pub struct ServiceConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// `sqlite://path` (or a plain path).
+    /// `sqlite://path` (or a plain path), or `postgres://...`.
     pub database_url: String,
+    /// Most connections to PostgreSQL (SQLite uses one writer and a few readers).
+    pub database_pool_size: u32,
     /// The URL devices reach the service at; goes into enrollment links.
     pub public_url: Url,
     /// Input limits.
@@ -171,6 +173,7 @@ impl ServiceConfig {
         ServiceConfig {
             listen,
             database_url: database_url.into(),
+            database_pool_size: 10,
             public_url,
             limits: Limits::default(),
             max_clock_skew_secs: assent_protocol::auth::DEFAULT_MAX_SKEW_SECS,

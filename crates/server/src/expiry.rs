@@ -19,7 +19,9 @@ pub async fn run(state: AppState) {
             Ok(expired) => {
                 for request in expired {
                     tracing::info!(request = %request.id, "approval request expired");
-                    state.announce_resolved(request.id, RequestStatus::Expired, &request.approvers);
+                    state
+                        .announce_resolved(request.id, RequestStatus::Expired, &request.approvers)
+                        .await;
                 }
             }
             Err(e) => tracing::error!(error = %e, "expiring requests failed"),

@@ -233,6 +233,18 @@ impl PushHub {
         connections.remove(user_id, |c| c.device_id == device_id);
     }
 
+    /// Closes every stream with "reconnect", so each device reconnects and re-syncs from its
+    /// `pending` list (after this instance may have missed changes). Returns how many.
+    pub fn reconnect_all(&self) -> usize {
+        let mut connections = self.lock();
+        let n = connections.total;
+        // Dropping the senders ends each stream's task, which closes with "reconnect".
+        connections.by_user.clear();
+        connections.per_device.clear();
+        connections.total = 0;
+        n
+    }
+
     /// Announces a final status to the approvers' devices and to long-poll waiters.
     pub fn resolved(&self, id: Uuid, status: RequestStatus, approvers: &[u64]) {
         self.notify_users(approvers, &StreamMessage::Resolved { id, status });

@@ -20,6 +20,7 @@ pub mod config;
 mod device;
 pub mod error;
 mod expiry;
+pub mod fanout;
 mod http;
 pub mod hub;
 pub mod keys;
@@ -36,7 +37,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::Uri;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -47,12 +48,14 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{KekSource, ServiceConfig};
 use crate::device::OriginalTarget;
 use crate::error::ApiError;
+use crate::fanout::{FanOut, LocalFanOut, PgFanOut};
 use crate::hub::PushHub;
 use crate::keys::ServiceKey;
 use crate::outbox::CallbackWorker;
 use crate::rate::RateLimits;
 use crate::sealed::{Kek, KeyRing, SealError, SecretPurpose};
 use crate::state::{AppState, Shared};
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 
@@ -93,17 +96,31 @@ pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
-/// Opens the store behind `database_url` (SQLite: `sqlite://path` or a plain path).
+/// Opens the store behind `database_url` (SQLite: `sqlite://path` or a plain path; PostgreSQL:
+/// `postgres://...`) with a small pool, for operator commands and tools.
 ///
 /// # Errors
 /// The database cannot be opened or migrated.
 pub async fn open_store(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(open_engine(database_url, 4).await?.0)
+}
+
+/// The store and the fan-out for `database_url`: SQLite with this instance's hub alone, or
+/// PostgreSQL with `NOTIFY`/`LISTEN` between instances (pool of `pool_size` connections).
+async fn open_engine(
+    database_url: &str,
+    pool_size: u32,
+) -> Result<(Arc<dyn Store>, Arc<dyn FanOut>), StoreError> {
     if is_postgres_url(database_url) {
-        return Err(StoreError::Corrupt(
-            "PostgreSQL is not supported by this build yet; use SQLite".into(),
-        ));
+        let store = PgStore::open(database_url, pool_size).await?;
+        let fanout = Arc::new(PgFanOut::new(store.pool().clone()));
+        Ok((Arc::new(store), fanout))
+    } else {
+        Ok((
+            Arc::new(SqliteStore::open(database_url).await?),
+            Arc::new(LocalFanOut),
+        ))
     }
-    Ok(Arc::new(SqliteStore::open(database_url).await?))
 }
 
 async fn kek_from(
@@ -210,7 +227,7 @@ impl Service {
     /// The database cannot be opened, migrated or read; the key-encryption key is missing or is
     /// not the one the database's secrets were sealed with.
     pub async fn open(config: ServiceConfig) -> Result<Self, OpenError> {
-        let store = open_store(&config.database_url).await?;
+        let (store, fanout) = open_engine(&config.database_url, config.database_pool_size).await?;
         let ring = key_ring(&config, store.as_ref()).await?;
         // The first instance on an empty database stores its candidate; every other one (and every
         // later start) gets the stored key.
@@ -231,6 +248,7 @@ impl Service {
                 config.connections.max_streams_per_device,
                 config.connections.max_streams,
             )),
+            fanout,
             service_key: ServiceKey::from_secret(&secret),
             keys: ring,
             rates,
@@ -268,6 +286,7 @@ impl Service {
         let worker = CallbackWorker::new(&state);
         let outbox = tokio::spawn(worker.run(token.clone()));
         let expiry = tokio::spawn(expiry::run(state.clone()));
+        let changes = tokio::spawn(Arc::clone(&state.fanout).run(state.clone()));
         tracing::info!(listen = %listener.local_addr()?, public_url = %state.config.public_url, instance = %state.config.instance, "assent service listening");
         let stop = token.clone();
         tokio::spawn(async move {
@@ -288,6 +307,7 @@ impl Service {
         token.cancel();
         let _ = outbox.await;
         let _ = expiry.await;
+        let _ = changes.await;
         state.store.close().await;
         tracing::info!("assent service stopped");
         served
@@ -356,8 +376,30 @@ fn collapse_slashes(mut req: Request) -> Request {
     req
 }
 
+/// Liveness: the process is up and serving HTTP.
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// Readiness: the database answers and changes from other instances can arrive. A balancer
+/// sends traffic only to a ready instance.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let database = state.store.ping().await.is_ok();
+    let listener = state.fanout.is_connected();
+    let status = if database && listener {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "ready": database && listener,
+            "database": database,
+            "listener": listener,
+            "instance": state.config.instance,
+        })),
+    )
 }
 
 async fn unknown_route() -> impl IntoResponse {
@@ -376,6 +418,7 @@ pub fn router(state: AppState) -> Router {
         .merge(backend::routes())
         .merge(device::routes())
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
@@ -383,5 +426,15 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::observe,
         ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                // The matched route, never the URI: a query may carry an API key.
+                let route = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("(unknown route)", |p| p.as_str());
+                tracing::info_span!("call", method = %req.method(), route)
+            }),
+        )
         .with_state(state)
 }

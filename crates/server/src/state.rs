@@ -4,18 +4,18 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use assent_protocol::request::RequestStatus;
-use assent_protocol::stream::StreamMessage;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::ServiceConfig;
+use crate::fanout::{Change, FanOut};
 use crate::hub::PushHub;
 use crate::keys::ServiceKey;
 use crate::metrics::Metrics;
 use crate::rate::RateLimits;
 use crate::sealed::KeyRing;
-use crate::store::{Store, StoredRequest};
+use crate::store::{Device, Store, StoredRequest};
 
 /// Shared service state (cheap to clone).
 #[derive(Debug, Clone)]
@@ -26,8 +26,10 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     /// Storage.
     pub store: Arc<dyn Store>,
-    /// Push fan-out.
+    /// This instance's streams and long-poll waiters.
     pub hub: Arc<PushHub>,
+    /// How changes reach every instance's hub.
+    pub fanout: Arc<dyn FanOut>,
     /// Configuration.
     pub config: ServiceConfig,
     /// Signs requests for devices.
@@ -64,28 +66,34 @@ impl AppState {
         crate::admin::Operator::new(Arc::clone(&self.store), self.keys.clone())
     }
 
-    /// Tells the approvers' connected devices about a new request; `started` is when its create
-    /// call arrived (for the push-latency histogram).
+    /// Tells every instance's connected devices of the approvers about a new request;
+    /// `started` is when its create call arrived (for the push-latency histogram).
     pub async fn announce_request(&self, request: &StoredRequest, started: std::time::Instant) {
-        let reached = self.hub.notify_users(
-            &request.approvers,
-            &StreamMessage::Request { id: request.id },
-        );
-        if reached > 0 {
-            self.metrics
-                .pushes
-                .fetch_add(reached as u64, std::sync::atomic::Ordering::Relaxed);
-            self.metrics.push_latency.observe(started.elapsed());
-        }
-        if reached > 0
-            && let Err(e) = self.store.mark_notified(request.id).await
-        {
-            tracing::warn!(error = %e, "could not mark a request notified");
-        }
+        let since_ms = crate::clock::unix_now_ms() - started.elapsed().as_millis() as i64;
+        let change = Change::Requested {
+            id: request.id,
+            approvers: request.approvers.clone(),
+            since_ms,
+        };
+        self.fanout.publish(self, change).await;
     }
 
-    /// Tells devices and long-poll waiters that a request is final.
-    pub fn announce_resolved(&self, id: Uuid, status: RequestStatus, approvers: &[u64]) {
-        self.hub.resolved(id, status, approvers);
+    /// Tells devices and long-poll waiters, on every instance, that a request is final.
+    pub async fn announce_resolved(&self, id: Uuid, status: RequestStatus, approvers: &[u64]) {
+        let change = Change::Resolved {
+            id,
+            status,
+            approvers: approvers.to_vec(),
+        };
+        self.fanout.publish(self, change).await;
+    }
+
+    /// Tells a revoked device, wherever its streams are, and closes them.
+    pub async fn announce_revoked(&self, device: &Device) {
+        let change = Change::Revoked {
+            device: device.id,
+            user: device.user_id,
+        };
+        self.fanout.publish(self, change).await;
     }
 }

@@ -543,7 +543,9 @@ pub async fn cancel(
             ));
         }
     };
-    state.announce_resolved(id, RequestStatus::Cancelled, &request.approvers);
+    state
+        .announce_resolved(id, RequestStatus::Cancelled, &request.approvers)
+        .await;
     let decisions = state.store.decisions(id).await?;
     Ok(ok(ApprovalRequestStatus {
         approval_request: request_info(&call.app, &request, &decisions, now),

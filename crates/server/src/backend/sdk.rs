@@ -72,7 +72,7 @@ pub async fn revoke_device(
         .revoke_device(Some(&call.app.id), id, unix_now())
         .await?
         .ok_or_else(device_not_found)?;
-    state.hub.revoke(device.user_id, device.id);
+    state.announce_revoked(&device).await;
     Ok(ok(Done {
         message: "Device revoked.".into(),
         success: true,

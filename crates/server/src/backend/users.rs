@@ -188,10 +188,12 @@ pub async fn delete(
         .await?
         .ok_or_else(user_not_found)?;
     for device in devices {
-        state.hub.revoke(device.user_id, device.id);
+        state.announce_revoked(&device).await;
     }
     for request in cancelled {
-        state.announce_resolved(request.id, RequestStatus::Cancelled, &request.approvers);
+        state
+            .announce_resolved(request.id, RequestStatus::Cancelled, &request.approvers)
+            .await;
     }
     Ok(ok(Done {
         message: "User removed.".into(),

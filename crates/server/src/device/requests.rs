@@ -149,7 +149,9 @@ pub async fn decide(
         DecisionResult::Recorded { status, resolved } => {
             if resolved {
                 state.outbox_wake.notify_one();
-                state.announce_resolved(request.id, status, &request.approvers);
+                state
+                    .announce_resolved(request.id, status, &request.approvers)
+                    .await;
             }
             Ok(Json(DecisionReceipt {
                 success: true,
@@ -167,7 +169,9 @@ pub async fn decide(
             expired_now,
         } => {
             if expired_now {
-                state.announce_resolved(request.id, RequestStatus::Expired, &request.approvers);
+                state
+                    .announce_resolved(request.id, RequestStatus::Expired, &request.approvers)
+                    .await;
             }
             Err(match refusal {
                 Refusal::DeviceRevoked => ApiError::new(
@@ -184,7 +188,9 @@ pub async fn decide(
                 ),
                 Refusal::WrongNumber => {
                     state.outbox_wake.notify_one();
-                    state.announce_resolved(request.id, RequestStatus::Denied, &request.approvers);
+                    state
+                        .announce_resolved(request.id, RequestStatus::Denied, &request.approvers)
+                        .await;
                     ApiError::new(
                         ErrorCode::WrongNumber,
                         "That is not the number shown; the request was denied for your safety.",
@@ -201,7 +207,7 @@ pub async fn remove_self(State(state): State<AppState>, call: DeviceCall) -> Api
         .store
         .revoke_device(None, call.device.id, call.now)
         .await?;
-    state.hub.revoke(call.device.user_id, call.device.id);
+    state.announce_revoked(&call.device).await;
     tracing::info!(device = %call.device.id, "device removed itself");
     Ok(Json(Done {
         message: "Device removed.".into(),

@@ -97,6 +97,10 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
             return;
         }
     };
+    // A request created around the time the stream connected is both in the catch-up and in a
+    // push (the push may arrive before or after the catch-up is read, and with several instances
+    // always after the create call returned): skip the push of what the catch-up already listed.
+    let mut listed: std::collections::HashSet<uuid::Uuid> = pending.iter().copied().collect();
     if sink
         .send(text(&StreamMessage::Pending { ids: pending }))
         .await
@@ -112,6 +116,7 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
     loop {
         tokio::select! {
             push = pushes.recv() => match push {
+                Some(Push::Message(StreamMessage::Request { id })) if listed.remove(&id) => {}
                 Some(Push::Message(message)) => {
                     if sink.send(text(&message)).await.is_err() {
                         break;

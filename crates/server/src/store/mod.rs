@@ -15,6 +15,8 @@
 //!   lock that a conflicting writer must also take;
 //! - callers pass `now` in; no store method reads the clock.
 
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -560,6 +562,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn metrics(&self) -> Result<StoreMetrics, StoreError>;
     /// Rows per table, for tests and operators checking that a refusal wrote nothing.
     async fn row_counts(&self) -> Result<BTreeMap<String, u64>, StoreError>;
+    /// Answers when the database does (for readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
     /// Closes connections, waiting for queries in flight.
     async fn close(&self);
 }

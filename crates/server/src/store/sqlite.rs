@@ -12,11 +12,10 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use assent_protocol::callback::CallbackMethod;
-use assent_protocol::crypto::{PublicKey, Signature};
-use assent_protocol::decision::{DenyReason, Outcome};
-use assent_protocol::request::{Logo, RequestStatus, RequesterContext};
+use assent_protocol::decision::DenyReason;
+use assent_protocol::request::RequestStatus;
 use async_trait::async_trait;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -24,6 +23,10 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
+use super::rows::{
+    APP_COLUMNS, DEVICE_COLUMNS, REQUEST_COLUMNS, USER_COLUMNS, corrupt, opt_u32, outcome_str,
+    row_mappers, to_i64, to_u64,
+};
 use super::{
     App, ApproverLoad, CreateRefusal, DecisionContext, DecisionRecord, DecisionResult, Device,
     Enrollment, ExpiredRequest, NewApp, NewDevice, NewRequest, NewUser, OutboxItem, SealedSecret,
@@ -39,23 +42,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-}
-
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).expect("ids and counts fit in i64")
-}
-
-fn to_u64(v: i64) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| corrupt(format!("negative id {v}")))
-}
-
-fn opt_u32(v: Option<i64>) -> Result<Option<u32>, StoreError> {
-    v.map(|n| u32::try_from(n).map_err(|_| corrupt(format!("{n} out of range"))))
-        .transpose()
 }
 
 impl SqliteStore {
@@ -96,60 +82,6 @@ impl SqliteStore {
     }
 }
 
-const APP_COLUMNS: &str = "serial_id, id, name, logo_url, accent_color, callback_url, callback_method, callback_key, created_at";
-
-fn app_from_row(row: &SqliteRow) -> Result<App, StoreError> {
-    let method: String = row.try_get("callback_method")?;
-    Ok(App {
-        serial_id: to_u64(row.try_get("serial_id")?)?,
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        logo_url: row.try_get("logo_url")?,
-        accent_color: row.try_get("accent_color")?,
-        callback_url: row.try_get("callback_url")?,
-        callback_method: CallbackMethod::parse(&method)
-            .ok_or_else(|| corrupt(format!("callback_method {method}")))?,
-        sealed_callback_key: row.try_get("callback_key")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-const USER_COLUMNS: &str = "id, app_id, email, cellphone, country_code, created_at";
-
-fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
-    Ok(User {
-        id: to_u64(row.try_get("id")?)?,
-        app_id: row.try_get("app_id")?,
-        email: row.try_get("email")?,
-        cellphone: row.try_get("cellphone")?,
-        country_code: row.try_get("country_code")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-const DEVICE_COLUMNS: &str =
-    "id, alias, app_id, user_id, public_key, name, platform, created_at, last_seen_at, revoked_at";
-
-fn device_from_row(row: &SqliteRow) -> Result<Device, StoreError> {
-    let id: String = row.try_get("id")?;
-    let key: Vec<u8> = row.try_get("public_key")?;
-    let key: [u8; 32] = key
-        .try_into()
-        .map_err(|_| corrupt("public_key is not 32 bytes"))?;
-    Ok(Device {
-        id: Uuid::parse_str(&id).map_err(corrupt)?,
-        alias: to_u64(row.try_get("alias")?)?,
-        app_id: row.try_get("app_id")?,
-        user_id: to_u64(row.try_get("user_id")?)?,
-        public_key: PublicKey::from_bytes(&key).map_err(corrupt)?,
-        name: row.try_get("name")?,
-        platform: row.try_get("platform")?,
-        created_at: row.try_get("created_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
 /// The requests that reach a person's devices: pending, not past their deadline, and not yet
 /// answered by them. `$1` is the person, `$2` now. Shared by the device's pending list and the
 /// anti-push-bombing cap, so the cap counts exactly what a person is shown.
@@ -167,95 +99,7 @@ const WAITING_IDS: &str = concat!(
     " ORDER BY r.created_at, r.rowid"
 );
 
-const REQUEST_COLUMNS: &str = "id, app_id, user_id, message, details, hidden_details, logos, requester, \
-     seconds_to_expire, created_at, expires_at, quorum, number, canonical, digest, signature, status, reason, \
-     notified, processed_at, updated_at";
-
-fn json_object(text: &str) -> Result<Map<String, Value>, StoreError> {
-    match serde_json::from_str(text).map_err(corrupt)? {
-        Value::Object(map) => Ok(map),
-        other => Err(corrupt(format!("expected a JSON object, found {other}"))),
-    }
-}
-
-fn request_from_row(row: &SqliteRow, approvers: Vec<u64>) -> Result<StoredRequest, StoreError> {
-    let id: String = row.try_get("id")?;
-    let logos: String = row.try_get("logos")?;
-    let requester: Option<String> = row.try_get("requester")?;
-    let digest: Vec<u8> = row.try_get("digest")?;
-    let signature: Vec<u8> = row.try_get("signature")?;
-    let signature: [u8; 64] = signature
-        .try_into()
-        .map_err(|_| corrupt("signature is not 64 bytes"))?;
-    let status: String = row.try_get("status")?;
-    Ok(StoredRequest {
-        id: Uuid::parse_str(&id).map_err(corrupt)?,
-        app_id: row.try_get("app_id")?,
-        user_id: to_u64(row.try_get("user_id")?)?,
-        message: row.try_get("message")?,
-        details: json_object(row.try_get("details")?)?,
-        hidden_details: json_object(row.try_get("hidden_details")?)?,
-        logos: serde_json::from_str::<Vec<Logo>>(&logos).map_err(corrupt)?,
-        requester: requester
-            .map(|r| serde_json::from_str::<RequesterContext>(&r).map_err(corrupt))
-            .transpose()?,
-        seconds_to_expire: to_u64(row.try_get("seconds_to_expire")?)?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        quorum: opt_u32(Some(row.try_get("quorum")?))?.unwrap_or(1),
-        number: opt_u32(row.try_get("number")?)?,
-        canonical: row.try_get("canonical")?,
-        digest: digest
-            .try_into()
-            .map_err(|_| corrupt("digest is not 32 bytes"))?,
-        signature: Signature::from_bytes(&signature),
-        status: status.parse().map_err(corrupt)?,
-        reason: row.try_get("reason")?,
-        notified: row.try_get::<i64, _>("notified")? != 0,
-        processed_at: row.try_get("processed_at")?,
-        updated_at: row.try_get("updated_at")?,
-        approvers,
-    })
-}
-
-fn outcome_str(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Approve => "approve",
-        Outcome::Deny => "deny",
-    }
-}
-
-fn decision_from_row(row: &SqliteRow) -> Result<DecisionRecord, StoreError> {
-    let request_id: String = row.try_get("request_id")?;
-    let device_id: String = row.try_get("device_id")?;
-    let outcome: String = row.try_get("outcome")?;
-    let reason: Option<String> = row.try_get("reason")?;
-    let signature: Vec<u8> = row.try_get("signature")?;
-    let signature: [u8; 64] = signature
-        .try_into()
-        .map_err(|_| corrupt("signature is not 64 bytes"))?;
-    Ok(DecisionRecord {
-        request_id: Uuid::parse_str(&request_id).map_err(corrupt)?,
-        user_id: to_u64(row.try_get("user_id")?)?,
-        device_id: Uuid::parse_str(&device_id).map_err(corrupt)?,
-        outcome: match outcome.as_str() {
-            "approve" => Outcome::Approve,
-            "deny" => Outcome::Deny,
-            other => return Err(corrupt(format!("outcome {other}"))),
-        },
-        reason: match reason.as_deref() {
-            None => None,
-            Some("not_me") => Some(DenyReason::NotMe),
-            Some("cancelled") => Some(DenyReason::Cancelled),
-            Some(other) => return Err(corrupt(format!("reason {other}"))),
-        },
-        number: opt_u32(row.try_get("number")?)?,
-        signed_at: row.try_get("signed_at")?,
-        payload: row.try_get("payload")?,
-        signature: Signature::from_bytes(&signature),
-        recorded_at: row.try_get("recorded_at")?,
-    })
-}
+row_mappers!(SqliteRow);
 
 async fn approvers_of<'e, E>(executor: E, request_id: &str) -> Result<Vec<u64>, StoreError>
 where
@@ -1141,6 +985,11 @@ impl Store for SqliteStore {
             counts.insert(table, to_u64(n)?);
         }
         Ok(counts)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
     }
 
     async fn close(&self) {

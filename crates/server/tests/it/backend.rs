@@ -6,7 +6,7 @@ use assent_protocol::decision::Outcome;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{Options, TestService};
+use assent_testkit::{Options, TestService};
 
 #[tokio::test]
 async fn api_key_is_accepted_in_header_query_and_body_and_refused_otherwise() {
@@ -1066,4 +1066,48 @@ async fn a_parameter_without_a_name_is_not_an_internal_error() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// The pending cap holds under concurrent writers: 20 creations at once for one person with a cap
+/// of 10 admit exactly 10.
+#[tokio::test]
+async fn the_pending_cap_holds_under_20_concurrent_creates() {
+    let svc = TestService::start().await;
+    let (user, _device) = svc.enrolled_user("crowd@example.com").await;
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let backend = svc.backend.clone();
+        calls.push(tokio::spawn(async move {
+            backend
+                .create_request(user, json!({"message": format!("push {i}")}))
+                .await
+        }));
+    }
+    let mut admitted = 0;
+    for call in calls {
+        let (status, body) = call.await.unwrap();
+        match status.as_u16() {
+            200 => admitted += 1,
+            429 => assert_eq!(body["error_code"], "60109", "{body}"),
+            other => panic!("a creation is admitted or refused by the cap, not {other}: {body}"),
+        }
+    }
+    assert_eq!(admitted, 10, "exactly the cap is admitted");
+    assert_eq!(svc.rows("approval_requests").await, 10);
+}
+
+/// Two instances on one database creating the same person at once make one user.
+#[tokio::test]
+async fn the_same_person_created_by_two_instances_at_once_is_one_user() {
+    let first = TestService::start().await;
+    let second = first.another_instance(None).await;
+    for round in 0..10 {
+        let email = format!("both{round}@example.com");
+        let (a, b) = tokio::join!(
+            first.backend.create_user(&email),
+            second.backend.create_user(&email)
+        );
+        assert_eq!(a, b, "one person, one id, whichever instance answered");
+    }
+    assert_eq!(first.rows("users").await, 10);
 }

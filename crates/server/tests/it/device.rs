@@ -12,7 +12,7 @@ use assent_protocol::{SigningKey, Uuid};
 use assent_server::clock::unix_now;
 use serde_json::json;
 
-use crate::support::{
+use assent_testkit::{
     CallbackReceiver, Options, PROMPTLY, TestDevice, TestService, authority, eventually,
     parse_answer,
 };

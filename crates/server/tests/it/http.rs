@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::support::{Options, PROMPTLY, TestService, authority, parse_answer};
+use assent_testkit::{Options, PROMPTLY, TestService, authority, parse_answer};
 
 fn quick_timeouts() -> Options {
     Options {

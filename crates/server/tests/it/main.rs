@@ -7,4 +7,3 @@ mod metrics;
 mod outbox;
 mod rate;
 mod sealed;
-mod support;

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::TestService;
+use assent_testkit::{TestService, eventually};
 
 #[tokio::test]
 async fn metrics_report_connections_requests_and_backlog() {
@@ -21,19 +21,17 @@ async fn metrics_report_connections_requests_and_backlog() {
     let (user, device) = svc.enrolled_user("m@example.com").await;
     let mut stream = device.connect().await;
     stream.next().await;
-    svc.backend
+    let (id, _) = svc
+        .backend
         .request(user, json!({"message": "count me"}))
         .await;
-    let text = http
-        .get(format!("{}/metrics", svc.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let i = &svc.state.config.instance;
-    for line in [
+    // With several instances the push travels through the database's notifications: wait for it.
+    assert_eq!(
+        stream.next().await,
+        Some(assent_protocol::stream::StreamMessage::Request { id })
+    );
+    let i = svc.state.config.instance.clone();
+    let expected = [
         format!("assent_connected_devices{{instance=\"{i}\"}} 1"),
         format!("assent_stream_connections{{instance=\"{i}\"}} 1"),
         format!("assent_requests{{instance=\"{i}\",status=\"pending\"}} 1"),
@@ -41,12 +39,20 @@ async fn metrics_report_connections_requests_and_backlog() {
         format!("assent_callback_backlog{{instance=\"{i}\"}} 0"),
         format!("assent_pushes_total{{instance=\"{i}\"}} 1"),
         format!("assent_push_latency_seconds_count{{instance=\"{i}\"}} 1"),
-    ] {
-        assert!(
-            text.lines().any(|l| l == line),
-            "/metrics should have the line {line}:\n{text}"
-        );
-    }
+    ];
+    // The counters are updated as the push is queued, which may be a moment after it was sent.
+    let url = format!("{}/metrics", svc.base);
+    eventually(
+        "/metrics shows the stream, the request and its push",
+        || {
+            let (http, url, expected) = (http.clone(), url.clone(), expected.clone());
+            async move {
+                let text = http.get(&url).send().await.unwrap().text().await.unwrap();
+                expected.iter().all(|line| text.lines().any(|l| l == line))
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use assent_protocol::callback::{self, CallbackKey};
 use assent_protocol::decision::{DenyReason, Outcome};
 use serde_json::json;
 
-use crate::support::{CallbackReceiver, Options, TestService, eventually};
+use assent_testkit::{CallbackReceiver, Options, TestService, eventually};
 
 #[tokio::test]
 async fn get_callbacks_carry_the_payload_in_the_query_and_verify() {
@@ -95,10 +95,10 @@ async fn an_undelivered_callback_survives_a_restart() {
         .await;
     device.approve(id).await;
     callbacks.next().await;
-    let (dir, app, key, tmp) = svc.stop().await;
+    let stopped = svc.stop().await;
     *callbacks.answer.lock().unwrap() = 200;
     let svc = TestService::start_with(Options {
-        reuse: Some((dir, app, key)),
+        reuse: Some(stopped),
         ..Options::default()
     })
     .await;
@@ -111,7 +111,6 @@ async fn an_undelivered_callback_survives_a_restart() {
     let payload: serde_json::Value = serde_json::from_slice(&delivered.body).unwrap();
     assert_eq!(payload["uuid"], id.to_string());
     assert_eq!(svc.backend.status(id).await["status"], "approved");
-    drop(tmp);
 }
 
 #[tokio::test]
@@ -186,7 +185,7 @@ async fn a_hanging_endpoint_does_not_delay_another_apps_callbacks() {
     let backend = svc.backend.with_key(other_key.expose());
     let user = backend.create_user("prompt@example.com").await;
     let token = backend.registration(user).await;
-    let device = crate::support::TestDevice::enroll(&svc.base, &token, "d").await;
+    let device = assent_testkit::TestDevice::enroll(&svc.base, &token, "d").await;
     let (id, _) = backend.request(user, json!({"message": "fast"})).await;
     assert_eq!(device.approve(id).await.status, 200);
     let delivered = callbacks.next().await;

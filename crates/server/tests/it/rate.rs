@@ -4,7 +4,7 @@ use serde_json::json;
 
 use assent_server::config::Rate;
 
-use crate::support::{Options, TestService};
+use assent_testkit::{Options, TestService};
 
 #[tokio::test]
 async fn an_api_key_over_its_budget_gets_429_with_retry_after_and_others_do_not() {

@@ -1,0 +1,25 @@
+//! The one test kit of the workspace: everything a test needs to run Assent for real and talk to
+//! it. Used by every test binary, never by shipped code.
+//!
+//! - [`service`]: the service in-process on real sockets, on SQLite or PostgreSQL
+//!   ([`Engine::from_env`]: `ASSENT_TEST_DATABASE=postgres` runs a suite on PostgreSQL);
+//! - [`backend`]: a relying party's client of the backend API;
+//! - [`device`]: a device speaking the protocol directly (and misbehaving on purpose);
+//! - [`callbacks`]: a callback receiver;
+//! - [`postgres`]: a database per test in the throwaway cluster `scripts/test` starts;
+//! - [`balancer`]: Debian's nginx in front of several instances, as an operator runs it;
+//! - [`wait`]: waiting for things that should happen promptly, and raw HTTP.
+
+pub mod backend;
+pub mod balancer;
+pub mod callbacks;
+pub mod device;
+pub mod postgres;
+pub mod service;
+pub mod wait;
+
+pub use backend::Backend;
+pub use callbacks::{CallbackReceiver, ReceivedCallback};
+pub use device::{DeviceStream, Reply, TestDevice};
+pub use service::{Engine, Options, Stopped, TestData, TestService};
+pub use wait::{PROMPTLY, authority, eventually, parse_answer};
