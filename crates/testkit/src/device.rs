@@ -183,6 +183,11 @@ impl TestDevice {
     }
 
     pub async fn connect(&self) -> DeviceStream {
+        self.try_connect().await.expect("stream connects")
+    }
+
+    /// Opens the push stream, or says why it could not.
+    pub async fn try_connect(&self) -> Result<DeviceStream, tokio_tungstenite::tungstenite::Error> {
         let target = "/device/v1/stream";
         let url = format!("{}{target}", self.base.replace("http://", "ws://"));
         let mut request = url.into_client_request().unwrap();
@@ -190,10 +195,8 @@ impl TestDevice {
             "Authorization",
             self.auth("GET", target, b"", unix_now()).parse().unwrap(),
         );
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("stream connects");
-        DeviceStream { socket }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(DeviceStream { socket })
     }
 }
 
@@ -205,21 +208,33 @@ pub struct DeviceStream {
 
 impl DeviceStream {
     /// The next non-heartbeat message, or `None` when the stream closed.
+    ///
+    /// # Panics
+    /// When nothing arrives within [`PROMPTLY`].
     pub async fn next(&mut self) -> Option<StreamMessage> {
-        let deadline = tokio::time::Instant::now() + PROMPTLY;
+        self.next_within(PROMPTLY)
+            .await
+            .expect("a stream message arrives promptly")
+    }
+
+    /// The next non-heartbeat message within `wait`: `Ok(None)` when the stream closed, `Err`
+    /// when nothing but heartbeats arrived in time.
+    pub async fn next_within(
+        &mut self,
+        wait: std::time::Duration,
+    ) -> Result<Option<StreamMessage>, tokio::time::error::Elapsed> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .expect("a stream message arrives promptly");
+            let frame = tokio::time::timeout_at(deadline, self.socket.next()).await?;
             match frame {
-                None | Some(Err(_)) => return None,
+                None | Some(Err(_)) => return Ok(None),
                 Some(Ok(Message::Text(text))) => {
                     match serde_json::from_str::<StreamMessage>(&text).unwrap() {
                         StreamMessage::Heartbeat { .. } => continue,
-                        message => return Some(message),
+                        message => return Ok(Some(message)),
                     }
                 }
-                Some(Ok(Message::Close(_))) => return None,
+                Some(Ok(Message::Close(_))) => return Ok(None),
                 Some(Ok(_)) => continue,
             }
         }

@@ -46,15 +46,19 @@ fn pg_ctl(args: &[&str]) {
     let mut full = vec![pg_ctl.as_str(), "-D", &data, "-w"];
     full.extend_from_slice(args);
     // The cluster runs as `postgres` when the tests run as root (PostgreSQL refuses root).
-    let status = if is_root() {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .args(&full)
-            .status()
+    let mut command = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).args(&full);
+        c
     } else {
-        Command::new(full[0]).args(&full[1..]).status()
-    }
-    .expect("pg_ctl runs");
+        let mut c = Command::new(full[0]);
+        c.args(&full[1..]);
+        c
+    };
+    let status = command
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("pg_ctl runs");
     assert!(status.success(), "pg_ctl {args:?} failed");
 }
 
@@ -68,7 +72,8 @@ fn is_root() -> bool {
 /// Restarts the whole cluster (a fast shutdown: connections are cut), as a database failover or
 /// an operator's restart would. Every service on it must reconnect by itself.
 pub fn restart_cluster() {
-    pg_ctl(&["-m", "fast", "restart"]);
+    let dir = std::env::var("ASSENT_PG_DIR").expect("ASSENT_PG_DIR");
+    pg_ctl(&["-m", "fast", "-l", &format!("{dir}/server.log"), "restart"]);
 }
 
 /// Runs `pg_dump` of `database_url` and returns its plain-text output (what a thief with read
