@@ -60,11 +60,16 @@ pub struct TestService {
 impl TestService {
     /// A fresh service with one app on a temporary database.
     pub async fn start(dir: &std::path::Path) -> TestService {
+        Self::start_with_logo(dir, "https://acme.example/logo.png").await
+    }
+
+    /// A fresh service whose app's logo is at `logo_url`.
+    pub async fn start_with_logo(dir: &std::path::Path, logo_url: &str) -> TestService {
         let db = format!("sqlite://{}", dir.join("assent.db").display());
         let mut svc = Self::start_on("127.0.0.1:0".parse().unwrap(), &db).await;
         let spec = AppSpec {
             name: "Acme Bank".into(),
-            logo_url: Some("https://acme.example/logo.png".into()),
+            logo_url: Some(logo_url.into()),
             accent_color: Some("#0b5fff".into()),
             callback_url: None,
             callback_method: CallbackMethod::Post,
@@ -190,6 +195,14 @@ impl TestService {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+}
+
+/// Stream timing with a short heartbeat window, for tests that freeze the connection.
+pub fn short_heartbeat(window: Duration) -> StreamConfig {
+    StreamConfig {
+        heartbeat_timeout: window,
+        ..fast_streams()
     }
 }
 
