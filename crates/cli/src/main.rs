@@ -8,6 +8,8 @@ mod demo;
 mod device;
 mod exit;
 mod paths;
+mod private_keychain;
+mod prompt;
 mod serve;
 
 use std::process::ExitCode;
