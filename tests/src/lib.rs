@@ -53,6 +53,19 @@ pub fn require_session() {
     );
 }
 
+/// The Python with the test packages (scripts/test's virtualenv: the Authy client, dbus-next).
+pub fn test_python() -> String {
+    std::env::var("ASSENT_TEST_PYTHON").unwrap_or_else(|_| {
+        let venv = target_dir().join("tools/venv/bin/python");
+        assert!(
+            venv.is_file(),
+            "this test needs scripts/test's Python virtualenv ({}); run scripts/test",
+            venv.display()
+        );
+        venv.display().to_string()
+    })
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
