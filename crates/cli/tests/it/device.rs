@@ -255,3 +255,121 @@ fn watch_prints_requests_as_they_arrive() {
     let _ = watch.kill();
     let _ = watch.wait();
 }
+
+/// JSON lines of a running `watch`, read on a thread.
+fn watch_lines(watch: &mut std::process::Child) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let value: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            if tx.send(value).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn watch_shows_reconnecting_within_the_heartbeat_window_when_the_stream_stops_answering() {
+    let svc = Service::start();
+    let upstream: std::net::SocketAddr = svc.url.trim_start_matches("http://").parse().unwrap();
+    let proxy = assent_e2e::FreezingProxy::start(upstream);
+    let user = svc
+        .assent(&["user", "add", "--email", "frozen@example.com", "--json"])
+        .ok()
+        .json()["id"]
+        .as_u64()
+        .unwrap();
+    let link = svc
+        .assent(&["enroll-link", "--user", &user.to_string(), "--json"])
+        .ok()
+        .json();
+    let device = Device::new(svc.dir.path());
+    // The device reaches its service through the proxy, as through a middlebox that may hang.
+    device
+        .run(&[
+            "enroll",
+            "--server",
+            &proxy.url,
+            link["registration_token"].as_str().unwrap(),
+        ])
+        .ok();
+    let window = std::time::Duration::from_secs(3);
+    let mut watch = device.watch_with(&[("ASSENT_HEARTBEAT_WINDOW_SECS", "3")]);
+    let lines = watch_lines(&mut watch);
+    let next = |within: std::time::Duration, what: &str| -> serde_json::Value {
+        loop {
+            let line = lines
+                .recv_timeout(within)
+                .unwrap_or_else(|_| panic!("watch printed no {what} within {within:?}"));
+            if line["event"] == "connection" {
+                return line;
+            }
+        }
+    };
+    let first = next(std::time::Duration::from_secs(20), "connection");
+    assert_eq!(first["state"]["state"], "connecting", "{first}");
+    let connected = next(std::time::Duration::from_secs(20), "connection");
+    assert_eq!(connected["state"]["state"], "connected", "{connected}");
+    // Answered pings keep it connected: nothing new is printed for a while.
+    assert!(
+        lines.recv_timeout(window * 2).is_err(),
+        "a live stream prints nothing new"
+    );
+
+    proxy.freeze();
+    let frozen_at = unix_ms();
+    // Nothing closes the connection; the client's heartbeat deadline must notice within the
+    // window (plus scheduling slack), long before the protocol's 60 s default.
+    let lost = next(window + std::time::Duration::from_secs(2), "reconnecting line");
+    assert_eq!(lost["state"]["state"], "reconnecting", "{lost}");
+    assert!(
+        lost["state"]["next_try_at_ms"].as_i64().is_some(),
+        "the next try is given: {lost}"
+    );
+    let last_contact = lost["last_contact_at_ms"].as_i64().expect("the last contact is given");
+    assert!(
+        last_contact <= frozen_at + 200,
+        "the last contact ({last_contact}) is from before the freeze ({frozen_at}): {lost}"
+    );
+
+    proxy.thaw();
+    loop {
+        let line = next(std::time::Duration::from_secs(30), "connected line after the thaw");
+        if line["state"]["state"] == "connected" {
+            break;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+#[test]
+fn a_bad_heartbeat_window_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["0", "2", "601", "ten", "-5", ""] {
+        let out = run(
+            &["device", "list"],
+            &[
+                ("ASSENT_DATA_DIR", dir.path().join("d").to_str().unwrap()),
+                ("ASSENT_HEARTBEAT_WINDOW_SECS", bad),
+            ],
+        );
+        assert_eq!(out.code, 3, "{bad:?} is refused: {out:?}");
+        assert!(
+            out.stderr.contains("ASSENT_HEARTBEAT_WINDOW_SECS") && out.stderr.contains("3 to 600"),
+            "the message names the setting and what it accepts: {out:?}"
+        );
+        assert!(!dir.path().join("d").exists(), "nothing is written");
+    }
+}

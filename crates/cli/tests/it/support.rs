@@ -166,14 +166,22 @@ impl Device {
 
     /// Starts `assent device watch --json` in the background.
     pub fn watch(&self) -> Child {
-        Command::new(assent_bin())
+        self.watch_with(&[])
+    }
+
+    /// Starts `assent device watch --json` in the background with extra environment.
+    pub fn watch_with(&self, env: &[(&str, &str)]) -> Child {
+        let mut command = Command::new(assent_bin());
+        command
             .args(["device", "watch", "--json"])
             .env("ASSENT_DATA_DIR", &self.data_dir)
             .env("ASSENT_KEYRING_SERVICE", &self.keyring_service)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap()
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.spawn().unwrap()
     }
 }
 
