@@ -23,7 +23,9 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, mut session_events: SessionEvents)
                         crate::notify::request_arrived(&app, request);
                     }
                 }
-                SessionEvent::Pending { requests } => crate::tray::set_pending(&app, requests.len()),
+                SessionEvent::Pending { requests } => {
+                    crate::tray::set_pending(&app, requests.len())
+                }
                 SessionEvent::Settings { settings } => {
                     crate::tray::set_paused(&app, settings.notifications_paused);
                 }

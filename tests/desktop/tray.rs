@@ -139,14 +139,20 @@ fn the_tray_shows_the_pending_count_and_each_accounts_link() {
     let first = send("Sign in to Acme Bank?");
     send("Approve wire transfer?");
     let two = panel.until("2 waiting", |r| {
-        r["label"] == "2" && Panel::menu(r).iter().any(|l| l == "Open Assent (2 waiting)")
+        r["label"] == "2"
+            && Panel::menu(r)
+                .iter()
+                .any(|l| l == "Open Assent (2 waiting)")
     });
     assert_eq!(two["status"], "Active", "the icon is shown: {two}");
 
     // Decided on another device: the count goes down.
     device.run(&["approve", &first]).ok();
     panel.until("1 waiting", |r| {
-        r["label"] == "1" && Panel::menu(r).iter().any(|l| l == "Open Assent (1 waiting)")
+        r["label"] == "1"
+            && Panel::menu(r)
+                .iter()
+                .any(|l| l == "Open Assent (1 waiting)")
     });
 
     // The service goes away: the account's line says so, with the next try.

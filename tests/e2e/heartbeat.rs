@@ -4,9 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use assent_e2e::{
-    AssentService, FreezingProxy, LogsOnFailure, artifacts_dir, require_session,
-};
+use assent_e2e::{AssentService, FreezingProxy, LogsOnFailure, artifacts_dir, require_session};
 
 use crate::driver::AppSession;
 
@@ -59,7 +57,11 @@ async fn a_stream_that_stops_answering_shows_reconnecting_within_the_heartbeat_w
     .await;
 
     // Enrolled through the proxy (a token and the service address, as a person may paste them).
-    app.el("enroll-input").await.send_keys(&token).await.unwrap();
+    app.el("enroll-input")
+        .await
+        .send_keys(&token)
+        .await
+        .unwrap();
     app.el("server-input")
         .await
         .send_keys(&proxy.url)

@@ -613,7 +613,8 @@ impl FreezingProxy {
 
     /// Passes bytes again (what was held is delivered).
     pub fn thaw(&self) {
-        self.frozen.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.frozen
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -442,7 +442,10 @@ async fn watch(auth: Authenticator, json: bool) -> anyhow::Result<()> {
                 None => {}
             },
             SessionEvent::Resolved { id, status, .. } if json => {
-                println!("{}", json!({"event": "resolved", "id": id, "status": status}));
+                println!(
+                    "{}",
+                    json!({"event": "resolved", "id": id, "status": status})
+                );
             }
             SessionEvent::Resolved { id, status, .. } => {
                 println!(
@@ -472,7 +475,10 @@ async fn watch(auth: Authenticator, json: bool) -> anyhow::Result<()> {
                 }
             }
             SessionEvent::Notice { code, message } if json => {
-                println!("{}", json!({"event": "notice", "code": code, "message": message}));
+                println!(
+                    "{}",
+                    json!({"event": "notice", "code": code, "message": message})
+                );
             }
             SessionEvent::Notice { message, .. } => eprintln!("warning: {message}"),
             SessionEvent::Pending { .. } | SessionEvent::Settings { .. } => {}

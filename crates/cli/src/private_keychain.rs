@@ -152,7 +152,8 @@ pub async fn run_demo_inside() -> anyhow::Result<ExitCode> {
     };
     drop(keyring);
     drop(bus);
-    dir.close().context("removing the private Secret Service's files")?;
+    dir.close()
+        .context("removing the private Secret Service's files")?;
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -248,10 +248,7 @@ impl Screen {
                 request.quorum, request.approvers
             ));
         }
-        lines.push(format!(
-            "{bar} {}",
-            countdown_text(request.expires_at, now)
-        ));
+        lines.push(format!("{bar} {}", countdown_text(request.expires_at, now)));
         let countdown_index = lines.len() - 1;
         let answers = match &request.number_choices {
             Some(choices) => {
@@ -317,9 +314,9 @@ fn parse(line: &str) -> Answer {
         "a" | "approve" | "y" | "yes" => Answer::Approve,
         "d" | "deny" | "no" => Answer::Deny,
         "n" | "not me" | "notme" | "not-me" | "this wasn't me" => Answer::NotMe,
-        digits if digits.chars().all(|c| c.is_ascii_digit()) && digits.len() <= 9 => digits
-            .parse()
-            .map_or(Answer::Unknown, Answer::Number),
+        digits if digits.chars().all(|c| c.is_ascii_digit()) && digits.len() <= 9 => {
+            digits.parse().map_or(Answer::Unknown, Answer::Number)
+        }
         _ => Answer::Unknown,
     }
 }
@@ -635,7 +632,11 @@ mod tests {
         assert_eq!(parse("not me"), Answer::NotMe);
         assert_eq!(parse("64"), Answer::Number(64));
         assert_eq!(parse(""), Answer::Nothing);
-        assert_eq!(parse("99999999999999"), Answer::Unknown, "too long to be a choice");
+        assert_eq!(
+            parse("99999999999999"),
+            Answer::Unknown,
+            "too long to be a choice"
+        );
         assert_eq!(parse("approve please"), Answer::Unknown);
     }
 
@@ -645,9 +646,16 @@ mod tests {
         assert_eq!(countdown_text(Some(100 + 3725), 100), "Expires in 1:02:05");
         assert_eq!(countdown_text(Some(100), 100), "Expired");
         assert_eq!(countdown_text(None, 100), "Does not expire");
-        assert_eq!(accent(Some("#c8102e")).as_deref(), Some("\x1b[38;2;200;16;46m"));
+        assert_eq!(
+            accent(Some("#c8102e")).as_deref(),
+            Some("\x1b[38;2;200;16;46m")
+        );
         assert_eq!(accent(Some("c8102e")), None);
         assert_eq!(accent(Some("#zz0000")), None);
-        assert_eq!(clean("Sign in\x1b[2J?\n"), "Sign in[2J?", "no escape sequences from the service");
+        assert_eq!(
+            clean("Sign in\x1b[2J?\n"),
+            "Sign in[2J?",
+            "no escape sequences from the service"
+        );
     }
 }

@@ -39,11 +39,11 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    if let Some(dir) = std::path::Path::new(path).parent() {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("error: cannot create {}: {e}", dir.display());
-            return ExitCode::from(1);
-        }
+    if let Some(dir) = std::path::Path::new(path).parent()
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return ExitCode::from(1);
     }
     match std::fs::write(path, generated) {
         Ok(()) => ExitCode::SUCCESS,

@@ -379,7 +379,11 @@ mod tests {
             fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
         }
         let data = DataDir::open(&root).unwrap();
-        assert_eq!(data.settings().unwrap(), None, "no settings before the first save");
+        assert_eq!(
+            data.settings().unwrap(),
+            None,
+            "no settings before the first save"
+        );
         let paused = Settings {
             notifications_paused: true,
         };
@@ -388,8 +392,15 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let file = fs::metadata(root.join(SETTINGS_FILE)).unwrap().permissions().mode();
-            assert_eq!(file & 0o777, 0o600, "the settings file is 0600, not {file:o}");
+            let file = fs::metadata(root.join(SETTINGS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(
+                file & 0o777,
+                0o600,
+                "the settings file is 0600, not {file:o}"
+            );
             let dir_mode = fs::metadata(&root).unwrap().permissions().mode();
             assert_eq!(
                 dir_mode & 0o777,
@@ -401,7 +412,11 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, vec![SETTINGS_FILE.to_owned()], "no temporary file is left");
+        assert_eq!(
+            names,
+            vec![SETTINGS_FILE.to_owned()],
+            "no temporary file is left"
+        );
     }
 
     #[test]
@@ -430,7 +445,10 @@ mod tests {
             .filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
-        assert!(leftovers.is_empty(), "a failed write removes its temporary file");
+        assert!(
+            leftovers.is_empty(),
+            "a failed write removes its temporary file"
+        );
         assert_eq!(
             data.settings().unwrap(),
             Some(Settings {
@@ -444,14 +462,22 @@ mod tests {
     fn unreadable_settings_are_an_error_and_are_not_overwritten_by_reading() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path()).unwrap();
-        for bad in [&b"{oops"[..], br#"{"version":1,"settings":{"notifications_paused":"yes"}}"#, br#"{"version":1,"settings":{},"extra":1}"#] {
+        for bad in [
+            &b"{oops"[..],
+            br#"{"version":1,"settings":{"notifications_paused":"yes"}}"#,
+            br#"{"version":1,"settings":{},"extra":1}"#,
+        ] {
             fs::write(dir.path().join(SETTINGS_FILE), bad).unwrap();
             assert!(
                 matches!(data.settings(), Err(Error::Storage { .. })),
                 "{} is refused",
                 String::from_utf8_lossy(bad)
             );
-            assert_eq!(fs::read(dir.path().join(SETTINGS_FILE)).unwrap(), bad, "reading changes nothing");
+            assert_eq!(
+                fs::read(dir.path().join(SETTINGS_FILE)).unwrap(),
+                bad,
+                "reading changes nothing"
+            );
         }
     }
 

@@ -4,11 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use assent_protocol::decision::{DECISION_VERSION, Decision, DecisionReceipt, DenyReason, Outcome};
-use assent_protocol::enroll::{
-    EnrollLink, EnrollmentRequest, check_token_shape, parse_server_url,
-};
-use assent_protocol::secret::SecretString;
+use assent_protocol::enroll::{EnrollLink, EnrollmentRequest, check_token_shape, parse_server_url};
 use assent_protocol::request::{RequestDetails, RequestStatus};
+use assent_protocol::secret::SecretString;
 use assent_protocol::signed::Signed;
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -429,7 +427,8 @@ impl Authenticator {
         let body = serde_json::to_vec(&signed).map_err(|e| Error::Protocol(e.to_string()))?;
         let receipt = client.decide(shown.details.id, &body).await;
         let receipt = self.check_revoked(&account, receipt).await;
-        let record = receipt.is_ok() || matches!(&receipt, Err(e) if e.kind() == ErrorKind::WrongNumber);
+        let record =
+            receipt.is_ok() || matches!(&receipt, Err(e) if e.kind() == ErrorKind::WrongNumber);
         if record {
             self.inner.data.record_history(HistoryEntry {
                 request_id: shown.details.id,

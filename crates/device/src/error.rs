@@ -91,7 +91,9 @@ pub enum Error {
 /// The kind of an error, as a stable machine-readable code: the one enum every layer switches
 /// on (the desktop's commands and events, the UI through its generated TypeScript, the CLI).
 /// Messages may change; these codes do not. Serialized in `snake_case` (`keychain_unavailable`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, ts_rs::TS,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// No OS keychain is reachable.
@@ -267,6 +269,9 @@ impl Error {
     }
 }
 
+/// Result with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,7 +287,8 @@ mod tests {
                 "{kind:?} round-trips"
             );
         }
-        let codes: std::collections::HashSet<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        let codes: std::collections::HashSet<_> =
+            ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(codes.len(), ErrorKind::ALL.len(), "codes are distinct");
     }
 
@@ -294,9 +300,9 @@ mod tests {
         };
         assert_eq!(service("60100").kind(), ErrorKind::TokenInvalid);
         assert_eq!(service("99999").kind(), ErrorKind::ServiceError);
-        assert_eq!(Error::UnknownRequest(uuid::Uuid::nil()).kind(), ErrorKind::RequestNotFound);
+        assert_eq!(
+            Error::UnknownRequest(uuid::Uuid::nil()).kind(),
+            ErrorKind::RequestNotFound
+        );
     }
 }
-
-/// Result with [`Error`].
-pub type Result<T> = std::result::Result<T, Error>;

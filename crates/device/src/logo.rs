@@ -303,7 +303,11 @@ mod tests {
             "no refetch storm before the retry time"
         );
         let retry = start + Duration::from_secs(60);
-        assert_eq!(cache.lookup(url, retry), LogoLookup::Fetch, "retried once its time has come");
+        assert_eq!(
+            cache.lookup(url, retry),
+            LogoLookup::Fetch,
+            "retried once its time has come"
+        );
         cache.store(url, Err(LogoError::Timeout), retry);
         assert_eq!(
             cache.lookup(url, retry + Duration::from_secs(119)),
@@ -313,7 +317,11 @@ mod tests {
         let later = retry + Duration::from_secs(120);
         assert_eq!(cache.lookup(url, later), LogoLookup::Fetch);
         let shown = cache.store(url, Ok(png()), later);
-        assert!(shown.as_deref().is_some_and(|d| d.starts_with("data:image/png;base64,")));
+        assert!(
+            shown
+                .as_deref()
+                .is_some_and(|d| d.starts_with("data:image/png;base64,"))
+        );
         assert_eq!(cache.lookup(url, later), LogoLookup::Ready(shown.unwrap()));
     }
 
@@ -324,7 +332,11 @@ mod tests {
         for _ in 0..40 {
             cache.store("u", Err(LogoError::BadUrl), start);
         }
-        assert_eq!(cache.lookup("u", start + Duration::from_secs(32)), LogoLookup::Fetch, "at most 32 times the delay");
+        assert_eq!(
+            cache.lookup("u", start + Duration::from_secs(32)),
+            LogoLookup::Fetch,
+            "at most 32 times the delay"
+        );
     }
 
     #[test]
@@ -334,10 +346,17 @@ mod tests {
         for url in ["a", "b", "c"] {
             cache.store(url, Ok(png()), now);
         }
-        assert!(matches!(cache.lookup("a", now), LogoLookup::Ready(_)), "a is used again");
+        assert!(
+            matches!(cache.lookup("a", now), LogoLookup::Ready(_)),
+            "a is used again"
+        );
         cache.store("d", Ok(png()), now);
         assert_eq!(cache.len(), 3, "never more than the capacity");
-        assert_eq!(cache.lookup("b", now), LogoLookup::Fetch, "b was the least recently used");
+        assert_eq!(
+            cache.lookup("b", now),
+            LogoLookup::Fetch,
+            "b was the least recently used"
+        );
         assert!(matches!(cache.lookup("a", now), LogoLookup::Ready(_)));
         assert!(matches!(cache.lookup("d", now), LogoLookup::Ready(_)));
         for i in 0..100 {

@@ -32,8 +32,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::logo::{LogoCache, LogoLimits, LogoLookup, fetch_logo};
 use crate::stream::{ConnectionState, PushEvent};
 use crate::view::{
-    AccountView, ConnectionView, DecisionView, HistoryView, LinkState, RequestView,
-    SessionEvent, SessionSnapshot, Settings,
+    AccountView, ConnectionView, DecisionView, HistoryView, LinkState, RequestView, SessionEvent,
+    SessionSnapshot, Settings,
 };
 
 /// Tuning of a session; the defaults suit the desktop and the terminal.
@@ -410,7 +410,9 @@ impl DeviceSession {
                 },
             );
         }
-        self.emit(SessionEvent::Arrived { request: view });
+        self.emit(SessionEvent::Arrived {
+            request: Box::new(view),
+        });
         self.emit_pending();
     }
 
@@ -478,8 +480,7 @@ impl DeviceSession {
     /// The pending requests, oldest first.
     pub fn pending(&self) -> Vec<RequestView> {
         let state = self.state();
-        let mut views: Vec<RequestView> =
-            state.requests.values().map(|p| p.view.clone()).collect();
+        let mut views: Vec<RequestView> = state.requests.values().map(|p| p.view.clone()).collect();
         views.sort_by_key(|v| (v.created_at, v.id));
         views
     }
@@ -523,8 +524,11 @@ impl DeviceSession {
     /// Each account's link, by account.
     pub fn connections(&self) -> Vec<ConnectionView> {
         let state = self.state();
-        let mut views: Vec<ConnectionView> =
-            state.links.iter().map(|(id, link)| link.view(*id)).collect();
+        let mut views: Vec<ConnectionView> = state
+            .links
+            .iter()
+            .map(|(id, link)| link.view(*id))
+            .collect();
         views.sort_by_key(|v| v.account_id);
         views
     }
@@ -555,11 +559,7 @@ impl DeviceSession {
         platform: &str,
     ) -> Result<AccountView> {
         let link = parse_enrollment(input, server)?;
-        let account = self
-            .inner
-            .auth
-            .enroll(&link, device_name, platform)
-            .await?;
+        let account = self.inner.auth.enroll(&link, device_name, platform).await?;
         self.start_stream(&account).await;
         self.emit_accounts().await;
         let logo = self
@@ -622,11 +622,7 @@ impl DeviceSession {
     /// As [`DeviceSession::approve`].
     pub async fn deny(&self, id: Uuid, reason: DenyReason) -> Result<DecisionView> {
         let shown = self.start_deciding(id)?;
-        let result = self
-            .inner
-            .auth
-            .deny(&shown, reason, unix_ms() / 1000)
-            .await;
+        let result = self.inner.auth.deny(&shown, reason, unix_ms() / 1000).await;
         self.after_decision(&shown, result).await
     }
 
@@ -717,7 +713,11 @@ mod tests {
         let mut link = Link::new();
         assert_eq!(link.state, LinkState::Connecting);
         link.on_stream(&ConnectionState::Connecting, 1_000);
-        assert_eq!(link.state, LinkState::Connecting, "the first attempt is connecting");
+        assert_eq!(
+            link.state,
+            LinkState::Connecting,
+            "the first attempt is connecting"
+        );
         link.on_stream(&ConnectionState::Connected, 2_000);
         assert_eq!(link.state, LinkState::Connected);
         assert_eq!(link.last_contact_at_ms, Some(2_000));
@@ -738,7 +738,11 @@ mod tests {
             },
             "the next try is an absolute time"
         );
-        assert_eq!(link.last_contact_at_ms, Some(9_000), "the last contact is kept");
+        assert_eq!(
+            link.last_contact_at_ms,
+            Some(9_000),
+            "the last contact is kept"
+        );
         link.on_stream(&ConnectionState::Connecting, 70_500);
         assert_eq!(
             link.state,

@@ -436,8 +436,14 @@ mod tests {
         // Reading the variable is tested through the `assent` binary (setting it here would need
         // `unsafe` in edition 2024, which this workspace forbids).
         let config = StreamConfig::default();
-        assert_eq!(config.heartbeat_timeout, Duration::from_secs(HEARTBEAT_TIMEOUT_SECS));
-        assert_eq!(config.ping_interval(), Duration::from_secs(HEARTBEAT_TIMEOUT_SECS / 3));
+        assert_eq!(
+            config.heartbeat_timeout,
+            Duration::from_secs(HEARTBEAT_TIMEOUT_SECS)
+        );
+        assert_eq!(
+            config.ping_interval(),
+            Duration::from_secs(HEARTBEAT_TIMEOUT_SECS / 3)
+        );
         assert_eq!(config.connect_timeout(), Duration::from_secs(20));
         let short = StreamConfig {
             heartbeat_timeout: Duration::from_secs(3),

@@ -337,8 +337,8 @@ pub enum SessionEvent {
     /// A request newly verified and added to the pending list (once per request): the moment a
     /// shell notifies the person.
     Arrived {
-        /// The request.
-        request: RequestView,
+        /// The request (boxed: it is much larger than the other events).
+        request: Box<RequestView>,
     },
     /// A request left the pending list.
     Resolved {
@@ -446,7 +446,10 @@ mod tests {
             "export type Outcome = \"approve\" | \"deny\"",
             "export const ERROR_KINDS",
         ] {
-            assert!(ts.contains(needle), "the generated TypeScript should contain {needle:?}:\n{ts}");
+            assert!(
+                ts.contains(needle),
+                "the generated TypeScript should contain {needle:?}:\n{ts}"
+            );
         }
     }
 

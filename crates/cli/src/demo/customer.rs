@@ -175,7 +175,9 @@ mod tests {
         );
         assert_eq!(shown_number("<p>no number</p>"), None);
         assert_eq!(
-            page_text(r#"<h1>Transfer not sent</h1><p class="status bad" data-testid="outcome">The transfer was denied: you said it wasn&#39;t you.</p>"#),
+            page_text(
+                r#"<h1>Transfer not sent</h1><p class="status bad" data-testid="outcome">The transfer was denied: you said it wasn&#39;t you.</p>"#
+            ),
             "The transfer was denied: you said it wasn't you."
         );
     }

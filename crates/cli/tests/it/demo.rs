@@ -126,8 +126,7 @@ fn last_card(screen: &str) -> Option<(String, String)> {
 }
 
 fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/test-artifacts/demo");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts/demo");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -156,7 +155,17 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
         .arg("tmux")
         .arg("-S")
         .arg(&tmux.socket)
-        .args(["new-session", "-d", "-s", "demo", "-x", "120", "-y", "60", &command])
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "demo",
+            "-x",
+            "120",
+            "-y",
+            "60",
+            &command,
+        ])
         .status()
         .expect("tmux is installed (scripts/lib/setup.sh installs it)");
     assert!(started.success(), "tmux started the demo");
@@ -183,8 +192,18 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
             who == "Ana" && card.contains("Sign in to Acme Bank?") && card.contains("> ")
         })
     });
-    for shown in ["Username", "ana", "From 127.0.0.1", "Expires in ", "a approve"] {
-        assert!(card.1.contains(shown), "the card shows {shown:?}:\n{}", card.1);
+    for shown in [
+        "Username",
+        "ana",
+        "From 127.0.0.1",
+        "Expires in ",
+        "a approve",
+    ] {
+        assert!(
+            card.1.contains(shown),
+            "the card shows {shown:?}:\n{}",
+            card.1
+        );
     }
     let countdown = |s: &str| {
         s.lines()
@@ -201,12 +220,16 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
 
     // 2. The wire: Bo approves; Ana first types a wrong number (nothing is sent), then the one
     //    Acme Bank shows her.
-    let number: String = tmux.until("the number on the bank's page", Duration::from_secs(60), |s| {
-        s.split("Acme Bank's page shows Ana the number ")
-            .nth(1)
-            .and_then(|rest| rest.split(':').next())
-            .map(str::to_owned)
-    });
+    let number: String = tmux.until(
+        "the number on the bank's page",
+        Duration::from_secs(60),
+        |s| {
+            s.split("Acme Bank's page shows Ana the number ")
+                .nth(1)
+                .and_then(|rest| rest.split(':').next())
+                .map(str::to_owned)
+        },
+    );
     let mut answered = Vec::new();
     while answered.len() < 2 {
         let (who, card) = tmux.until("a wire card", Duration::from_secs(60), |s| {
@@ -219,8 +242,14 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
             tmux.keys(&["a", "Enter"]);
             tmux.shows("Approved. Waiting for the other approvers.");
         } else {
-            assert!(card.contains("Pick the number shown where you signed in:"), "{card}");
-            assert!(card.contains(&number), "the choices include {number}: {card}");
+            assert!(
+                card.contains("Pick the number shown where you signed in:"),
+                "{card}"
+            );
+            assert!(
+                card.contains(&number),
+                "the choices include {number}: {card}"
+            );
             tmux.keys(&["0", "Enter"]);
             tmux.shows("0 is not one of");
             tmux.keys(&[&number, "Enter"]);
@@ -258,7 +287,10 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(status["status"], "denied", "Acme Bank sees the denial: {status}");
+    assert_eq!(
+        status["status"], "denied",
+        "Acme Bank sees the denial: {status}"
+    );
     let callbacks: Value = http
         .get(format!("{bank}/callbacks"))
         .send()
@@ -361,7 +393,10 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
         !first.contains("private one"),
         "a Secret Service is running: the demo uses it, and starts none: {first}"
     );
-    assert!(first.starts_with("Assent demo, in this terminal (data in "), "{first}");
+    assert!(
+        first.starts_with("Assent demo, in this terminal (data in "),
+        "{first}"
+    );
     let data = first
         .split("(data in ")
         .nth(1)

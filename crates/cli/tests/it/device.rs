@@ -331,13 +331,18 @@ fn watch_shows_reconnecting_within_the_heartbeat_window_when_the_stream_stops_an
     let frozen_at = unix_ms();
     // Nothing closes the connection; the client's heartbeat deadline must notice within the
     // window (plus scheduling slack), long before the protocol's 60 s default.
-    let lost = next(window + std::time::Duration::from_secs(2), "reconnecting line");
+    let lost = next(
+        window + std::time::Duration::from_secs(2),
+        "reconnecting line",
+    );
     assert_eq!(lost["state"]["state"], "reconnecting", "{lost}");
     assert!(
         lost["state"]["next_try_at_ms"].as_i64().is_some(),
         "the next try is given: {lost}"
     );
-    let last_contact = lost["last_contact_at_ms"].as_i64().expect("the last contact is given");
+    let last_contact = lost["last_contact_at_ms"]
+        .as_i64()
+        .expect("the last contact is given");
     assert!(
         last_contact <= frozen_at + 200,
         "the last contact ({last_contact}) is from before the freeze ({frozen_at}): {lost}"
@@ -345,7 +350,10 @@ fn watch_shows_reconnecting_within_the_heartbeat_window_when_the_stream_stops_an
 
     proxy.thaw();
     loop {
-        let line = next(std::time::Duration::from_secs(30), "connected line after the thaw");
+        let line = next(
+            std::time::Duration::from_secs(30),
+            "connected line after the thaw",
+        );
         if line["state"]["state"] == "connected" {
             break;
         }
@@ -389,16 +397,17 @@ fn recipe(name: &str) -> String {
         .nth(1)
         .and_then(|b| b.split("```").next())
         .unwrap_or_else(|| panic!("recipe step {name:?} has a sh block"));
-    block
-        .lines()
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join("\n")
+    block.lines().map(str::trim).collect::<Vec<_>>().join("\n")
 }
 
 /// A login shell of the recipe's user: a home of its own, no display, no session bus; the built
 /// `assent` on PATH. Runs `script` with `stdin`.
-fn as_server_user(home: &std::path::Path, marker: &str, script: &str, stdin: &str) -> crate::support::Run {
+fn as_server_user(
+    home: &std::path::Path,
+    marker: &str,
+    script: &str,
+    stdin: &str,
+) -> crate::support::Run {
     use std::io::Write as _;
     let bin = std::path::Path::new(crate::support::assent_bin())
         .parent()
@@ -406,7 +415,11 @@ fn as_server_user(home: &std::path::Path, marker: &str, script: &str, stdin: &st
         .to_owned();
     let mut child = std::process::Command::new("env")
         .arg("-i")
-        .arg(format!("PATH={}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .arg(format!(
+            "PATH={}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap()
+        ))
         .arg(format!("HOME={}", home.display()))
         .arg(format!("ASSENT_RECIPE_TEST_MARKER={marker}"))
         .arg("ASSENT_LOG=warn")
@@ -416,7 +429,12 @@ fn as_server_user(home: &std::path::Path, marker: &str, script: &str, stdin: &st
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     crate::support::Run {
         code: out.status.code().unwrap_or(-1),
@@ -492,10 +510,19 @@ fn recipe_a_headless_device_keeps_its_keys_between_commands_and_restarts() {
     device(&format!("enroll '{link}' --name server")).ok();
     let first = request("Deploy to production?");
     let pending = device("pending --json").ok().json();
-    assert_eq!(pending[0]["id"], first.as_str(), "the device sees the request: {pending}");
-    assert_eq!(device(&format!("approve {first} --json")).ok().json()["status"], "approved");
+    assert_eq!(
+        pending[0]["id"],
+        first.as_str(),
+        "the device sees the request: {pending}"
+    );
+    assert_eq!(
+        device(&format!("approve {first} --json")).ok().json()["status"],
+        "approved"
+    );
     assert!(
-        home.path().join(".local/share/keyrings/login.keyring").is_file(),
+        home.path()
+            .join(".local/share/keyrings/login.keyring")
+            .is_file(),
         "the keys are in the keyring file in the home directory"
     );
 
@@ -505,8 +532,15 @@ fn recipe_a_headless_device_keeps_its_keys_between_commands_and_restarts() {
     shell(&start, "correct horse battery staple\n").ok();
     let second = request("Rotate the database password?");
     let pending = device("pending --json").ok().json();
-    assert_eq!(pending[0]["id"], second.as_str(), "after a restart: {pending}");
-    assert_eq!(device(&format!("deny {second} --json")).ok().json()["status"], "denied");
+    assert_eq!(
+        pending[0]["id"],
+        second.as_str(),
+        "after a restart: {pending}"
+    );
+    assert_eq!(
+        device(&format!("deny {second} --json")).ok().json()["status"],
+        "denied"
+    );
 
     // A wrong passphrase leaves the keyring locked: commands fail clearly and change nothing.
     shell(&stop, "").ok();
@@ -530,7 +564,11 @@ fn recipe_a_headless_device_keeps_its_keys_between_commands_and_restarts() {
     wait_until_gone(&marker);
     shell(&start, "correct horse battery staple\n").ok();
     let pending = device("pending --json").ok().json();
-    assert_eq!(pending[0]["id"], third.as_str(), "the right passphrase opens it again: {pending}");
+    assert_eq!(
+        pending[0]["id"],
+        third.as_str(),
+        "the right passphrase opens it again: {pending}"
+    );
 
     shell(&stop, "").ok();
     wait_until_gone(&marker);

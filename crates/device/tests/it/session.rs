@@ -66,9 +66,12 @@ async fn requests_are_verified_shown_and_decided_through_the_session() {
         .await
         .expect("enrollment through the session");
     assert_eq!(account.app.name, "Acme Bank");
-    until(&mut events, "the account list", Duration::from_secs(10), |e| {
-        matches!(e, SessionEvent::Accounts { accounts } if accounts.len() == 1)
-    })
+    until(
+        &mut events,
+        "the account list",
+        Duration::from_secs(10),
+        |e| matches!(e, SessionEvent::Accounts { accounts } if accounts.len() == 1),
+    )
     .await;
     until(&mut events, "connected", Duration::from_secs(20), |e| {
         link_is(e, |s| *s == LinkState::Connected)
@@ -84,9 +87,12 @@ async fn requests_are_verified_shown_and_decided_through_the_session() {
         unreachable!()
     };
     assert_eq!((request.id, request.message.as_str()), (first, "Sign in?"));
-    until(&mut events, "the pending list", Duration::from_secs(5), |e| {
-        matches!(e, SessionEvent::Pending { requests } if requests.len() == 1)
-    })
+    until(
+        &mut events,
+        "the pending list",
+        Duration::from_secs(5),
+        |e| matches!(e, SessionEvent::Pending { requests } if requests.len() == 1),
+    )
     .await;
     assert_eq!(session.pending().len(), 1);
 
@@ -96,7 +102,10 @@ async fn requests_are_verified_shown_and_decided_through_the_session() {
         matches!(e, SessionEvent::Resolved { id, decided_here: true, status: Some(RequestStatus::Approved) } if *id == first)
     })
     .await;
-    assert!(session.pending().is_empty(), "a decided request leaves the list");
+    assert!(
+        session.pending().is_empty(),
+        "a decided request leaves the list"
+    );
     assert_eq!(svc.status(first).await, "approved");
     assert_eq!(
         session.approve(first, None).await.unwrap_err().kind(),
@@ -105,9 +114,12 @@ async fn requests_are_verified_shown_and_decided_through_the_session() {
     );
 
     let second = svc.request(user, "Wire?").await;
-    until(&mut events, "the second arrival", Duration::from_secs(20), |e| {
-        matches!(e, SessionEvent::Arrived { request } if request.id == second)
-    })
+    until(
+        &mut events,
+        "the second arrival",
+        Duration::from_secs(20),
+        |e| matches!(e, SessionEvent::Arrived { request } if request.id == second),
+    )
     .await;
     session.deny(second, DenyReason::NotMe).await.unwrap();
     assert_eq!(svc.status(second).await, "denied");
@@ -145,15 +157,30 @@ async fn a_revocation_drops_the_requests_deletes_the_key_and_goes_offline() {
         serde_json::json!({}),
     )
     .await;
-    until(&mut events, "the cancellation", Duration::from_secs(20), |e| {
-        matches!(e, SessionEvent::Resolved { status: Some(RequestStatus::Cancelled), decided_here: false, .. })
-    })
+    until(
+        &mut events,
+        "the cancellation",
+        Duration::from_secs(20),
+        |e| {
+            matches!(
+                e,
+                SessionEvent::Resolved {
+                    status: Some(RequestStatus::Cancelled),
+                    decided_here: false,
+                    ..
+                }
+            )
+        },
+    )
     .await;
 
     let waiting = svc.request(user, "still waiting").await;
-    until(&mut events, "the second arrival", Duration::from_secs(20), |e| {
-        matches!(e, SessionEvent::Arrived { request } if request.id == waiting)
-    })
+    until(
+        &mut events,
+        "the second arrival",
+        Duration::from_secs(20),
+        |e| matches!(e, SessionEvent::Arrived { request } if request.id == waiting),
+    )
     .await;
     reqwest::Client::new()
         .delete(format!(
@@ -168,17 +195,34 @@ async fn a_revocation_drops_the_requests_deletes_the_key_and_goes_offline() {
         link_is(e, |s| *s == LinkState::Offline)
     })
     .await;
-    until(&mut events, "the waiting request dropped", Duration::from_secs(5), |e| {
-        matches!(e, SessionEvent::Resolved { id, status: None, .. } if *id == waiting)
-    })
+    until(
+        &mut events,
+        "the waiting request dropped",
+        Duration::from_secs(5),
+        |e| matches!(e, SessionEvent::Resolved { id, status: None, .. } if *id == waiting),
+    )
     .await;
-    until(&mut events, "the revocation notice", Duration::from_secs(5), |e| {
-        matches!(e, SessionEvent::Notice { code: ErrorKind::Revoked, .. })
-    })
+    until(
+        &mut events,
+        "the revocation notice",
+        Duration::from_secs(5),
+        |e| {
+            matches!(
+                e,
+                SessionEvent::Notice {
+                    code: ErrorKind::Revoked,
+                    ..
+                }
+            )
+        },
+    )
     .await;
-    until(&mut events, "the account shown revoked", Duration::from_secs(5), |e| {
-        matches!(e, SessionEvent::Accounts { accounts } if accounts.iter().all(|a| a.revoked))
-    })
+    until(
+        &mut events,
+        "the account shown revoked",
+        Duration::from_secs(5),
+        |e| matches!(e, SessionEvent::Accounts { accounts } if accounts.iter().all(|a| a.revoked)),
+    )
     .await;
     assert!(session.pending().is_empty());
     assert!(
@@ -209,7 +253,12 @@ async fn a_stream_that_stops_answering_is_reconnecting_within_the_heartbeat_wind
     );
     let user = svc.user("frozen@example.com").await;
     session
-        .enroll(&svc.link(user, &proxy.url).await.render(), None, "laptop", "linux")
+        .enroll(
+            &svc.link(user, &proxy.url).await.render(),
+            None,
+            "laptop",
+            "linux",
+        )
         .await
         .unwrap();
     until(&mut events, "connected", Duration::from_secs(20), |e| {
@@ -254,9 +303,12 @@ async fn a_stream_that_stops_answering_is_reconnecting_within_the_heartbeat_wind
     );
 
     proxy.thaw();
-    until(&mut events, "connected again", Duration::from_secs(30), |e| {
-        link_is(e, |s| *s == LinkState::Connected)
-    })
+    until(
+        &mut events,
+        "connected again",
+        Duration::from_secs(30),
+        |e| link_is(e, |s| *s == LinkState::Connected),
+    )
     .await;
 }
 
@@ -286,7 +338,10 @@ async fn a_logo_that_failed_is_fetched_again_after_the_retry_delay() {
         .await;
     let hits = || crate::logo::FLAKY_HITS.load(std::sync::atomic::Ordering::SeqCst);
     let accounts = session.accounts().await.unwrap();
-    assert_eq!(accounts[0].app.logo, None, "the first fetch failed: placeholder");
+    assert_eq!(
+        accounts[0].app.logo, None,
+        "the first fetch failed: placeholder"
+    );
     assert_eq!(hits(), 1);
     let accounts = session.accounts().await.unwrap();
     assert_eq!(accounts[0].app.logo, None);
@@ -342,6 +397,11 @@ async fn settings_persist_and_an_unreadable_file_is_reported_and_left_alone() {
         Some(SessionEvent::Settings { settings }) if settings == paused
     ));
     drop(session);
-    let (reopened, _) = open_session(dir.path(), keychain, fast_streams(), SessionConfig::default());
+    let (reopened, _) = open_session(
+        dir.path(),
+        keychain,
+        fast_streams(),
+        SessionConfig::default(),
+    );
     assert_eq!(reopened.settings(), paused, "settings survive a restart");
 }

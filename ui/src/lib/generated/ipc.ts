@@ -257,7 +257,7 @@ export type SessionEvent = { "kind": "pending",
  */
 requests: Array<RequestView>, } | { "kind": "arrived", 
 /**
- * The request.
+ * The request (boxed: it is much larger than the other events).
  */
 request: RequestView, } | { "kind": "resolved", 
 /**
