@@ -121,23 +121,8 @@ fn the_tray_shows_the_pending_count_and_each_accounts_link() {
         "no count on the icon while nothing waits: {idle}"
     );
 
-    let send = |message: &str| {
-        service
-            .assent(&[
-                "request",
-                "send",
-                "--user",
-                &user.to_string(),
-                "--message",
-                message,
-            ])
-            .ok()
-            .stdout
-            .trim()
-            .to_owned()
-    };
-    let first = send("Sign in to Acme Bank?");
-    send("Approve wire transfer?");
+    let first = service.send(user, "Sign in to Acme Bank?");
+    service.send(user, "Approve wire transfer?");
     let two = panel.until("2 waiting", |r| {
         r["label"] == "2"
             && Panel::menu(r)

@@ -293,6 +293,22 @@ impl AssentService {
             .to_owned()
     }
 
+    /// Sends `message` to `user` as a backend would; returns the request's uuid.
+    pub fn send(&self, user: u64, message: &str) -> String {
+        self.assent(&[
+            "request",
+            "send",
+            "--user",
+            &user.to_string(),
+            "--message",
+            message,
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned()
+    }
+
     /// A request's status.
     pub fn status(&self, uuid: &str) -> Value {
         self.assent(&["request", "status", uuid, "--json"])

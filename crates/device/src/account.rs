@@ -285,6 +285,16 @@ impl DataDir {
 mod tests {
     use super::*;
 
+    /// Temporary files left in `dir` (an atomic write must leave none).
+    fn temporary_files(dir: &Path) -> Vec<PathBuf> {
+        fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+            .collect()
+    }
+
     fn account(id: u128) -> Account {
         Account {
             id: Uuid::from_u128(id),
@@ -333,11 +343,7 @@ mod tests {
                 "the data directory must be private to the user"
             );
         }
-        let leftovers: Vec<_> = fs::read_dir(data.root())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
+        let leftovers = temporary_files(data.root());
         assert!(
             leftovers.is_empty(),
             "atomic writes leave no temporary files"
@@ -440,11 +446,7 @@ mod tests {
             decided_at: 1,
         });
         assert!(failed.is_err(), "writing over a directory must fail");
-        let leftovers: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
+        let leftovers = temporary_files(dir.path());
         assert!(
             leftovers.is_empty(),
             "a failed write removes its temporary file"

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use assent_device::{Keychain, SecretStore as _};
 use uuid::Uuid;
 
-use crate::support::{Device, Service, enrolled, run};
+use crate::support::{Device, Service, enrolled, run, user_with_link};
 
 #[test]
 fn enroll_list_pending_show_approve_deny_and_remove() {
@@ -132,16 +132,7 @@ fn enroll_list_pending_show_approve_deny_and_remove() {
 #[test]
 fn enroll_with_server_and_token() {
     let svc = Service::start();
-    let user = svc
-        .assent(&["user", "add", "--email", "tok@example.com", "--json"])
-        .ok()
-        .json()["id"]
-        .as_u64()
-        .unwrap();
-    let link = svc
-        .assent(&["enroll-link", "--user", &user.to_string(), "--json"])
-        .ok()
-        .json();
+    let (user, link) = user_with_link(&svc, "tok@example.com");
     let device = Device::new(svc.dir.path());
     let out = device
         .run(&[
@@ -284,16 +275,7 @@ fn watch_shows_reconnecting_within_the_heartbeat_window_when_the_stream_stops_an
     let svc = Service::start();
     let upstream: std::net::SocketAddr = svc.url.trim_start_matches("http://").parse().unwrap();
     let proxy = assent_e2e::FreezingProxy::start(upstream);
-    let user = svc
-        .assent(&["user", "add", "--email", "frozen@example.com", "--json"])
-        .ok()
-        .json()["id"]
-        .as_u64()
-        .unwrap();
-    let link = svc
-        .assent(&["enroll-link", "--user", &user.to_string(), "--json"])
-        .ok()
-        .json();
+    let (_, link) = user_with_link(&svc, "frozen@example.com");
     let device = Device::new(svc.dir.path());
     // The device reaches its service through the proxy, as through a middlebox that may hang.
     device

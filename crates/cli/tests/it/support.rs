@@ -185,8 +185,8 @@ impl Device {
     }
 }
 
-/// A user with a device enrolled through `assent enroll-link` and `assent device enroll`.
-pub fn enrolled(service: &Service, email: &str) -> (u64, Device) {
+/// A new user and a fresh enrollment link for them (`assent enroll-link --json`).
+pub fn user_with_link(service: &Service, email: &str) -> (u64, Value) {
     let user = service
         .assent(&["user", "add", "--email", email, "--json"])
         .ok()
@@ -197,6 +197,12 @@ pub fn enrolled(service: &Service, email: &str) -> (u64, Device) {
         .assent(&["enroll-link", "--user", &user.to_string(), "--json"])
         .ok()
         .json();
+    (user, link)
+}
+
+/// A user with a device enrolled through `assent enroll-link` and `assent device enroll`.
+pub fn enrolled(service: &Service, email: &str) -> (u64, Device) {
+    let (user, link) = user_with_link(service, email);
     let device = Device::new(service.dir.path());
     device
         .run(&[

@@ -182,15 +182,7 @@ async fn a_revocation_drops_the_requests_deletes_the_key_and_goes_offline() {
         |e| matches!(e, SessionEvent::Arrived { request } if request.id == waiting),
     )
     .await;
-    reqwest::Client::new()
-        .delete(format!(
-            "{}/protected/json/sdk/devices/{}",
-            svc.base, account.device_id
-        ))
-        .header("X-Authy-API-Key", &svc.api_key)
-        .send()
-        .await
-        .unwrap();
+    svc.revoke(account.device_id).await;
     until(&mut events, "offline", Duration::from_secs(20), |e| {
         link_is(e, |s| *s == LinkState::Offline)
     })

@@ -189,6 +189,24 @@ impl TestService {
             .unwrap()
     }
 
+    /// Revokes a device as the relying party's backend would.
+    pub async fn revoke(&self, device_id: uuid::Uuid) {
+        let response = self
+            .http
+            .delete(format!(
+                "{}/protected/json/sdk/devices/{device_id}",
+                self.base
+            ))
+            .header("X-Authy-API-Key", &self.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "revoking {device_id} failed"
+        );
+    }
+
     pub async fn status(&self, id: uuid::Uuid) -> String {
         self.get(&format!("/onetouch/json/approval_requests/{id}"))
             .await["approval_request"]["status"]
