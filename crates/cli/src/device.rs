@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use assent_device::view::{AccountView, ConnectionView, LinkState, SessionEvent};
+
+use crate::link::{describe_link, now_ms};
 use assent_device::{
     Account, Authenticator, DEFAULT_KEYCHAIN_SERVICE, DataDir, DeviceSession, Keychain,
     SessionConfig, ShownRequest, StreamConfig, host_name, parse_enrollment,
@@ -380,32 +382,6 @@ fn connection_json(connection: &ConnectionView) -> Value {
         "state": connection.state,
         "last_contact_at_ms": connection.last_contact_at_ms,
     })
-}
-
-/// "connected", "reconnecting (attempt 2, next try in 4 s)", ...
-pub fn describe_link(state: &LinkState, now_ms: i64) -> String {
-    match state {
-        LinkState::Connecting => "connecting".into(),
-        LinkState::Connected => "connected".into(),
-        LinkState::Reconnecting {
-            attempt,
-            next_try_at_ms: Some(at),
-        } => format!(
-            "reconnecting (attempt {attempt}, next try in {} s)",
-            ((at - now_ms).max(0) + 999) / 1000
-        ),
-        LinkState::Reconnecting { attempt, .. } => {
-            format!("reconnecting (attempt {attempt}, trying now)")
-        }
-        LinkState::Offline => "offline".into(),
-    }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// `assent device watch`: a thin consumer of the device session. Connection lines are printed

@@ -7,6 +7,7 @@ mod callback;
 mod demo;
 mod device;
 mod exit;
+mod link;
 mod paths;
 mod private_keychain;
 mod prompt;

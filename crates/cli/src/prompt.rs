@@ -18,7 +18,7 @@ use assent_protocol::decision::DenyReason;
 use assent_protocol::request::RequestStatus;
 use uuid::Uuid;
 
-use crate::device::{describe_link, now_ms};
+use crate::link::{describe_link, now_ms};
 
 /// One device answering at this prompt: its session, its events, and whose device it is when
 /// the prompt answers for several people (the demo's Ana and Bo).

@@ -14,7 +14,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::view::Settings;
+use crate::settings::Settings;
 
 /// One enrollment: this device approving for one person of one app on one service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -51,6 +51,7 @@ mod key;
 mod logo;
 mod secret_store;
 mod session;
+mod settings;
 mod stream;
 pub mod view;
 

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::account::{Account, HistoryEntry};
 use crate::authenticator::ShownRequest;
 use crate::error::{Error, ErrorKind};
+pub use crate::settings::Settings;
 
 /// Names of the events a desktop shell emits to its UI.
 pub mod events {
@@ -224,13 +225,6 @@ impl From<&HistoryEntry> for HistoryView {
             decided_at: e.decided_at,
         }
     }
-}
-
-/// The session's own settings, kept in the data directory (no secrets).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-pub struct Settings {
-    /// No notification is shown for new requests (they still appear in the window).
-    pub notifications_paused: bool,
 }
 
 /// The settings a desktop UI shows: the session's, plus start at login (an OS setting).
