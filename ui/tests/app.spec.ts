@@ -333,3 +333,13 @@ test("security notices from the Rust side are shown", async ({ page }) => {
   await ui.session({ kind: "notice", code: "revoked", message: "Acme Bank revoked this device" });
   await expect(page.getByTestId("notice")).toContainText("This device was removed");
 });
+
+test("an error code the UI does not know is shown as a generic error, not trusted", async ({ page }) => {
+  const ui = await start(page, { state: state({ pending: [login()] }) });
+  // A rejection that is not one of the generated codes (a bug or a forged answer).
+  await ui.fail("approve", "drop_tables" as ErrorKind);
+  await page.getByTestId("approve").click();
+  await expect(page.getByTestId("error")).toHaveAttribute("data-code", "internal");
+  await expect(page.getByTestId("error")).toHaveText("Something went wrong. Try again.");
+  await expect(page.getByTestId("message"), "the request stays, undecided").toHaveText("Sign in to Acme Bank?");
+});
