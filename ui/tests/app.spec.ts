@@ -111,6 +111,7 @@ for (const dark of [false, true]) {
 
     test("a request decided elsewhere or cancelled leaves with an explanation", async ({ page }) => {
       const ui = await start(page, { state: state({ pending: [login(), wire()] }) }, { dark });
+      await expect(page.getByTestId("message")).toHaveText("Sign in to Acme Bank?");
       await ui.session({ kind: "resolved", id: login().id, status: "approved", decided_here: false });
       await ui.session({ kind: "pending", requests: [wire()] });
       await expect(page.getByTestId("resolved-note")).toHaveText("Approved on another device.");
@@ -326,6 +327,7 @@ test("every enrollment error code is shown as a clear message", async ({ page })
 
 test("security notices from the Rust side are shown", async ({ page }) => {
   const ui = await start(page, { state: state() });
+  await expect(page.getByTestId("no-requests")).toBeVisible();
   await ui.session({ kind: "notice", code: "spoofed", message: "request x was dropped" });
   await expect(page.getByTestId("notice")).toContainText("failed its security check");
   await page.getByRole("button", { name: "Dismiss" }).click();
