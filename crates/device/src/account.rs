@@ -91,6 +91,9 @@ struct AccountsFile {
 /// The settings file in the data directory.
 pub const SETTINGS_FILE: &str = "settings.json";
 
+/// Where the desktop app kept its settings before the device session did.
+const LEGACY_DESKTOP_SETTINGS_FILE: &str = "desktop-settings.json";
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SettingsFile {
@@ -227,14 +230,17 @@ impl DataDir {
         )
     }
 
-    /// The session settings, `None` when none were saved yet.
+    /// The session settings, `None` when none were saved yet. Before `settings.json`, the
+    /// desktop app kept them in `desktop-settings.json`; that file is read when the new one does
+    /// not exist yet (the next save writes the new one).
     ///
     /// # Errors
     /// [`Error::Storage`] when the file exists but cannot be read or is not settings.
     pub fn settings(&self) -> Result<Option<Settings>> {
-        Ok(self
-            .read::<SettingsFile>(SETTINGS_FILE)?
-            .map(|f| f.settings))
+        match self.read::<SettingsFile>(SETTINGS_FILE)? {
+            Some(file) => Ok(Some(file.settings)),
+            None => self.read::<Settings>(LEGACY_DESKTOP_SETTINGS_FILE),
+        }
     }
 
     /// Saves the session settings (atomically, as every write here).
@@ -422,6 +428,31 @@ mod tests {
             names,
             vec![SETTINGS_FILE.to_owned()],
             "no temporary file is left"
+        );
+    }
+
+    #[test]
+    fn the_desktops_older_settings_file_is_read_until_the_new_one_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        fs::write(
+            dir.path().join(LEGACY_DESKTOP_SETTINGS_FILE),
+            br#"{"notifications_paused":true}"#,
+        )
+        .unwrap();
+        let paused = Settings {
+            notifications_paused: true,
+        };
+        assert_eq!(
+            data.settings().unwrap(),
+            Some(paused),
+            "the old file is honoured"
+        );
+        data.save_settings(Settings::default()).unwrap();
+        assert_eq!(
+            data.settings().unwrap(),
+            Some(Settings::default()),
+            "once saved, the new file wins"
         );
     }
 
