@@ -1,6 +1,7 @@
 import { defineConfig } from "@playwright/test";
 
-// Headless Debian Chromium (no browser download), against the built UI served by `vite preview`.
+// Headless Debian Chromium (no browser download), against the UI built in test mode (the app over
+// Tauri's official IPC mocks, tests/harness) and served by `vite preview`.
 export default defineConfig({
   testDir: "tests",
   timeout: 30_000,
@@ -25,9 +26,9 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: "npx vite preview --host 127.0.0.1 --port 4173 --strictPort",
-    url: "http://127.0.0.1:4173",
+    command: "npx vite build --mode test --logLevel error && npx vite preview --mode test --host 127.0.0.1 --port 4173 --strictPort",
+    url: "http://127.0.0.1:4173/tests/harness/index.html",
     reuseExistingServer: false,
-    timeout: 30_000,
+    timeout: 120_000,
   },
 });

@@ -9,14 +9,15 @@ ASSENT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR="$ASSENT_ROOT/target/tools"
 
 # Packages: WebKitGTK 4.1 and friends to build the desktop app; Secret Service, D-Bus, Xvfb and a
-# notification daemon to run it in tests; Chromium for the UI browser tests; PostgreSQL and nginx
-# for the multi-instance tests (their own throwaway cluster and balancer, never the system ones).
+# notification daemon to run it in tests; Chromium for the UI browser tests; tmux to drive the
+# terminal demo like a person at a terminal; PostgreSQL and nginx for the multi-instance tests
+# (their own throwaway cluster and balancer, never the system ones).
 APT_PACKAGES=(
   build-essential pkg-config curl ca-certificates git
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev
   libjavascriptcoregtk-4.1-dev libxdo-dev libdbus-1-dev libssl-dev
   webkit2gtk-driver xvfb xauth xdotool x11-utils imagemagick
-  dbus dbus-x11 gnome-keyring libsecret-tools dunst libnotify-bin
+  dbus dbus-x11 gnome-keyring libsecret-tools dunst libnotify-bin tmux
   chromium chromium-driver
   python3 python3-venv
   postgresql nginx

@@ -1,63 +1,31 @@
 //! The Assent desktop authenticator: a thin Tauri shell over `assent-device`.
 //!
-//! It lives in the tray, keeps one push stream per enrolled account, shows a native notification
-//! per new request, and a window with the request's branding, details and Approve / Deny. The
+//! The device session (`assent_device::DeviceSession`) does the work: one push stream per
+//! enrolled account, the verified pending requests, revocation, logos and settings. This crate
+//! is the glue around it: the IPC commands, the tray, native notifications, the window and deep
+//! links. It lives in the tray, shows a native notification per new request, and a window with
+//! the request's branding, details and Approve / Deny. The
 //! window is destroyed on close (the web view's memory is returned) and recreated when needed; the
 //! app keeps running in the tray, where Quit is. Deep links (`assent://enroll?...`) reach the
 //! running instance through the single-instance plugin and are confirmed in the UI before anything
 //! is enrolled.
 
+mod autostart;
 pub mod commands;
 pub mod desktop;
+mod events;
 mod notify;
 #[cfg(target_os = "linux")]
 mod single_instance;
 mod tray;
-pub mod view;
 pub mod window;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use assent_device::{DEFAULT_KEYCHAIN_SERVICE, DataDir, Keychain};
+use assent_device::{DEFAULT_KEYCHAIN_SERVICE, DataDir, Keychain, StreamConfig};
 use tauri::{AppHandle, Manager as _, RunEvent, Runtime, WindowEvent};
 
 use crate::desktop::Desktop;
-
-/// Unix seconds now (read at the edge, passed into the SDK).
-pub(crate) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Whether start-at-login is on (false where the autostart plugin is not installed, as in tests).
-pub(crate) fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> bool {
-    app.try_state::<tauri_plugin_autostart::AutoLaunchManager>()
-        .and_then(|m| m.is_enabled().ok())
-        .unwrap_or(false)
-}
-
-/// Turns start-at-login on or off.
-pub(crate) fn set_autostart<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> Result<(), String> {
-    let Some(manager) = app.try_state::<tauri_plugin_autostart::AutoLaunchManager>() else {
-        return if enabled {
-            Err("start at login is not available here".into())
-        } else {
-            Ok(())
-        };
-    };
-    if manager.is_enabled().unwrap_or(false) == enabled {
-        return Ok(());
-    }
-    let result = if enabled {
-        manager.enable()
-    } else {
-        manager.disable()
-    };
-    result.map_err(|e| format!("could not change start at login: {e}"))
-}
 
 /// The commands and window behaviour, without plugins: what the command tests run on Tauri's
 /// mock runtime.
@@ -95,10 +63,7 @@ fn enroll_links(args: &[String]) -> Vec<String> {
 
 fn offer_links<R: Runtime>(app: &AppHandle<R>, links: Vec<String>) {
     for link in links {
-        let app = app.clone();
-        tauri::async_runtime::spawn(async move {
-            app.state::<Desktop>().offer_enroll_link(&app, link).await;
-        });
+        app.state::<Desktop>().offer_enroll_link(app, link);
     }
 }
 
@@ -143,6 +108,13 @@ pub fn run() {
         .with_writer(std::io::stderr)
         .init();
 
+    let streams = match StreamConfig::from_env() {
+        Ok(streams) => streams,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
     let args: Vec<String> = std::env::args().collect();
     let hidden = args.iter().any(|a| a == "--hidden");
     let data_dir = data_dir();
@@ -177,16 +149,18 @@ pub fn run() {
     let app = with_commands(builder)
         .setup(move |app| {
             let handle = app.handle().clone();
-            let desktop = Desktop::open(
+            let (desktop, session_events) = Desktop::open(
                 data_dir.clone(),
                 Arc::new(Keychain::from_env_or(DEFAULT_KEYCHAIN_SERVICE)),
+                streams,
             )?;
             #[cfg(target_os = "linux")]
             if let Some(listener) = listener {
                 single_instance::serve(listener, handle.clone(), another_launch);
             }
-            let paused = tauri::async_runtime::block_on(desktop.notifications_paused());
+            let paused = desktop.session.settings().notifications_paused;
             app.manage(desktop);
+            events::forward(handle.clone(), session_events);
             if let Err(e) = tray::create(&handle, paused) {
                 tracing::warn!(error = %e, "no tray icon on this desktop");
             }
@@ -214,7 +188,9 @@ pub fn run() {
                 window::show_main(&handle);
             }
             tauri::async_runtime::spawn(async move {
-                handle.state::<Desktop>().start(&handle).await;
+                if let Err(e) = handle.state::<Desktop>().session.start().await {
+                    tracing::error!(error = %e, "cannot start the accounts' streams");
+                }
             });
             Ok(())
         })

@@ -3,7 +3,7 @@
 
 use tauri::{AppHandle, Emitter as _, Runtime};
 
-use crate::view::{RequestView, events};
+use assent_device::view::{RequestView, events};
 
 /// Shows the notification for a new request (on its own thread: waiting for a click blocks).
 pub fn request_arrived<R: Runtime>(app: &AppHandle<R>, request: &RequestView) {

@@ -1,15 +1,26 @@
-//! The tray icon: the pending count, and a menu (open, pause notifications, quit).
+//! The tray icon: the pending count (the icon's label), a line per account saying whether it is
+//! connected, reconnecting (and when the next try is) or offline, and a menu (open, pause
+//! notifications, quit). It reads the session; it keeps no state of its own.
 
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use assent_device::view::LinkState;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager as _, Runtime};
 
+use crate::desktop::Desktop;
+
 const TRAY: &str = "main";
 
-/// Menu items updated as state changes.
+/// Menu items updated as the session changes.
 struct TrayItems<R: Runtime> {
+    menu: Menu<R>,
     open: MenuItem<R>,
     pause: CheckMenuItem<R>,
+    /// One disabled line per account, after "Open", with the texts they show.
+    links: Mutex<Vec<(String, MenuItem<R>)>>,
 }
 
 /// Creates the tray icon.
@@ -29,7 +40,13 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
     let quit = MenuItem::with_id(app, "quit", "Quit Assent", true, None::<&str>)?;
     let menu = Menu::with_items(
         app,
-        &[&open, &pause, &PredefinedMenuItem::separator(app)?, &quit],
+        &[
+            &open,
+            &PredefinedMenuItem::separator(app)?,
+            &pause,
+            &PredefinedMenuItem::separator(app)?,
+            &quit,
+        ],
     )?;
     let icon = tauri::image::Image::from_bytes(include_bytes!("../../icons/tray.png"))?;
     TrayIconBuilder::with_id(TRAY)
@@ -40,12 +57,13 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
         .on_menu_event(|app, event| match event.id().as_ref() {
             "open" => crate::window::show_main(app),
             "pause" => {
-                let app = app.clone();
-                tauri::async_runtime::spawn(async move {
-                    let desktop = app.state::<crate::desktop::Desktop>();
-                    let paused = !desktop.notifications_paused().await;
-                    desktop.set_notifications_paused(&app, paused).await;
-                });
+                let session = &app.state::<Desktop>().session;
+                let mut settings = session.settings();
+                settings.notifications_paused = !settings.notifications_paused;
+                if let Err(e) = session.set_settings(settings) {
+                    tracing::error!(error = %e, "could not save the pause setting");
+                    set_paused(app, !settings.notifications_paused);
+                }
             }
             "quit" => app.exit(0),
             _ => {}
@@ -61,11 +79,17 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
             }
         })
         .build(app)?;
-    app.manage(TrayItems { open, pause });
+    app.manage(TrayItems {
+        menu,
+        open,
+        pause,
+        links: Mutex::new(Vec::new()),
+    });
+    refresh_links(app);
     Ok(())
 }
 
-/// Shows the pending count on the icon and in the menu.
+/// Shows the pending count on the icon (its label) and in the menu.
 pub fn set_pending<R: Runtime>(app: &AppHandle<R>, count: usize) {
     let label = match count {
         0 => "Assent: nothing waiting".to_owned(),
@@ -90,5 +114,66 @@ pub fn set_pending<R: Runtime>(app: &AppHandle<R>, count: usize) {
 pub fn set_paused<R: Runtime>(app: &AppHandle<R>, paused: bool) {
     if let Some(items) = app.try_state::<TrayItems<R>>() {
         let _ = items.pause.set_checked(paused);
+    }
+}
+
+/// "Acme Bank: reconnecting, next try in 4 s" and the like, for each account.
+fn link_lines<R: Runtime>(app: &AppHandle<R>) -> Vec<String> {
+    let session = &app.state::<Desktop>().session;
+    let Ok(accounts) = session.authenticator().accounts() else {
+        return Vec::new();
+    };
+    let connections = session.connections();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    accounts
+        .iter()
+        .map(|account| {
+            let state = connections
+                .iter()
+                .find(|c| c.account_id == account.id)
+                .map(|c| &c.state);
+            let status = match state {
+                _ if !account.is_active() => "revoked".to_owned(),
+                Some(LinkState::Connected) => "connected".to_owned(),
+                None | Some(LinkState::Connecting) => "connecting…".to_owned(),
+                Some(LinkState::Reconnecting {
+                    next_try_at_ms: Some(at),
+                    ..
+                }) => format!(
+                    "reconnecting, next try in {} s",
+                    ((at - now_ms).max(0) + 999) / 1000
+                ),
+                Some(LinkState::Reconnecting { .. }) => "reconnecting now".to_owned(),
+                Some(LinkState::Offline) => "offline".to_owned(),
+            };
+            format!("{}: {status}", account.app.name)
+        })
+        .collect()
+}
+
+/// Updates the per-account lines when what they say has changed.
+pub fn refresh_links<R: Runtime>(app: &AppHandle<R>) {
+    let Some(items) = app.try_state::<TrayItems<R>>() else {
+        return;
+    };
+    let wanted = link_lines(app);
+    let mut shown = items.links.lock().unwrap_or_else(|p| p.into_inner());
+    if shown.iter().map(|(text, _)| text).eq(wanted.iter()) {
+        return;
+    }
+    for (_, item) in shown.drain(..) {
+        let _ = items.menu.remove(&item);
+    }
+    for (at, text) in wanted.into_iter().enumerate() {
+        match MenuItem::new(app, &text, false, None::<&str>) {
+            Ok(item) => {
+                let _ = items.menu.insert(&item, at + 1);
+                shown.push((text, item));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot add a tray line"),
+        }
     }
 }

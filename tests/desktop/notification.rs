@@ -57,16 +57,7 @@ fn a_new_request_is_notified_and_the_notification_opens_the_app() {
         wait_for_window(pid, "Assent", Duration::from_secs(30)).expect("the app's window appears");
     let before = displayed();
 
-    service
-        .assent(&[
-            "request",
-            "send",
-            "--user",
-            &user.to_string(),
-            "--message",
-            "Sign in to Acme Bank?",
-        ])
-        .ok();
+    service.send(user, "Sign in to Acme Bank?");
     let log = wait_for(
         "the Notify call on the session bus",
         Duration::from_secs(20),

@@ -134,6 +134,15 @@ impl AppSession {
         panic!("[data-testid={testid}] never contained {expected:?} (last seen {seen:?})");
     }
 
+    /// The text of the header's connection badge (the worst of the accounts' links).
+    pub async fn header_connection(&self) -> Result<String, fantoccini::error::CmdError> {
+        self.client
+            .find(Locator::Css("header [data-testid=\"connection\"]"))
+            .await?
+            .text()
+            .await
+    }
+
     /// Saves a screenshot of the app as the next numbered step.
     pub async fn shot(&mut self, name: &str) {
         self.step += 1;

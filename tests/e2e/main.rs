@@ -3,4 +3,9 @@
 //! and notification daemon of the private session.
 
 mod driver;
+mod heartbeat;
 mod scenarios;
+
+/// One app under WebDriver at a time: the tests of this binary run on parallel threads, and two
+/// WebKit apps at once on a 2-core machine make every wait a race.
+pub static ONE_APP_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

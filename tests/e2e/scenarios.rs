@@ -70,6 +70,7 @@ fn send(service: &AssentService, args: &[&str]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desktop_app_approves_real_requests() {
     require_session();
+    let _one_app = crate::ONE_APP_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let shots = artifacts_dir("e2e");
     for old in std::fs::read_dir(&shots).unwrap().flatten() {

@@ -6,21 +6,9 @@ use std::time::Duration;
 use assent_e2e::{AssentService, CallbackSink, HeadlessDevice, free_port, require_session};
 use serde_json::{Value, json};
 
-fn python() -> String {
-    std::env::var("ASSENT_TEST_PYTHON").unwrap_or_else(|_| {
-        let venv = assent_e2e::target_dir().join("tools/venv/bin/python");
-        assert!(
-            venv.is_file(),
-            "the Authy client needs scripts/test's virtualenv ({}); run scripts/test",
-            venv.display()
-        );
-        venv.display().to_string()
-    })
-}
-
 fn authy(service: &AssentService, args: &[&str], stdin: Option<&str>) -> Value {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("service/authy_client.py");
-    let mut command = Command::new(python());
+    let mut command = Command::new(assent_e2e::test_python());
     command
         .arg(script)
         .args(args)

@@ -15,19 +15,7 @@ fn a_killed_service_delivers_the_callback_after_restart() {
     let mut service = AssentService::start(dir.path(), &["--callback-url", &callback_url]);
     let user = service.user("kill@example.com");
     let device = HeadlessDevice::enroll(dir.path(), &service.enroll_link(user));
-    let uuid = service
-        .assent(&[
-            "request",
-            "send",
-            "--user",
-            &user.to_string(),
-            "--message",
-            "Survive this",
-        ])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let uuid = service.send(user, "Survive this");
     device.run(&["approve", &uuid]).ok();
     assert_eq!(
         service.status(&uuid)["status"],

@@ -53,6 +53,19 @@ pub fn require_session() {
     );
 }
 
+/// The Python with the test packages (scripts/test's virtualenv: the Authy client, dbus-next).
+pub fn test_python() -> String {
+    std::env::var("ASSENT_TEST_PYTHON").unwrap_or_else(|_| {
+        let venv = target_dir().join("tools/venv/bin/python");
+        assert!(
+            venv.is_file(),
+            "this test needs scripts/test's Python virtualenv ({}); run scripts/test",
+            venv.display()
+        );
+        venv.display().to_string()
+    })
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -329,6 +342,22 @@ impl AssentService {
             .to_owned()
     }
 
+    /// Sends `message` to `user` as a backend would; returns the request's uuid.
+    pub fn send(&self, user: u64, message: &str) -> String {
+        self.assent(&[
+            "request",
+            "send",
+            "--user",
+            &user.to_string(),
+            "--message",
+            message,
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned()
+    }
+
     /// A request's status.
     pub fn status(&self, uuid: &str) -> Value {
         self.assent(&["request", "status", uuid, "--json"])
@@ -592,4 +621,108 @@ impl Drop for LogsOnFailure {
             }
         }
     }
+}
+
+/// A TCP proxy on loopback that can freeze: while frozen it keeps every connection open but
+/// passes no byte either way, as a hung middlebox or a suspended peer would. Heartbeat
+/// deadlines are what notice it; nothing closes.
+#[derive(Debug)]
+pub struct FreezingProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FreezingProxy {
+    /// Forwards every connection to `upstream` (`127.0.0.1:PORT`).
+    pub fn start(upstream: SocketAddr) -> FreezingProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let frozen = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (frozen_in, stop_in) = (Arc::clone(&frozen), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop_in.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((client, _)) => client,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
+                    Err(_) => return,
+                };
+                let _ = client.set_nonblocking(false);
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                for (from, to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let (frozen, stop) = (Arc::clone(&frozen_in), Arc::clone(&stop_in));
+                    std::thread::spawn(move || pump(from, to, &frozen, &stop));
+                }
+            }
+        });
+        FreezingProxy { url, frozen, stop }
+    }
+
+    /// Stops passing bytes (connections stay open).
+    pub fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Passes bytes again (what was held is delivered).
+    pub fn thaw(&self) {
+        self.frozen
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for FreezingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` chunk by chunk, holding each chunk while `frozen`.
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    frozen: &std::sync::atomic::AtomicBool,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    let _ = from.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = [0u8; 16 * 1024];
+    while !stop.load(Ordering::SeqCst) {
+        if frozen.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(_) => break,
+        };
+        while frozen.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
 }

@@ -1,6 +1,8 @@
 import { expect, test } from "@playwright/test";
+import { EVENTS } from "../src/lib/generated/ipc";
+import type { ErrorKind } from "../src/lib/types";
 import { expectNoViolations, shot, start } from "./harness";
-import { account, history, login, now, otherAccount, state, wire } from "./fixtures";
+import { account, connected, history, login, now, otherAccount, state, wire } from "./fixtures";
 
 for (const dark of [false, true]) {
   const theme = dark ? "dark" : "light";
@@ -42,7 +44,7 @@ for (const dark of [false, true]) {
         requester: null,
       });
       // The first arrival opens; going back shows the list.
-      await ui.emit("assent://pending", [login(), wire(), second]);
+      await ui.session({ kind: "pending", requests: [login(), wire(), second] });
       await expect(page.getByTestId("message")).toHaveText("Sign in to Acme Bank?");
       await page.getByRole("button", { name: "Back to all requests" }).click();
       const items = page.getByTestId("request-item");
@@ -91,6 +93,7 @@ for (const dark of [false, true]) {
       await page.getByTestId("not-me").click();
       await expect(page.getByTestId("flash")).toHaveText("Denied and reported as not you.");
       await page.getByTestId("request-item").nth(1).click();
+      await expect(page.getByTestId("message")).toHaveText("Approve wire transfer of $12,500 to ACME Corp?");
       await page.getByTestId("deny").click();
       await expect(page.getByTestId("flash")).toHaveText("Denied.");
       expect((await ui.calls("deny")).map((c) => c.args.reason)).toEqual(["not_me", "cancelled"]);
@@ -108,13 +111,16 @@ for (const dark of [false, true]) {
 
     test("a request decided elsewhere or cancelled leaves with an explanation", async ({ page }) => {
       const ui = await start(page, { state: state({ pending: [login(), wire()] }) }, { dark });
-      await ui.emit("assent://resolved", { id: login().id, status: "approved", decided_here: false });
-      await ui.emit("assent://pending", [wire()]);
+      await expect(page.getByTestId("message")).toHaveText("Sign in to Acme Bank?");
+      await ui.session({ kind: "resolved", id: login().id, status: "approved", decided_here: false });
+      await ui.session({ kind: "pending", requests: [wire()] });
       await expect(page.getByTestId("resolved-note")).toHaveText("Approved on another device.");
       await shot(page, "approval-resolved-elsewhere", dark);
       await page.getByTestId("back").click();
+      await expect(page.getByTestId("request-item")).toHaveCount(1);
       await page.getByTestId("request-item").first().click();
-      await ui.emit("assent://resolved", { id: wire().id, status: "cancelled", decided_here: false });
+      await expect(page.getByTestId("message")).toHaveText("Approve wire transfer of $12,500 to ACME Corp?");
+      await ui.session({ kind: "resolved", id: wire().id, status: "cancelled", decided_here: false });
       await expect(page.getByTestId("resolved-note")).toHaveText("Acme Bank cancelled this request.");
     });
 
@@ -132,14 +138,19 @@ for (const dark of [false, true]) {
 
     test("accounts show branding and connection, and can be removed", async ({ page }) => {
       const revoked = { ...otherAccount, id: "acc-3", app: { ...otherAccount.app, name: "Old Corp" }, revoked: true };
+      const lastContact = Date.now() - 65_000;
       const ui = await start(
         page,
         {
           state: state({
             accounts: [account, otherAccount, revoked],
             connections: [
-              { account_id: "acc-1", state: { state: "connected" } },
-              { account_id: "acc-2", state: { state: "reconnecting", attempt: 3, retry_in_ms: 4000 } },
+              connected("acc-1"),
+              {
+                account_id: "acc-2",
+                state: { state: "reconnecting", attempt: 3, next_try_at_ms: Date.now() + 4_500 },
+                last_contact_at_ms: lastContact,
+              },
             ],
           }),
         },
@@ -148,23 +159,35 @@ for (const dark of [false, true]) {
       await page.getByTestId("tab-accounts").click();
       const cards = page.getByTestId("account");
       await expect(cards).toHaveCount(3);
-      await expect(cards.nth(0).getByTestId("connection")).toHaveText("Connected");
-      await expect(cards.nth(1).getByTestId("connection")).toHaveText("Reconnecting in 4 s");
+      await expect(cards.nth(0).getByTestId("connection-label")).toHaveText("Connected");
+      await expect(cards.nth(0).getByTestId("last-contact")).toHaveText(/^· Last contact \d\d:\d\d:\d\d$/);
+      const retry = cards.nth(1).getByTestId("connection-label");
+      await expect(retry).toHaveText(/^Reconnecting in [345] s$/);
+      const first = await retry.textContent();
+      await expect(retry, "the next try counts down").not.toHaveText(first ?? "");
+      const contact = new Date(lastContact);
+      const hhmmss = [contact.getHours(), contact.getMinutes(), contact.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+      await expect(cards.nth(1).getByTestId("last-contact")).toHaveText(`· Last contact ${hhmmss}`);
       await expect(cards.nth(2).getByTestId("account-revoked")).toBeVisible();
       await expect(page.locator("header").getByTestId("connection")).toHaveAttribute("data-state", "reconnecting");
       await shot(page, "accounts", dark);
       await cards.nth(1).getByTestId("remove-account").click();
       await cards.nth(1).getByTestId("confirm-remove").click();
       expect((await ui.calls("remove_account"))[0].args).toEqual({ account_id: "acc-2" });
-      await ui.emit("assent://connection", { account_id: "acc-1", state: { state: "offline" } });
-      await expect(cards.nth(0).getByTestId("connection")).toHaveText("Offline");
+      await ui.session({ kind: "accounts", accounts: [account, revoked] });
+      await expect(cards).toHaveCount(2);
+      await expect(page.getByTestId("account-name")).toHaveText(["Acme Bank", "Old Corp"]);
+      await ui.session({ kind: "connection", connection: { account_id: "acc-1", state: { state: "offline" }, last_contact_at_ms: lastContact } });
+      await expect(cards.nth(0).getByTestId("connection-label")).toHaveText("Offline");
     });
 
     test("settings: start at login, pause notifications, theme", async ({ page }) => {
       const ui = await start(page, { state: state() }, { dark });
       await page.getByTestId("tab-settings").click();
       await page.getByTestId("autostart").check();
+      await expect(page.getByTestId("autostart")).toBeChecked();
       await page.getByTestId("pause-notifications").check();
+      await expect(page.getByTestId("pause-notifications")).toBeChecked();
       const calls = await ui.calls("set_settings");
       expect(calls.map((c) => c.args.settings)).toEqual([
         { autostart: true, notifications_paused: false },
@@ -184,6 +207,8 @@ test("Enter never approves; Escape goes back", async ({ page }) => {
   await expect(page.getByTestId("message")).toBeFocused();
   await page.keyboard.press("Enter");
   await page.keyboard.press("Space");
+  await expect(page.getByTestId("message"), "the request is still on screen, undecided").toHaveText("Sign in to Acme Bank?");
+  await expect(page.getByTestId("flash")).toHaveCount(0);
   expect(await ui.calls("approve"), "arriving and pressing Enter must not approve").toEqual([]);
   await page.keyboard.press("Escape");
   await expect(page.getByTestId("request-item")).toHaveCount(1);
@@ -201,13 +226,54 @@ test("a missing or broken logo falls back to the placeholder", async ({ page }) 
 
 test("a new request arriving while idle opens it and is announced", async ({ page }) => {
   const ui = await start(page, { state: state() });
-  await ui.emit("assent://pending", [login()]);
+  await expect(page.getByTestId("no-requests")).toBeVisible();
+  await ui.session({ kind: "pending", requests: [login()] });
   await expect(page.getByTestId("message")).toHaveText("Sign in to Acme Bank?");
   await expect(page.getByTestId("announcer")).toHaveText("New request from Acme Bank.");
-  await ui.emit("assent://open-request", wire().id);
+  // A second one arrives while the first is open: it is announced, and the first stays.
+  await ui.session({ kind: "pending", requests: [login(), wire({ app: otherAccount.app, account_id: "acc-2" })] });
+  await expect(page.getByTestId("announcer")).toHaveText("New request from Northwind HR.");
+  await expect(page.getByTestId("message")).toHaveText("Sign in to Acme Bank?");
+  await expect(page.getByTestId("pending-count")).toHaveText("2");
+  // Its notification is clicked: it comes forward.
+  await ui.emit(EVENTS.openRequest, wire().id);
+  await expect(page.getByTestId("message")).toHaveText("Approve wire transfer of $12,500 to ACME Corp?");
+  await expect(page.getByTestId("app-name")).toHaveText("Northwind HR");
 });
 
-const codes: [string, string][] = [
+test("a link that stops answering shows reconnecting, the next try and the last contact", async ({ page }) => {
+  const ui = await start(page, { state: state() });
+  const badge = page.locator("header").getByTestId("connection");
+  await expect(badge).toHaveText("Connected");
+  const lastContact = Date.now() - 61_000;
+  await ui.session({
+    kind: "connection",
+    connection: { account_id: "acc-1", state: { state: "reconnecting", attempt: 1, next_try_at_ms: Date.now() + 2_500 }, last_contact_at_ms: lastContact },
+  });
+  await expect(badge).toHaveAttribute("data-state", "reconnecting");
+  await expect(badge.getByTestId("connection-label")).toHaveText(/^Reconnecting in [23] s$/);
+  await expect(badge.getByTestId("last-contact")).toHaveText(/^· Last contact \d\d:\d\d:\d\d$/);
+  await expect(badge.getByTestId("connection-label"), "the countdown reaches the try").toHaveText("Reconnecting in 0 s", { timeout: 5_000 });
+  await ui.session({
+    kind: "connection",
+    connection: { account_id: "acc-1", state: { state: "reconnecting", attempt: 1, next_try_at_ms: null }, last_contact_at_ms: lastContact },
+  });
+  await expect(badge.getByTestId("connection-label")).toHaveText("Reconnecting now…");
+  await shot(page, "reconnecting", false);
+  await ui.session({ kind: "connection", connection: connected("acc-1") });
+  await expect(badge).toHaveText("Connected");
+  await expect(badge.getByTestId("last-contact")).toHaveCount(0);
+});
+
+test("pausing notifications from the tray shows in Settings", async ({ page }) => {
+  const ui = await start(page, { state: state() });
+  await page.getByTestId("tab-settings").click();
+  await expect(page.getByTestId("pause-notifications")).not.toBeChecked();
+  await ui.session({ kind: "settings", settings: { notifications_paused: true } });
+  await expect(page.getByTestId("pause-notifications")).toBeChecked();
+});
+
+const codes: [ErrorKind, string][] = [
   ["keychain_unavailable", "Your system keychain is not available"],
   ["keychain_error", "Your system keychain refused"],
   ["key_missing", "key is missing from your keychain"],
@@ -222,6 +288,8 @@ const codes: [string, string][] = [
   ["service_error", "The service could not handle"],
   ["protocol_error", "The service could not handle"],
   ["storage_error", "data folder"],
+  ["invalid_setting", "settings has a value it cannot use"],
+  ["internal", "Something went wrong"],
 ];
 
 test("every decision error code is shown as a clear message", async ({ page }) => {
@@ -238,7 +306,7 @@ test("every decision error code is shown as a clear message", async ({ page }) =
 
 test("every enrollment error code is shown as a clear message", async ({ page }) => {
   const ui = await start(page, { state: state({ accounts: [] }) });
-  const enrollCodes: [string, string][] = [
+  const enrollCodes: [ErrorKind, string][] = [
     ["invalid_link", "not a valid enrollment link"],
     ["token_invalid", "already used or has expired"],
     ["keychain_unavailable", "Your system keychain is not available"],
@@ -259,6 +327,21 @@ test("every enrollment error code is shown as a clear message", async ({ page })
 
 test("security notices from the Rust side are shown", async ({ page }) => {
   const ui = await start(page, { state: state() });
-  await ui.emit("assent://notice", { code: "spoofed", message: "request x was dropped" });
+  await expect(page.getByTestId("no-requests")).toBeVisible();
+  await ui.session({ kind: "notice", code: "spoofed", message: "request x was dropped" });
   await expect(page.getByTestId("notice")).toContainText("failed its security check");
+  await page.getByRole("button", { name: "Dismiss" }).click();
+  await expect(page.getByTestId("notice")).toHaveCount(0);
+  await ui.session({ kind: "notice", code: "revoked", message: "Acme Bank revoked this device" });
+  await expect(page.getByTestId("notice")).toContainText("This device was removed");
+});
+
+test("an error code the UI does not know is shown as a generic error, not trusted", async ({ page }) => {
+  const ui = await start(page, { state: state({ pending: [login()] }) });
+  // A rejection that is not one of the generated codes (a bug or a forged answer).
+  await ui.fail("approve", "drop_tables" as ErrorKind);
+  await page.getByTestId("approve").click();
+  await expect(page.getByTestId("error")).toHaveAttribute("data-code", "internal");
+  await expect(page.getByTestId("error")).toHaveText("Something went wrong. Try again.");
+  await expect(page.getByTestId("message"), "the request stays, undecided").toHaveText("Sign in to Acme Bank?");
 });

@@ -7,13 +7,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
+use assent_device::view::{AccountView, ConnectionView, LinkState, SessionEvent};
+
+use crate::link::{describe_link, now_ms};
 use assent_device::{
-    Account, Authenticator, DEFAULT_KEYCHAIN_SERVICE, DataDir, Keychain, PushEvent, ShownRequest,
-    host_name,
+    Account, Authenticator, DEFAULT_KEYCHAIN_SERVICE, DataDir, DeviceSession, Keychain,
+    SessionConfig, ShownRequest, StreamConfig, host_name, parse_enrollment,
 };
 use assent_protocol::decision::DenyReason;
-use assent_protocol::enroll::{EnrollLink, check_token_shape, parse_server_url};
-use assent_protocol::secret::SecretString;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -87,12 +88,15 @@ pub enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Print requests as they arrive, until interrupted.
+    /// Print requests as they arrive, and each account's connection, until interrupted.
     Watch {
         /// Print one JSON object per line.
         #[arg(long)]
         json: bool,
     },
+    /// Answer requests here as they arrive: each is shown (branding, details, requester,
+    /// countdown) and answered by typing approve, deny, not me or the number. Until Ctrl-C.
+    Prompt,
     /// Remove an account: revoke this device at the service and delete its key.
     Remove {
         /// The account (needed when there are several).
@@ -119,9 +123,10 @@ pub fn open(options: &DeviceOptions) -> anyhow::Result<Authenticator> {
         Some(dir) => dir.clone(),
         None => DataDir::default_path().context("no home directory: pass --data-dir")?,
     };
-    Ok(Authenticator::open(
+    Ok(Authenticator::open_with(
         dir,
         Arc::new(Keychain::from_env_or(DEFAULT_KEYCHAIN_SERVICE)),
+        StreamConfig::from_env()?,
     )?)
 }
 
@@ -218,17 +223,8 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
             name,
             json,
         } => {
-            let link = match server {
-                Some(server) => {
-                    check_token_shape(&link_or_token)
-                        .context("that does not look like a registration token")?;
-                    EnrollLink {
-                        server: parse_server_url(&server)?,
-                        token: SecretString::new(link_or_token),
-                    }
-                }
-                None => EnrollLink::parse(&link_or_token).context("reading the enrollment link")?,
-            };
+            let link = parse_enrollment(&link_or_token, server.as_deref())
+                .context("reading the enrollment link")?;
             let name = name.unwrap_or_else(|| format!("{} (headless)", host_name()));
             let account = auth.enroll(&link, &name, "headless").await?;
             if json {
@@ -315,7 +311,26 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
                 );
             }
         }
-        DeviceCommand::Watch { json } => watch(&auth, json).await?,
+        DeviceCommand::Watch { json } => watch(auth, json).await?,
+        DeviceCommand::Prompt => {
+            let apps = auth
+                .accounts()?
+                .into_iter()
+                .map(|a| (a.id, a.app.name))
+                .collect();
+            let (session, events) = start_session(auth).await?;
+            let desk = crate::prompt::Desk {
+                session: session.clone(),
+                events,
+                who: None,
+                apps,
+            };
+            crate::prompt::run(vec![desk], crate::prompt::Screen::stdout(), async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+            session.shutdown();
+        }
         DeviceCommand::Remove { account, yes } => {
             let account = single_account(&auth, account)?;
             if !yes {
@@ -347,57 +362,116 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-async fn watch(auth: &Authenticator, json: bool) -> anyhow::Result<()> {
+/// A session with every active account's stream started.
+async fn start_session(
+    auth: Authenticator,
+) -> anyhow::Result<(DeviceSession, assent_device::SessionEvents)> {
     if auth.accounts()?.iter().all(|a| !a.is_active()) {
-        bail!("no active accounts to watch: enroll first with `assent device enroll LINK`");
+        bail!("no active accounts: enroll first with `assent device enroll LINK`");
     }
-    let mut watch = auth.watch().await?;
+    let (session, events) = DeviceSession::open(auth, SessionConfig::default())?;
+    session.start().await?;
+    Ok((session, events))
+}
+
+/// `{"state": {"state": "reconnecting", "attempt": 1, "next_try_at_ms": ...}, "last_contact_at_ms": ...}`
+fn connection_json(connection: &ConnectionView) -> Value {
+    json!({
+        "event": "connection",
+        "account": connection.account_id,
+        "state": connection.state,
+        "last_contact_at_ms": connection.last_contact_at_ms,
+    })
+}
+
+/// `assent device watch`: a thin consumer of the device session. Connection lines are printed
+/// when an account's state changes (not for every heartbeat).
+async fn watch(auth: Authenticator, json: bool) -> anyhow::Result<()> {
+    let accounts = auth.accounts()?;
+    let names: std::collections::HashMap<Uuid, String> = accounts
+        .iter()
+        .map(|a| (a.id, a.app.name.clone()))
+        .collect();
+    // Accounts revoked before the watch started are not news.
+    let mut revoked: std::collections::HashSet<Uuid> = accounts
+        .iter()
+        .filter(|a| !a.is_active())
+        .map(|a| a.id)
+        .collect();
+    let (session, mut events) = start_session(auth).await?;
+    let mut states: std::collections::HashMap<Uuid, LinkState> = Default::default();
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     loop {
         let event = tokio::select! {
-            event = watch.next() => event,
-            _ = &mut stop => return Ok(()),
+            event = events.next() => event,
+            _ = &mut stop => break,
         };
-        let Some(event) = event else { return Ok(()) };
+        let Some(event) = event else { break };
         match event {
-            PushEvent::RequestArrived { account, id } => {
-                let account = auth.account(account)?;
-                match auth.request(&account, id).await {
-                    Ok(request) if json => println!(
-                        "{}",
-                        json!({"event": "request", "request": request_json(&request)})
-                    ),
-                    Ok(request) => print_request(&request),
-                    Err(e) => eprintln!("warning: request {id} could not be shown: {e}"),
-                }
-            }
-            PushEvent::RequestResolved { id, status, .. } if json => {
+            SessionEvent::Arrived { request } => match session.pending_request(request.id) {
+                Some(shown) if json => println!(
+                    "{}",
+                    json!({"event": "request", "request": request_json(&shown)})
+                ),
+                Some(shown) => print_request(&shown),
+                None => {}
+            },
+            SessionEvent::Resolved { id, status, .. } if json => {
                 println!(
                     "{}",
                     json!({"event": "resolved", "id": id, "status": status})
                 );
             }
-            PushEvent::RequestResolved { id, status, .. } => {
+            SessionEvent::Resolved { id, status, .. } => {
                 println!(
                     "{id} {}",
                     status.map_or("resolved".to_owned(), |s| s.to_string())
                 );
             }
-            PushEvent::Connection { account, state } if json => {
+            SessionEvent::Connection { connection } => {
+                if states.get(&connection.account_id) == Some(&connection.state) {
+                    continue;
+                }
+                states.insert(connection.account_id, connection.state.clone());
+                if json {
+                    println!("{}", connection_json(&connection));
+                } else {
+                    let name = names
+                        .get(&connection.account_id)
+                        .map_or("account", String::as_str);
+                    println!("{name}: {}", describe_link(&connection.state, now_ms()));
+                }
+            }
+            SessionEvent::Accounts { accounts } => {
+                for account in accounts.iter().filter(|a| a.revoked) {
+                    if revoked.insert(account.id) {
+                        print_revoked(account, json);
+                    }
+                }
+            }
+            SessionEvent::Notice { code, message } if json => {
                 println!(
                     "{}",
-                    json!({"event": "connection", "account": account, "state": state})
+                    json!({"event": "notice", "code": code, "message": message})
                 );
             }
-            PushEvent::Connection { .. } => {}
-            PushEvent::Revoked { account } if json => {
-                println!("{}", json!({"event": "revoked", "account": account}))
-            }
-            PushEvent::Revoked { account } => {
-                println!("account {account} was revoked; its key is deleted")
-            }
+            SessionEvent::Notice { message, .. } => eprintln!("warning: {message}"),
+            SessionEvent::Pending { .. } | SessionEvent::Settings { .. } => {}
         }
         std::io::stdout().flush()?;
+    }
+    session.shutdown();
+    Ok(())
+}
+
+fn print_revoked(account: &AccountView, json: bool) {
+    if json {
+        println!("{}", json!({"event": "revoked", "account": account.id}));
+    } else {
+        println!(
+            "account {} ({}) was revoked; its key is deleted",
+            account.id, account.app.name
+        );
     }
 }

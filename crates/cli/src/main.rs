@@ -8,7 +8,10 @@ mod demo;
 mod device;
 mod exit;
 mod kek;
+mod link;
 mod paths;
+mod private_keychain;
+mod prompt;
 mod serve;
 mod storage;
 

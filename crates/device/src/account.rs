@@ -14,6 +14,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::settings::Settings;
 
 /// One enrollment: this device approving for one person of one app on one service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,13 +88,26 @@ struct AccountsFile {
     accounts: Vec<Account>,
 }
 
+/// The settings file in the data directory.
+pub const SETTINGS_FILE: &str = "settings.json";
+
+/// Where the desktop app kept its settings before the device session did.
+const LEGACY_DESKTOP_SETTINGS_FILE: &str = "desktop-settings.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    version: u32,
+    settings: Settings,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct HistoryFile {
     version: u32,
     entries: Vec<HistoryEntry>,
 }
 
-/// The data directory: `accounts.json` and `history.json`.
+/// The data directory: `accounts.json`, `history.json` and `settings.json`.
 #[derive(Debug, Clone)]
 pub struct DataDir {
     root: PathBuf,
@@ -120,17 +134,23 @@ impl DataDir {
         Ok(DataDir { root })
     }
 
-    /// Creates the directory, private to the user, when missing.
+    /// Creates the directory when missing, and keeps it private to the user (mode 0700: an
+    /// older version, or a person, may have created it open to others).
     fn ensure_exists(&self) -> Result<()> {
-        if self.root.is_dir() {
-            return Ok(());
+        if !self.root.is_dir() {
+            fs::create_dir_all(&self.root).map_err(|e| storage(&self.root, e))?;
         }
-        fs::create_dir_all(&self.root).map_err(|e| storage(&self.root, e))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
-                .map_err(|e| storage(&self.root, e))?;
+            let mode = fs::metadata(&self.root)
+                .map_err(|e| storage(&self.root, e))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
+                    .map_err(|e| storage(&self.root, e))?;
+            }
         }
         Ok(())
     }
@@ -157,8 +177,10 @@ impl DataDir {
         }
     }
 
-    /// Writes atomically: a temporary file in the same directory, synced, then renamed over the
-    /// old one, so a crash leaves either the old or the new file, never half of one.
+    /// Writes atomically: a temporary file (mode 0600) in the same directory, synced, then
+    /// renamed over the old one, and the directory synced so the rename itself survives a power
+    /// cut. A crash leaves either the old or the new file, never half of one, and a failed write
+    /// leaves the old file and no temporary file.
     fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
         self.ensure_exists()?;
         let path = self.root.join(name);
@@ -172,7 +194,10 @@ impl DataDir {
             let mut file = options.open(&tmp)?;
             file.write_all(&bytes)?;
             file.sync_all()?;
-            fs::rename(&tmp, &path)
+            fs::rename(&tmp, &path)?;
+            #[cfg(unix)]
+            fs::File::open(&self.root)?.sync_all()?;
+            Ok(())
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -201,6 +226,33 @@ impl DataDir {
             &AccountsFile {
                 version: 1,
                 accounts: accounts.to_vec(),
+            },
+        )
+    }
+
+    /// The session settings, `None` when none were saved yet. Before `settings.json`, the
+    /// desktop app kept them in `desktop-settings.json`; that file is read when the new one does
+    /// not exist yet (the next save writes the new one).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the file exists but cannot be read or is not settings.
+    pub fn settings(&self) -> Result<Option<Settings>> {
+        match self.read::<SettingsFile>(SETTINGS_FILE)? {
+            Some(file) => Ok(Some(file.settings)),
+            None => self.read::<Settings>(LEGACY_DESKTOP_SETTINGS_FILE),
+        }
+    }
+
+    /// Saves the session settings (atomically, as every write here).
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn save_settings(&self, settings: Settings) -> Result<()> {
+        self.write(
+            SETTINGS_FILE,
+            &SettingsFile {
+                version: 1,
+                settings,
             },
         )
     }
@@ -238,6 +290,16 @@ impl DataDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Temporary files left in `dir` (an atomic write must leave none).
+    fn temporary_files(dir: &Path) -> Vec<PathBuf> {
+        fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+            .collect()
+    }
 
     fn account(id: u128) -> Account {
         Account {
@@ -287,11 +349,7 @@ mod tests {
                 "the data directory must be private to the user"
             );
         }
-        let leftovers: Vec<_> = fs::read_dir(data.root())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
+        let leftovers = temporary_files(data.root());
         assert!(
             leftovers.is_empty(),
             "atomic writes leave no temporary files"
@@ -320,6 +378,140 @@ mod tests {
             history[0].decided_at, 3,
             "the oldest entries are dropped first"
         );
+    }
+
+    #[test]
+    fn settings_are_written_atomically_and_privately() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("open");
+        fs::create_dir(&root).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let data = DataDir::open(&root).unwrap();
+        assert_eq!(
+            data.settings().unwrap(),
+            None,
+            "no settings before the first save"
+        );
+        let paused = Settings {
+            notifications_paused: true,
+        };
+        data.save_settings(paused).unwrap();
+        assert_eq!(data.settings().unwrap(), Some(paused));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let file = fs::metadata(root.join(SETTINGS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(
+                file & 0o777,
+                0o600,
+                "the settings file is 0600, not {file:o}"
+            );
+            let dir_mode = fs::metadata(&root).unwrap().permissions().mode();
+            assert_eq!(
+                dir_mode & 0o777,
+                0o700,
+                "a data directory open to others is made private on write, not {dir_mode:o}"
+            );
+        }
+        let names: Vec<String> = fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            vec![SETTINGS_FILE.to_owned()],
+            "no temporary file is left"
+        );
+    }
+
+    #[test]
+    fn the_desktops_older_settings_file_is_read_until_the_new_one_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        fs::write(
+            dir.path().join(LEGACY_DESKTOP_SETTINGS_FILE),
+            br#"{"notifications_paused":true}"#,
+        )
+        .unwrap();
+        let paused = Settings {
+            notifications_paused: true,
+        };
+        assert_eq!(
+            data.settings().unwrap(),
+            Some(paused),
+            "the old file is honoured"
+        );
+        data.save_settings(Settings::default()).unwrap();
+        assert_eq!(
+            data.settings().unwrap(),
+            Some(Settings::default()),
+            "once saved, the new file wins"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        data.save_settings(Settings {
+            notifications_paused: true,
+        })
+        .unwrap();
+        // The rename cannot replace a directory: the write fails after the temporary file
+        // was written and synced.
+        fs::create_dir(dir.path().join("history.json")).unwrap();
+        let failed = data.record_history(HistoryEntry {
+            request_id: Uuid::nil(),
+            account_id: Uuid::nil(),
+            app_name: "Acme".into(),
+            message: "m".into(),
+            outcome: Outcome::Approve,
+            reason: None,
+            decided_at: 1,
+        });
+        assert!(failed.is_err(), "writing over a directory must fail");
+        let leftovers = temporary_files(dir.path());
+        assert!(
+            leftovers.is_empty(),
+            "a failed write removes its temporary file"
+        );
+        assert_eq!(
+            data.settings().unwrap(),
+            Some(Settings {
+                notifications_paused: true
+            }),
+            "other files are untouched"
+        );
+    }
+
+    #[test]
+    fn unreadable_settings_are_an_error_and_are_not_overwritten_by_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        for bad in [
+            &b"{oops"[..],
+            br#"{"version":1,"settings":{"notifications_paused":"yes"}}"#,
+            br#"{"version":1,"settings":{},"extra":1}"#,
+        ] {
+            fs::write(dir.path().join(SETTINGS_FILE), bad).unwrap();
+            assert!(
+                matches!(data.settings(), Err(Error::Storage { .. })),
+                "{} is refused",
+                String::from_utf8_lossy(bad)
+            );
+            assert_eq!(
+                fs::read(dir.path().join(SETTINGS_FILE)).unwrap(),
+                bad,
+                "reading changes nothing"
+            );
+        }
     }
 
     #[test]

@@ -4,18 +4,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 use assent_protocol::decision::{DECISION_VERSION, Decision, DecisionReceipt, DenyReason, Outcome};
-use assent_protocol::enroll::{EnrollLink, EnrollmentRequest};
+use assent_protocol::enroll::{EnrollLink, EnrollmentRequest, check_token_shape, parse_server_url};
 use assent_protocol::request::{RequestDetails, RequestStatus};
+use assent_protocol::secret::SecretString;
 use assent_protocol::signed::Signed;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::account::{Account, DataDir, HistoryEntry};
 use crate::client::{self, DeviceClient};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::key::DeviceKey;
 use crate::secret_store::SecretStore;
-use crate::stream::{PushEvent, PushStream, StreamConfig};
+use crate::stream::{PushStream, StreamConfig};
 
 /// A request fetched from the service and verified against the account's pinned service key.
 /// Only verified requests exist as this type, so only they can be shown or decided.
@@ -31,6 +32,29 @@ pub struct ShownRequest {
     pub status: RequestStatus,
     /// True when this account's person must pick a number to approve.
     pub needs_number: bool,
+}
+
+/// Reads what a person pasted or typed: an `assent://enroll` link, or a bare registration token
+/// with the service URL.
+///
+/// # Errors
+/// [`Error::InvalidLink`] saying what is wrong (nothing is contacted or written).
+pub fn parse_enrollment(input: &str, server: Option<&str>) -> Result<EnrollLink> {
+    let input = input.trim();
+    if input.starts_with("assent:") {
+        return EnrollLink::parse(input).map_err(|e| Error::InvalidLink(e.to_string()));
+    }
+    let Some(server) = server.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Err(Error::InvalidLink(
+            "paste the whole assent://enroll link, or give the service URL with the token".into(),
+        ));
+    };
+    check_token_shape(input).map_err(|e| Error::InvalidLink(e.to_string()))?;
+    let server = parse_server_url(server).map_err(|e| Error::InvalidLink(e.to_string()))?;
+    Ok(EnrollLink {
+        server,
+        token: SecretString::new(input),
+    })
 }
 
 /// Device-side operations over a data directory and a secret store. Cheap to clone.
@@ -306,7 +330,7 @@ impl Authenticator {
                 match self.fetch_verified(&client, &account, id).await {
                     Ok(request) if request.status == RequestStatus::Pending => shown.push(request),
                     Ok(_) | Err(Error::Spoofed { .. }) => {}
-                    Err(e) if e.code() == "request_not_found" => {}
+                    Err(e) if e.kind() == ErrorKind::RequestNotFound => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -322,7 +346,7 @@ impl Authenticator {
         for account in self.accounts()?.into_iter().filter(Account::is_active) {
             match self.request(&account, id).await {
                 Ok(request) => return Ok(request),
-                Err(e) if e.code() == "request_not_found" => continue,
+                Err(e) if e.kind() == ErrorKind::RequestNotFound => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -403,7 +427,8 @@ impl Authenticator {
         let body = serde_json::to_vec(&signed).map_err(|e| Error::Protocol(e.to_string()))?;
         let receipt = client.decide(shown.details.id, &body).await;
         let receipt = self.check_revoked(&account, receipt).await;
-        let record = receipt.is_ok() || matches!(&receipt, Err(e) if e.code() == "wrong_number");
+        let record =
+            receipt.is_ok() || matches!(&receipt, Err(e) if e.kind() == ErrorKind::WrongNumber);
         if record {
             self.inner.data.record_history(HistoryEntry {
                 request_id: shown.details.id,
@@ -457,59 +482,37 @@ impl Authenticator {
         let client = self.client(account).await?;
         Ok(PushStream::start(account, client, self.inner.stream_config))
     }
-
-    /// Push streams for every active account, merged. Revocations are applied (key deleted,
-    /// account marked revoked) before they are reported.
-    ///
-    /// # Errors
-    /// As [`Authenticator::client`].
-    pub async fn watch(&self) -> Result<Watch> {
-        let (tx, rx) = mpsc::channel(256);
-        let mut forwarders = Vec::new();
-        for account in self.accounts()?.into_iter().filter(Account::is_active) {
-            let mut stream = self.stream(&account).await?;
-            let tx = tx.clone();
-            forwarders.push(tokio::spawn(async move {
-                while let Some(event) = stream.next().await {
-                    if tx.send(event).await.is_err() {
-                        break;
-                    }
-                }
-            }));
-        }
-        Ok(Watch {
-            auth: self.clone(),
-            events: rx,
-            forwarders,
-        })
-    }
 }
 
-/// Merged events of every account's stream (see [`Authenticator::watch`]).
-#[derive(Debug)]
-pub struct Watch {
-    auth: Authenticator,
-    events: mpsc::Receiver<PushEvent>,
-    forwarders: Vec<tokio::task::JoinHandle<()>>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Watch {
-    /// The next event; `None` when no stream is left.
-    pub async fn next(&mut self) -> Option<PushEvent> {
-        let event = self.events.recv().await?;
-        if let PushEvent::Revoked { account } = &event
-            && let Err(e) = self.auth.mark_revoked(*account, client::unix_now()).await
-        {
-            tracing::error!(error = %e, "could not record a revocation");
-        }
-        Some(event)
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        for forwarder in &self.forwarders {
-            forwarder.abort();
+    #[test]
+    fn pasted_input_is_a_link_or_a_token_with_a_server() {
+        let link = parse_enrollment(
+            " assent://enroll?server=http%3A%2F%2Fh%3A1&token=abcdefghijklmnopqrstuvwxyz ",
+            None,
+        )
+        .unwrap();
+        assert_eq!(link.server.as_str(), "http://h:1/");
+        let token = parse_enrollment(
+            "abcdefghijklmnopqrstuvwxyz",
+            Some("https://auth.example.com"),
+        )
+        .unwrap();
+        assert_eq!(token.token.expose(), "abcdefghijklmnopqrstuvwxyz");
+        for (input, server) in [
+            ("abcdefghijklmnopqrstuvwxyz", None),
+            ("short", Some("https://a.b")),
+            ("abcdefghijklmnopqrstuvwxyz", Some("ftp://x")),
+            ("https://evil.example/enroll", None),
+        ] {
+            assert_eq!(
+                parse_enrollment(input, server).unwrap_err().kind(),
+                ErrorKind::InvalidLink,
+                "{input} {server:?} is refused as an invalid link"
+            );
         }
     }
 }

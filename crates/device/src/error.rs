@@ -68,6 +68,16 @@ pub enum Error {
     /// The number picked is missing or not one of the choices.
     #[error("{0}")]
     InvalidNumber(String),
+    /// A setting has a value that cannot be used.
+    #[error("{name} is {value:?}: {expected}")]
+    InvalidSetting {
+        /// The setting (an environment variable's name).
+        name: String,
+        /// The value given.
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
     /// Reading or writing the data directory failed.
     #[error("cannot use the data directory {path}: {detail}")]
     Storage {
@@ -78,33 +88,168 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// A stable, machine-readable code. The UI switches on it; messages may change.
-    pub fn code(&self) -> &'static str {
+/// The kind of an error, as a stable machine-readable code: the one enum every layer switches
+/// on (the desktop's commands and events, the UI through its generated TypeScript, the CLI).
+/// Messages may change; these codes do not. Serialized in `snake_case` (`keychain_unavailable`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, ts_rs::TS,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// No OS keychain is reachable.
+    KeychainUnavailable,
+    /// The keychain refused or failed an operation.
+    KeychainError,
+    /// The account's key is not in the keychain any more.
+    KeyMissing,
+    /// The enrollment link or token is malformed.
+    InvalidLink,
+    /// The enrollment link was already used or has expired.
+    TokenInvalid,
+    /// The service could not be reached.
+    Network,
+    /// The service refused this device's clock.
+    ClockSkew,
+    /// The request is no longer waiting.
+    NotPending,
+    /// No such request (or not for this device's person).
+    RequestNotFound,
+    /// This device already decided the request.
+    AlreadyDecided,
+    /// The number picked did not match; the service denied the request.
+    WrongNumber,
+    /// The number is missing or not one of the choices (refused locally, nothing sent).
+    InvalidNumber,
+    /// This device was revoked for the account.
+    Revoked,
+    /// A request did not verify against the pinned service key and was dropped.
+    Spoofed,
+    /// No such account on this device.
+    UnknownAccount,
+    /// The data directory could not be read or written.
+    StorageError,
+    /// The service refused for another reason.
+    ServiceError,
+    /// The service answered something that is not the protocol.
+    ProtocolError,
+    /// A setting (for example an environment variable) has a value that cannot be used.
+    InvalidSetting,
+    /// A caller passed an argument outside its allowed values (a shell's command argument).
+    InvalidArgument,
+    /// Start at login could not be changed (desktop shells only).
+    AutostartFailed,
+    /// Anything the shell could not classify (a bug): the UI shows a generic message.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order (the generated TypeScript and its tests list them).
+    pub const ALL: [ErrorKind; 22] = [
+        ErrorKind::KeychainUnavailable,
+        ErrorKind::KeychainError,
+        ErrorKind::KeyMissing,
+        ErrorKind::InvalidLink,
+        ErrorKind::TokenInvalid,
+        ErrorKind::Network,
+        ErrorKind::ClockSkew,
+        ErrorKind::NotPending,
+        ErrorKind::RequestNotFound,
+        ErrorKind::AlreadyDecided,
+        ErrorKind::WrongNumber,
+        ErrorKind::InvalidNumber,
+        ErrorKind::Revoked,
+        ErrorKind::Spoofed,
+        ErrorKind::UnknownAccount,
+        ErrorKind::StorageError,
+        ErrorKind::ServiceError,
+        ErrorKind::ProtocolError,
+        ErrorKind::InvalidSetting,
+        ErrorKind::InvalidArgument,
+        ErrorKind::AutostartFailed,
+        ErrorKind::Internal,
+    ];
+
+    /// The code as a string, exactly as serialized (`keychain_unavailable`).
+    pub fn as_str(self) -> &'static str {
         match self {
-            Error::KeychainUnavailable { .. } => "keychain_unavailable",
-            Error::Keychain(_) => "keychain_error",
-            Error::KeyMissing => "key_missing",
-            Error::InvalidLink(_) => "invalid_link",
-            Error::Network { .. } => "network",
-            Error::Service { code, .. } => match ErrorCode::parse(code) {
-                Some(ErrorCode::InvalidRegistrationToken) => "token_invalid",
-                Some(ErrorCode::RequestNotPending) => "not_pending",
-                Some(ErrorCode::ApprovalRequestNotFound) => "request_not_found",
-                Some(ErrorCode::WrongNumber) => "wrong_number",
-                Some(ErrorCode::AlreadyDecided) => "already_decided",
-                Some(ErrorCode::ClockSkew) => "clock_skew",
-                Some(ErrorCode::DeviceRevoked | ErrorCode::DeviceNotFound) => "revoked",
-                _ => "service_error",
-            },
-            Error::Protocol(_) => "protocol_error",
-            Error::Spoofed { .. } => "spoofed",
-            Error::Revoked { .. } => "revoked",
-            Error::UnknownAccount(_) => "unknown_account",
-            Error::UnknownRequest(_) => "request_not_found",
-            Error::InvalidNumber(_) => "invalid_number",
-            Error::Storage { .. } => "storage_error",
+            ErrorKind::KeychainUnavailable => "keychain_unavailable",
+            ErrorKind::KeychainError => "keychain_error",
+            ErrorKind::KeyMissing => "key_missing",
+            ErrorKind::InvalidLink => "invalid_link",
+            ErrorKind::TokenInvalid => "token_invalid",
+            ErrorKind::Network => "network",
+            ErrorKind::ClockSkew => "clock_skew",
+            ErrorKind::NotPending => "not_pending",
+            ErrorKind::RequestNotFound => "request_not_found",
+            ErrorKind::AlreadyDecided => "already_decided",
+            ErrorKind::WrongNumber => "wrong_number",
+            ErrorKind::InvalidNumber => "invalid_number",
+            ErrorKind::Revoked => "revoked",
+            ErrorKind::Spoofed => "spoofed",
+            ErrorKind::UnknownAccount => "unknown_account",
+            ErrorKind::StorageError => "storage_error",
+            ErrorKind::ServiceError => "service_error",
+            ErrorKind::ProtocolError => "protocol_error",
+            ErrorKind::InvalidSetting => "invalid_setting",
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::AutostartFailed => "autostart_failed",
+            ErrorKind::Internal => "internal",
         }
+    }
+
+    /// True when the request the error is about is no longer waiting for this device, so a
+    /// shell stops showing it: it was decided, expired or cancelled, the number picked was
+    /// wrong (the service denied it), or the device was revoked.
+    pub fn ends_the_request(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::NotPending
+                | ErrorKind::RequestNotFound
+                | ErrorKind::WrongNumber
+                | ErrorKind::Revoked
+        )
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Error {
+    /// The error's kind. Shells and the UI switch on it; messages may change.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::KeychainUnavailable { .. } => ErrorKind::KeychainUnavailable,
+            Error::Keychain(_) => ErrorKind::KeychainError,
+            Error::KeyMissing => ErrorKind::KeyMissing,
+            Error::InvalidLink(_) => ErrorKind::InvalidLink,
+            Error::Network { .. } => ErrorKind::Network,
+            Error::Service { code, .. } => match ErrorCode::parse(code) {
+                Some(ErrorCode::InvalidRegistrationToken) => ErrorKind::TokenInvalid,
+                Some(ErrorCode::RequestNotPending) => ErrorKind::NotPending,
+                Some(ErrorCode::ApprovalRequestNotFound) => ErrorKind::RequestNotFound,
+                Some(ErrorCode::WrongNumber) => ErrorKind::WrongNumber,
+                Some(ErrorCode::AlreadyDecided) => ErrorKind::AlreadyDecided,
+                Some(ErrorCode::ClockSkew) => ErrorKind::ClockSkew,
+                Some(ErrorCode::DeviceRevoked | ErrorCode::DeviceNotFound) => ErrorKind::Revoked,
+                _ => ErrorKind::ServiceError,
+            },
+            Error::Protocol(_) => ErrorKind::ProtocolError,
+            Error::Spoofed { .. } => ErrorKind::Spoofed,
+            Error::Revoked { .. } => ErrorKind::Revoked,
+            Error::UnknownAccount(_) => ErrorKind::UnknownAccount,
+            Error::UnknownRequest(_) => ErrorKind::RequestNotFound,
+            Error::InvalidNumber(_) => ErrorKind::InvalidNumber,
+            Error::Storage { .. } => ErrorKind::StorageError,
+            Error::InvalidSetting { .. } => ErrorKind::InvalidSetting,
+        }
+    }
+
+    /// The kind's code as a string (`keychain_unavailable`, `not_pending`, ...).
+    pub fn code(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// The service's error code, when the service refused.
@@ -126,3 +271,38 @@ impl Error {
 
 /// Result with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_serializes_as_its_code_and_back() {
+        for kind in ErrorKind::ALL {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.as_str(), "{kind:?} serializes as its code");
+            assert_eq!(
+                serde_json::from_value::<ErrorKind>(json).unwrap(),
+                kind,
+                "{kind:?} round-trips"
+            );
+        }
+        let codes: std::collections::HashSet<_> =
+            ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(codes.len(), ErrorKind::ALL.len(), "codes are distinct");
+    }
+
+    #[test]
+    fn service_refusals_map_to_kinds() {
+        let service = |code: &str| Error::Service {
+            code: code.into(),
+            message: "m".into(),
+        };
+        assert_eq!(service("60100").kind(), ErrorKind::TokenInvalid);
+        assert_eq!(service("99999").kind(), ErrorKind::ServiceError);
+        assert_eq!(
+            Error::UnknownRequest(uuid::Uuid::nil()).kind(),
+            ErrorKind::RequestNotFound
+        );
+    }
+}

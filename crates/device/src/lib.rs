@@ -12,6 +12,11 @@
 //!   pending request exactly once.
 //! - [`fetch_logo`]: relying-party logos fetched with size, type and time limits, so the desktop
 //!   web view loads nothing remote.
+//! - [`DeviceSession`]: a running device (every account's stream, the verified pending requests,
+//!   links, revocation, logos, settings) emitting typed [`view::SessionEvent`]s; the desktop app
+//!   and `assent device watch` are thin consumers of it.
+//! - [`view`]: what a session shows (the desktop UI's IPC types, from which its TypeScript is
+//!   generated) and [`ErrorKind`], the one enum of error codes.
 //!
 //! Enrolling and approving:
 //!
@@ -45,15 +50,23 @@ mod error;
 mod key;
 mod logo;
 mod secret_store;
+mod session;
+mod settings;
 mod stream;
+pub mod view;
 
 pub use account::{Account, DataDir, HISTORY_LIMIT, HistoryEntry, host_name};
-pub use authenticator::{Authenticator, ShownRequest, Watch};
+pub use authenticator::{Authenticator, ShownRequest, parse_enrollment};
 pub use client::DeviceClient;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use key::DeviceKey;
-pub use logo::{LogoError, LogoImage, LogoLimits, fetch_logo, sniff as sniff_image};
+pub use logo::{
+    LogoCache, LogoError, LogoImage, LogoLimits, LogoLookup, fetch_logo, sniff as sniff_image,
+};
 #[cfg(feature = "memory-store")]
 pub use secret_store::MemoryStore;
 pub use secret_store::{DEFAULT_KEYCHAIN_SERVICE, KEYCHAIN_SERVICE_ENV, Keychain, SecretStore};
-pub use stream::{Backoff, ConnectionState, PushEvent, PushStream, StreamConfig};
+pub use session::{DeviceSession, SessionConfig, SessionEvents};
+pub use stream::{
+    Backoff, ConnectionState, HEARTBEAT_WINDOW_ENV, PushEvent, PushStream, StreamConfig,
+};

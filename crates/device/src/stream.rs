@@ -1,8 +1,10 @@
 //! [`PushStream`]: one account's live connection to its service.
 //!
-//! The stream signs its WebSocket upgrade, treats 60 s of silence as a dead connection, and
-//! reconnects by itself with jittered exponential backoff (0.5 s doubling to 30 s, reset after a
-//! healthy connection). Every connection starts with the service's `pending` list; the stream
+//! The stream signs its WebSocket upgrade and keeps a client-side heartbeat deadline: it pings
+//! the service every third of the heartbeat window and treats a window without any frame (a
+//! pong, a heartbeat, a message) as a dead connection, even when TCP still looks open (a frozen
+//! proxy, a suspended laptop's stale socket). It then reconnects by itself with jittered
+//! exponential backoff (0.5 s doubling to 30 s, reset after a healthy connection). Every connection starts with the service's `pending` list; the stream
 //! keeps the set of requests it has already reported, so each pending request is reported exactly
 //! once however often it reconnects, and a request that was resolved while it was offline is
 //! reported as resolved.
@@ -13,7 +15,7 @@ use std::time::Duration;
 use assent_protocol::error::{ErrorBody, ErrorCode};
 use assent_protocol::request::RequestStatus;
 use assent_protocol::stream::{HEARTBEAT_TIMEOUT_SECS, StreamMessage};
-use futures_util::StreamExt as _;
+use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest as _};
@@ -73,6 +75,11 @@ pub enum PushEvent {
         /// The account.
         account: Uuid,
     },
+    /// Something arrived from the service (a message, a heartbeat or a pong): it is alive.
+    Contact {
+        /// The account.
+        account: Uuid,
+    },
 }
 
 /// Timing of a stream; the defaults are the protocol's.
@@ -82,8 +89,50 @@ pub struct StreamConfig {
     pub initial_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
-    /// Silence after which the connection is considered dead.
+    /// The heartbeat window: silence (no frame at all, pongs included) after which the
+    /// connection is considered dead. The stream pings every third of it, and gives a connection
+    /// attempt at most this long (and never more than 20 s).
     pub heartbeat_timeout: Duration,
+}
+
+/// Environment variable overriding the heartbeat window, in seconds (3 to 600).
+pub const HEARTBEAT_WINDOW_ENV: &str = "ASSENT_HEARTBEAT_WINDOW_SECS";
+
+impl StreamConfig {
+    /// The protocol's timing, with the heartbeat window from [`HEARTBEAT_WINDOW_ENV`] when set
+    /// (a shorter window notices a dead connection sooner, at the cost of more pings).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidSetting`] when the variable is set to anything but a whole number
+    /// of seconds from 3 to 600.
+    pub fn from_env() -> crate::Result<Self> {
+        let mut config = StreamConfig::default();
+        if let Some(value) = std::env::var_os(HEARTBEAT_WINDOW_ENV) {
+            let value = value.to_string_lossy().into_owned();
+            let secs = value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (3..=600).contains(s))
+                .ok_or_else(|| crate::Error::InvalidSetting {
+                    name: HEARTBEAT_WINDOW_ENV.into(),
+                    value: value.clone(),
+                    expected: "a whole number of seconds from 3 to 600".into(),
+                })?;
+            config.heartbeat_timeout = Duration::from_secs(secs);
+        }
+        Ok(config)
+    }
+
+    /// How often the stream pings the service.
+    pub fn ping_interval(&self) -> Duration {
+        (self.heartbeat_timeout / 3).max(Duration::from_millis(100))
+    }
+
+    /// The longest a connection attempt may take.
+    pub fn connect_timeout(&self) -> Duration {
+        self.heartbeat_timeout.min(Duration::from_secs(20))
+    }
 }
 
 impl Default for StreamConfig {
@@ -196,7 +245,7 @@ async fn run(
         {
             return;
         }
-        let ended = match connect(&client).await {
+        let ended = match connect(&client, config.connect_timeout()).await {
             Ok(socket) => run_connection(account, socket, &mut reported, &config, &tx).await,
             Err(ConnectError::Revoked) => Ended::Revoked,
             Err(ConnectError::Other(detail)) => {
@@ -237,7 +286,7 @@ enum ConnectError {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(client: &DeviceClient) -> Result<Socket, ConnectError> {
+async fn connect(client: &DeviceClient, timeout: Duration) -> Result<Socket, ConnectError> {
     let mut url = endpoint(client.server(), "/device/v1/stream");
     let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
     url.set_scheme(scheme)
@@ -254,7 +303,7 @@ async fn connect(client: &DeviceClient) -> Result<Socket, ConnectError> {
             .map_err(|_| ConnectError::Other("bad header".into()))?,
     );
     let connecting = tokio_tungstenite::connect_async(request);
-    match tokio::time::timeout(Duration::from_secs(20), connecting).await {
+    match tokio::time::timeout(timeout, connecting).await {
         Err(_) => Err(ConnectError::Other("timed out".into())),
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(tungstenite::Error::Http(response))) => {
@@ -279,23 +328,44 @@ async fn connect(client: &DeviceClient) -> Result<Socket, ConnectError> {
 
 async fn run_connection(
     account: Uuid,
-    mut socket: Socket,
+    socket: Socket,
     reported: &mut HashSet<Uuid>,
     config: &StreamConfig,
     tx: &mpsc::Sender<PushEvent>,
 ) -> Ended {
+    let (mut sink, mut source) = socket.split();
     let mut synced = false;
+    let mut ping = tokio::time::interval(config.ping_interval());
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    let mut deadline = tokio::time::Instant::now() + config.heartbeat_timeout;
     loop {
-        let frame = match tokio::time::timeout(config.heartbeat_timeout, socket.next()).await {
-            Err(_) => {
-                tracing::info!(%account, "no heartbeat; reconnecting");
+        let frame = tokio::select! {
+            frame = source.next() => frame,
+            _ = ping.tick() => {
+                // A failed send means the connection is gone; the deadline would say so later.
+                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    return Ended::Dropped { synced };
+                }
+                continue;
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::info!(%account, window = ?config.heartbeat_timeout, "the service stopped answering; reconnecting");
                 return Ended::Dropped { synced };
             }
-            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => {
+        };
+        let frame = match frame {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => {
                 return Ended::Dropped { synced };
             }
-            Ok(Some(Ok(Message::Text(text)))) => text,
-            Ok(Some(Ok(_))) => continue,
+            Some(Ok(frame)) => frame,
+        };
+        deadline = tokio::time::Instant::now() + config.heartbeat_timeout;
+        if tx.send(PushEvent::Contact { account }).await.is_err() {
+            return Ended::Closed;
+        }
+        let Message::Text(frame) = frame else {
+            continue;
         };
         let message = match serde_json::from_str::<StreamMessage>(&frame) {
             Ok(message) => message,
@@ -360,6 +430,28 @@ async fn run_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pings_and_connection_attempts_follow_the_heartbeat_window() {
+        // Reading the variable is tested through the `assent` binary (setting it here would need
+        // `unsafe` in edition 2024, which this workspace forbids).
+        let config = StreamConfig::default();
+        assert_eq!(
+            config.heartbeat_timeout,
+            Duration::from_secs(HEARTBEAT_TIMEOUT_SECS)
+        );
+        assert_eq!(
+            config.ping_interval(),
+            Duration::from_secs(HEARTBEAT_TIMEOUT_SECS / 3)
+        );
+        assert_eq!(config.connect_timeout(), Duration::from_secs(20));
+        let short = StreamConfig {
+            heartbeat_timeout: Duration::from_secs(3),
+            ..config
+        };
+        assert_eq!(short.ping_interval(), Duration::from_secs(1));
+        assert_eq!(short.connect_timeout(), Duration::from_secs(3));
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_caps() {

@@ -13,6 +13,7 @@ pub const DECISION_VERSION: u32 = 1;
 /// Approve or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Outcome {
     /// The person approves.
     Approve,
@@ -23,6 +24,7 @@ pub enum Outcome {
 /// Why a person denied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum DenyReason {
     /// "This wasn't me": the person did not start this action (a signal of compromise).
     NotMe,

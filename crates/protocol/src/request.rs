@@ -17,6 +17,7 @@ pub const REQUEST_DETAILS_VERSION: u32 = 1;
 /// other state is final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum RequestStatus {
     /// Waiting for decisions.
     Pending,

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assent_desktop::desktop::Desktop;
-use assent_device::MemoryStore;
+use assent_device::{MemoryStore, StreamConfig};
 use serde_json::{Value, json};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
@@ -10,7 +10,12 @@ use tauri::webview::InvokeRequest;
 use tauri::{App, Manager as _, WebviewWindow, WebviewWindowBuilder};
 
 fn app(dir: &std::path::Path) -> App<MockRuntime> {
-    let desktop = Desktop::open(dir.to_path_buf(), Arc::new(MemoryStore::default())).unwrap();
+    let (desktop, _events) = Desktop::open(
+        dir.to_path_buf(),
+        Arc::new(MemoryStore::default()),
+        StreamConfig::default(),
+    )
+    .unwrap();
     assent_desktop::with_commands(mock_builder())
         .manage(desktop)
         .build(tauri::generate_context!("../tauri.conf.json"))

@@ -1,8 +1,11 @@
-// What each error code means for a person. Switches on the stable code, never the message text.
-import type { CommandError, RequestStatus } from "./types";
+// What each error code means for a person. Switches on the stable code (the Rust ErrorKind,
+// generated), never the message text; a code added in Rust fails `npm run check` here until it
+// has a message.
+import type { ErrorKind, RequestStatus } from "./types";
 
-export function errorMessage(error: CommandError): string {
-  switch (error.code) {
+export function errorMessage(error: { code: ErrorKind }): string {
+  const code = error.code;
+  switch (code) {
     case "keychain_unavailable":
       return "Your system keychain is not available, so Assent cannot keep its key safe. Start your keyring (for example GNOME Keyring or KWallet) and try again.";
     case "keychain_error":
@@ -39,9 +42,18 @@ export function errorMessage(error: CommandError): string {
     case "service_error":
     case "protocol_error":
       return "The service could not handle this request. Try again in a moment.";
-    default:
+    case "invalid_setting":
+      return "One of Assent's settings has a value it cannot use. Check how it was started.";
+    case "invalid_argument":
+    case "internal":
       return "Something went wrong. Try again.";
+    default:
+      return unreachable(code);
   }
+}
+
+function unreachable(code: never): string {
+  return `Something went wrong (${String(code)}). Try again.`;
 }
 
 /** Why a request left the screen, for the short explanation shown in its place. */

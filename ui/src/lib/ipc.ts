@@ -1,63 +1,76 @@
-// The only module that talks to the Rust side. Every command and event goes through here.
+// The only module that talks to the Rust side. Every command and event goes through here; the
+// payload types are generated from the Rust types.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import { ERROR_KINDS, EVENTS } from "./generated/ipc";
 import type {
   AccountView,
-  CommandError,
-  ConnectionView,
   DecisionView,
+  DenyReason,
+  ErrorKind,
+  ErrorView,
+  EventPayloads,
   HistoryView,
-  NoticeView,
-  RequestView,
-  ResolvedView,
-  Settings,
+  SessionEvent,
+  SettingsView,
   StateView,
 } from "./types";
 
-/** Turns whatever a command rejected with into a CommandError. */
-export function asCommandError(e: unknown): CommandError {
+/** The app's commands: their arguments (snake_case, as the Rust side takes them) and answers. */
+export interface Commands {
+  get_state: { args: Record<string, never>; answer: StateView };
+  enroll: { args: { link: string; server: string | null }; answer: AccountView };
+  remove_account: { args: { account_id: string }; answer: null };
+  approve: { args: { id: string; number: number | null }; answer: DecisionView };
+  deny: { args: { id: string; reason: DenyReason }; answer: DecisionView };
+  history: { args: Record<string, never>; answer: HistoryView[] };
+  set_settings: { args: { settings: SettingsView }; answer: SettingsView };
+}
+export type Command = keyof Commands;
+
+const kinds: ReadonlySet<string> = new Set(ERROR_KINDS);
+
+/** Turns whatever a command rejected with into an ErrorView (`internal` when it is not one). */
+export function asCommandError(e: unknown): ErrorView {
   if (e && typeof e === "object" && "code" in e && "message" in e) {
-    return { code: String((e as CommandError).code), message: String((e as CommandError).message) };
+    const code = String((e as ErrorView).code);
+    return { code: kinds.has(code) ? (code as ErrorKind) : "internal", message: String((e as ErrorView).message) };
   }
   return { code: "internal", message: String(e) };
 }
 
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+async function call<C extends Command>(command: C, args: Commands[C]["args"]): Promise<Commands[C]["answer"]> {
   try {
-    return await invoke<T>(command, args);
+    return await invoke<Commands[C]["answer"]>(command, args);
   } catch (e) {
     throw asCommandError(e);
   }
 }
 
-export const getState = () => call<StateView>("get_state");
-export const enroll = (link: string, server: string | null) => call<AccountView>("enroll", { link, server });
-export const removeAccount = (accountId: string) => call<void>("remove_account", { account_id: accountId });
-export const approve = (id: string, number: number | null) => call<DecisionView>("approve", { id, number });
-export const deny = (id: string, reason: "not_me" | "cancelled") => call<DecisionView>("deny", { id, reason });
-export const history = () => call<HistoryView[]>("history");
-export const setSettings = (settings: Settings) => call<Settings>("set_settings", { settings });
+export const getState = () => call("get_state", {});
+export const enroll = (link: string, server: string | null) => call("enroll", { link, server });
+export const removeAccount = (accountId: string) => call("remove_account", { account_id: accountId });
+export const approve = (id: string, number: number | null) => call("approve", { id, number });
+export const deny = (id: string, reason: DenyReason) => call("deny", { id, reason });
+export const history = () => call("history", {});
+export const setSettings = (settings: SettingsView) => call("set_settings", { settings });
 
 export interface Handlers {
-  pending(list: RequestView[]): void;
-  resolved(resolved: ResolvedView): void;
-  connection(connection: ConnectionView): void;
-  accounts(accounts: AccountView[]): void;
+  session(event: SessionEvent): void;
   openRequest(id: string): void;
   enrollLink(link: string): void;
-  notice(notice: NoticeView): void;
+}
+
+function on<K extends keyof EventPayloads>(event: K, handle: (payload: EventPayloads[K]) => void): Promise<UnlistenFn> {
+  return listen<EventPayloads[K]>(event, (e) => handle(e.payload));
 }
 
 /** Subscribes to every event the Rust side sends; returns a function that unsubscribes. */
 export async function subscribe(h: Handlers): Promise<() => void> {
   const unlisten: UnlistenFn[] = await Promise.all([
-    listen<RequestView[]>("assent://pending", (e) => h.pending(e.payload)),
-    listen<ResolvedView>("assent://resolved", (e) => h.resolved(e.payload)),
-    listen<ConnectionView>("assent://connection", (e) => h.connection(e.payload)),
-    listen<AccountView[]>("assent://accounts", (e) => h.accounts(e.payload)),
-    listen<string>("assent://open-request", (e) => h.openRequest(e.payload)),
-    listen<string>("assent://enroll-link", (e) => h.enrollLink(e.payload)),
-    listen<NoticeView>("assent://notice", (e) => h.notice(e.payload)),
+    on(EVENTS.session, h.session),
+    on(EVENTS.openRequest, h.openRequest),
+    on(EVENTS.enrollLink, h.enrollLink),
   ]);
   return () => unlisten.forEach((u) => u());
 }

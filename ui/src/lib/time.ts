@@ -30,3 +30,9 @@ export function when(unix: number): string {
   if (d.toDateString() === today.toDateString()) return time;
   return `${d.toLocaleDateString(undefined, { day: "numeric", month: "short" })}, ${time}`;
 }
+
+/** "14:02:05" (24-hour, local time) for a Unix time in milliseconds. */
+export function clockTime(ms: number): string {
+  const d = new Date(ms);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+}

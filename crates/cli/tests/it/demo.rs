@@ -1,99 +1,434 @@
-//! `assent demo --headless` end to end: requests sent, decided by the headless device, outcomes
-//! printed, and a clean stop on Ctrl-C.
+//! `assent demo` in a terminal: the service, Acme Bank and the interactive prompt, answered by
+//! typing; and a clean stop on Ctrl-C.
+//!
+//! The first test is the newcomer on a server: no display, no D-Bus session bus (so no Secret
+//! Service), driven through a real terminal (tmux): the demo starts a private Secret Service, the
+//! login Acme Bank asks for reaches the prompt, the answers typed there reach Acme Bank, and
+//! Ctrl-C leaves no process, key or temporary file behind. The screen is saved in
+//! `target/test-artifacts/demo/`.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::support::{assent_bin, run};
+use serde_json::Value;
+
+use crate::support::assent_bin;
+
+/// A tmux server on a socket of its own, killed when dropped.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed (scripts/lib/setup.sh installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The whole screen and its scrollback, wrapped lines joined.
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-J", "-S", "-500"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "demo"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Waits until the screen satisfies `check` (panicking with the screen after `within`).
+    fn until<T>(&self, what: &str, within: Duration, check: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + within;
+        loop {
+            let screen = self.screen();
+            if let Some(found) = check(&screen) {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the demo's screen never showed {what} within {within:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn shows(&self, what: &str) {
+        self.until(&format!("{what:?}"), Duration::from_secs(60), |s| {
+            s.contains(what).then_some(())
+        });
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+/// Processes whose environment carries `marker`.
+fn marked_processes(marker: &str) -> Vec<String> {
+    let needle = format!("ASSENT_DEMO_TEST_MARKER={marker}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ
+            .split(|b| *b == 0)
+            .any(|var| var == needle.as_bytes())
+        {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!(
+                "{} {}",
+                entry.file_name().to_string_lossy(),
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    found
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            out.push(entry.path());
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    out
+}
+
+/// The last request card on screen: who it is for, and its text up to the prompt.
+fn last_card(screen: &str) -> Option<(String, String)> {
+    let start = screen.rfind("[A] Acme Bank  for ")?;
+    let card = &screen[start..];
+    let who = card["[A] Acme Bank  for ".len()..]
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    Some((who, card.to_owned()))
+}
+
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts/demo");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
 
 #[test]
-fn the_headless_demo_runs_and_stops_cleanly() {
-    assert!(
-        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
-        "the demo uses the keychain: run through scripts/session"
+fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let marker = uuid::Uuid::new_v4().to_string();
+    let tmux = Tmux {
+        socket: sockets.path().join("tmux.sock"),
+    };
+    // No DISPLAY, no D-Bus session bus (nor XDG_RUNTIME_DIR, where one could be found): a bare
+    // terminal, as over SSH. The demo's processes carry a marker to find any left behind.
+    let command = format!(
+        "ASSENT_DEMO_TEST_MARKER={marker} {} demo --auto-login; echo demo-exited-$?; sleep 600",
+        assent_bin()
     );
-    let keyring = format!("assent-test-{}", uuid::Uuid::new_v4());
-    let mut demo = Command::new(assent_bin())
-        .args(["demo", "--headless"])
-        .env("ASSENT_KEYRING_SERVICE", &keyring)
-        .env("ASSENT_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
+    let started = Command::new("env")
+        .arg("-i")
+        .arg(format!("PATH={}", std::env::var("PATH").unwrap()))
+        .arg(format!("HOME={}", tmp.path().display()))
+        .arg("TERM=xterm-256color")
+        .arg(format!("TMPDIR={}", tmp.path().display()))
+        .arg("ASSENT_LOG=warn")
+        .arg("tmux")
+        .arg("-S")
+        .arg(&tmux.socket)
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "demo",
+            "-x",
+            "120",
+            "-y",
+            "60",
+            &command,
+        ])
+        .status()
+        .expect("tmux is installed (scripts/lib/setup.sh installs it)");
+    assert!(started.success(), "tmux started the demo");
+
+    // It starts a private Secret Service, says so in one line, and shows where Acme Bank is.
+    tmux.shows("No Secret Service here: the demo runs a private one");
+    let bank = tmux.until("Acme Bank's address", Duration::from_secs(60), |s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("acme bank: "))
+            .and_then(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+    });
+    assert!(
+        files_under(tmp.path())
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "keyring")),
+        "the demo's keys live in the private keyring's files while it runs: {:?}",
+        files_under(tmp.path())
+    );
+
+    // 1. The login the demo makes at Acme Bank as Ana reaches the prompt, shown as the app would.
+    let card = tmux.until("the login card", Duration::from_secs(60), |s| {
+        last_card(s).filter(|(who, card)| {
+            who == "Ana" && card.contains("Sign in to Acme Bank?") && card.contains("> ")
+        })
+    });
+    for shown in [
+        "Username",
+        "ana",
+        "From 127.0.0.1",
+        "Expires in ",
+        "a approve",
+    ] {
+        assert!(
+            card.1.contains(shown),
+            "the card shows {shown:?}:\n{}",
+            card.1
+        );
+    }
+    let countdown = |s: &str| {
+        s.lines()
+            .rev()
+            .find_map(|l| l.split("Expires in ").nth(1))
+            .map(str::to_owned)
+    };
+    let first = countdown(&tmux.screen()).unwrap();
+    tmux.until("the countdown ticking", Duration::from_secs(5), |s| {
+        countdown(s).filter(|now| *now != first)
+    });
+    tmux.keys(&["a", "Enter"]);
+    tmux.shows("Acme Bank: Ana is signed in.");
+
+    // 2. The wire: Bo approves; Ana first types a wrong number (nothing is sent), then the one
+    //    Acme Bank shows her.
+    let number: String = tmux.until(
+        "the number on the bank's page",
+        Duration::from_secs(60),
+        |s| {
+            s.split("Acme Bank's page shows Ana the number ")
+                .nth(1)
+                .and_then(|rest| rest.split(':').next())
+                .map(str::to_owned)
+        },
+    );
+    let mut answered = Vec::new();
+    while answered.len() < 2 {
+        let (who, card) = tmux.until("a wire card", Duration::from_secs(60), |s| {
+            last_card(s).filter(|(who, card)| {
+                card.contains("Approve wire transfer") && !answered.contains(who)
+            })
+        });
+        if who == "Bo" {
+            assert!(card.contains("Needs 2 of 2 approvers."), "{card}");
+            tmux.keys(&["a", "Enter"]);
+            tmux.shows("Approved. Waiting for the other approvers.");
+        } else {
+            assert!(
+                card.contains("Pick the number shown where you signed in:"),
+                "{card}"
+            );
+            assert!(
+                card.contains(&number),
+                "the choices include {number}: {card}"
+            );
+            tmux.keys(&["0", "Enter"]);
+            tmux.shows("0 is not one of");
+            tmux.keys(&[&number, "Enter"]);
+        }
+        answered.push(who);
+    }
+    tmux.shows("Acme Bank: the transfer was sent (both approved).");
+
+    // 3. A person signing in at Acme Bank from elsewhere: "this wasn't me" reaches the bank.
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
         .unwrap();
+    let login = http
+        .post(format!("{bank}/login"))
+        .form(&[("username", "ana"), ("password", "demo")])
+        .send()
+        .unwrap();
+    let flow = login.headers()["location"]
+        .to_str()
+        .unwrap()
+        .strip_prefix("/flows/")
+        .expect("Acme Bank asked Assent")
+        .to_owned();
+    tmux.until("the second login card", Duration::from_secs(60), |s| {
+        (s.matches("Sign in to Acme Bank?").count() >= 2
+            && last_card(s).is_some_and(|(_, c)| c.contains("Sign in to Acme Bank?")))
+        .then_some(())
+    });
+    tmux.keys(&["n", "Enter"]);
+    tmux.shows("Denied and reported as not you.");
+    let status: Value = http
+        .get(format!("{bank}/flows/{flow}/status"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        status["status"], "denied",
+        "Acme Bank sees the denial: {status}"
+    );
+    let callbacks: Value = http
+        .get(format!("{bank}/callbacks"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let callbacks = callbacks.as_array().cloned().unwrap_or_default();
+    let seen: Vec<(String, String)> = callbacks
+        .iter()
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_owned(),
+                c["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        seen.iter().filter(|(s, _)| s == "approved").count() >= 2
+            && seen.iter().any(|(s, r)| s == "denied" && r == "not_me"),
+        "Acme Bank verified signed callbacks for the login, the wire and the denial: {seen:?}"
+    );
+
+    let dir = artifacts();
+    std::fs::write(dir.join("terminal.txt"), tmux.screen()).unwrap();
+    std::fs::write(
+        dir.join("terminal.ansi"),
+        tmux.run(&["capture-pane", "-p", "-e", "-J", "-S", "-500"]),
+    )
+    .unwrap();
+
+    // 4. Ctrl-C: everything stops, and nothing is left behind.
+    tmux.keys(&["C-c"]);
+    tmux.shows("demo-exited-0");
+    let screen = tmux.screen();
+    std::fs::write(dir.join("terminal-stopped.txt"), &screen).unwrap();
+    assert!(
+        screen.contains("stopped: the service, Acme Bank and the authenticator are shut down"),
+        "{screen}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !marked_processes(&marker).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        marked_processes(&marker),
+        Vec::<String>::new(),
+        "no process of the demo survives Ctrl-C (the keyring and D-Bus daemons included)"
+    );
+    assert_eq!(
+        files_under(tmp.path()),
+        Vec::<PathBuf>::new(),
+        "no temporary file survives: the demo's data and its private keyring (its keys) are gone"
+    );
+}
+
+/// Lines the demo prints, read on a thread.
+fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
     let (tx, lines) = mpsc::channel();
-    let stdout = demo.stdout.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
+    lines
+}
+
+#[test]
+fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "this test uses the session's keychain: run through scripts/session"
+    );
+    let keyring = format!("assent-test-{}", uuid::Uuid::new_v4());
+    let mut demo = Command::new(assent_bin())
+        .args(["demo", "--terminal"])
+        .env("ASSENT_KEYRING_SERVICE", &keyring)
+        .env("ASSENT_LOG", "warn")
+        .env_remove("DISPLAY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut demo);
     let mut seen = Vec::new();
-    let mut wait_for = |prefix: &str| -> String {
+    let mut wait_for = |what: &str| -> String {
         loop {
             let line = lines
                 .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("no {prefix:?} line; got {seen:#?}"));
+                .unwrap_or_else(|_| panic!("no {what:?} line; got {seen:#?}"));
             seen.push(line.clone());
-            if line.starts_with(prefix) {
+            if line.contains(what) {
                 return line;
             }
         }
     };
-    let data = |line: &str| {
-        line.split("ASSENT_DATA_DIR=")
-            .nth(1)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .to_owned()
-    };
-    let bank = wait_for("acme bank: ");
-    assert!(bank.contains("http://127.0.0.1:"), "{bank}");
-    let ana_dir = data(&wait_for("answer as ana: "));
-    let login = wait_for("request ");
-    let wire = wait_for("request ");
-    let login_id = login.split(' ').nth(1).unwrap().to_owned();
-    let wire_id = wire.split(' ').nth(1).unwrap().to_owned();
+    let first = wait_for("Assent demo");
+    assert!(
+        !first.contains("private one"),
+        "a Secret Service is running: the demo uses it, and starts none: {first}"
+    );
+    assert!(
+        first.starts_with("Assent demo, in this terminal (data in "),
+        "{first}"
+    );
+    let data = first
+        .split("(data in ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let wire = wait_for("sent: Approve wire transfer");
     let number = wire
-        .rsplit("pick ")
+        .rsplit("(pick ")
         .next()
         .unwrap()
         .trim_end_matches(')')
         .to_owned();
-    assert!(login.ends_with("Sign in to Acme Bank?"));
-    assert!(wire.contains("$12,500"));
-
-    let env = [
-        ("ASSENT_DATA_DIR", ana_dir.as_str()),
-        ("ASSENT_KEYRING_SERVICE", keyring.as_str()),
-    ];
-    let pending = run(&["device", "pending", "--json"], &env).ok().json();
-    assert_eq!(
-        pending.as_array().unwrap().len(),
-        2,
-        "both requests reach the headless device"
-    );
-    run(&["device", "approve", &login_id], &env).ok();
-    run(&["device", "approve", &wire_id, "--number", &number], &env).ok();
-    let outcomes = [wait_for("outcome "), wait_for("outcome ")];
-    for (id, outcome) in [(&login_id, "approved"), (&wire_id, "approved")] {
-        assert!(
-            outcomes
-                .iter()
-                .any(|o| o == &format!("outcome {id}: {outcome}")),
-            "{id} {outcome} in {outcomes:?}"
-        );
-    }
-    wait_for("Both requests are decided.");
     assert_eq!(
         keys_in(&keyring),
         2,
-        "the demo's keys (Ana's and Bo's) live in the keychain while it runs"
+        "Ana's and Bo's keys are in the keychain while the demo runs"
     );
+    // Both requests were sent in the same second: either card may come first.
+    let stdin = demo.stdin.as_mut().unwrap();
+    for _ in 0..2 {
+        let answers = wait_for("this wasn't me");
+        if answers.contains("type the number") {
+            writeln!(stdin, "{number}").unwrap();
+        } else {
+            writeln!(stdin, "a").unwrap();
+        }
+        wait_for("Approved.");
+    }
+    wait_for("Both sample requests are decided.");
 
     Command::new("kill")
         .args(["-INT", &demo.id().to_string()])
@@ -102,8 +437,13 @@ fn the_headless_demo_runs_and_stops_cleanly() {
     let status = demo.wait().unwrap();
     assert!(status.success(), "Ctrl-C stops the demo cleanly: {status}");
     wait_for("stopped:");
+    let outcomes: Vec<&String> = seen.iter().filter(|l| l.starts_with("outcome ")).collect();
     assert!(
-        !std::path::Path::new(&ana_dir).exists(),
+        outcomes.len() == 2 && outcomes.iter().all(|o| o.ends_with(": approved")),
+        "both sample requests are approved at the service: {outcomes:?}"
+    );
+    assert!(
+        !Path::new(&data).exists(),
         "the demo's temporary data is removed"
     );
     assert_eq!(keys_in(&keyring), 0, "stopping the demo deletes its keys");

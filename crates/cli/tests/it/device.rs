@@ -6,7 +6,7 @@ use std::sync::Arc;
 use assent_device::{Keychain, SecretStore as _};
 use uuid::Uuid;
 
-use crate::support::{Device, Service, enrolled, run};
+use crate::support::{Device, Service, enrolled, run, user_with_link};
 
 #[test]
 fn enroll_list_pending_show_approve_deny_and_remove() {
@@ -132,16 +132,7 @@ fn enroll_list_pending_show_approve_deny_and_remove() {
 #[test]
 fn enroll_with_server_and_token() {
     let svc = Service::start();
-    let user = svc
-        .assent(&["user", "add", "--email", "tok@example.com", "--json"])
-        .ok()
-        .json()["id"]
-        .as_u64()
-        .unwrap();
-    let link = svc
-        .assent(&["enroll-link", "--user", &user.to_string(), "--json"])
-        .ok()
-        .json();
+    let (user, link) = user_with_link(&svc, "tok@example.com");
     let device = Device::new(svc.dir.path());
     let out = device
         .run(&[
@@ -254,4 +245,325 @@ fn watch_prints_requests_as_they_arrive() {
     );
     let _ = watch.kill();
     let _ = watch.wait();
+}
+
+/// JSON lines of a running `watch`, read on a thread.
+fn watch_lines(watch: &mut std::process::Child) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let value: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            if tx.send(value).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn watch_shows_reconnecting_within_the_heartbeat_window_when_the_stream_stops_answering() {
+    let svc = Service::start();
+    let upstream: std::net::SocketAddr = svc.url.trim_start_matches("http://").parse().unwrap();
+    let proxy = assent_e2e::FreezingProxy::start(upstream);
+    let (_, link) = user_with_link(&svc, "frozen@example.com");
+    let device = Device::new(svc.dir.path());
+    // The device reaches its service through the proxy, as through a middlebox that may hang.
+    device
+        .run(&[
+            "enroll",
+            "--server",
+            &proxy.url,
+            link["registration_token"].as_str().unwrap(),
+        ])
+        .ok();
+    let window = std::time::Duration::from_secs(3);
+    let mut watch = device.watch_with(&[("ASSENT_HEARTBEAT_WINDOW_SECS", "3")]);
+    let lines = watch_lines(&mut watch);
+    let next = |within: std::time::Duration, what: &str| -> serde_json::Value {
+        loop {
+            let line = lines
+                .recv_timeout(within)
+                .unwrap_or_else(|_| panic!("watch printed no {what} within {within:?}"));
+            if line["event"] == "connection" {
+                return line;
+            }
+        }
+    };
+    let first = next(std::time::Duration::from_secs(20), "connection");
+    assert_eq!(first["state"]["state"], "connecting", "{first}");
+    let connected = next(std::time::Duration::from_secs(20), "connection");
+    assert_eq!(connected["state"]["state"], "connected", "{connected}");
+    // Answered pings keep it connected: nothing new is printed for a while.
+    assert!(
+        lines.recv_timeout(window * 2).is_err(),
+        "a live stream prints nothing new"
+    );
+
+    proxy.freeze();
+    let frozen_at = unix_ms();
+    // Nothing closes the connection; the client's heartbeat deadline must notice within the
+    // window (plus scheduling slack), long before the protocol's 60 s default.
+    let lost = next(
+        window + std::time::Duration::from_secs(2),
+        "reconnecting line",
+    );
+    assert_eq!(lost["state"]["state"], "reconnecting", "{lost}");
+    assert!(
+        lost["state"]["next_try_at_ms"].as_i64().is_some(),
+        "the next try is given: {lost}"
+    );
+    let last_contact = lost["last_contact_at_ms"]
+        .as_i64()
+        .expect("the last contact is given");
+    assert!(
+        last_contact <= frozen_at + 200,
+        "the last contact ({last_contact}) is from before the freeze ({frozen_at}): {lost}"
+    );
+
+    proxy.thaw();
+    loop {
+        let line = next(
+            std::time::Duration::from_secs(30),
+            "connected line after the thaw",
+        );
+        if line["state"]["state"] == "connected" {
+            break;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+#[test]
+fn a_bad_heartbeat_window_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["0", "2", "601", "ten", "-5", ""] {
+        let out = run(
+            &["device", "list"],
+            &[
+                ("ASSENT_DATA_DIR", dir.path().join("d").to_str().unwrap()),
+                ("ASSENT_HEARTBEAT_WINDOW_SECS", bad),
+            ],
+        );
+        assert_eq!(out.code, 3, "{bad:?} is refused: {out:?}");
+        assert!(
+            out.stderr.contains("ASSENT_HEARTBEAT_WINDOW_SECS") && out.stderr.contains("3 to 600"),
+            "the message names the setting and what it accepts: {out:?}"
+        );
+        assert!(!dir.path().join("d").exists(), "nothing is written");
+    }
+}
+
+/// The shell block after `<!-- recipe: NAME -->` in docs/cli.md, as a person would copy it.
+fn recipe(name: &str) -> String {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md"),
+    )
+    .unwrap();
+    let after = doc
+        .split(&format!("<!-- recipe: {name} -->"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("docs/cli.md has a recipe step {name:?}"));
+    let block = after
+        .split("```sh")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap_or_else(|| panic!("recipe step {name:?} has a sh block"));
+    block.lines().map(str::trim).collect::<Vec<_>>().join("\n")
+}
+
+/// A login shell of the recipe's user: a home of its own, no display, no session bus; the built
+/// `assent` on PATH. Runs `script` with `stdin`.
+fn as_server_user(
+    home: &std::path::Path,
+    marker: &str,
+    script: &str,
+    stdin: &str,
+) -> crate::support::Run {
+    use std::io::Write as _;
+    let bin = std::path::Path::new(crate::support::assent_bin())
+        .parent()
+        .unwrap()
+        .to_owned();
+    let mut child = std::process::Command::new("env")
+        .arg("-i")
+        .arg(format!(
+            "PATH={}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap()
+        ))
+        .arg(format!("HOME={}", home.display()))
+        .arg(format!("ASSENT_RECIPE_TEST_MARKER={marker}"))
+        .arg("ASSENT_LOG=warn")
+        .args(["bash", "-euo", "pipefail", "-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    crate::support::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Processes started by the recipe in this test (found by the marker in their environment).
+fn recipe_processes(marker: &str) -> Vec<u32> {
+    let needle = format!("ASSENT_RECIPE_TEST_MARKER={marker}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let environ = std::fs::read(e.path().join("environ")).ok()?;
+            environ
+                .split(|b| *b == 0)
+                .any(|v| v == needle.as_bytes())
+                .then_some(pid)
+        })
+        .collect()
+}
+
+/// Kills what the recipe left running if the test fails half-way.
+struct RecipeCleanup(String);
+
+impl Drop for RecipeCleanup {
+    fn drop(&mut self) {
+        for pid in recipe_processes(&self.0) {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn recipe_a_headless_device_keeps_its_keys_between_commands_and_restarts() {
+    let svc = Service::start();
+    let home = tempfile::tempdir().unwrap();
+    let marker = uuid::Uuid::new_v4().to_string();
+    let _cleanup = RecipeCleanup(marker.clone());
+    let (start, use_, stop) = (recipe("start"), recipe("use"), recipe("stop"));
+    let shell = |script: &str, stdin: &str| as_server_user(home.path(), &marker, script, stdin);
+    let device = |args: &str| shell(&format!("{use_}\nassent device {args}"), "");
+    let user = svc
+        .assent(&["user", "add", "--email", "ops@example.com", "--json"])
+        .ok()
+        .json()["id"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let request = |message: &str| {
+        svc.assent(&["request", "send", "--user", &user, "--message", message])
+            .ok()
+            .stdout
+            .trim()
+            .to_owned()
+    };
+
+    // Boot: start the bus and the keyring (created with this passphrase).
+    shell(&start, "correct horse battery staple\n").ok();
+    let link = svc
+        .assent(&["enroll-link", "--user", &user, "--json"])
+        .ok()
+        .json()["enroll_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Each command is a separate shell, as separate SSH sessions or cron jobs would be.
+    device(&format!("enroll '{link}' --name server")).ok();
+    let first = request("Deploy to production?");
+    let pending = device("pending --json").ok().json();
+    assert_eq!(
+        pending[0]["id"],
+        first.as_str(),
+        "the device sees the request: {pending}"
+    );
+    assert_eq!(
+        device(&format!("approve {first} --json")).ok().json()["status"],
+        "approved"
+    );
+    assert!(
+        home.path()
+            .join(".local/share/keyrings/login.keyring")
+            .is_file(),
+        "the keys are in the keyring file in the home directory"
+    );
+
+    // Reboot: stop everything, start again with the same passphrase; the key is still there.
+    shell(&stop, "").ok();
+    wait_until_gone(&marker);
+    shell(&start, "correct horse battery staple\n").ok();
+    let second = request("Rotate the database password?");
+    let pending = device("pending --json").ok().json();
+    assert_eq!(
+        pending[0]["id"],
+        second.as_str(),
+        "after a restart: {pending}"
+    );
+    assert_eq!(
+        device(&format!("deny {second} --json")).ok().json()["status"],
+        "denied"
+    );
+
+    // A wrong passphrase leaves the keyring locked: commands fail clearly and change nothing.
+    shell(&stop, "").ok();
+    wait_until_gone(&marker);
+    shell(&start, "wrong passphrase\n").ok();
+    let third = request("Sign in?");
+    let locked = device("pending --json");
+    assert_eq!(locked.code, 3, "a locked keyring is an error: {locked:?}");
+    assert!(
+        locked.stderr.contains("keychain")
+            && locked.stderr.contains("unlock")
+            && !locked.stderr.contains("enroll again"),
+        "the error says the keychain would not unlock, and does not tell the person to re-enroll: {locked:?}"
+    );
+    assert_eq!(
+        device("list --json").ok().json().as_array().map(Vec::len),
+        Some(1),
+        "the account is kept"
+    );
+    shell(&stop, "").ok();
+    wait_until_gone(&marker);
+    shell(&start, "correct horse battery staple\n").ok();
+    let pending = device("pending --json").ok().json();
+    assert_eq!(
+        pending[0]["id"],
+        third.as_str(),
+        "the right passphrase opens it again: {pending}"
+    );
+
+    shell(&stop, "").ok();
+    wait_until_gone(&marker);
+}
+
+fn wait_until_gone(marker: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !recipe_processes(marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the recipe's stop step ends the bus and the keyring: {:?} remain",
+            recipe_processes(marker)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -166,19 +166,27 @@ impl Device {
 
     /// Starts `assent device watch --json` in the background.
     pub fn watch(&self) -> Child {
-        Command::new(assent_bin())
+        self.watch_with(&[])
+    }
+
+    /// Starts `assent device watch --json` in the background with extra environment.
+    pub fn watch_with(&self, env: &[(&str, &str)]) -> Child {
+        let mut command = Command::new(assent_bin());
+        command
             .args(["device", "watch", "--json"])
             .env("ASSENT_DATA_DIR", &self.data_dir)
             .env("ASSENT_KEYRING_SERVICE", &self.keyring_service)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap()
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.spawn().unwrap()
     }
 }
 
-/// A user with a device enrolled through `assent enroll-link` and `assent device enroll`.
-pub fn enrolled(service: &Service, email: &str) -> (u64, Device) {
+/// A new user and a fresh enrollment link for them (`assent enroll-link --json`).
+pub fn user_with_link(service: &Service, email: &str) -> (u64, Value) {
     let user = service
         .assent(&["user", "add", "--email", email, "--json"])
         .ok()
@@ -189,6 +197,12 @@ pub fn enrolled(service: &Service, email: &str) -> (u64, Device) {
         .assent(&["enroll-link", "--user", &user.to_string(), "--json"])
         .ok()
         .json();
+    (user, link)
+}
+
+/// A user with a device enrolled through `assent enroll-link` and `assent device enroll`.
+pub fn enrolled(service: &Service, email: &str) -> (u64, Device) {
+    let (user, link) = user_with_link(service, email);
     let device = Device::new(service.dir.path());
     device
         .run(&[

@@ -271,15 +271,7 @@ async fn a_revoked_device_deletes_its_key_on_the_next_call() {
     let keychain = test_keychain();
     let device = authenticator(dir.path(), keychain.clone());
     let (_, account) = svc.enrolled(&device, "rv@example.com").await;
-    let http = reqwest::Client::new();
-    http.delete(format!(
-        "{}/protected/json/sdk/devices/{}",
-        svc.base, account.device_id
-    ))
-    .header("X-Authy-API-Key", &svc.api_key)
-    .send()
-    .await
-    .unwrap();
+    svc.revoke(account.device_id).await;
     let err = device.pending().await.unwrap_err();
     assert_eq!(err.code(), "revoked", "{err}");
     assert!(

@@ -9,8 +9,11 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 const PNG: &[u8] =
     b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
+/// Times `/flaky.png` was asked for; it fails (HTTP 503) the first time, then serves the PNG.
+pub static FLAKY_HITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Serves one canned answer per path; `/slow` never answers in time.
-async fn server() -> String {
+pub async fn server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -25,6 +28,13 @@ async fn server() -> String {
                 let path = request.split(' ').nth(1).unwrap_or("/").to_owned();
                 let (status, content_type, body): (&str, &str, Vec<u8>) = match path.as_str() {
                     "/logo.png" => ("200 OK", "image/png", PNG.to_vec()),
+                    "/flaky.png" => {
+                        if FLAKY_HITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                            ("503 Service Unavailable", "text/plain", b"later".to_vec())
+                        } else {
+                            ("200 OK", "image/png", PNG.to_vec())
+                        }
+                    }
                     "/huge.png" => (
                         "200 OK",
                         "image/png",

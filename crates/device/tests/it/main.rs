@@ -3,5 +3,6 @@
 
 mod authenticator;
 mod logo;
+mod session;
 mod stream;
 mod support;

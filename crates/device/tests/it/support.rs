@@ -59,11 +59,16 @@ pub struct TestService {
 impl TestService {
     /// A fresh service with one app on a temporary database.
     pub async fn start(dir: &std::path::Path) -> TestService {
+        Self::start_with_logo(dir, "https://acme.example/logo.png").await
+    }
+
+    /// A fresh service whose app's logo is at `logo_url`.
+    pub async fn start_with_logo(dir: &std::path::Path, logo_url: &str) -> TestService {
         let db = format!("sqlite://{}", dir.join("assent.db").display());
         let mut svc = Self::start_on("127.0.0.1:0".parse().unwrap(), &db).await;
         let spec = AppSpec {
             name: "Acme Bank".into(),
-            logo_url: Some("https://acme.example/logo.png".into()),
+            logo_url: Some(logo_url.into()),
             accent_color: Some("#0b5fff".into()),
             ..AppSpec::default()
         };
@@ -185,12 +190,38 @@ impl TestService {
             .unwrap()
     }
 
+    /// Revokes a device as the relying party's backend would.
+    pub async fn revoke(&self, device_id: uuid::Uuid) {
+        let response = self
+            .http
+            .delete(format!(
+                "{}/protected/json/sdk/devices/{device_id}",
+                self.base
+            ))
+            .header("X-Authy-API-Key", &self.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "revoking {device_id} failed"
+        );
+    }
+
     pub async fn status(&self, id: uuid::Uuid) -> String {
         self.get(&format!("/onetouch/json/approval_requests/{id}"))
             .await["approval_request"]["status"]
             .as_str()
             .unwrap()
             .to_owned()
+    }
+}
+
+/// Stream timing with a short heartbeat window, for tests that freeze the connection.
+pub fn short_heartbeat(window: Duration) -> StreamConfig {
+    StreamConfig {
+        heartbeat_timeout: window,
+        ..fast_streams()
     }
 }
 

@@ -1,0 +1,661 @@
+//! The terminal prompt: a device session's requests shown one at a time, as the desktop app
+//! shows them (the relying party's branding, the message, the detail lines, where the action came
+//! from, a live countdown, the number choices), and answered by typing `a` (approve), `d` (deny),
+//! `n` (this wasn't me) or the number. Used by `assent device prompt` and the demo's terminal
+//! flow; like `assent device watch`, it is a thin consumer of the device session.
+//!
+//! On a terminal the countdown line is redrawn in place every second (the typed answer is not
+//! disturbed); elsewhere (a pipe, a log) each card is printed once.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use assent_device::DeviceSession;
+use assent_device::view::{LinkState, RequestView, SessionEvent};
+use assent_protocol::decision::DenyReason;
+use assent_protocol::request::RequestStatus;
+use uuid::Uuid;
+
+use crate::link::{describe_link, now_ms};
+
+/// One device answering at this prompt: its session, its events, and whose device it is when
+/// the prompt answers for several people (the demo's Ana and Bo).
+#[derive(Debug)]
+pub struct Desk {
+    /// The device session.
+    pub session: DeviceSession,
+    /// Its events.
+    pub events: assent_device::SessionEvents,
+    /// "Ana": shown as "for Ana" on its requests.
+    pub who: Option<String>,
+    /// Account id → app name, for connection lines.
+    pub apps: HashMap<Uuid, String>,
+}
+
+#[derive(Debug)]
+struct ScreenState {
+    tty: bool,
+    color: bool,
+    /// The countdown line of the card on screen, and how many lines below it the cursor is.
+    countdown: Option<(Option<i64>, usize)>,
+    /// The prompt is to be shown again after anything said.
+    prompt_shown: bool,
+    /// The cursor is on the prompt's line, after `> ` (and the person's typing, on a terminal).
+    line_open: bool,
+}
+
+/// The terminal, shared by the prompt and whatever else prints while it waits (the demo's
+/// relying party): lines said while a prompt is open are printed above a fresh prompt, and the
+/// countdown keeps track of where its line is.
+#[derive(Debug, Clone)]
+pub struct Screen {
+    state: Arc<Mutex<ScreenState>>,
+}
+
+const PROMPT: &str = "> ";
+
+/// `"1:02:03"`, `"4:05"`, `"0:00"`: as the desktop UI counts down.
+fn clock(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{sec:02}")
+    } else {
+        format!("{m}:{sec:02}")
+    }
+}
+
+fn countdown_text(expires_at: Option<i64>, now: i64) -> String {
+    match expires_at {
+        None => "Does not expire".into(),
+        Some(at) if at <= now => "Expired".into(),
+        Some(at) => format!("Expires in {}", clock(at - now)),
+    }
+}
+
+/// `#rrggbb` → an ANSI 24-bit foreground colour.
+fn accent(color: Option<&str>) -> Option<String> {
+    let hex = color?.strip_prefix('#')?;
+    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let channel = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some(format!(
+        "\x1b[38;2;{};{};{}m",
+        channel(0)?,
+        channel(2)?,
+        channel(4)?
+    ))
+}
+
+/// Text from the service, stripped of control characters so it cannot move the cursor or
+/// recolour the terminal.
+fn clean(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).collect()
+}
+
+impl Screen {
+    /// Standard output; colours and the live countdown only on a terminal (and not with
+    /// `NO_COLOR`).
+    pub fn stdout() -> Screen {
+        let tty = std::io::stdout().is_terminal();
+        let color = tty
+            && std::env::var_os("NO_COLOR").is_none()
+            && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        Screen {
+            state: Arc::new(Mutex::new(ScreenState {
+                tty,
+                color,
+                countdown: None,
+                prompt_shown: false,
+                line_open: false,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ScreenState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// Where the next output starts: a fresh line (over the open prompt, on a terminal).
+    fn fresh_line(state: &mut ScreenState, out: &mut String) {
+        if std::mem::take(&mut state.line_open) {
+            out.push_str(if state.tty { "\r\x1b[2K" } else { "\n" });
+        }
+    }
+
+    /// Prints `text` (one or more lines) above the prompt.
+    pub fn say(&self, text: &str) {
+        let mut state = self.lock();
+        let mut out = String::new();
+        Self::fresh_line(&mut state, &mut out);
+        for line in text.lines() {
+            out.push_str(line);
+            out.push('\n');
+        }
+        let lines = text.lines().count();
+        if let Some((_, below)) = state.countdown.as_mut() {
+            *below += lines;
+        }
+        if state.prompt_shown {
+            out.push_str(PROMPT);
+            state.line_open = true;
+        }
+        Self::write(&out);
+    }
+
+    fn prompt(&self) {
+        let mut state = self.lock();
+        let mut out = String::new();
+        Self::fresh_line(&mut state, &mut out);
+        out.push_str(PROMPT);
+        state.prompt_shown = true;
+        state.line_open = true;
+        Self::write(&out);
+    }
+
+    /// The person pressed Enter on the prompt line. A terminal echoed it (the cursor is on the
+    /// next line); elsewhere nothing moved.
+    fn answered(&self) {
+        let mut state = self.lock();
+        state.prompt_shown = false;
+        if state.tty {
+            state.line_open = false;
+            if let Some((_, below)) = state.countdown.as_mut() {
+                *below += 1;
+            }
+        }
+    }
+
+    fn forget_countdown(&self) {
+        self.lock().countdown = None;
+    }
+
+    /// Leaves the prompt: what is printed next starts on a line of its own.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        state.countdown = None;
+        state.prompt_shown = false;
+        // On a terminal, Ctrl-C was echoed as `^C` on the current line.
+        if std::mem::take(&mut state.line_open) || state.tty {
+            Self::write("\n");
+        }
+    }
+
+    /// Prints a request's card and the prompt.
+    fn card(&self, request: &RequestView, who: Option<&str>, now: i64) {
+        let color = self.lock().color;
+        let (bar, bold, reset) = if color {
+            (
+                format!(
+                    "{}\u{2503}\x1b[0m",
+                    accent(request.app.accent_color.as_deref()).unwrap_or_default()
+                ),
+                "\x1b[1m",
+                "\x1b[0m",
+            )
+        } else {
+            ("|".to_owned(), "", "")
+        };
+        let name = clean(&request.app.name);
+        let monogram = name
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().to_string())
+            .unwrap_or_else(|| "?".into());
+        let mut lines = vec![
+            String::new(),
+            format!(
+                "{bar} {bold}[{monogram}] {name}{reset}{}",
+                who.map(|w| format!("  for {w}")).unwrap_or_default()
+            ),
+            format!("{bar} {bold}{}{reset}", clean(&request.message)),
+        ];
+        let width = request
+            .details
+            .iter()
+            .map(|d| clean(&d.label).chars().count())
+            .max()
+            .unwrap_or(0);
+        for detail in &request.details {
+            lines.push(format!(
+                "{bar}   {:<width$}  {}",
+                clean(&detail.label),
+                clean(&detail.value)
+            ));
+        }
+        if let Some(r) = &request.requester {
+            let parts: Vec<String> = [&r.ip, &r.location, &r.user_agent]
+                .into_iter()
+                .flatten()
+                .map(|p| clean(p))
+                .collect();
+            if !parts.is_empty() {
+                lines.push(format!("{bar} From {}", parts.join(" \u{b7} ")));
+            }
+        }
+        if request.quorum > 1 {
+            lines.push(format!(
+                "{bar} Needs {} of {} approvers.",
+                request.quorum, request.approvers
+            ));
+        }
+        lines.push(format!("{bar} {}", countdown_text(request.expires_at, now)));
+        let countdown_index = lines.len() - 1;
+        let answers = match &request.number_choices {
+            Some(choices) => {
+                let choices: Vec<String> = choices.iter().map(u32::to_string).collect();
+                lines.push(format!(
+                    "{bar} Pick the number shown where you signed in:  {}",
+                    choices.join("   ")
+                ));
+                "type the number to approve \u{b7} d deny \u{b7} n this wasn't me"
+            }
+            None => "a approve \u{b7} d deny \u{b7} n this wasn't me",
+        };
+        lines.push(format!("  {answers}"));
+        let below = lines.len() - countdown_index;
+        let mut state = self.lock();
+        let mut out = String::new();
+        Self::fresh_line(&mut state, &mut out);
+        for line in &lines {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str(PROMPT);
+        state.prompt_shown = true;
+        state.line_open = true;
+        state.countdown = Some((request.expires_at, below));
+        Self::write(&out);
+    }
+
+    /// Redraws the countdown line in place (terminals only).
+    fn tick(&self, now: i64) {
+        let state = self.lock();
+        let Some((expires_at, below)) = state.countdown else {
+            return;
+        };
+        if !state.tty || below > 40 {
+            return;
+        }
+        let bar = if state.color { "\u{2503}" } else { "|" };
+        // Save the cursor (the person may be typing), go up to the countdown line, rewrite it,
+        // and come back.
+        Self::write(&format!(
+            "\x1b7\x1b[{below}A\r\x1b[2K{bar} {}\x1b8",
+            countdown_text(expires_at, now)
+        ));
+    }
+}
+
+/// What a typed line asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Approve,
+    Number(u32),
+    Deny,
+    NotMe,
+    Nothing,
+    Unknown,
+}
+
+fn parse(line: &str) -> Answer {
+    let line = line.trim().to_ascii_lowercase();
+    match line.as_str() {
+        "" => Answer::Nothing,
+        "a" | "approve" | "y" | "yes" => Answer::Approve,
+        "d" | "deny" | "no" => Answer::Deny,
+        "n" | "not me" | "notme" | "not-me" | "this wasn't me" => Answer::NotMe,
+        digits if digits.chars().all(|c| c.is_ascii_digit()) && digits.len() <= 9 => {
+            digits.parse().map_or(Answer::Unknown, Answer::Number)
+        }
+        _ => Answer::Unknown,
+    }
+}
+
+/// Lines typed on standard input (read on a thread of their own: reading blocks).
+fn stdin_lines() -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn resolved_text(status: Option<RequestStatus>, app: &str) -> String {
+    match status {
+        Some(RequestStatus::Approved) => "Approved on another device.".into(),
+        Some(RequestStatus::Denied) => "Denied on another device.".into(),
+        Some(RequestStatus::Expired) => "This request expired.".into(),
+        Some(RequestStatus::Cancelled) => format!("{app} cancelled this request."),
+        _ => "This request is no longer waiting.".into(),
+    }
+}
+
+/// A request waiting at the prompt, and the desk it is for.
+#[derive(Debug, Clone)]
+struct Waiting {
+    desk: usize,
+    request: RequestView,
+}
+
+struct Prompt {
+    sessions: Vec<DeviceSession>,
+    who: Vec<Option<String>>,
+    apps: Vec<HashMap<Uuid, String>>,
+    screen: Screen,
+    /// Each desk's pending list, as its session last announced it.
+    pending: Vec<Vec<RequestView>>,
+    current: Option<Waiting>,
+    links: HashMap<Uuid, LinkState>,
+    /// "Waiting for requests" was said and nothing came since.
+    idle: bool,
+}
+
+impl Prompt {
+    /// Every desk's waiting requests, oldest first.
+    fn queue(&self) -> Vec<Waiting> {
+        let mut queue: Vec<Waiting> = self
+            .pending
+            .iter()
+            .enumerate()
+            .flat_map(|(desk, list)| {
+                list.iter().map(move |request| Waiting {
+                    desk,
+                    request: request.clone(),
+                })
+            })
+            .collect();
+        queue.sort_by_key(|w| (w.request.created_at, w.desk, w.request.id));
+        queue
+    }
+
+    fn is_current(&self, desk: usize, id: Uuid) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|c| c.desk == desk && c.request.id == id)
+    }
+
+    fn show_next(&mut self) {
+        if self.current.is_some() {
+            return;
+        }
+        self.screen.forget_countdown();
+        match self.queue().into_iter().next() {
+            Some(next) => {
+                let who = self.who[next.desk].as_deref();
+                self.screen.card(&next.request, who, now_ms() / 1000);
+                self.current = Some(next);
+                self.idle = false;
+            }
+            None if self.idle => {}
+            None => {
+                self.idle = true;
+                self.screen
+                    .say("Waiting for requests\u{2026} (Ctrl-C to stop)");
+            }
+        }
+    }
+
+    fn on_event(&mut self, desk: usize, event: SessionEvent) {
+        match event {
+            SessionEvent::Pending { requests } => {
+                self.pending[desk] = requests;
+                if self.current.is_none() {
+                    self.show_next();
+                }
+            }
+            SessionEvent::Resolved {
+                id,
+                status,
+                decided_here: false,
+            } if self.is_current(desk, id) => {
+                let app = self
+                    .current
+                    .take()
+                    .map(|c| c.request.app.name)
+                    .unwrap_or_default();
+                self.pending[desk].retain(|r| r.id != id);
+                self.screen.say(&resolved_text(status, &clean(&app)));
+                self.show_next();
+            }
+            SessionEvent::Arrived { request } => {
+                if self.current.is_some() && !self.is_current(desk, request.id) {
+                    self.screen.say(&format!(
+                        "(another request is waiting: {} \u{2014} {})",
+                        clean(&request.app.name),
+                        clean(&request.message)
+                    ));
+                }
+            }
+            SessionEvent::Connection { connection } => {
+                let before = self
+                    .links
+                    .insert(connection.account_id, connection.state.clone());
+                let worth_saying = match (&before, &connection.state) {
+                    (Some(a), b) if a == b => false,
+                    (None | Some(LinkState::Connecting), LinkState::Connected) => false,
+                    (_, LinkState::Connecting) => false,
+                    (_, LinkState::Reconnecting { .. }) => {
+                        !matches!(before, Some(LinkState::Reconnecting { .. }))
+                    }
+                    _ => true,
+                };
+                if worth_saying {
+                    let app = self.apps[desk]
+                        .get(&connection.account_id)
+                        .map_or("The service", String::as_str);
+                    let who = self.who[desk]
+                        .as_ref()
+                        .map(|w| format!(" ({w})"))
+                        .unwrap_or_default();
+                    self.screen.say(&format!(
+                        "{app}{who}: {}",
+                        describe_link(&connection.state, now_ms())
+                    ));
+                }
+            }
+            SessionEvent::Notice { message, .. } => {
+                self.screen.say(&format!("warning: {message}"));
+            }
+            SessionEvent::Resolved { .. }
+            | SessionEvent::Accounts { .. }
+            | SessionEvent::Settings { .. } => {}
+        }
+    }
+
+    /// Says `text` and asks again.
+    fn ask(&self, text: &str) {
+        self.screen.say(text);
+        self.screen.prompt();
+    }
+
+    fn done_with_current(&mut self) {
+        if let Some(done) = self.current.take() {
+            self.pending[done.desk].retain(|r| r.id != done.request.id);
+        }
+    }
+
+    async fn on_line(&mut self, line: &str) {
+        self.screen.answered();
+        let Some(Waiting { desk, request }) = self.current.clone() else {
+            self.screen
+                .say("Nothing is waiting for an answer right now.");
+            return;
+        };
+        let session = self.sessions[desk].clone();
+        let choices = request.number_choices.clone();
+        let answer = parse(line);
+        let decision = match (answer, &choices) {
+            (Answer::Nothing, _) => {
+                self.screen.prompt();
+                return;
+            }
+            (Answer::Approve, Some(choices)) => {
+                let choices: Vec<String> = choices.iter().map(u32::to_string).collect();
+                self.ask(&format!(
+                    "Type the number shown where you signed in ({}) to approve.",
+                    choices.join(", ")
+                ));
+                return;
+            }
+            (Answer::Approve, None) => session.approve(request.id, None).await,
+            (Answer::Number(n), Some(choices)) if choices.contains(&n) => {
+                session.approve(request.id, Some(n)).await
+            }
+            (Answer::Number(n), Some(choices)) => {
+                let choices: Vec<String> = choices.iter().map(u32::to_string).collect();
+                self.ask(&format!(
+                    "{n} is not one of {}; nothing was sent.",
+                    choices.join(", ")
+                ));
+                return;
+            }
+            (Answer::Number(_), None) => {
+                self.ask("This request does not ask for a number: type a, d or n.");
+                return;
+            }
+            (Answer::Deny, _) => session.deny(request.id, DenyReason::Cancelled).await,
+            (Answer::NotMe, _) => session.deny(request.id, DenyReason::NotMe).await,
+            (Answer::Unknown, Some(_)) => {
+                self.ask("Type the number to approve, d to deny, or n if this wasn't you.");
+                return;
+            }
+            (Answer::Unknown, None) => {
+                self.ask("Type a to approve, d to deny, or n if this wasn't you.");
+                return;
+            }
+        };
+        match decision {
+            Ok(outcome) => {
+                let said = match (answer, outcome.status) {
+                    (Answer::NotMe, _) => "Denied and reported as not you.",
+                    (Answer::Deny, _) => "Denied.",
+                    (_, RequestStatus::Pending) => "Approved. Waiting for the other approvers.",
+                    _ => "Approved.",
+                };
+                self.done_with_current();
+                self.screen.say(said);
+                self.show_next();
+            }
+            Err(e) if e.kind().ends_the_request() => {
+                self.screen.say(&format!("Not sent: {e}"));
+                self.done_with_current();
+                self.show_next();
+            }
+            Err(e) => self.ask(&format!("Not sent: {e}")),
+        }
+    }
+}
+
+/// Runs the prompt over `desks` until `stop` completes or every session ends.
+///
+/// # Errors
+/// None today; the signature leaves room for terminal errors.
+pub async fn run(
+    desks: Vec<Desk>,
+    screen: Screen,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let mut prompt = Prompt {
+        sessions: desks.iter().map(|d| d.session.clone()).collect(),
+        who: desks.iter().map(|d| d.who.clone()).collect(),
+        apps: desks.iter().map(|d| d.apps.clone()).collect(),
+        pending: desks.iter().map(|d| d.session.pending()).collect(),
+        screen,
+        current: None,
+        links: HashMap::new(),
+        idle: false,
+    };
+    let mut forwarders = Vec::new();
+    for (index, desk) in desks.into_iter().enumerate() {
+        let tx = tx.clone();
+        let mut desk_events = desk.events;
+        forwarders.push(tokio::spawn(async move {
+            while let Some(event) = desk_events.next().await {
+                if tx.send((index, event)).is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    prompt.show_next();
+    let mut input = stdin_lines();
+    let mut input_open = true;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            event = events.recv() => match event {
+                Some((desk, event)) => prompt.on_event(desk, event),
+                None => break,
+            },
+            line = input.recv(), if input_open => match line {
+                Some(line) => prompt.on_line(&line).await,
+                None => input_open = false,
+            },
+            _ = tick.tick() => prompt.screen.tick(now_ms() / 1000),
+        }
+    }
+    for forwarder in forwarders {
+        forwarder.abort();
+    }
+    prompt.screen.close();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_answers() {
+        assert_eq!(parse(" A "), Answer::Approve);
+        assert_eq!(parse("deny"), Answer::Deny);
+        assert_eq!(parse("n"), Answer::NotMe);
+        assert_eq!(parse("not me"), Answer::NotMe);
+        assert_eq!(parse("64"), Answer::Number(64));
+        assert_eq!(parse(""), Answer::Nothing);
+        assert_eq!(
+            parse("99999999999999"),
+            Answer::Unknown,
+            "too long to be a choice"
+        );
+        assert_eq!(parse("approve please"), Answer::Unknown);
+    }
+
+    #[test]
+    fn countdown_and_colours() {
+        assert_eq!(countdown_text(Some(100), 95), "Expires in 0:05");
+        assert_eq!(countdown_text(Some(100 + 3725), 100), "Expires in 1:02:05");
+        assert_eq!(countdown_text(Some(100), 100), "Expired");
+        assert_eq!(countdown_text(None, 100), "Does not expire");
+        assert_eq!(
+            accent(Some("#c8102e")).as_deref(),
+            Some("\x1b[38;2;200;16;46m")
+        );
+        assert_eq!(accent(Some("c8102e")), None);
+        assert_eq!(accent(Some("#zz0000")), None);
+        assert_eq!(
+            clean("Sign in\x1b[2J?\n"),
+            "Sign in[2J?",
+            "no escape sequences from the service"
+        );
+    }
+}

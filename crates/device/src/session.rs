@@ -1,0 +1,758 @@
+//! [`DeviceSession`]: a running device, for the desktop app and the terminal alike.
+//!
+//! The session owns what a device does while it runs: one push stream per active account, the
+//! set of verified pending requests (with their logos), each account's honest link state and
+//! last contact, revocation (the key deleted, the account marked, its requests dropped), the
+//! logo cache (bounded, failures retried) and the settings file (written atomically). Every
+//! change is sent, in order, as a typed [`SessionEvent`] on one channel ([`SessionEvents`]):
+//! the desktop shell forwards them to its UI, tray and notifications; `assent device watch` and
+//! the demo's terminal prompt print them. Shells hold no state of their own about streams,
+//! requests, logos or settings.
+//!
+//! Invariants:
+//! - a request is in the pending set only after it verified against its account's pinned service
+//!   key and was still pending when fetched; it leaves on resolution, decision, or revocation;
+//! - an account's link is `connected` only while its stream hears from the service within the
+//!   heartbeat window (see [`crate::StreamConfig`]);
+//! - settings change in memory only after they were written to disk.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use assent_protocol::decision::{DecisionReceipt, DenyReason};
+use assent_protocol::request::RequestStatus;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::account::{Account, DataDir};
+use crate::authenticator::{Authenticator, ShownRequest, parse_enrollment};
+use crate::error::{Error, ErrorKind, Result};
+use crate::logo::{LogoCache, LogoLimits, LogoLookup, fetch_logo};
+use crate::stream::{ConnectionState, PushEvent};
+use crate::view::{
+    AccountView, ConnectionView, DecisionView, HistoryView, LinkState, RequestView, SessionEvent,
+    SessionSnapshot, Settings,
+};
+
+/// Tuning of a session; the defaults suit the desktop and the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Limits for one logo fetch.
+    pub logo_limits: LogoLimits,
+    /// How long a failed logo shows the placeholder before it is fetched again (doubling with
+    /// each consecutive failure, up to 32 times).
+    pub logo_retry_after: Duration,
+    /// Logos kept in memory at most.
+    pub logo_cache_capacity: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            logo_limits: LogoLimits::default(),
+            logo_retry_after: Duration::from_secs(60),
+            logo_cache_capacity: 64,
+        }
+    }
+}
+
+/// Unix milliseconds now (read at the edge; the logic below is given `now`).
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// One account's link as the person should see it, from its stream's reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Link {
+    state: LinkState,
+    last_contact_at_ms: Option<i64>,
+}
+
+impl Link {
+    pub(crate) fn new() -> Self {
+        Link {
+            state: LinkState::Connecting,
+            last_contact_at_ms: None,
+        }
+    }
+
+    fn offline() -> Self {
+        Link {
+            state: LinkState::Offline,
+            last_contact_at_ms: None,
+        }
+    }
+
+    /// Applies a stream state reported at `now_ms`. An attempt that starts after a failure is
+    /// still `reconnecting` (with no next try while it runs): only a synced connection is
+    /// `connected`.
+    pub(crate) fn on_stream(&mut self, state: &ConnectionState, now_ms: i64) {
+        self.state = match (state, &self.state) {
+            (ConnectionState::Connecting, LinkState::Reconnecting { attempt, .. }) => {
+                LinkState::Reconnecting {
+                    attempt: *attempt,
+                    next_try_at_ms: None,
+                }
+            }
+            (ConnectionState::Connecting, _) => LinkState::Connecting,
+            (ConnectionState::Connected, _) => {
+                self.last_contact_at_ms = Some(now_ms);
+                LinkState::Connected
+            }
+            (
+                ConnectionState::Reconnecting {
+                    attempt,
+                    retry_in_ms,
+                },
+                _,
+            ) => LinkState::Reconnecting {
+                attempt: *attempt,
+                next_try_at_ms: Some(
+                    now_ms.saturating_add(i64::try_from(*retry_in_ms).unwrap_or(i64::MAX)),
+                ),
+            },
+            (ConnectionState::Offline, _) => LinkState::Offline,
+        };
+    }
+
+    /// The service was heard from at `now_ms`.
+    pub(crate) fn on_contact(&mut self, now_ms: i64) {
+        self.last_contact_at_ms = Some(now_ms);
+    }
+
+    fn view(&self, account_id: Uuid) -> ConnectionView {
+        ConnectionView {
+            account_id,
+            state: self.state.clone(),
+            last_contact_at_ms: self.last_contact_at_ms,
+        }
+    }
+}
+
+struct Pending {
+    shown: ShownRequest,
+    view: RequestView,
+}
+
+struct State {
+    requests: BTreeMap<Uuid, Pending>,
+    links: HashMap<Uuid, Link>,
+    /// Accounts whose stream should run; a stream task ends itself once its account leaves.
+    active: HashSet<Uuid>,
+    streams: HashMap<Uuid, JoinHandle<()>>,
+    /// Requests this device is deciding now, with the status the stream reported meanwhile (the
+    /// service announces the decision on the stream before the decision call returns: that is
+    /// this device's decision, not someone else's).
+    deciding: HashMap<Uuid, Option<Option<RequestStatus>>>,
+    logos: LogoCache,
+    settings: Settings,
+}
+
+struct Inner {
+    auth: Authenticator,
+    data: DataDir,
+    config: SessionConfig,
+    events: mpsc::UnboundedSender<SessionEvent>,
+    state: Mutex<State>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (_, task) in state.streams.drain() {
+            task.abort();
+        }
+    }
+}
+
+/// A running device: streams, pending requests, links, logos and settings (see the module
+/// docs). Cheap to clone; the streams stop when the last clone is dropped or on
+/// [`DeviceSession::shutdown`].
+#[derive(Clone)]
+pub struct DeviceSession {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DeviceSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceSession")
+            .field("data_dir", &self.inner.auth.data_dir())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The session's events, in the order things happened.
+///
+/// The channel is unbounded on purpose: events are few (a handful per request and per
+/// connection change), and a slow consumer must never hold up a stream's heartbeat deadline.
+#[derive(Debug)]
+pub struct SessionEvents {
+    rx: mpsc::UnboundedReceiver<SessionEvent>,
+}
+
+impl SessionEvents {
+    /// The next event; `None` once the session is gone.
+    pub async fn next(&mut self) -> Option<SessionEvent> {
+        self.rx.recv().await
+    }
+}
+
+impl DeviceSession {
+    /// A session over `auth`'s data directory and keychain. Reads the settings; when the settings
+    /// file cannot be read, the defaults are used (the file is left as it is until a setting
+    /// changes) and the first event is a `storage_error` notice. Starts nothing: call
+    /// [`DeviceSession::start`] inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the data directory cannot be used.
+    pub fn open(auth: Authenticator, config: SessionConfig) -> Result<(Self, SessionEvents)> {
+        let data = DataDir::open(auth.data_dir())?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let settings = match data.settings() {
+            Ok(settings) => settings.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "settings unreadable; using the defaults");
+                let _ = tx.send(SessionEvent::Notice {
+                    code: e.kind(),
+                    message: format!("{e}; the default settings are used until you change one"),
+                });
+                Settings::default()
+            }
+        };
+        let state = State {
+            requests: BTreeMap::new(),
+            links: HashMap::new(),
+            active: HashSet::new(),
+            streams: HashMap::new(),
+            deciding: HashMap::new(),
+            logos: LogoCache::new(config.logo_cache_capacity, config.logo_retry_after),
+            settings,
+        };
+        let session = DeviceSession {
+            inner: Arc::new(Inner {
+                auth,
+                data,
+                config,
+                events: tx,
+                state: Mutex::new(state),
+            }),
+        };
+        Ok((session, SessionEvents { rx }))
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The lock is never held across an await or a call that can panic mid-update.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emit(&self, event: SessionEvent) {
+        // Nobody listening is fine: a shell may drop its receiver when it quits.
+        let _ = self.inner.events.send(event);
+    }
+
+    fn notice(&self, e: &Error) {
+        self.emit(SessionEvent::Notice {
+            code: e.kind(),
+            message: e.to_string(),
+        });
+    }
+
+    /// The device operations underneath (enrollment links, keys, history).
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.inner.auth
+    }
+
+    /// Starts a stream for every active account. Accounts whose key cannot be loaded are shown
+    /// offline, with a notice saying why.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the account file cannot be read.
+    pub async fn start(&self) -> Result<()> {
+        for account in self
+            .inner
+            .auth
+            .accounts()?
+            .into_iter()
+            .filter(Account::is_active)
+        {
+            self.start_stream(&account).await;
+        }
+        Ok(())
+    }
+
+    async fn start_stream(&self, account: &Account) {
+        let stream = match self.inner.auth.stream(account).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::error!(account = %account.id, error = %e, "cannot start the push stream");
+                self.set_link(account.id, Link::offline());
+                self.notice(&e);
+                return;
+            }
+        };
+        {
+            let mut state = self.state();
+            state.active.insert(account.id);
+            state.links.insert(account.id, Link::new());
+        }
+        self.emit_link(account.id);
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let account_id = account.id;
+        let task = tokio::spawn(async move {
+            let mut stream = stream;
+            while let Some(event) = stream.next().await {
+                let Some(inner) = weak.upgrade() else { return };
+                let session = DeviceSession { inner };
+                if !session.state().active.contains(&account_id) {
+                    return;
+                }
+                session.on_push(event).await;
+            }
+        });
+        if let Some(old) = self.state().streams.insert(account.id, task) {
+            old.abort();
+        }
+    }
+
+    fn set_link(&self, account: Uuid, link: Link) {
+        self.state().links.insert(account, link);
+        self.emit_link(account);
+    }
+
+    fn emit_link(&self, account: Uuid) {
+        let view = self.state().links.get(&account).map(|l| l.view(account));
+        if let Some(connection) = view {
+            self.emit(SessionEvent::Connection { connection });
+        }
+    }
+
+    async fn on_push(&self, event: PushEvent) {
+        let now = unix_ms();
+        match event {
+            PushEvent::Connection { account, state } => {
+                self.state()
+                    .links
+                    .entry(account)
+                    .or_insert_with(Link::new)
+                    .on_stream(&state, now);
+                self.emit_link(account);
+            }
+            PushEvent::Contact { account } => {
+                self.state()
+                    .links
+                    .entry(account)
+                    .or_insert_with(Link::new)
+                    .on_contact(now);
+                self.emit_link(account);
+            }
+            PushEvent::RequestArrived { account, id } => self.arrived(account, id).await,
+            PushEvent::RequestResolved { id, status, .. } => {
+                let removed = {
+                    let mut state = self.state();
+                    match state.deciding.get_mut(&id) {
+                        Some(seen) => {
+                            *seen = Some(status);
+                            false
+                        }
+                        None => state.requests.remove(&id).is_some(),
+                    }
+                };
+                if removed {
+                    self.emit(SessionEvent::Resolved {
+                        id,
+                        status,
+                        decided_here: false,
+                    });
+                    self.emit_pending();
+                }
+            }
+            PushEvent::Revoked { account } => self.revoked(account).await,
+        }
+    }
+
+    async fn arrived(&self, account_id: Uuid, id: Uuid) {
+        let account = match self.inner.auth.account(account_id) {
+            Ok(account) => account,
+            Err(e) => return tracing::error!(error = %e, "an event for an unknown account"),
+        };
+        let shown = match self.inner.auth.request(&account, id).await {
+            Ok(shown) if shown.status == RequestStatus::Pending => shown,
+            Ok(_) => return,
+            Err(e) => {
+                // A request that does not verify is dropped and reported, never shown.
+                tracing::warn!(request = %id, error = %e, "request not shown");
+                self.notice(&e);
+                if e.kind() == ErrorKind::Revoked {
+                    self.revoked(account_id).await;
+                }
+                return;
+            }
+        };
+        let logo = self
+            .logo(shown.details.app.best_logo().map(|l| l.url.as_str()))
+            .await;
+        let view = RequestView::new(&shown, logo);
+        {
+            let mut state = self.state();
+            if state.requests.contains_key(&id) {
+                return;
+            }
+            state.requests.insert(
+                id,
+                Pending {
+                    shown,
+                    view: view.clone(),
+                },
+            );
+        }
+        self.emit(SessionEvent::Arrived {
+            request: Box::new(view),
+        });
+        self.emit_pending();
+    }
+
+    /// Applies a revocation: the key is deleted and the account marked (both idempotent), its
+    /// requests leave the pending set, its stream stops and its link goes offline.
+    async fn revoked(&self, account: Uuid) {
+        if let Err(e) = self
+            .inner
+            .auth
+            .mark_revoked(account, unix_ms() / 1000)
+            .await
+        {
+            tracing::error!(error = %e, "recording a revocation failed");
+        }
+        let gone: Vec<Uuid> = {
+            let mut state = self.state();
+            let gone: Vec<Uuid> = state
+                .requests
+                .iter()
+                .filter(|(_, p)| p.shown.account_id == account)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in &gone {
+                state.requests.remove(id);
+            }
+            // The stream task may be the caller: it ends itself once its account is inactive.
+            state.active.remove(&account);
+            state.streams.remove(&account);
+            gone
+        };
+        self.set_link(account, Link::offline());
+        for id in gone {
+            self.emit(SessionEvent::Resolved {
+                id,
+                status: None,
+                decided_here: false,
+            });
+        }
+        self.notice(&Error::Revoked {
+            account: self
+                .inner
+                .auth
+                .account(account)
+                .map(|a| a.app.name)
+                .unwrap_or_else(|_| account.to_string()),
+        });
+        self.emit_accounts().await;
+        self.emit_pending();
+    }
+
+    async fn logo(&self, url: Option<&str>) -> Option<String> {
+        let url = url?;
+        match self.state().logos.lookup(url, Instant::now()) {
+            LogoLookup::Ready(data) => return Some(data),
+            LogoLookup::Placeholder => return None,
+            LogoLookup::Fetch => {}
+        }
+        let fetched = fetch_logo(url, self.inner.config.logo_limits).await;
+        if let Err(e) = &fetched {
+            tracing::info!(%url, error = %e, "logo refused; showing the placeholder for now");
+        }
+        self.state().logos.store(url, fetched, Instant::now())
+    }
+
+    /// The pending requests, oldest first.
+    pub fn pending(&self) -> Vec<RequestView> {
+        let state = self.state();
+        let mut views: Vec<RequestView> = state.requests.values().map(|p| p.view.clone()).collect();
+        views.sort_by_key(|v| (v.created_at, v.id));
+        views
+    }
+
+    /// A pending request as verified (for shells that print more than the view).
+    pub fn pending_request(&self, id: Uuid) -> Option<ShownRequest> {
+        self.state().requests.get(&id).map(|p| p.shown.clone())
+    }
+
+    fn emit_pending(&self) {
+        self.emit(SessionEvent::Pending {
+            requests: self.pending(),
+        });
+    }
+
+    /// Every account (active and revoked) with its logo.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the account file cannot be read.
+    pub async fn accounts(&self) -> Result<Vec<AccountView>> {
+        let mut views = Vec::new();
+        for account in self.inner.auth.accounts()? {
+            let logo = self
+                .logo(account.app.best_logo().map(|l| l.url.as_str()))
+                .await;
+            views.push(AccountView::new(&account, logo));
+        }
+        Ok(views)
+    }
+
+    async fn emit_accounts(&self) {
+        match self.accounts().await {
+            Ok(accounts) => self.emit(SessionEvent::Accounts { accounts }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read accounts");
+                self.notice(&e);
+            }
+        }
+    }
+
+    /// Each account's link, by account.
+    pub fn connections(&self) -> Vec<ConnectionView> {
+        let state = self.state();
+        let mut views: Vec<ConnectionView> = state
+            .links
+            .iter()
+            .map(|(id, link)| link.view(*id))
+            .collect();
+        views.sort_by_key(|v| v.account_id);
+        views
+    }
+
+    /// Everything the session holds now.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the account file cannot be read.
+    pub async fn snapshot(&self) -> Result<SessionSnapshot> {
+        Ok(SessionSnapshot {
+            accounts: self.accounts().await?,
+            pending: self.pending(),
+            connections: self.connections(),
+            settings: self.settings(),
+        })
+    }
+
+    /// Enrolls this device from a pasted link (or a token with `server`) and starts its stream.
+    ///
+    /// # Errors
+    /// [`Error::InvalidLink`] (nothing contacted or written), then as
+    /// [`Authenticator::enroll`].
+    pub async fn enroll(
+        &self,
+        input: &str,
+        server: Option<&str>,
+        device_name: &str,
+        platform: &str,
+    ) -> Result<AccountView> {
+        let link = parse_enrollment(input, server)?;
+        let account = self.inner.auth.enroll(&link, device_name, platform).await?;
+        self.start_stream(&account).await;
+        self.emit_accounts().await;
+        let logo = self
+            .logo(account.app.best_logo().map(|l| l.url.as_str()))
+            .await;
+        Ok(AccountView::new(&account, logo))
+    }
+
+    /// Removes an account: revokes this device at its service, deletes its key, stops its
+    /// stream and drops its requests.
+    ///
+    /// # Errors
+    /// As [`Authenticator::remove`]; on error nothing changes here.
+    pub async fn remove_account(&self, id: Uuid) -> Result<()> {
+        self.inner.auth.remove(id).await?;
+        {
+            let mut state = self.state();
+            state.active.remove(&id);
+            if let Some(task) = state.streams.remove(&id) {
+                task.abort();
+            }
+            state.links.remove(&id);
+            state.requests.retain(|_, p| p.shown.account_id != id);
+        }
+        self.emit_accounts().await;
+        self.emit_pending();
+        Ok(())
+    }
+
+    /// The request to decide, marked as being decided here.
+    fn start_deciding(&self, id: Uuid) -> Result<ShownRequest> {
+        let mut state = self.state();
+        let shown = state
+            .requests
+            .get(&id)
+            .map(|p| p.shown.clone())
+            .ok_or(Error::UnknownRequest(id))?;
+        state.deciding.insert(id, None);
+        Ok(shown)
+    }
+
+    /// Approves a pending request, signing exactly what was verified and shown.
+    ///
+    /// # Errors
+    /// [`Error::UnknownRequest`] when it is not pending here; then as
+    /// [`Authenticator::approve`].
+    pub async fn approve(&self, id: Uuid, number: Option<u32>) -> Result<DecisionView> {
+        let shown = self.start_deciding(id)?;
+        let result = self
+            .inner
+            .auth
+            .approve(&shown, number, unix_ms() / 1000)
+            .await;
+        self.after_decision(&shown, result).await
+    }
+
+    /// Denies a pending request with a reason.
+    ///
+    /// # Errors
+    /// As [`DeviceSession::approve`].
+    pub async fn deny(&self, id: Uuid, reason: DenyReason) -> Result<DecisionView> {
+        let shown = self.start_deciding(id)?;
+        let result = self.inner.auth.deny(&shown, reason, unix_ms() / 1000).await;
+        self.after_decision(&shown, result).await
+    }
+
+    async fn after_decision(
+        &self,
+        shown: &ShownRequest,
+        result: Result<DecisionReceipt>,
+    ) -> Result<DecisionView> {
+        let id = shown.details.id;
+        let kind = result.as_ref().err().map(Error::kind);
+        let seen_on_stream = self.state().deciding.remove(&id).flatten();
+        if kind == Some(ErrorKind::Revoked) {
+            self.revoked(shown.account_id).await;
+        } else {
+            // Decided here, or ended (decided elsewhere, expired, wrong number), or reported
+            // resolved by the stream while the call failed: it leaves the list either way.
+            let (leaves, status) = match &result {
+                Ok(receipt) => (true, Some(receipt.status)),
+                Err(_) if kind.is_some_and(ErrorKind::ends_the_request) => {
+                    (true, seen_on_stream.flatten())
+                }
+                Err(_) => (seen_on_stream.is_some(), seen_on_stream.flatten()),
+            };
+            // A receipt still `pending` (more approvers needed) leaves this device's list too:
+            // this person has answered.
+            if leaves && self.state().requests.remove(&id).is_some() {
+                self.emit(SessionEvent::Resolved {
+                    id,
+                    status,
+                    decided_here: result.is_ok(),
+                });
+                self.emit_pending();
+            }
+        }
+        result.map(|receipt| DecisionView {
+            id,
+            status: receipt.status,
+        })
+    }
+
+    /// Past decisions, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn history(&self) -> Result<Vec<HistoryView>> {
+        Ok(self
+            .inner
+            .auth
+            .history()?
+            .iter()
+            .rev()
+            .map(HistoryView::from)
+            .collect())
+    }
+
+    /// The settings in effect.
+    pub fn settings(&self) -> Settings {
+        self.state().settings
+    }
+
+    /// Changes the settings: written to disk first (atomically), then applied and announced.
+    ///
+    /// # Errors
+    /// [`Error::Storage`]; the settings in effect are then unchanged.
+    pub fn set_settings(&self, settings: Settings) -> Result<Settings> {
+        self.inner.data.save_settings(settings)?;
+        self.state().settings = settings;
+        self.emit(SessionEvent::Settings { settings });
+        Ok(settings)
+    }
+
+    /// Stops every stream. The session still answers queries; nothing reconnects.
+    pub fn shutdown(&self) {
+        let mut state = self.state();
+        state.active.clear();
+        for (_, task) in state.streams.drain() {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_is_connected_only_once_synced_and_reconnecting_after_a_loss() {
+        let mut link = Link::new();
+        assert_eq!(link.state, LinkState::Connecting);
+        link.on_stream(&ConnectionState::Connecting, 1_000);
+        assert_eq!(
+            link.state,
+            LinkState::Connecting,
+            "the first attempt is connecting"
+        );
+        link.on_stream(&ConnectionState::Connected, 2_000);
+        assert_eq!(link.state, LinkState::Connected);
+        assert_eq!(link.last_contact_at_ms, Some(2_000));
+        link.on_contact(9_000);
+        assert_eq!(link.last_contact_at_ms, Some(9_000));
+        link.on_stream(
+            &ConnectionState::Reconnecting {
+                attempt: 1,
+                retry_in_ms: 500,
+            },
+            70_000,
+        );
+        assert_eq!(
+            link.state,
+            LinkState::Reconnecting {
+                attempt: 1,
+                next_try_at_ms: Some(70_500)
+            },
+            "the next try is an absolute time"
+        );
+        assert_eq!(
+            link.last_contact_at_ms,
+            Some(9_000),
+            "the last contact is kept"
+        );
+        link.on_stream(&ConnectionState::Connecting, 70_500);
+        assert_eq!(
+            link.state,
+            LinkState::Reconnecting {
+                attempt: 1,
+                next_try_at_ms: None
+            },
+            "an attempt after a loss is still reconnecting, never connected or connecting"
+        );
+        link.on_stream(&ConnectionState::Offline, 80_000);
+        assert_eq!(link.state, LinkState::Offline);
+    }
+}

@@ -1,0 +1,474 @@
+//! What a device session shows: the views and events a shell (the desktop app, the terminal)
+//! hands its user interface, and the error shape its commands answer with.
+//!
+//! These types are the desktop UI's IPC contract. They are defined once, here, and the UI's
+//! TypeScript declarations are generated from them (`cargo run -p assent-device --example
+//! ipc-types`, checked by `npm run check`), so a renamed field breaks the UI's type check instead
+//! of the running app. Nothing here carries key material, tokens or digests: the UI names
+//! requests by id, and the Rust side signs what it verified and showed.
+
+use assent_protocol::decision::{DenyReason, Outcome};
+use assent_protocol::request::RequestStatus;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use uuid::Uuid;
+
+use crate::account::{Account, HistoryEntry};
+use crate::authenticator::ShownRequest;
+use crate::error::{Error, ErrorKind};
+pub use crate::settings::Settings;
+
+/// Names of the events a desktop shell emits to its UI.
+pub mod events {
+    /// Payload: [`super::SessionEvent`]; every change of the session's state.
+    pub const SESSION: &str = "assent://session";
+    /// Payload: the request id (a string) to bring forward (a notification was clicked).
+    pub const OPEN_REQUEST: &str = "assent://open-request";
+    /// Payload: an `assent://enroll` link (a string) to confirm before enrolling.
+    pub const ENROLL_LINK: &str = "assent://enroll-link";
+}
+
+/// An app's branding, ready to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct BrandingView {
+    /// Display name.
+    pub name: String,
+    /// `#rrggbb`, when set.
+    pub accent_color: Option<String>,
+    /// A `data:` URL of the checked logo; `None` shows the placeholder.
+    pub logo: Option<String>,
+}
+
+/// One detail line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DetailView {
+    /// Label.
+    pub label: String,
+    /// Value.
+    pub value: String,
+}
+
+/// Where the action came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RequesterView {
+    /// IP address.
+    pub ip: Option<String>,
+    /// Location.
+    pub location: Option<String>,
+    /// Browser.
+    pub user_agent: Option<String>,
+}
+
+/// A verified pending request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RequestView {
+    /// Request id.
+    pub id: Uuid,
+    /// The account it is for.
+    pub account_id: Uuid,
+    /// The relying party.
+    pub app: BrandingView,
+    /// The question.
+    pub message: String,
+    /// Detail lines, in order.
+    pub details: Vec<DetailView>,
+    /// Requester context.
+    pub requester: Option<RequesterView>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; `None` never expires.
+    pub expires_at: Option<i64>,
+    /// Number-matching choices, when this person must pick one.
+    pub number_choices: Option<Vec<u32>>,
+    /// Approvals needed.
+    pub quorum: u32,
+    /// People who may approve.
+    pub approvers: u32,
+}
+
+impl RequestView {
+    /// The view of a verified request with its logo (a `data:` URL).
+    pub fn new(shown: &ShownRequest, logo: Option<String>) -> Self {
+        let d = &shown.details;
+        RequestView {
+            id: d.id,
+            account_id: shown.account_id,
+            app: BrandingView {
+                name: d.app.name.clone(),
+                accent_color: d.app.accent_color.clone(),
+                logo,
+            },
+            message: d.message.clone(),
+            details: d
+                .details
+                .iter()
+                .map(|f| DetailView {
+                    label: f.label.clone(),
+                    value: f.value.clone(),
+                })
+                .collect(),
+            requester: d.requester.as_ref().map(|r| RequesterView {
+                ip: r.ip.clone(),
+                location: r.location.clone(),
+                user_agent: r.user_agent.clone(),
+            }),
+            created_at: d.created_at,
+            expires_at: d.expires_at,
+            number_choices: if shown.needs_number {
+                d.number_matching.as_ref().map(|m| m.choices.clone())
+            } else {
+                None
+            },
+            quorum: d.quorum,
+            approvers: u32::try_from(d.approvers.len()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AccountView {
+    /// Local account id.
+    pub id: Uuid,
+    /// The relying party.
+    pub app: BrandingView,
+    /// The person's id at the relying party.
+    pub user_id: u64,
+    /// The service URL.
+    pub server: String,
+    /// The name this device enrolled under.
+    pub device_name: String,
+    /// Unix seconds.
+    pub enrolled_at: i64,
+    /// True once revoked (its key is deleted).
+    pub revoked: bool,
+}
+
+impl AccountView {
+    /// The view of an account with its logo.
+    pub fn new(account: &Account, logo: Option<String>) -> Self {
+        AccountView {
+            id: account.id,
+            app: BrandingView {
+                name: account.app.name.clone(),
+                accent_color: account.app.accent_color.clone(),
+                logo,
+            },
+            user_id: account.user_id,
+            server: account.server.to_string(),
+            device_name: account.device_name.clone(),
+            enrolled_at: account.enrolled_at,
+            revoked: account.revoked_at.is_some(),
+        }
+    }
+}
+
+/// The honest state of one account's link to its service.
+///
+/// `Connected` is only ever shown while the service answers within the heartbeat window: a
+/// stream that stops answering is `Reconnecting` once the window has passed, never `Connected`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LinkState {
+    /// The first connection since start is being opened.
+    Connecting,
+    /// Connected, in sync, and answering heartbeats.
+    Connected,
+    /// The connection was lost (or never came up) and is being retried.
+    Reconnecting {
+        /// Consecutive failed attempts.
+        attempt: u32,
+        /// When the next attempt starts (Unix milliseconds); `None` while an attempt is under way.
+        next_try_at_ms: Option<i64>,
+    },
+    /// Not trying: the device was revoked for this account, or its key is missing.
+    Offline,
+}
+
+/// One account's link, with the last time the service was heard from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ConnectionView {
+    /// The account.
+    pub account_id: Uuid,
+    /// Its state.
+    pub state: LinkState,
+    /// The last time anything arrived from the service on this account's stream (Unix
+    /// milliseconds); `None` before the first contact.
+    pub last_contact_at_ms: Option<i64>,
+}
+
+/// A past decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct HistoryView {
+    /// Request id.
+    pub request_id: Uuid,
+    /// App name.
+    pub app_name: String,
+    /// Message.
+    pub message: String,
+    /// Approve or deny.
+    pub outcome: Outcome,
+    /// Deny reason.
+    pub reason: Option<DenyReason>,
+    /// Unix seconds.
+    pub decided_at: i64,
+}
+
+impl From<&HistoryEntry> for HistoryView {
+    fn from(e: &HistoryEntry) -> Self {
+        HistoryView {
+            request_id: e.request_id,
+            app_name: e.app_name.clone(),
+            message: e.message.clone(),
+            outcome: e.outcome,
+            reason: e.reason,
+            decided_at: e.decided_at,
+        }
+    }
+}
+
+/// The settings a desktop UI shows: the session's, plus start at login (an OS setting).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SettingsView {
+    /// Start at login.
+    pub autostart: bool,
+    /// Notifications paused.
+    pub notifications_paused: bool,
+}
+
+/// What a session holds now (see [`crate::DeviceSession::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct SessionSnapshot {
+    /// Accounts, active and revoked.
+    pub accounts: Vec<AccountView>,
+    /// Pending requests, oldest first.
+    pub pending: Vec<RequestView>,
+    /// Each active account's link.
+    pub connections: Vec<ConnectionView>,
+    /// Settings.
+    pub settings: Settings,
+}
+
+/// Everything a desktop UI needs at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct StateView {
+    /// Accounts.
+    pub accounts: Vec<AccountView>,
+    /// Pending requests.
+    pub pending: Vec<RequestView>,
+    /// Connection states.
+    pub connections: Vec<ConnectionView>,
+    /// Settings.
+    pub settings: SettingsView,
+    /// A deep link waiting to be confirmed, if the app was opened with one.
+    pub enroll_link: Option<String>,
+}
+
+impl StateView {
+    /// The session's snapshot with the shell's own parts.
+    pub fn new(snapshot: SessionSnapshot, autostart: bool, enroll_link: Option<String>) -> Self {
+        StateView {
+            accounts: snapshot.accounts,
+            pending: snapshot.pending,
+            connections: snapshot.connections,
+            settings: SettingsView {
+                autostart,
+                notifications_paused: snapshot.settings.notifications_paused,
+            },
+            enroll_link,
+        }
+    }
+}
+
+/// The result of a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DecisionView {
+    /// Request id.
+    pub id: Uuid,
+    /// The request's status afterwards (`pending` when more approvers are needed).
+    pub status: RequestStatus,
+}
+
+/// An error as a UI sees it: every desktop command fails with this, and the UI switches on
+/// `code`, never on `message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, thiserror::Error)]
+#[error("{message}")]
+pub struct ErrorView {
+    /// The stable code.
+    pub code: ErrorKind,
+    /// What happened, for a person (never a secret).
+    pub message: String,
+}
+
+impl From<Error> for ErrorView {
+    fn from(e: Error) -> Self {
+        ErrorView {
+            code: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<&Error> for ErrorView {
+    fn from(e: &Error) -> Self {
+        ErrorView {
+            code: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A change in a [`crate::DeviceSession`], in the order it happened. A shell forwards them to
+/// its UI (the desktop emits each as [`events::SESSION`]) or prints them (the terminal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SessionEvent {
+    /// The whole pending list (oldest first), after any change to it.
+    Pending {
+        /// The verified requests waiting for this device's people.
+        requests: Vec<RequestView>,
+    },
+    /// A request newly verified and added to the pending list (once per request): the moment a
+    /// shell notifies the person.
+    Arrived {
+        /// The request (boxed: it is much larger than the other events).
+        request: Box<RequestView>,
+    },
+    /// A request left the pending list.
+    Resolved {
+        /// Request id.
+        id: Uuid,
+        /// Final status, when known (`None`: resolved while offline, or the device was revoked).
+        status: Option<RequestStatus>,
+        /// True when this device made the decision.
+        decided_here: bool,
+    },
+    /// An account's link changed, or the service was heard from.
+    Connection {
+        /// The link.
+        connection: ConnectionView,
+    },
+    /// The account list changed (enrolled, removed, revoked).
+    Accounts {
+        /// Every account.
+        accounts: Vec<AccountView>,
+    },
+    /// The settings changed.
+    Settings {
+        /// The settings now in effect.
+        settings: Settings,
+    },
+    /// Something the person should know that no command asked for: a request that failed its
+    /// security check, a revocation, a settings file that could not be read.
+    Notice {
+        /// The stable code.
+        code: ErrorKind,
+        /// Details for people and logs.
+        message: String,
+    },
+}
+
+/// The TypeScript declarations of every IPC type, as one module's source: what
+/// `ui/src/lib/generated/ipc.ts` must contain. Used by the `ipc-types` example (which writes or
+/// checks the file) and by this crate's tests.
+pub fn typescript_declarations() -> String {
+    let cfg = ts_rs::Config::new().with_large_int("number");
+    let mut out = String::from(
+        "// GENERATED by `cargo run -p assent-device --example ipc-types` from the Rust types in\n\
+         // crates/device/src/view.rs and crates/device/src/error.rs. Do not edit: change the Rust\n\
+         // types and run `npm run gen:types` in ui/. `npm run check` fails when this file is stale.\n\n",
+    );
+    let decls = [
+        RequestStatus::decl(&cfg),
+        Outcome::decl(&cfg),
+        DenyReason::decl(&cfg),
+        ErrorKind::decl(&cfg),
+        BrandingView::decl(&cfg),
+        DetailView::decl(&cfg),
+        RequesterView::decl(&cfg),
+        RequestView::decl(&cfg),
+        AccountView::decl(&cfg),
+        LinkState::decl(&cfg),
+        ConnectionView::decl(&cfg),
+        HistoryView::decl(&cfg),
+        Settings::decl(&cfg),
+        SettingsView::decl(&cfg),
+        SessionSnapshot::decl(&cfg),
+        StateView::decl(&cfg),
+        DecisionView::decl(&cfg),
+        ErrorView::decl(&cfg),
+        SessionEvent::decl(&cfg),
+    ];
+    for decl in decls {
+        out.push_str("export ");
+        out.push_str(decl.trim());
+        out.push_str("\n\n");
+    }
+    let codes: Vec<String> = ErrorKind::ALL
+        .iter()
+        .map(|k| format!("\"{}\"", k.as_str()))
+        .collect();
+    out.push_str(&format!(
+        "/** Every error code, in the Rust enum's order. */\nexport const ERROR_KINDS: readonly ErrorKind[] = [{}];\n\n",
+        codes.join(", ")
+    ));
+    out.push_str(&format!(
+        "/** The events a desktop shell emits, and their payloads. */\nexport const EVENTS = {{\n  session: \"{}\",\n  openRequest: \"{}\",\n  enrollLink: \"{}\",\n}} as const;\n\nexport type EventPayloads = {{\n  [EVENTS.session]: SessionEvent;\n  [EVENTS.openRequest]: string;\n  [EVENTS.enrollLink]: string;\n}};\n",
+        events::SESSION,
+        events::OPEN_REQUEST,
+        events::ENROLL_LINK
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_typescript_names_every_field_as_serde_writes_it() {
+        let ts = typescript_declarations();
+        for needle in [
+            "export type RequestView = {",
+            "account_id: string",
+            "expires_at: number | null",
+            "number_choices: Array<number> | null",
+            "export type ErrorKind = \"keychain_unavailable\"",
+            "\"state\": \"reconnecting\"",
+            "next_try_at_ms: number | null",
+            "\"kind\": \"pending\"",
+            "export type Outcome = \"approve\" | \"deny\"",
+            "export const ERROR_KINDS",
+        ] {
+            assert!(
+                ts.contains(needle),
+                "the generated TypeScript should contain {needle:?}:\n{ts}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_session_event_serializes_with_its_kind() {
+        let event = SessionEvent::Resolved {
+            id: Uuid::nil(),
+            status: Some(RequestStatus::Cancelled),
+            decided_here: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            serde_json::json!({"kind": "resolved", "id": Uuid::nil(), "status": "cancelled", "decided_here": false})
+        );
+        let link = ConnectionView {
+            account_id: Uuid::nil(),
+            state: LinkState::Reconnecting {
+                attempt: 2,
+                next_try_at_ms: Some(5),
+            },
+            last_contact_at_ms: Some(1),
+        };
+        assert_eq!(
+            serde_json::to_value(&link).unwrap()["state"],
+            serde_json::json!({"state": "reconnecting", "attempt": 2, "next_try_at_ms": 5})
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! Forwards the session's events: every one to the UI (as `assent://session`), and the parts
+//! the desktop itself shows to the tray, the window and notifications.
+
+use assent_device::SessionEvents;
+use assent_device::view::{SessionEvent, events};
+use tauri::{AppHandle, Emitter as _, Manager as _, Runtime};
+
+use crate::desktop::Desktop;
+
+/// Runs until the session ends.
+pub fn forward<R: Runtime>(app: AppHandle<R>, mut session_events: SessionEvents) {
+    tauri::async_runtime::spawn(async move {
+        while let Some(event) = session_events.next().await {
+            match &event {
+                SessionEvent::Arrived { request } => {
+                    crate::window::show_main(&app);
+                    let paused = app
+                        .state::<Desktop>()
+                        .session
+                        .settings()
+                        .notifications_paused;
+                    if !paused {
+                        crate::notify::request_arrived(&app, request);
+                    }
+                }
+                SessionEvent::Pending { requests } => {
+                    crate::tray::set_pending(&app, requests.len())
+                }
+                SessionEvent::Settings { settings } => {
+                    crate::tray::set_paused(&app, settings.notifications_paused);
+                }
+                SessionEvent::Connection { .. } | SessionEvent::Accounts { .. } => {
+                    crate::tray::refresh_links(&app);
+                }
+                SessionEvent::Resolved { .. } | SessionEvent::Notice { .. } => {}
+            }
+            if let Err(e) = app.emit(events::SESSION, &event) {
+                tracing::warn!(error = %e, "could not send an event to the UI");
+            }
+        }
+    });
+}

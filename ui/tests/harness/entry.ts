@@ -1,0 +1,66 @@
+// Runs in the page: Tauri's official mocks (@tauri-apps/api/mocks) stand in for the Rust side,
+// answering commands from the test's scenario and delivering the events the test emits, then
+// the real app starts.
+import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
+import { emit } from "@tauri-apps/api/event";
+import type { Command, Commands } from "../../src/lib/ipc";
+import type { AccountView } from "../../src/lib/types";
+import type { Call, Scenario } from "../scenario";
+
+declare global {
+  interface Window {
+    __scenario: Scenario;
+    __assent: {
+      calls: Call[];
+      scenario: Scenario;
+      emit(event: string, payload: unknown): Promise<void>;
+    };
+  }
+}
+
+const scenario = window.__scenario;
+const calls: Call[] = [];
+
+const sampleAccount: AccountView = {
+  id: "a-1",
+  app: { name: "Acme Bank", accent_color: "#0b5fff", logo: null },
+  user_id: 7,
+  server: "https://auth.acme.example",
+  device_name: "laptop",
+  enrolled_at: 0,
+  revoked: false,
+};
+
+/** What each command answers unless the scenario says otherwise (as the Rust side would). */
+const defaults: { [C in Command]: (args: Commands[C]["args"]) => Commands[C]["answer"] } = {
+  get_state: () => scenario.state,
+  history: () => scenario.history ?? [],
+  approve: (args) => ({ id: args.id, status: "approved" }),
+  deny: (args) => ({ id: args.id, status: "denied" }),
+  set_settings: (args) => args.settings,
+  enroll: () => scenario.state.accounts[0] ?? sampleAccount,
+  remove_account: () => null,
+};
+
+function isCommand(cmd: string): cmd is Command {
+  return Object.prototype.hasOwnProperty.call(defaults, cmd);
+}
+
+mockWindows("main");
+mockIPC(
+  (cmd, payload) => {
+    if (!isCommand(cmd)) throw { code: "internal", message: `unmocked command ${cmd}` };
+    const args = (payload ?? {}) as Record<string, unknown>;
+    calls.push({ cmd, args });
+    const failure = scenario.failures?.[cmd];
+    if (failure) throw failure;
+    const canned = scenario.answers?.[cmd];
+    if (canned !== undefined) return canned;
+    return (defaults[cmd] as (args: unknown) => unknown)(args);
+  },
+  { shouldMockEvents: true },
+);
+
+window.__assent = { calls, scenario, emit: (event, payload) => emit(event, payload) };
+
+void import("../../src/main");

@@ -1,0 +1,19 @@
+// What a UI test hands the page: the answers the mocked Rust side gives. Typed by the types
+// generated from Rust, so a fixture that no longer matches them fails `npm run check`.
+import type { Command, Commands } from "../src/lib/ipc";
+import type { ErrorView, HistoryView, StateView } from "../src/lib/types";
+
+export interface Scenario {
+  state: StateView;
+  history?: HistoryView[];
+  /** Command → the error it rejects with. */
+  failures?: Partial<Record<Command, ErrorView>>;
+  /** Command → its answer (instead of the default). */
+  answers?: { [C in Command]?: Commands[C]["answer"] };
+}
+
+/** One command the page called, with its arguments. */
+export interface Call {
+  cmd: Command;
+  args: Record<string, unknown>;
+}
