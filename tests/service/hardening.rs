@@ -6,7 +6,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use assent_e2e::{
+use assent_testkit::process::{
     AssentService, CallbackSink, HeadlessDevice, ServeOptions, free_port, release_binary,
     require_session, wait_for,
 };

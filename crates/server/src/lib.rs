@@ -15,6 +15,7 @@ pub mod admin;
 pub mod admission;
 mod backend;
 mod body;
+pub mod ceiling;
 pub mod clock;
 pub mod config;
 mod device;
