@@ -14,12 +14,16 @@ dunst_pid=$!
 
 cleanup() {
   kill "$dunst_pid" 2>/dev/null || true
-  # gnome-keyring-daemon daemonizes and does not print its pid: find it by the private runtime
-  # directory in its environment.
+  # gnome-keyring-daemon daemonizes and does not print its pid: find it by its name and the
+  # private runtime directory in its environment. Only it: other daemons a test restarted inherit
+  # the same environment (the PostgreSQL test cluster after a restart test) and must outlive the
+  # session.
   for env in /proc/[0-9]*/environ; do
+    pid=${env#/proc/}; pid=${pid%/environ}
+    [ "$pid" != $$ ] || continue
+    case "$(cat "/proc/$pid/comm" 2>/dev/null)" in gnome-keyring-d*) ;; *) continue ;; esac
     if grep -qsz "^XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR\$" "$env"; then
-      pid=${env#/proc/}; pid=${pid%/environ}
-      [ "$pid" != $$ ] && kill "$pid" 2>/dev/null || true
+      kill "$pid" 2>/dev/null || true
     fi
   done
   rm -rf "$session_dir"

@@ -1,6 +1,66 @@
-//! The only place the service reads the wall clock. Logic takes `now` as an argument.
+//! The only place the service reads the wall clock. Logic takes `now` as an argument; the service
+//! reads it from its [`Clock`], which tests can move forward (rules that span minutes or hours,
+//! such as back-offs and lock-outs, are then tested without sleeping).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The service's clock: the system clock, plus an offset a test may move forward.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_ms: Option<Arc<AtomicI64>>,
+    /// Woken when the clock is moved, so timers that sleep until a deadline look again.
+    moved: Arc<tokio::sync::Notify>,
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Clock::default()
+    }
+
+    /// A clock that starts at the system time and that [`Clock::advance`] moves forward (tests).
+    pub fn adjustable() -> Self {
+        Clock {
+            offset_ms: Some(Arc::new(AtomicI64::new(0))),
+            moved: Arc::default(),
+        }
+    }
+
+    /// Moves an adjustable clock forward by `secs` (every clone moves together).
+    ///
+    /// # Panics
+    /// On the system clock, which only time moves.
+    pub fn advance(&self, secs: i64) {
+        self.offset_ms
+            .as_ref()
+            .expect("only an adjustable clock can be moved")
+            .fetch_add(secs * 1000, Ordering::Relaxed);
+        self.moved.notify_waiters();
+    }
+
+    /// Completes when [`Clock::advance`] moves the clock (never, on the system clock). A task that
+    /// sleeps until a deadline read from this clock also waits on this, or it would oversleep a
+    /// deadline a test moved the clock past.
+    pub async fn moved(&self) {
+        self.moved.notified().await;
+    }
+
+    /// Unix seconds now.
+    pub fn now(&self) -> i64 {
+        self.now_ms() / 1000
+    }
+
+    /// Unix milliseconds now.
+    pub fn now_ms(&self) -> i64 {
+        unix_now_ms()
+            + self
+                .offset_ms
+                .as_ref()
+                .map_or(0, |o| o.load(Ordering::Relaxed))
+    }
+}
 
 /// Unix seconds now.
 pub fn unix_now() -> i64 {
@@ -28,6 +88,17 @@ pub fn rfc3339(unix: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::Clock;
+
+    #[test]
+    fn an_adjustable_clock_moves_with_its_clones() {
+        let clock = Clock::adjustable();
+        let copy = clock.clone();
+        let before = copy.now();
+        clock.advance(3600);
+        assert!(copy.now() >= before + 3600);
+    }
+
     #[test]
     fn formats_like_authy() {
         assert_eq!(super::rfc3339(1_486_688_992), "2017-02-10T01:09:52Z");

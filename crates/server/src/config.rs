@@ -166,6 +166,8 @@ pub struct ServiceConfig {
     pub instance: String,
     /// Points where tests hold calls (see [`PausePoints`]).
     pub pause_points: PausePoints,
+    /// Where the service reads the time (tests move it forward).
+    pub clock: crate::clock::Clock,
 }
 
 impl ServiceConfig {
@@ -195,6 +197,7 @@ impl ServiceConfig {
             previous_keks: Vec::new(),
             instance: default_instance_name(),
             pause_points: PausePoints::default(),
+            clock: crate::clock::Clock::system(),
         }
     }
 }

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use assent_protocol::request::RequestStatus;
 
-use crate::clock::{unix_now, unix_now_ms};
 use crate::state::AppState;
 
 /// Longest sleep between sweeps when nothing is due (new requests wake the sweeper early).
@@ -14,7 +13,7 @@ const IDLE_SWEEP: Duration = Duration::from_secs(60);
 pub async fn run(state: AppState) {
     let mut last_prune = 0;
     loop {
-        let now = unix_now();
+        let now = state.now();
         match state.store.expire_due(now).await {
             Ok(expired) => {
                 for request in expired {
@@ -36,7 +35,7 @@ pub async fn run(state: AppState) {
         }
         let wait = match state.store.next_expiry().await {
             Ok(Some(at)) => {
-                let ms = (at * 1000 - unix_now_ms()).max(0) as u64;
+                let ms = (at * 1000 - state.config.clock.now_ms()).max(0) as u64;
                 Duration::from_millis(ms).min(IDLE_SWEEP)
             }
             _ => IDLE_SWEEP,
@@ -44,6 +43,7 @@ pub async fn run(state: AppState) {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = state.expiry_wake.notified() => {}
+            () = state.config.clock.moved() => {}
             () = state.shutdown.cancelled() => return,
         }
     }

@@ -21,7 +21,6 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgListener, PgPool};
 use uuid::Uuid;
 
-use crate::clock::unix_now_ms;
 use crate::state::AppState;
 
 /// The channel instances notify each other on.
@@ -81,7 +80,7 @@ pub async fn deliver(state: &AppState, change: Change) {
                 .hub
                 .notify_users(&approvers, &StreamMessage::Request { id });
             if reached > 0 {
-                let elapsed = (unix_now_ms() - since_ms).max(0) as u64;
+                let elapsed = (state.config.clock.now_ms() - since_ms).max(0) as u64;
                 state
                     .metrics
                     .pushes

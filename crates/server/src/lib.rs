@@ -275,13 +275,13 @@ impl Service {
         // later start) gets the stored key.
         let candidate = ring.seal(&ServiceKey::candidate(), &SecretPurpose::ServiceKey);
         store
-            .service_key(candidate.clone(), clock::unix_now())
+            .service_key(candidate.clone(), config.clock.now())
             .await?;
         let resealed = reseal_secrets(store.as_ref(), &ring, PlainSecrets::Refuse).await?;
         if resealed > 0 {
             tracing::info!(resealed, key = %ring.current().id_hex(), "sealed stored secrets with the current key-encryption key");
         }
-        let sealed = store.service_key(candidate, clock::unix_now()).await?;
+        let sealed = store.service_key(candidate, config.clock.now()).await?;
         let secret = ring.open_array::<32>(&sealed, &SecretPurpose::ServiceKey)?;
         let rates = RateLimits::new(&config.connections);
         let state = AppState::new(Shared {

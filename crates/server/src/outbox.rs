@@ -33,7 +33,6 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::unix_now;
 use crate::metrics::Metrics;
 use crate::sealed::KeyRing;
 use crate::state::AppState;
@@ -187,6 +186,7 @@ pub struct CallbackWorker {
     give_up_after_secs: i64,
     per_app: u32,
     owner: String,
+    clock: crate::clock::Clock,
 }
 
 /// How long a claim outlives its attempt's timeout before another instance may take it over.
@@ -212,6 +212,7 @@ impl CallbackWorker {
             give_up_after_secs: config.callback_give_up_secs,
             per_app: config.callback_concurrency_per_app.max(1),
             owner: config.instance.clone(),
+            clock: config.clock.clone(),
         }
     }
 
@@ -221,7 +222,7 @@ impl CallbackWorker {
         let mut in_flight: JoinSet<String> = JoinSet::new();
         let mut per_app: HashMap<String, u32> = HashMap::new();
         loop {
-            let now = unix_now();
+            let now = this.clock.now();
             let mut claimed_any = false;
             match this.store.apps_with_due_callbacks(now).await {
                 Ok(apps) => {
@@ -300,12 +301,16 @@ impl CallbackWorker {
     }
 
     async fn deliver(&self, item: OutboxItem) {
-        let now = unix_now();
+        let now = self.clock.now();
         let started = std::time::Instant::now();
         let result = self.attempt(&item, now).await;
         self.metrics.callback_latency.observe(started.elapsed());
         let outcome = match result {
-            Ok(()) => self.store.callback_delivered(item.id, unix_now()).await,
+            Ok(()) => {
+                self.store
+                    .callback_delivered(item.id, self.clock.now())
+                    .await
+            }
             Err(error) => {
                 let attempts = item.attempts + 1;
                 let next = now + backoff_secs(attempts);

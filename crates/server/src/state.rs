@@ -61,6 +61,11 @@ impl AppState {
         AppState(Arc::new(shared))
     }
 
+    /// Unix seconds now, by the service's clock.
+    pub fn now(&self) -> i64 {
+        self.config.clock.now()
+    }
+
     /// An operator handle on this service's store and keys.
     pub fn operator(&self) -> crate::admin::Operator {
         crate::admin::Operator::new(Arc::clone(&self.store), self.keys.clone())
@@ -69,7 +74,7 @@ impl AppState {
     /// Tells every instance's connected devices of the approvers about a new request;
     /// `started` is when its create call arrived (for the push-latency histogram).
     pub async fn announce_request(&self, request: &StoredRequest, started: std::time::Instant) {
-        let since_ms = crate::clock::unix_now_ms() - started.elapsed().as_millis() as i64;
+        let since_ms = self.config.clock.now_ms() - started.elapsed().as_millis() as i64;
         let change = Change::Requested {
             id: request.id,
             approvers: request.approvers.clone(),

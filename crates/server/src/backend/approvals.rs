@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::users::{MAX_USER_ID, user_id_from_path, user_not_found};
 use super::{BackendCall, ok};
-use crate::clock::{rfc3339, unix_now};
+use crate::clock::rfc3339;
 use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
 use crate::segment::Segment;
@@ -198,7 +198,7 @@ pub async fn create(
     call: BackendCall,
 ) -> ApiResult<Json<ApprovalRequestCreated>> {
     let started = std::time::Instant::now();
-    let now = unix_now();
+    let now = state.now();
     let limits = &state.config.limits;
     let (app, p) = (&call.app, &call.params);
     let user_id = user_id_from_path(&user)?;
@@ -492,7 +492,7 @@ pub async fn status(
         .request(Some(&call.app.id), id)
         .await?
         .ok_or_else(request_not_found)?;
-    let now = unix_now();
+    let now = state.now();
     if wait > 0 && request.status_at(now) == RequestStatus::Pending {
         let mut budget = Duration::from_secs(wait);
         if let Some(at) = request.expires_at {
@@ -521,7 +521,7 @@ pub async fn status(
     }
     let decisions = state.store.decisions(id).await?;
     Ok(ok(ApprovalRequestStatus {
-        approval_request: request_info(&call.app, &request, &decisions, unix_now()),
+        approval_request: request_info(&call.app, &request, &decisions, state.now()),
         success: true,
     }))
 }
@@ -534,7 +534,7 @@ pub async fn cancel(
     call: BackendCall,
 ) -> ApiResult<Json<ApprovalRequestStatus>> {
     let id = request_id_from_path(&uuid)?;
-    let now = unix_now();
+    let now = state.now();
     let request = match state
         .store
         .cancel_request(&call.app.id, id, now)

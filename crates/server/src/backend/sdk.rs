@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use super::users::{MAX_USER_ID, user_not_found};
 use super::{BackendCall, ok};
-use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
 use crate::keys::{new_registration_token, secret_hash};
 use crate::segment::Segment;
@@ -32,7 +31,7 @@ pub async fn create_registration(
         .user(&call.app.id, user_id)
         .await?
         .ok_or_else(user_not_found)?;
-    let now = unix_now();
+    let now = state.now();
     let expires_at = now + state.config.registration_ttl_secs;
     let token = new_registration_token();
     state
@@ -70,7 +69,7 @@ pub async fn revoke_device(
     let id = Uuid::try_parse(&id).map_err(|_| device_not_found())?;
     let device = state
         .store
-        .revoke_device(Some(&call.app.id), id, unix_now())
+        .revoke_device(Some(&call.app.id), id, state.now())
         .await?
         .ok_or_else(device_not_found)?;
     state.announce_revoked(&device).await;

@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::State;
 
 use super::{BackendCall, ok};
-use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
 use crate::segment::Segment;
 use crate::state::AppState;
@@ -115,7 +114,7 @@ pub async fn create(
     call: BackendCall,
 ) -> ApiResult<Json<UserCreated>> {
     let user = new_user(&call.app.id, &call.params)?;
-    let (user, _created) = state.store.create_user(user, unix_now()).await?;
+    let (user, _created) = state.store.create_user(user, state.now()).await?;
     Ok(ok(UserCreated {
         message: "User created successfully.".into(),
         user: UserRef { id: user.id },
@@ -185,7 +184,7 @@ pub async fn delete(
     let id = user_id_from_path(&id)?;
     let (devices, cancelled) = state
         .store
-        .delete_user(&call.app.id, id, unix_now())
+        .delete_user(&call.app.id, id, state.now())
         .await?
         .ok_or_else(user_not_found)?;
     for device in devices {

@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use crate::backend::{call_source, rate_limited};
 use crate::body::read_call_body;
-use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
 use crate::keys::secret_hash;
 use crate::state::AppState;
@@ -59,7 +58,7 @@ pub async fn enroll(
             "The enrollment proof does not verify for the given public key.",
         )
     })?;
-    let now = unix_now();
+    let now = state.now();
     let device = NewDevice {
         id: Uuid::new_v4(),
         public_key: request.public_key,

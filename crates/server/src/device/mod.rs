@@ -16,7 +16,6 @@ use axum::http::header::AUTHORIZATION;
 use axum::routing::{delete, get, post};
 
 use crate::body::read_call_body;
-use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::Device;
@@ -46,7 +45,7 @@ impl FromRequest<AppState> for DeviceCall {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let now = unix_now();
+        let now = state.now();
         let (parts, body) = req.into_parts();
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
             ApiError::new(

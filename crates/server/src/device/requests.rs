@@ -11,7 +11,6 @@ use axum::extract::State;
 use uuid::Uuid;
 
 use super::DeviceCall;
-use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
 use crate::resolution::Refusal;
 use crate::segment::Segment;
@@ -104,7 +103,7 @@ pub async fn decide(
         .map_err(|e| ApiError::param(format!("Invalid decision: {e}.")))?;
     // The body may have arrived long after the headers were checked: judge it at the time it is
     // written, and bound the time the device claims by the same window as a call's `ts`.
-    let now = unix_now();
+    let now = state.now();
     let skew = state.config.max_clock_skew_secs;
     if decision.signed_at.abs_diff(now) > skew {
         return Err(ApiError::new(

@@ -22,7 +22,6 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt as _, StreamExt as _};
 
 use super::DeviceCall;
-use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::hub::Push;
 use crate::state::AppState;
@@ -113,7 +112,7 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
     }
     let pending = match state
         .store
-        .pending_for_user(device.user_id, unix_now())
+        .pending_for_user(device.user_id, state.now())
         .await
     {
         Ok(ids) => ids,
@@ -165,7 +164,7 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
                     tracing::debug!(device = %device.id, "stream silent; closing");
                     break;
                 }
-                if !send(&mut sink, text(&StreamMessage::Heartbeat { ts: unix_now() })).await
+                if !send(&mut sink, text(&StreamMessage::Heartbeat { ts: state.now() })).await
                     || !send(&mut sink, Message::Ping(Default::default())).await
                 {
                     break;

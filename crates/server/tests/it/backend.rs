@@ -1159,3 +1159,34 @@ async fn ids_say_nothing_about_other_apps() {
         device.enrollment.device_alias
     );
 }
+
+#[tokio::test]
+async fn a_request_expires_when_the_service_clock_passes_its_deadline() {
+    // The service reads time only from its clock: moving it an hour on expires an hour-long
+    // request at once (and the sleeping expiry sweeper notices), with no real waiting.
+    let clock = assent_server::clock::Clock::adjustable();
+    let service_clock = clock.clone();
+    let svc = TestService::start_with(Options {
+        configure: Some(Box::new(move |c| c.clock = service_clock)),
+        ..Options::default()
+    })
+    .await;
+    let (user, _device) = svc.enrolled_user("clock@example.com").await;
+    let (id, _) = svc
+        .backend
+        .request(
+            user,
+            json!({"message": "An hour to answer", "seconds_to_expire": 3600}),
+        )
+        .await;
+    let path = format!("/onetouch/json/approval_requests/{id}");
+    let (_, body) = svc.backend.get(&path).await;
+    assert_eq!(body["approval_request"]["status"], "pending");
+
+    clock.advance(3601);
+    let (_, body) = svc.backend.get(&format!("{path}?wait=10")).await;
+    assert_eq!(
+        body["approval_request"]["status"], "expired",
+        "a request whose deadline the service clock has passed must be expired"
+    );
+}
