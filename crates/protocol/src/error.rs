@@ -9,6 +9,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::revocation::RevocationNotice;
+use crate::signed::Signed;
+
 macro_rules! error_codes {
     ($( $(#[doc = $doc:literal])* $name:ident = $code:literal, $status:literal; )*) => {
         /// A stable error code. Clients switch on the code, never on the message text.
@@ -116,6 +119,10 @@ pub struct ErrorBody {
     pub errors: ErrorDetail,
     /// The stable code, as a string.
     pub error_code: String,
+    /// With 60103 (device revoked): the service-signed notice a device verifies before it
+    /// forgets its key (an Assent extension; Authy clients ignore it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Signed<RevocationNotice>>,
 }
 
 impl ErrorBody {
@@ -130,7 +137,14 @@ impl ErrorBody {
             message,
             success: false,
             error_code: code.as_str().to_owned(),
+            revocation: None,
         }
+    }
+
+    /// Attaches a signed revocation notice (60103 answers).
+    pub fn with_revocation(mut self, notice: Signed<RevocationNotice>) -> Self {
+        self.revocation = Some(notice);
+        self
     }
 
     /// Adds a per-parameter problem to `errors`.
