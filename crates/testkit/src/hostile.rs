@@ -88,7 +88,7 @@ pub struct Script {
     pub pending: Mutex<Vec<Uuid>>,
     /// What a request's details say (by id); an id not here gets [`HostileService::details`].
     pub requests: Mutex<HashMap<Uuid, RequestDetails>>,
-    /// Request lines received (`GET /device/v1/requests/...`), in order.
+    /// Request lines received (`GET /device/v1/requests/{id}`, `POST .../decision`), in order.
     pub hits: Mutex<Vec<String>>,
     /// Body bytes sent by [`Answer::Huge`] answers so far.
     pub sent_bytes: AtomicU64,
@@ -352,7 +352,13 @@ async fn details(State(shared): State<Arc<Shared>>, Path(id): Path<Uuid>) -> Res
     })
 }
 
-async fn decision(State(shared): State<Arc<Shared>>) -> Response {
+async fn decision(State(shared): State<Arc<Shared>>, Path(id): Path<Uuid>) -> Response {
+    shared
+        .script
+        .hits
+        .lock()
+        .unwrap()
+        .push(format!("POST /device/v1/requests/{id}/decision"));
     let planned = shared.script.decision.lock().unwrap().clone();
     answer(&shared, planned, || {
         axum::Json(DecisionReceipt {

@@ -14,7 +14,9 @@ use assent_protocol::{SigningKey, Uuid};
 use assent_testkit::{Answer, HostileService, StreamAnswer};
 use serde_json::{Value, json};
 
-use crate::support::{authenticator, fast_streams, link_is, open_session, test_keychain, until};
+use crate::support::{
+    authenticator, fast_streams, hostile_session, open_session, test_keychain, until, until_notice,
+};
 
 /// Every forged or misdirected revocation a hostile service can send for `account`.
 fn forgeries(hostile: &HostileService, account: &Account) -> Vec<(&'static str, Option<Value>)> {
@@ -59,28 +61,9 @@ fn error_body(code: &str, notice: Option<&Value>) -> Value {
 async fn forged_revoked_frames_leave_the_key_in_the_keychain() {
     let dir = tempfile::tempdir().unwrap();
     let hostile = HostileService::start(HostileService::branding(None)).await;
-    let keychain = test_keychain();
-    let (session, mut events) = open_session(
-        dir.path(),
-        keychain.clone(),
-        fast_streams(),
-        SessionConfig::default(),
-    );
-    let view = session
-        .enroll(
-            &hostile.link(),
-            None,
-            assent_device::InsecureServer::Refuse,
-            "laptop",
-            "linux",
-        )
-        .await
-        .unwrap();
-    let account = session.authenticator().account(view.id).unwrap();
-    until(&mut events, "connected", Duration::from_secs(20), |e| {
-        link_is(e, |s| *s == LinkState::Connected)
-    })
-    .await;
+    let (session, mut events, keychain) =
+        hostile_session(dir.path(), &hostile, SessionConfig::default()).await;
+    let account = session.authenticator().accounts().unwrap().remove(0);
 
     for (what, notice) in forgeries(&hostile, &account) {
         let mut frame = json!({"type": "revoked"});
@@ -114,19 +97,11 @@ async fn forged_revoked_frames_leave_the_key_in_the_keychain() {
 
     // The positive control: a real notice, signed by the pinned key for this device.
     hostile.send_frame(&json!({"type": "revoked", "notice": hostile.notice(account.device_id)}));
-    until(
+    until_notice(
         &mut events,
         "the revocation",
         Duration::from_secs(10),
-        |e| {
-            matches!(
-                e,
-                SessionEvent::Notice {
-                    code: ErrorKind::Revoked,
-                    ..
-                }
-            )
-        },
+        ErrorKind::Revoked,
     )
     .await;
     assert!(
@@ -264,19 +239,11 @@ async fn a_refused_stream_without_proof_keeps_the_key_and_says_so_once() {
         )
         .await
         .unwrap();
-    until(
+    until_notice(
         &mut events,
         "the unproven refusal",
         Duration::from_secs(10),
-        |e| {
-            matches!(
-                e,
-                SessionEvent::Notice {
-                    code: ErrorKind::RevocationUnproven,
-                    ..
-                }
-            )
-        },
+        ErrorKind::RevocationUnproven,
     )
     .await;
     // It keeps retrying (reconnecting), and says it only once.
@@ -320,19 +287,11 @@ async fn a_refused_stream_without_proof_keeps_the_key_and_says_so_once() {
         status: 401,
         body: proven,
     };
-    until(
+    until_notice(
         &mut events,
         "the revocation",
         Duration::from_secs(20),
-        |e| {
-            matches!(
-                e,
-                SessionEvent::Notice {
-                    code: ErrorKind::Revoked,
-                    ..
-                }
-            )
-        },
+        ErrorKind::Revoked,
     )
     .await;
     assert!(

@@ -387,6 +387,47 @@ pub async fn until(
     }
 }
 
+/// Reads events until a notice with `code` (failing after `within`).
+pub async fn until_notice(
+    events: &mut SessionEvents,
+    what: &str,
+    within: Duration,
+    code: assent_device::ErrorKind,
+) {
+    until(
+        events,
+        what,
+        within,
+        |e| matches!(e, SessionEvent::Notice { code: c, .. } if *c == code),
+    )
+    .await;
+}
+
 pub fn link_is(event: &SessionEvent, wanted: fn(&LinkState) -> bool) -> bool {
     matches!(event, SessionEvent::Connection { connection } if wanted(&connection.state))
+}
+
+/// Enrolls a session with a hostile service and waits until its stream is connected.
+pub async fn hostile_session(
+    dir: &std::path::Path,
+    hostile: &assent_testkit::HostileService,
+    config: SessionConfig,
+) -> (DeviceSession, SessionEvents, Arc<Keychain>) {
+    let keychain = test_keychain();
+    let (session, mut events) = open_session(dir, keychain.clone(), fast_streams(), config);
+    session
+        .enroll(
+            &hostile.link(),
+            None,
+            assent_device::InsecureServer::Refuse,
+            "laptop",
+            "linux",
+        )
+        .await
+        .unwrap();
+    until(&mut events, "connected", Duration::from_secs(20), |e| {
+        link_is(e, |s| *s == LinkState::Connected)
+    })
+    .await;
+    (session, events, keychain)
 }
