@@ -148,8 +148,10 @@ fn a_dimension_bomb_for_a_logo_leaves_the_whole_app_under_300_mb() {
         "the app is still running with the bomb as its logo"
     );
 
-    // The web view, rendered as shipped, answers a person's click: Approve, with the mouse.
-    let (x, y) = (348, 435);
+    // The web view, rendered as shipped, answers a person's click: Approve, with the mouse, where
+    // the screen shows it.
+    let (x, y) = primary_button_centre(&shots.join("request-with-bomb-logo.png"))
+        .expect("the Approve button is on screen");
     wait_for(
         "the decision to reach the service",
         Duration::from_secs(20),
@@ -178,6 +180,27 @@ fn a_dimension_bomb_for_a_logo_leaves_the_whole_app_under_300_mb() {
         },
     );
     screenshot_window(&window, &shots.join("approved-by-a-click.png"));
+}
+
+/// The centre of the one solid block of the UI's primary colour (the Approve button: the accent
+/// here is the relying party's red, and thin strokes of the primary colour, the link and the
+/// icon's tick, are eroded away), in window coordinates, read from a screenshot with ImageMagick.
+fn primary_button_centre(screenshot: &std::path::Path) -> Option<(u32, u32)> {
+    let out = Command::new("convert")
+        .arg(screenshot)
+        .args(["-fuzz", "3%", "-fill", "black", "+opaque", "#1f4fd1"])
+        .args(["-morphology", "Erode", "Square:6", "-format", "%@", "info:"])
+        .output()
+        .expect("ImageMagick's convert is installed");
+    // `WxH+X+Y`: the bounding box of what is left.
+    let geometry = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (size, offset) = geometry.trim().split_once('+')?;
+    let (w, h) = size.split_once('x')?;
+    let (x, y) = offset.split_once('+')?;
+    let [w, h, x, y] = [w, h, x, y].map(|n| n.parse::<u32>().ok());
+    let (w, h, x, y) = (w?, h?, x?, y?);
+    // Shrunk by the erosion (6 pixels each side), a button is still a sizeable block.
+    (w > 60 && h > 20 && w < 300 && h < 120).then_some((x + w / 2, y + h / 2))
 }
 
 fn app_still_runs(pid: u32) -> bool {
