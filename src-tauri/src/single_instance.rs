@@ -173,6 +173,12 @@ mod tests {
         let Claim::Primary(listener) = claim(&path, &[]).unwrap() else {
             panic!("the first claim is primary")
         };
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "only this user may hand links to the running app"
+        );
         let args = vec![
             "assent-desktop".to_owned(),
             "assent://enroll?server=x&token=y".to_owned(),

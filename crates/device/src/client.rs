@@ -18,6 +18,7 @@ use assent_protocol::decision::DecisionReceipt;
 use assent_protocol::enroll::{EnrollmentRequest, EnrollmentResponse};
 use assent_protocol::error::ErrorBody;
 use assent_protocol::request::{DeviceRequest, PendingRequests};
+use assent_protocol::text::shown;
 use futures_util::StreamExt as _;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -94,18 +95,6 @@ impl Failure {
     }
 }
 
-/// Text from the service made fit to show: unsafe characters stripped, at most `max` characters.
-fn shown(text: &str, max: usize) -> String {
-    let mut out: String = assent_protocol::text::strip_unsafe(text)
-        .chars()
-        .take(max)
-        .collect();
-    if text.chars().count() > max {
-        out.push('…');
-    }
-    out
-}
-
 /// What failed, without the URL (it adds nothing for a person).
 fn describe(e: &reqwest::Error) -> String {
     let mut detail = if e.is_timeout() {
@@ -157,20 +146,11 @@ async fn read_answer<T: DeserializeOwned>(
         serde_json::from_slice(&bytes)
             .map_err(|e| Failure::Garbled(format!("unreadable answer: {e}")))
     } else {
-        Err(Failure::Status(status.as_u16(), error_body(&bytes)))
+        Err(Failure::Status(
+            status.as_u16(),
+            ErrorBody::from_answer(&bytes),
+        ))
     }
-}
-
-/// An error answer's body. A `revocation` that is not a notice is left out (it proves nothing)
-/// rather than making the whole refusal unreadable.
-fn error_body(bytes: &[u8]) -> Option<ErrorBody> {
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let revocation = value
-        .as_object_mut()?
-        .remove("revocation")
-        .and_then(|notice| serde_json::from_value(notice).ok());
-    let body: ErrorBody = serde_json::from_value(value).ok()?;
-    Some(ErrorBody { revocation, ..body })
 }
 
 /// Enrolls with a registration token (the one unauthenticated device call).
