@@ -66,7 +66,7 @@ enum Failure {
     /// No answer (connection refused, reset, timed out).
     Transport(String),
     /// An HTTP error status, with the error body when it had one.
-    Status(u16, Option<ErrorBody>),
+    Status(u16, Option<Box<ErrorBody>>),
     /// A 2xx answer that is not what the protocol says (or larger than allowed).
     Garbled(String),
 }
@@ -148,7 +148,7 @@ async fn read_answer<T: DeserializeOwned>(
     } else {
         Err(Failure::Status(
             status.as_u16(),
-            ErrorBody::from_answer(&bytes),
+            ErrorBody::from_answer(&bytes).map(Box::new),
         ))
     }
 }

@@ -24,8 +24,9 @@ pub struct ApiError {
     pub field: Option<(Cow<'static, str>, String)>,
     /// Seconds until a retry can succeed (`Retry-After`), for rate limits and back-offs.
     pub retry_after: Option<u64>,
-    /// The signed notice a revoked device verifies before forgetting its key (60103 only).
-    pub revocation: Option<Signed<RevocationNotice>>,
+    /// The signed notice a revoked device verifies before forgetting its key (60103 only; boxed
+    /// so that every `Result<_, ApiError>` stays small).
+    pub revocation: Option<Box<Signed<RevocationNotice>>>,
 }
 
 impl ApiError {
@@ -47,7 +48,7 @@ impl ApiError {
             ErrorCode::DeviceRevoked,
             "This device has been revoked; enroll it again to use it.",
         );
-        error.revocation = Some(notice);
+        error.revocation = Some(Box::new(notice));
         error
     }
 
@@ -123,7 +124,7 @@ impl IntoResponse for ApiError {
             body = body.with_field(name, problem);
         }
         if let Some(notice) = self.revocation {
-            body = body.with_revocation(notice);
+            body = body.with_revocation(*notice);
         }
         let mut response = (status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
