@@ -1,10 +1,10 @@
 //! The IPC commands. Each is a thin call into the device session, answering
 //! `{code, message}` ([`ErrorView`]) on failure; the UI switches on `code`.
 
-use assent_device::ErrorKind;
 use assent_device::view::{
     AccountView, DecisionView, ErrorView, HistoryView, Settings, SettingsView, StateView,
 };
+use assent_device::{ErrorKind, InsecureServer};
 use assent_protocol::decision::DenyReason;
 use tauri::{AppHandle, Runtime, State};
 use uuid::Uuid;
@@ -27,18 +27,27 @@ pub async fn get_state<R: Runtime>(
     ))
 }
 
-/// Enrolls this desktop from a pasted link (or a token with `server`).
+/// Enrolls this desktop from a pasted link (or a token with `server`). `allow_insecure` is true
+/// only after the person accepted the UI's warning about a plain-`http` service; without it
+/// (false or absent) such a service is refused with `insecure_server` (nothing contacted).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn enroll(
     desktop: State<'_, Desktop>,
     link: String,
     server: Option<String>,
+    allow_insecure: Option<bool>,
 ) -> Result<AccountView> {
+    let insecure = if allow_insecure == Some(true) {
+        InsecureServer::Accept
+    } else {
+        InsecureServer::Refuse
+    };
     let account = desktop
         .session
         .enroll(
             &link,
             server.as_deref(),
+            insecure,
             &device_name(),
             std::env::consts::OS,
         )

@@ -1,11 +1,15 @@
 //! What Tauri manages: the device session (which owns streams, pending requests, links, logos
 //! and settings; see `assent_device::DeviceSession`) and the one piece of window state the
 //! shell keeps itself, an enrollment deep link waiting for the person to confirm it.
+//!
+//! A link is parsed by Rust the moment it arrives: a malformed one (a repeated or unknown
+//! parameter, a user part in the server address, ...) is refused with a notice and never
+//! offered; a good one is offered as an [`EnrollOffer`], with the host as parsed here.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use assent_device::view::events;
+use assent_device::view::{EnrollOffer, ErrorView, SessionEvent, events};
 use assent_device::{
     Authenticator, DeviceSession, Error, SecretStore, SessionConfig, SessionEvents, StreamConfig,
 };
@@ -16,7 +20,7 @@ use tauri::{AppHandle, Emitter as _, Runtime};
 pub struct Desktop {
     /// The running device.
     pub session: DeviceSession,
-    offered_link: Mutex<Option<String>>,
+    offered_link: Mutex<Option<EnrollOffer>>,
 }
 
 /// The device name this desktop enrolls under.
@@ -46,15 +50,32 @@ impl Desktop {
         ))
     }
 
-    /// Remembers a deep link, brings the window forward and tells the UI.
-    pub fn offer_enroll_link<R: Runtime>(&self, app: &AppHandle<R>, link: String) {
-        *self.offered_link.lock().unwrap_or_else(|p| p.into_inner()) = Some(link.clone());
+    /// Reads a link that arrived from outside: a well-formed one is remembered and offered to
+    /// the UI (the window brought forward); any other is refused with a notice (the window
+    /// brought forward too, so the person sees why nothing happened).
+    pub fn offer_enroll_link<R: Runtime>(&self, app: &AppHandle<R>, link: &str) {
         crate::window::show_main(app);
-        let _ = app.emit(events::ENROLL_LINK, link);
+        match self.session.offer(link) {
+            Ok(offer) => {
+                *self.offered_link.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer.clone());
+                let _ = app.emit(events::ENROLL_LINK, offer);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "refused an enrollment link");
+                let error = ErrorView::from(e);
+                let _ = app.emit(
+                    events::SESSION,
+                    SessionEvent::Notice {
+                        code: error.code,
+                        message: error.message,
+                    },
+                );
+            }
+        }
     }
 
     /// The link waiting for confirmation, handed over once.
-    pub fn take_offered_link(&self) -> Option<String> {
+    pub fn take_offered_link(&self) -> Option<EnrollOffer> {
         self.offered_link
             .lock()
             .unwrap_or_else(|p| p.into_inner())

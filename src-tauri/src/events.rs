@@ -12,7 +12,13 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, mut session_events: SessionEvents)
     tauri::async_runtime::spawn(async move {
         while let Some(event) = session_events.next().await {
             match &event {
-                SessionEvent::Arrived { request } => {
+                // Only arrivals the session lets alert (a few a minute) raise the window and
+                // notify: a flood of requests is listed, not thrown at the person.
+                SessionEvent::Arrived { alert: false, .. } => {}
+                SessionEvent::Arrived {
+                    request,
+                    alert: true,
+                } => {
                     crate::window::show_main(&app);
                     let paused = app
                         .state::<Desktop>()

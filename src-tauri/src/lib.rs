@@ -52,18 +52,20 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         })
 }
 
-/// `assent://enroll` links among command-line arguments (how deep links arrive on Linux and
-/// Windows, and how `assent demo` hands the app its link).
+/// `assent:` links among command-line arguments (how deep links arrive on Linux and Windows,
+/// and how `assent demo` hands the app its link). Each is parsed (and refused when malformed) by
+/// the device session before anything is shown; at most a few are taken from one launch.
 fn enroll_links(args: &[String]) -> Vec<String> {
     args.iter()
-        .filter(|a| a.starts_with("assent://enroll"))
+        .filter(|a| a.starts_with("assent:"))
+        .take(4)
         .cloned()
         .collect()
 }
 
 fn offer_links<R: Runtime>(app: &AppHandle<R>, links: Vec<String>) {
     for link in links {
-        app.state::<Desktop>().offer_enroll_link(app, link);
+        app.state::<Desktop>().offer_enroll_link(app, &link);
     }
 }
 
@@ -178,7 +180,8 @@ pub fn run() {
                             .urls()
                             .iter()
                             .map(|u| u.to_string())
-                            .filter(|u| u.starts_with("assent://enroll"))
+                            .filter(|u| u.starts_with("assent:"))
+                            .take(4)
                             .collect(),
                     );
                 });

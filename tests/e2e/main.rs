@@ -1,9 +1,10 @@
 //! End to end: the built desktop app, driven like a person through WebDriver (tauri-driver and
-//! WebKitWebDriver), approving real requests from a real `assent serve`, with the real keychain
-//! and notification daemon of the private session.
+//! WebKitWebDriver), approving real requests from a real `assent serve` (and holding against a
+//! hostile one), with the real keychain and notification daemon of the private session.
 
 mod driver;
 mod heartbeat;
+mod hostile;
 mod scenarios;
 
 /// One app under WebDriver at a time: the tests of this binary run on parallel threads, and two

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use assent_device::{Authenticator, MemoryStore, PushEvent, StreamConfig};
+use assent_device::{Authenticator, InsecureServer, MemoryStore, PushEvent, StreamConfig};
 use assent_protocol::backend::{NewApprovalRequest, NewUserFields};
 use assent_protocol::enroll::EnrollLink;
 use assent_protocol::stream::StreamMessage;
@@ -231,7 +231,13 @@ async fn enroll_devices(
                 Arc::new(MemoryStore::default()),
                 StreamConfig::default(),
             )?;
-            auth.enroll(&link, &format!("bench {i}"), "bench").await?;
+            auth.enroll(
+                &link,
+                &format!("bench {i}"),
+                "bench",
+                InsecureServer::Refuse,
+            )
+            .await?;
             anyhow::Ok(Device { user, auth })
         }));
     }
@@ -281,10 +287,10 @@ async fn connect_devices(
                             let Ok(shown) = auth.request(&account, id).await else {
                                 return;
                             };
-                            if let Ok(receipt) = auth
+                            if let Ok(decided) = auth
                                 .approve(&shown, None, assent_server::clock::unix_now())
                                 .await
-                                && receipt.status
+                                && decided.receipt.status
                                     == assent_protocol::request::RequestStatus::Approved
                             {
                                 timeline.lock().unwrap().decided.insert(id, Instant::now());

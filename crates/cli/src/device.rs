@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use assent_device::view::{AccountView, ConnectionView, LinkState, SessionEvent};
+use assent_device::view::{AccountView, ConnectionView, LinkState, SessionEvent, shown_text};
 
 use crate::link::{describe_link, now_ms};
 use assent_device::{
-    Account, Authenticator, DEFAULT_KEYCHAIN_SERVICE, DataDir, DeviceSession, Keychain,
-    SessionConfig, ShownRequest, StreamConfig, host_name, parse_enrollment,
+    Account, Authenticator, DEFAULT_KEYCHAIN_SERVICE, DataDir, Decided, DeviceSession,
+    InsecureServer, Keychain, SessionConfig, ShownRequest, StreamConfig, host_name,
+    parse_enrollment,
 };
 use assent_protocol::decision::DenyReason;
 use clap::{Args, Subcommand, ValueEnum};
@@ -42,6 +43,10 @@ pub enum DeviceCommand {
         /// A name you will recognise in the relying party's device list.
         #[arg(long)]
         name: Option<String>,
+        /// Enroll even though the service address is plain http on another machine: anyone on
+        /// the network path could then read and change what this device and the service say.
+        #[arg(long)]
+        allow_insecure: bool,
         /// Print the account as JSON.
         #[arg(long)]
         json: bool,
@@ -133,7 +138,7 @@ pub fn open(options: &DeviceOptions) -> anyhow::Result<Authenticator> {
 fn account_json(account: &Account) -> Value {
     json!({
         "id": account.id,
-        "app": account.app.name,
+        "app": shown_text(&account.app.name),
         "app_id": account.app.id,
         "user_id": account.user_id,
         "server": account.server,
@@ -144,16 +149,18 @@ fn account_json(account: &Account) -> Value {
     })
 }
 
-/// The stable JSON shape of a request (documented in docs/cli.md).
+/// The stable JSON shape of a request (documented in docs/cli.md). Relying-party text is
+/// stripped of unsafe characters, as everywhere it is shown.
 pub fn request_json(request: &ShownRequest) -> Value {
     let d = &request.details;
+    let text = |t: &Option<String>| t.as_deref().map(shown_text);
     json!({
         "id": d.id,
         "account": request.account_id,
-        "app": d.app.name,
-        "message": d.message,
-        "details": d.details.iter().map(|f| json!({"label": f.label, "value": f.value})).collect::<Vec<_>>(),
-        "requester": d.requester,
+        "app": shown_text(&d.app.name),
+        "message": shown_text(&d.message),
+        "details": d.details.iter().map(|f| json!({"label": shown_text(&f.label), "value": shown_text(&f.value)})).collect::<Vec<_>>(),
+        "requester": d.requester.as_ref().map(|r| json!({"ip": text(&r.ip), "location": text(&r.location), "user_agent": text(&r.user_agent)})),
         "created_at": d.created_at,
         "expires_at": d.expires_at,
         "status": request.status,
@@ -163,21 +170,28 @@ pub fn request_json(request: &ShownRequest) -> Value {
     })
 }
 
+/// Prints a request for a terminal: every piece of relying-party text stripped of control,
+/// bidirectional and line-separator characters (an escape sequence must not rewrite the screen).
 fn print_request(request: &ShownRequest) {
     let d = &request.details;
-    println!("{}  {}", d.id, d.app.name);
-    println!("  {}", d.message);
+    println!("{}  {}", d.id, shown_text(&d.app.name));
+    println!("  {}", shown_text(&d.message));
     for field in &d.details {
-        println!("  {}: {}", field.label, field.value);
+        println!(
+            "  {}: {}",
+            shown_text(&field.label),
+            shown_text(&field.value)
+        );
     }
     if let Some(r) = &d.requester {
-        let parts: Vec<&str> = [
+        let parts: Vec<String> = [
             r.ip.as_deref(),
             r.location.as_deref(),
             r.user_agent.as_deref(),
         ]
         .into_iter()
         .flatten()
+        .map(shown_text)
         .collect();
         if !parts.is_empty() {
             println!("  from: {}", parts.join(", "));
@@ -197,6 +211,17 @@ fn print_request(request: &ShownRequest) {
     if d.quorum > 1 {
         println!("  needs {} of {} approvers", d.quorum, d.approvers.len());
     }
+}
+
+/// The service's receipt; a decision it accepted is reported as accepted, with a warning when
+/// the local history could not be written.
+fn decided(decided: Decided) -> assent_protocol::decision::DecisionReceipt {
+    if let Some(e) = &decided.history_error {
+        eprintln!(
+            "warning: the service accepted your answer, but it could not be added to this device's history: {e}"
+        );
+    }
+    decided.receipt
 }
 
 fn single_account(auth: &Authenticator, chosen: Option<Uuid>) -> anyhow::Result<Account> {
@@ -221,18 +246,35 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
             link_or_token,
             server,
             name,
+            allow_insecure,
             json,
         } => {
             let link = parse_enrollment(&link_or_token, server.as_deref())
                 .context("reading the enrollment link")?;
             let name = name.unwrap_or_else(|| format!("{} (headless)", host_name()));
-            let account = auth.enroll(&link, &name, "headless").await?;
+            let insecure = if allow_insecure {
+                InsecureServer::Accept
+            } else {
+                InsecureServer::Refuse
+            };
+            let account = auth
+                .enroll(&link, &name, "headless", insecure)
+                .await
+                .map_err(|e| match e {
+                    assent_device::Error::InsecureServer { .. } => anyhow::anyhow!(
+                        "{e}. Ask for an https enrollment link, or pass --allow-insecure if you accept that risk"
+                    ),
+                    e => e.into(),
+                })?;
             if json {
                 println!("{}", account_json(&account));
             } else {
                 println!(
-                    "Enrolled with {} as user {} (account {}).",
-                    account.app.name, account.user_id, account.id
+                    "Enrolled with {} at {} as user {} (account {}).",
+                    shown_text(&account.app.name),
+                    link.host(),
+                    account.user_id,
+                    account.id
                 );
             }
         }
@@ -250,7 +292,10 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
                     let state = if a.is_active() { "active" } else { "revoked" };
                     println!(
                         "{}  {}  user {}  {}  {state}",
-                        a.id, a.app.name, a.user_id, a.server
+                        a.id,
+                        shown_text(&a.app.name),
+                        a.user_id,
+                        a.server
                     );
                 }
             }
@@ -281,7 +326,7 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
         }
         DeviceCommand::Approve { id, number, json } => {
             let request = auth.find_request(id).await?;
-            let receipt = auth.approve(&request, number, unix_now()).await?;
+            let receipt = decided(auth.approve(&request, number, unix_now()).await?);
             if json {
                 println!(
                     "{}",
@@ -297,7 +342,7 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
                 Reason::NotMe => DenyReason::NotMe,
                 Reason::Cancelled => DenyReason::Cancelled,
             };
-            let receipt = auth.deny(&request, reason, unix_now()).await?;
+            let receipt = decided(auth.deny(&request, reason, unix_now()).await?);
             if json {
                 println!(
                     "{}",
@@ -316,7 +361,7 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
             let apps = auth
                 .accounts()?
                 .into_iter()
-                .map(|a| (a.id, a.app.name))
+                .map(|a| (a.id, shown_text(&a.app.name)))
                 .collect();
             let (session, events) = start_session(auth).await?;
             let desk = crate::prompt::Desk {
@@ -337,12 +382,12 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
                 if !std::io::stdin().is_terminal() {
                     bail!(
                         "removing {} needs confirmation: pass --yes",
-                        account.app.name
+                        shown_text(&account.app.name)
                     );
                 }
                 print!(
                     "Remove the {} account and revoke this device? [y/N] ",
-                    account.app.name
+                    shown_text(&account.app.name)
                 );
                 std::io::stdout().flush()?;
                 let mut answer = String::new();
@@ -355,7 +400,7 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
             auth.remove(account.id).await?;
             println!(
                 "Removed {}: the device is revoked and its key deleted.",
-                account.app.name
+                shown_text(&account.app.name)
             );
         }
     }
@@ -390,7 +435,7 @@ async fn watch(auth: Authenticator, json: bool) -> anyhow::Result<()> {
     let accounts = auth.accounts()?;
     let names: std::collections::HashMap<Uuid, String> = accounts
         .iter()
-        .map(|a| (a.id, a.app.name.clone()))
+        .map(|a| (a.id, shown_text(&a.app.name)))
         .collect();
     // Accounts revoked before the watch started are not news.
     let mut revoked: std::collections::HashSet<Uuid> = accounts
@@ -409,7 +454,7 @@ async fn watch(auth: Authenticator, json: bool) -> anyhow::Result<()> {
         };
         let Some(event) = event else { break };
         match event {
-            SessionEvent::Arrived { request } => match session.pending_request(request.id) {
+            SessionEvent::Arrived { request, .. } => match session.pending_request(request.id) {
                 Some(shown) if json => println!(
                     "{}",
                     json!({"event": "request", "request": request_json(&shown)})
@@ -456,7 +501,7 @@ async fn watch(auth: Authenticator, json: bool) -> anyhow::Result<()> {
                     json!({"event": "notice", "code": code, "message": message})
                 );
             }
-            SessionEvent::Notice { message, .. } => eprintln!("warning: {message}"),
+            SessionEvent::Notice { message, .. } => eprintln!("warning: {}", shown_text(&message)),
             SessionEvent::Pending { .. } | SessionEvent::Settings { .. } => {}
         }
         std::io::stdout().flush()?;

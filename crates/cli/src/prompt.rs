@@ -90,10 +90,11 @@ fn accent(color: Option<&str>) -> Option<String> {
     ))
 }
 
-/// Text from the service, stripped of control characters so it cannot move the cursor or
-/// recolour the terminal.
+/// Text from the service, stripped of control, bidirectional and line-separator characters (the
+/// one definition, `assent_protocol::text`) so it cannot move the cursor, recolour the terminal
+/// or read in another order than it is written.
 fn clean(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).collect()
+    assent_device::view::shown_text(text)
 }
 
 impl Screen {
@@ -432,7 +433,7 @@ impl Prompt {
                 self.screen.say(&resolved_text(status, &clean(&app)));
                 self.show_next();
             }
-            SessionEvent::Arrived { request } => {
+            SessionEvent::Arrived { request, .. } => {
                 if self.current.is_some() && !self.is_current(desk, request.id) {
                     self.screen.say(&format!(
                         "(another request is waiting: {} \u{2014} {})",

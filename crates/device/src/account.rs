@@ -108,6 +108,13 @@ struct HistoryFile {
 }
 
 /// The data directory: `accounts.json`, `history.json` and `settings.json`.
+///
+/// Invariants (the desktop app and `assent device` may use one directory at once):
+/// - the directory is private (0700) and every file in it is written private (0600);
+/// - every write is atomic (a temporary file, synced, renamed over the old one);
+/// - every read-modify-write (an enrollment, a revocation, a history entry) runs under an
+///   exclusive lock on `.lock` in the directory, held across processes, so no update is lost to
+///   another writer's stale read.
 #[derive(Debug, Clone)]
 pub struct DataDir {
     root: PathBuf,
@@ -118,6 +125,15 @@ fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
         path: path.display().to_string(),
         detail: e.to_string(),
     }
+}
+
+/// The lock file's name in the data directory.
+const LOCK_FILE: &str = ".lock";
+
+/// Holds the data directory's lock until dropped (closing the file releases it).
+#[derive(Debug)]
+struct Locked {
+    _file: fs::File,
 }
 
 impl DataDir {
@@ -134,11 +150,18 @@ impl DataDir {
         Ok(DataDir { root })
     }
 
-    /// Creates the directory when missing, and keeps it private to the user (mode 0700: an
-    /// older version, or a person, may have created it open to others).
+    /// Creates the directory when missing, private from the start (mode 0700, never briefly
+    /// open to others), and makes an existing one private (an older version, or a person, may
+    /// have created it open to others).
     fn ensure_exists(&self) -> Result<()> {
         if !self.root.is_dir() {
-            fs::create_dir_all(&self.root).map_err(|e| storage(&self.root, e))?;
+            let mut builder = fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder
+                .create(&self.root)
+                .map_err(|e| storage(&self.root, e))?;
         }
         #[cfg(unix)]
         {
@@ -153,6 +176,19 @@ impl DataDir {
             }
         }
         Ok(())
+    }
+
+    /// Takes the directory's exclusive lock, waiting for another process (or thread) holding it.
+    fn lock(&self) -> Result<Locked> {
+        self.ensure_exists()?;
+        let path = self.root.join(LOCK_FILE);
+        let mut options = fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|e| storage(&path, e))?;
+        file.lock().map_err(|e| storage(&path, e))?;
+        Ok(Locked { _file: file })
     }
 
     /// The platform's data directory for Assent (`~/.local/share/assent` on Linux).
@@ -221,6 +257,11 @@ impl DataDir {
     /// # Errors
     /// [`Error::Storage`].
     pub fn save_accounts(&self, accounts: &[Account]) -> Result<()> {
+        let _locked = self.lock()?;
+        self.write_accounts(accounts)
+    }
+
+    fn write_accounts(&self, accounts: &[Account]) -> Result<()> {
         self.write(
             "accounts.json",
             &AccountsFile {
@@ -228,6 +269,23 @@ impl DataDir {
                 accounts: accounts.to_vec(),
             },
         )
+    }
+
+    /// Reads the account list, lets `change` edit it, and writes it back, all under the
+    /// directory's lock: a concurrent enrollment in another process is never lost. Nothing is
+    /// written when `change` fails.
+    ///
+    /// # Errors
+    /// [`Error::Storage`], or `change`'s error.
+    pub fn update_accounts<R>(
+        &self,
+        change: impl FnOnce(&mut Vec<Account>) -> Result<R>,
+    ) -> Result<R> {
+        let _locked = self.lock()?;
+        let mut accounts = self.accounts()?;
+        let result = change(&mut accounts)?;
+        self.write_accounts(&accounts)?;
+        Ok(result)
     }
 
     /// The session settings, `None` when none were saved yet. Before `settings.json`, the
@@ -248,6 +306,7 @@ impl DataDir {
     /// # Errors
     /// [`Error::Storage`].
     pub fn save_settings(&self, settings: Settings) -> Result<()> {
+        let _locked = self.lock()?;
         self.write(
             SETTINGS_FILE,
             &SettingsFile {
@@ -268,11 +327,13 @@ impl DataDir {
             .unwrap_or_default())
     }
 
-    /// Appends a decision, dropping the oldest beyond [`HISTORY_LIMIT`].
+    /// Appends a decision, dropping the oldest beyond [`HISTORY_LIMIT`] (under the directory's
+    /// lock: two processes deciding at once both keep their entry).
     ///
     /// # Errors
     /// [`Error::Storage`].
     pub fn record_history(&self, entry: HistoryEntry) -> Result<()> {
+        let _locked = self.lock()?;
         let mut entries = self.history()?;
         entries.push(entry);
         let excess = entries.len().saturating_sub(HISTORY_LIMIT);
@@ -357,6 +418,40 @@ mod tests {
     }
 
     #[test]
+    fn a_new_data_directory_is_created_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path().join("a/b/assent")).unwrap();
+        data.save_settings(Settings::default()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(data.root()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "created 0700, not {mode:o}");
+        }
+    }
+
+    #[test]
+    fn the_lock_excludes_a_second_holder_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let held = data.lock().unwrap();
+        let other = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.path().join(LOCK_FILE))
+            .unwrap();
+        assert!(
+            matches!(other.try_lock(), Err(fs::TryLockError::WouldBlock)),
+            "a second open of the lock file cannot take it while it is held"
+        );
+        drop(held);
+        assert!(
+            other.try_lock().is_ok(),
+            "released when the holder is dropped"
+        );
+    }
+
+    #[test]
     fn history_is_capped() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path()).unwrap();
@@ -420,15 +515,25 @@ mod tests {
                 "a data directory open to others is made private on write, not {dir_mode:o}"
             );
         }
-        let names: Vec<String> = fs::read_dir(&root)
+        let mut names: Vec<String> = fs::read_dir(&root)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
+        names.sort();
         assert_eq!(
             names,
-            vec![SETTINGS_FILE.to_owned()],
-            "no temporary file is left"
+            vec![LOCK_FILE.to_owned(), SETTINGS_FILE.to_owned()],
+            "no temporary file is left (only the lock file beside the settings)"
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let lock = fs::metadata(root.join(LOCK_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(lock & 0o777, 0o600, "the lock file is private too");
+        }
     }
 
     #[test]

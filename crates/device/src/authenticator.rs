@@ -5,18 +5,19 @@ use std::sync::Arc;
 
 use assent_protocol::decision::{DECISION_VERSION, Decision, DecisionReceipt, DenyReason, Outcome};
 use assent_protocol::enroll::{EnrollLink, EnrollmentRequest, check_token_shape, parse_server_url};
+use assent_protocol::error::ErrorCode;
 use assent_protocol::request::{RequestDetails, RequestStatus};
 use assent_protocol::secret::SecretString;
 use assent_protocol::signed::Signed;
-use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::account::{Account, DataDir, HistoryEntry};
 use crate::client::{self, DeviceClient};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::DeviceKey;
+use crate::revocation::RevocationProof;
 use crate::secret_store::SecretStore;
-use crate::stream::{PushStream, StreamConfig};
+use crate::stream::{MAX_PENDING_PER_ACCOUNT, PushStream, StreamConfig};
 
 /// A request fetched from the service and verified against the account's pinned service key.
 /// Only verified requests exist as this type, so only they can be shown or decided.
@@ -32,6 +33,26 @@ pub struct ShownRequest {
     pub status: RequestStatus,
     /// True when this account's person must pick a number to approve.
     pub needs_number: bool,
+}
+
+/// Whether a person accepted enrolling with a service that is not reached over TLS (plain `http`
+/// off this machine). Only a person answering a clear warning may pass [`InsecureServer::Accept`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsecureServer {
+    /// Refuse with [`Error::InsecureServer`] (the default everywhere).
+    Refuse,
+    /// The person read the warning and accepted it.
+    Accept,
+}
+
+/// A decision the service accepted. The service's answer is the truth for the person: a failure
+/// to add it to the local history is reported beside it, never instead of it.
+#[derive(Debug)]
+pub struct Decided {
+    /// The service's receipt.
+    pub receipt: DecisionReceipt,
+    /// Why the decision is missing from the local history, when it is.
+    pub history_error: Option<Error>,
 }
 
 /// Reads what a person pasted or typed: an `assent://enroll` link, or a bare registration token
@@ -65,10 +86,9 @@ pub struct Authenticator {
 
 #[derive(Debug)]
 struct Inner {
+    /// Every read-modify-write of its files is locked across processes (see [`DataDir`]).
     data: DataDir,
     secrets: Arc<dyn SecretStore>,
-    /// Serialises read-modify-write of the account file within this process.
-    accounts_lock: Mutex<()>,
     stream_config: StreamConfig,
 }
 
@@ -91,7 +111,6 @@ impl Authenticator {
             inner: Arc::new(Inner {
                 data: DataDir::open(data_dir)?,
                 secrets,
-                accounts_lock: Mutex::new(()),
                 stream_config: StreamConfig::default(),
             }),
         })
@@ -150,17 +169,23 @@ impl Authenticator {
 
     /// Enrolls this device: generates a key, stores it in the keychain *before* contacting the
     /// service (so without a keychain nothing is sent and nothing written), proves possession to
-    /// the service, pins the service key and saves the account.
+    /// the service, pins the service key and saves the account. A plain-`http` service off this
+    /// machine is refused unless `insecure` is [`InsecureServer::Accept`].
     ///
     /// # Errors
-    /// [`Error::KeychainUnavailable`]; [`Error::Network`]; [`Error::Service`] (`token_invalid`
-    /// for a used or expired link); [`Error::Storage`].
+    /// [`Error::InsecureServer`] (nothing contacted or written); [`Error::KeychainUnavailable`];
+    /// [`Error::Network`]; [`Error::Service`] (`token_invalid` for a used or expired link);
+    /// [`Error::Storage`].
     pub async fn enroll(
         &self,
         link: &EnrollLink,
         device_name: &str,
         platform: &str,
+        insecure: InsecureServer,
     ) -> Result<Account> {
+        if link.is_insecure() && insecure != InsecureServer::Accept {
+            return Err(Error::InsecureServer { host: link.host() });
+        }
         let account_id = Uuid::new_v4();
         let key = DeviceKey::generate();
         let secrets = Arc::clone(&self.inner.secrets);
@@ -191,12 +216,10 @@ impl Authenticator {
             enrolled_at: response.enrolled_at,
             revoked_at: None,
         };
-        let saved = {
-            let _guard = self.inner.accounts_lock.lock().await;
-            let mut accounts = self.accounts()?;
+        let saved = self.inner.data.update_accounts(|accounts| {
             accounts.push(account.clone());
-            self.inner.data.save_accounts(&accounts)
-        };
+            Ok(())
+        });
         if let Err(e) = saved {
             self.delete_key(account_id).await;
             return Err(e);
@@ -234,36 +257,66 @@ impl Authenticator {
         Ok(DeviceKey::from_seed(&seed))
     }
 
-    /// Marks an account revoked and deletes its key. Idempotent.
+    /// Applies a verified revocation: deletes the account's key and marks the account revoked.
+    /// Idempotent. Takes a [`RevocationProof`], so nothing deletes a key on an unverified word.
     ///
     /// # Errors
     /// [`Error::Storage`].
-    pub async fn mark_revoked(&self, account_id: Uuid, now: i64) -> Result<()> {
+    pub async fn mark_revoked(&self, proof: &RevocationProof) -> Result<()> {
+        let account_id = proof.account_id();
         self.delete_key(account_id).await;
-        let _guard = self.inner.accounts_lock.lock().await;
-        let mut accounts = self.accounts()?;
-        if let Some(account) = accounts
-            .iter_mut()
-            .find(|a| a.id == account_id && a.revoked_at.is_none())
-        {
-            account.revoked_at = Some(now);
-            tracing::info!(account = %account_id, "device revoked; key deleted");
-            self.inner.data.save_accounts(&accounts)?;
-        }
-        Ok(())
+        self.inner.data.update_accounts(|accounts| {
+            if let Some(account) = accounts
+                .iter_mut()
+                .find(|a| a.id == account_id && a.revoked_at.is_none())
+            {
+                account.revoked_at = Some(proof.revoked_at());
+                tracing::info!(account = %account_id, "device revoked (notice verified); key deleted");
+            }
+            Ok(())
+        })
     }
 
-    /// Turns "the service says this device is revoked" into local revocation.
+    /// Looks at a refusal for a revocation: a notice that verifies against the account's pinned
+    /// key and names its device is applied ([`Error::Revoked`]); a revocation or "unknown
+    /// device" code without one changes nothing ([`Error::RevocationUnproven`]).
     async fn check_revoked<T>(&self, account: &Account, result: Result<T>) -> Result<T> {
-        match result {
-            Err(e) if e.means_revoked() => {
-                self.mark_revoked(account.id, client::unix_now()).await?;
-                Err(Error::Revoked {
-                    account: account.app.name.clone(),
-                })
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        if let Some(notice) = error.revocation_notice() {
+            match RevocationProof::verify(account, notice) {
+                Ok(proof) => {
+                    self.mark_revoked(&proof).await?;
+                    return Err(Error::Revoked {
+                        account: account.app.name.clone(),
+                    });
+                }
+                Err(why) => {
+                    tracing::warn!(account = %account.id, error = %why, "ignoring a revocation notice that does not verify; the key is kept");
+                }
             }
-            other => other,
         }
+        if error.says_revoked() {
+            tracing::warn!(account = %account.id, code = ?error.service_code().map(ErrorCode::as_str), "the service refuses this device without proof of revocation; the key is kept");
+            return Err(Error::RevocationUnproven {
+                account: account.app.name.clone(),
+            });
+        }
+        Err(error)
+    }
+
+    /// Asks the service whether this device still stands (a signed call): a verified revocation
+    /// is applied, anything else is reported.
+    ///
+    /// # Errors
+    /// [`Error::Revoked`] once a verified revocation was applied; [`Error::RevocationUnproven`];
+    /// network and keychain errors.
+    pub async fn check_standing(&self, account: &Account) -> Result<()> {
+        let client = self.client(account).await?;
+        let answer = client.pending().await.map(|_| ());
+        self.check_revoked(account, answer).await
     }
 
     /// Fetches a request and verifies it against the account's pinned service key and identity.
@@ -325,7 +378,10 @@ impl Authenticator {
         for account in self.accounts()?.into_iter().filter(Account::is_active) {
             let client = self.client(&account).await?;
             let ids = client.pending().await;
-            for id in self.check_revoked(&account, ids).await? {
+            // At most as many per account as a session shows: a service listing thousands must
+            // not make this device fetch thousands.
+            let ids = self.check_revoked(&account, ids).await?;
+            for id in ids.into_iter().take(MAX_PENDING_PER_ACCOUNT) {
                 // One key load per account, not one per request.
                 match self.fetch_verified(&client, &account, id).await {
                     Ok(request) if request.status == RequestStatus::Pending => shown.push(request),
@@ -362,7 +418,7 @@ impl Authenticator {
         shown: &ShownRequest,
         number: Option<u32>,
         now: i64,
-    ) -> Result<DecisionReceipt> {
+    ) -> Result<Decided> {
         let number = match (&shown.details.number_matching, shown.needs_number) {
             (Some(matching), true) => {
                 let n = number.ok_or_else(|| {
@@ -396,7 +452,7 @@ impl Authenticator {
         shown: &ShownRequest,
         reason: DenyReason,
         now: i64,
-    ) -> Result<DecisionReceipt> {
+    ) -> Result<Decided> {
         self.decide(shown, Outcome::Deny, Some(reason), None, now)
             .await
     }
@@ -408,7 +464,7 @@ impl Authenticator {
         reason: Option<DenyReason>,
         number: Option<u32>,
         now: i64,
-    ) -> Result<DecisionReceipt> {
+    ) -> Result<Decided> {
         let account = self.account(shown.account_id)?;
         let key = self.key(&account).await?;
         let client = DeviceClient::new(&account, key.clone());
@@ -429,18 +485,30 @@ impl Authenticator {
         let receipt = self.check_revoked(&account, receipt).await;
         let record =
             receipt.is_ok() || matches!(&receipt, Err(e) if e.kind() == ErrorKind::WrongNumber);
-        if record {
-            self.inner.data.record_history(HistoryEntry {
-                request_id: shown.details.id,
-                account_id: account.id,
-                app_name: shown.details.app.name.clone(),
-                message: shown.details.message.clone(),
-                outcome,
-                reason,
-                decided_at: now,
-            })?;
+        let history_error = if record {
+            self.inner
+                .data
+                .record_history(HistoryEntry {
+                    request_id: shown.details.id,
+                    account_id: account.id,
+                    app_name: shown.details.app.name.clone(),
+                    message: shown.details.message.clone(),
+                    outcome,
+                    reason,
+                    decided_at: now,
+                })
+                .err()
+        } else {
+            None
+        };
+        if let Some(e) = &history_error {
+            // The service has the decision: that is what the person must be told, not this.
+            tracing::error!(request = %shown.details.id, error = %e, "the decision was accepted but could not be added to the local history");
         }
-        receipt
+        receipt.map(|receipt| Decided {
+            receipt,
+            history_error,
+        })
     }
 
     /// Removes an account: revokes the device at the service (when it is still active there),
@@ -455,7 +523,9 @@ impl Authenticator {
             match self.client(&account).await {
                 Ok(client) => match client.remove().await {
                     Ok(()) => {}
-                    Err(e) if e.means_revoked() => {}
+                    // The person asked to forget this account: the service no longer knowing
+                    // the device is no reason to keep it.
+                    Err(e) if e.says_revoked() => {}
                     Err(e) => return Err(e),
                 },
                 Err(Error::KeyMissing) => {}
@@ -463,13 +533,10 @@ impl Authenticator {
             }
         }
         self.delete_key(account.id).await;
-        let _guard = self.inner.accounts_lock.lock().await;
-        let accounts: Vec<Account> = self
-            .accounts()?
-            .into_iter()
-            .filter(|a| a.id != account_id)
-            .collect();
-        self.inner.data.save_accounts(&accounts)?;
+        self.inner.data.update_accounts(|accounts| {
+            accounts.retain(|a| a.id != account_id);
+            Ok(())
+        })?;
         tracing::info!(account = %account_id, "account removed");
         Ok(())
     }

@@ -1,5 +1,10 @@
 //! Signed HTTP calls to the device API.
 //!
+//! Whatever answers at the service's address is not trusted to behave: every answer is read up to
+//! [`MAX_ANSWER_BYTES`] and no further (a larger one is refused after the bound, its rest never
+//! read), redirects are never followed (a device call goes to its service or nowhere), and an
+//! error's message is stripped of unsafe characters and shortened before anyone sees it.
+//!
 //! Every call carries a fresh `Authorization: Assent-Device ...` header (new timestamp and nonce
 //! per attempt). Decisions are retried with the *same signed body* when the network fails
 //! mid-flight: the service records a decision once and answers a repeat as a duplicate, so a
@@ -13,6 +18,8 @@ use assent_protocol::decision::DecisionReceipt;
 use assent_protocol::enroll::{EnrollmentRequest, EnrollmentResponse};
 use assent_protocol::error::ErrorBody;
 use assent_protocol::request::{DeviceRequest, PendingRequests};
+use assent_protocol::text::shown;
+use futures_util::StreamExt as _;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -24,6 +31,13 @@ use crate::key::DeviceKey;
 
 /// Attempts at delivering one decision before giving up.
 const DECISION_ATTEMPTS: u32 = 8;
+
+/// The largest answer a device reads from its service. The largest real one (signed request
+/// details with every field at its limit) is a few kilobytes.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// Longest service error message shown to a person, in characters.
+const MAX_MESSAGE_CHARS: usize = 300;
 
 pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
@@ -39,6 +53,8 @@ fn http() -> &'static reqwest::Client {
         reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
+            // A device call goes to its service or nowhere: a redirect is a protocol error.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("assent-device/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("HTTP client builds")
@@ -50,8 +66,8 @@ enum Failure {
     /// No answer (connection refused, reset, timed out).
     Transport(String),
     /// An HTTP error status, with the error body when it had one.
-    Status(u16, Option<ErrorBody>),
-    /// A 2xx answer that is not what the protocol says.
+    Status(u16, Option<Box<ErrorBody>>),
+    /// A 2xx answer that is not what the protocol says (or larger than allowed).
     Garbled(String),
 }
 
@@ -67,8 +83,9 @@ impl Failure {
                 detail,
             },
             Failure::Status(_, Some(body)) => Error::Service {
-                code: body.error_code,
-                message: body.message,
+                code: shown(&body.error_code, 16),
+                message: shown(&body.message, MAX_MESSAGE_CHARS),
+                revocation: body.revocation.map(Box::new),
             },
             Failure::Status(status, None) => {
                 Error::Protocol(format!("HTTP {status} without an Assent error body"))
@@ -97,21 +114,41 @@ fn describe(e: &reqwest::Error) -> String {
     detail
 }
 
+/// Reads a body up to `limit` bytes; a longer one is refused as soon as the bound is passed (a
+/// declared length over it is refused before reading anything), so memory stays flat whatever
+/// the service sends.
+async fn read_bounded(
+    response: reqwest::Response,
+    limit: usize,
+) -> std::result::Result<Vec<u8>, Failure> {
+    let too_large = || Failure::Garbled(format!("the answer is larger than {} KiB", limit / 1024));
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| Failure::Transport(describe(&e)))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn read_answer<T: DeserializeOwned>(
     response: reqwest::Response,
 ) -> std::result::Result<T, Failure> {
     let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| Failure::Transport(describe(&e)))?;
+    let bytes = read_bounded(response, MAX_ANSWER_BYTES).await?;
     if status.is_success() {
         serde_json::from_slice(&bytes)
             .map_err(|e| Failure::Garbled(format!("unreadable answer: {e}")))
     } else {
         Err(Failure::Status(
             status.as_u16(),
-            serde_json::from_slice(&bytes).ok(),
+            ErrorBody::from_answer(&bytes).map(Box::new),
         ))
     }
 }

@@ -4,6 +4,8 @@
 //! text is for people and never contains a secret.
 
 use assent_protocol::error::ErrorCode;
+use assent_protocol::revocation::RevocationNotice;
+use assent_protocol::signed::Signed;
 
 /// Everything that can go wrong on the device side.
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +43,32 @@ pub enum Error {
     Service {
         /// The stable code (`60079`, ...).
         code: String,
-        /// The service's message.
+        /// The service's message (unsafe characters stripped, shortened).
         message: String,
+        /// The revocation notice sent with a 60103, **unverified**: only
+        /// [`crate::Authenticator`] acts on it, after checking it against the pinned key.
+        revocation: Option<Box<Signed<RevocationNotice>>>,
+    },
+    /// The service says this device is revoked or unknown, but sent no revocation notice signed
+    /// by the key pinned at enrollment: nothing is deleted (whoever answers at the service's
+    /// address could say as much).
+    #[error(
+        "the service for {account} refuses this device (revoked or unknown) but did not prove it; \
+         the key is kept. If you removed this device, remove the account here too"
+    )]
+    RevocationUnproven {
+        /// The account's app name.
+        account: String,
+    },
+    /// The service address is plain `http` off this machine: enrolling needs the person's
+    /// explicit consent.
+    #[error(
+        "{host} is not a secure (https) address: anyone on the network path could read or change \
+         what this computer and the service say to each other"
+    )]
+    InsecureServer {
+        /// The host as parsed.
+        host: String,
     },
     /// The service answered something that is not the protocol.
     #[error("the service sent an unexpected answer: {0}")]
@@ -120,8 +146,15 @@ pub enum ErrorKind {
     WrongNumber,
     /// The number is missing or not one of the choices (refused locally, nothing sent).
     InvalidNumber,
-    /// This device was revoked for the account.
+    /// This device was revoked for the account (the service proved it with a notice signed by
+    /// the pinned key; the key is deleted).
     Revoked,
+    /// The service refuses this device but did not prove a revocation; the key is kept.
+    RevocationUnproven,
+    /// The service address is not https (and not loopback): enrolling needs explicit consent.
+    InsecureServer,
+    /// More requests wait than a device shows at once (a notice, never a command's error).
+    TooManyRequests,
     /// A request did not verify against the pinned service key and was dropped.
     Spoofed,
     /// No such account on this device.
@@ -144,7 +177,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order (the generated TypeScript and its tests list them).
-    pub const ALL: [ErrorKind; 22] = [
+    pub const ALL: [ErrorKind; 25] = [
         ErrorKind::KeychainUnavailable,
         ErrorKind::KeychainError,
         ErrorKind::KeyMissing,
@@ -158,6 +191,9 @@ impl ErrorKind {
         ErrorKind::WrongNumber,
         ErrorKind::InvalidNumber,
         ErrorKind::Revoked,
+        ErrorKind::RevocationUnproven,
+        ErrorKind::InsecureServer,
+        ErrorKind::TooManyRequests,
         ErrorKind::Spoofed,
         ErrorKind::UnknownAccount,
         ErrorKind::StorageError,
@@ -185,6 +221,9 @@ impl ErrorKind {
             ErrorKind::WrongNumber => "wrong_number",
             ErrorKind::InvalidNumber => "invalid_number",
             ErrorKind::Revoked => "revoked",
+            ErrorKind::RevocationUnproven => "revocation_unproven",
+            ErrorKind::InsecureServer => "insecure_server",
+            ErrorKind::TooManyRequests => "too_many_requests",
             ErrorKind::Spoofed => "spoofed",
             ErrorKind::UnknownAccount => "unknown_account",
             ErrorKind::StorageError => "storage_error",
@@ -233,12 +272,17 @@ impl Error {
                 Some(ErrorCode::WrongNumber) => ErrorKind::WrongNumber,
                 Some(ErrorCode::AlreadyDecided) => ErrorKind::AlreadyDecided,
                 Some(ErrorCode::ClockSkew) => ErrorKind::ClockSkew,
-                Some(ErrorCode::DeviceRevoked | ErrorCode::DeviceNotFound) => ErrorKind::Revoked,
+                // An error code is never proof: `revoked` is only for a verified notice.
+                Some(ErrorCode::DeviceRevoked | ErrorCode::DeviceNotFound) => {
+                    ErrorKind::RevocationUnproven
+                }
                 _ => ErrorKind::ServiceError,
             },
             Error::Protocol(_) => ErrorKind::ProtocolError,
             Error::Spoofed { .. } => ErrorKind::Spoofed,
             Error::Revoked { .. } => ErrorKind::Revoked,
+            Error::RevocationUnproven { .. } => ErrorKind::RevocationUnproven,
+            Error::InsecureServer { .. } => ErrorKind::InsecureServer,
             Error::UnknownAccount(_) => ErrorKind::UnknownAccount,
             Error::UnknownRequest(_) => ErrorKind::RequestNotFound,
             Error::InvalidNumber(_) => ErrorKind::InvalidNumber,
@@ -260,12 +304,25 @@ impl Error {
         }
     }
 
-    /// True when the service said this device is revoked or unknown.
-    pub fn means_revoked(&self) -> bool {
+    /// True when the service said (without proof) that this device is revoked or unknown. Used
+    /// only where the person asked to forget the account anyway; never a reason to delete a key
+    /// on its own.
+    pub fn says_revoked(&self) -> bool {
         matches!(
             self.service_code(),
             Some(ErrorCode::DeviceRevoked | ErrorCode::DeviceNotFound)
         )
+    }
+
+    /// The revocation notice the service sent with this refusal, **unverified**.
+    pub(crate) fn revocation_notice(&self) -> Option<&Signed<RevocationNotice>> {
+        match self {
+            Error::Service {
+                revocation: Some(notice),
+                ..
+            } => Some(notice),
+            _ => None,
+        }
     }
 }
 
@@ -297,8 +354,16 @@ mod tests {
         let service = |code: &str| Error::Service {
             code: code.into(),
             message: "m".into(),
+            revocation: None,
         };
         assert_eq!(service("60100").kind(), ErrorKind::TokenInvalid);
+        for code in ["60103", "60092"] {
+            assert_eq!(
+                service(code).kind(),
+                ErrorKind::RevocationUnproven,
+                "{code} alone is never a revocation"
+            );
+        }
         assert_eq!(service("99999").kind(), ErrorKind::ServiceError);
         assert_eq!(
             Error::UnknownRequest(uuid::Uuid::nil()).kind(),

@@ -10,8 +10,11 @@
 //!   signature over exactly what was shown, remove an account.
 //! - [`PushStream`]: the live connection, reconnecting with jittered backoff and reporting each
 //!   pending request exactly once.
-//! - [`fetch_logo`]: relying-party logos fetched with size, type and time limits, so the desktop
-//!   web view loads nothing remote.
+//! - [`fetch_logo`]: relying-party logos fetched with size, type, time and address limits (no
+//!   request to a private address, on any redirect hop) and re-encoded here at a fixed size, so
+//!   the desktop web view loads nothing remote and decodes nothing foreign.
+//! - [`RevocationProof`]: a revocation notice verified against the pinned service key, the only
+//!   thing that makes a device delete a key.
 //! - [`DeviceSession`]: a running device (every account's stream, the verified pending requests,
 //!   links, revocation, logos, settings) emitting typed [`view::SessionEvent`]s; the desktop app
 //!   and `assent device watch` are thin consumers of it.
@@ -22,21 +25,21 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use assent_device::{Authenticator, Keychain, PushEvent};
+//! use assent_device::{Authenticator, InsecureServer, Keychain, PushEvent};
 //! use assent_protocol::enroll::EnrollLink;
 //!
 //! # async fn run(now: i64) -> Result<(), assent_device::Error> {
 //! let device = Authenticator::open("/home/ana/.local/share/assent", Arc::new(Keychain::default()))?;
 //! let link = EnrollLink::parse("assent://enroll?server=https%3A%2F%2Fauth.example.com&token=...")
 //!     .map_err(|e| assent_device::Error::InvalidLink(e.to_string()))?;
-//! let account = device.enroll(&link, "Ana's laptop", "linux").await?;
+//! let account = device.enroll(&link, "Ana's laptop", "linux", InsecureServer::Refuse).await?;
 //!
 //! let mut stream = device.stream(&account).await?;
 //! while let Some(event) = stream.next().await {
 //!     if let PushEvent::RequestArrived { id, .. } = event {
 //!         let shown = device.request(&account, id).await?; // verified against the pinned key
 //!         println!("{}: {}", shown.details.app.name, shown.details.message);
-//!         device.approve(&shown, None, now).await?;
+//!         device.approve(&shown, None, now).await?; // the service's receipt, and any history error
 //!     }
 //! }
 //! # Ok(()) }
@@ -49,6 +52,7 @@ mod client;
 mod error;
 mod key;
 mod logo;
+mod revocation;
 mod secret_store;
 mod session;
 mod settings;
@@ -56,17 +60,21 @@ mod stream;
 pub mod view;
 
 pub use account::{Account, DataDir, HISTORY_LIMIT, HistoryEntry, host_name};
-pub use authenticator::{Authenticator, ShownRequest, parse_enrollment};
-pub use client::DeviceClient;
+pub use authenticator::{Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment};
+pub use client::{DeviceClient, MAX_ANSWER_BYTES};
 pub use error::{Error, ErrorKind, Result};
 pub use key::DeviceKey;
+pub use logo::picture::{PictureError, normalize as normalize_logo};
 pub use logo::{
-    LogoCache, LogoError, LogoImage, LogoLimits, LogoLookup, fetch_logo, sniff as sniff_image,
+    LOGO_SIDE, LogoCache, LogoError, LogoImage, LogoLimits, LogoLookup, LogoScope, MAX_REDIRECTS,
+    fetch_logo, sniff as sniff_image,
 };
+pub use revocation::RevocationProof;
 #[cfg(feature = "memory-store")]
 pub use secret_store::MemoryStore;
 pub use secret_store::{DEFAULT_KEYCHAIN_SERVICE, KEYCHAIN_SERVICE_ENV, Keychain, SecretStore};
 pub use session::{DeviceSession, SessionConfig, SessionEvents};
 pub use stream::{
-    Backoff, ConnectionState, HEARTBEAT_WINDOW_ENV, PushEvent, PushStream, StreamConfig,
+    Backoff, ConnectionState, HEARTBEAT_WINDOW_ENV, MAX_FRAME_BYTES, MAX_PENDING_PER_ACCOUNT,
+    MAX_WAITING_PER_ACCOUNT, PushEvent, PushStream, StreamConfig,
 };

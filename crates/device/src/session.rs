@@ -12,28 +12,42 @@
 //! Invariants:
 //! - a request is in the pending set only after it verified against its account's pinned service
 //!   key and was still pending when fetched; it leaves on resolution, decision, or revocation;
+//! - at most [`crate::MAX_PENDING_PER_ACCOUNT`] requests per account are in the set (the stream
+//!   reports no more), and a burst of arrivals is announced as a few `pending` changes, not one
+//!   whole list per request;
+//! - at most [`SessionConfig::alerts_per_minute`] arrivals per minute carry `alert: true` (the
+//!   shell raises its window and notifies only for those): a flood of requests cannot flood the
+//!   person;
+//! - an account is revoked only on a [`crate::RevocationProof`] (a notice signed by its pinned
+//!   key); a refusal without one is reported once and changes nothing;
+//! - a decision the service accepted is reported as accepted, even when the local history could
+//!   not be written (that is a separate notice);
 //! - an account's link is `connected` only while its stream hears from the service within the
 //!   heartbeat window (see [`crate::StreamConfig`]);
 //! - settings change in memory only after they were written to disk.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use assent_protocol::decision::{DecisionReceipt, DenyReason};
+use assent_protocol::decision::DenyReason;
+use assent_protocol::enroll::EnrollLink;
 use assent_protocol::request::RequestStatus;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::account::{Account, DataDir};
-use crate::authenticator::{Authenticator, ShownRequest, parse_enrollment};
+use crate::authenticator::{
+    Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment,
+};
 use crate::error::{Error, ErrorKind, Result};
-use crate::logo::{LogoCache, LogoLimits, LogoLookup, fetch_logo};
+use crate::logo::{LogoCache, LogoLimits, LogoLookup, LogoScope, fetch_logo};
+use crate::revocation::RevocationProof;
 use crate::stream::{ConnectionState, PushEvent};
 use crate::view::{
-    AccountView, ConnectionView, DecisionView, HistoryView, LinkState, RequestView, SessionEvent,
-    SessionSnapshot, Settings,
+    AccountView, ConnectionView, DecisionView, EnrollOffer, HistoryView, LinkState, RequestView,
+    SessionEvent, SessionSnapshot, Settings,
 };
 
 /// Tuning of a session; the defaults suit the desktop and the terminal.
@@ -44,8 +58,11 @@ pub struct SessionConfig {
     /// How long a failed logo shows the placeholder before it is fetched again (doubling with
     /// each consecutive failure, up to 32 times).
     pub logo_retry_after: Duration,
-    /// Logos kept in memory at most.
+    /// Logos kept in memory at most (each one fixed-size PNG, see [`crate::LOGO_SIDE`]).
     pub logo_cache_capacity: usize,
+    /// New requests per minute that may alert the person (raise the window, notify); the rest
+    /// are only added to the list.
+    pub alerts_per_minute: usize,
 }
 
 impl Default for SessionConfig {
@@ -54,9 +71,47 @@ impl Default for SessionConfig {
             logo_limits: LogoLimits::default(),
             logo_retry_after: Duration::from_secs(60),
             logo_cache_capacity: 64,
+            alerts_per_minute: 6,
         }
     }
 }
+
+/// A sliding window of the alerts given in the last minute.
+#[derive(Debug)]
+struct AlertBudget {
+    per_minute: usize,
+    given: VecDeque<Instant>,
+}
+
+impl AlertBudget {
+    fn new(per_minute: usize) -> Self {
+        AlertBudget {
+            per_minute,
+            given: VecDeque::new(),
+        }
+    }
+
+    /// True (and counted) when an alert may be given at `now`.
+    fn allow(&mut self, now: Instant) -> bool {
+        while self
+            .given
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= Duration::from_secs(60))
+        {
+            self.given.pop_front();
+        }
+        if self.given.len() < self.per_minute {
+            self.given.push_back(now);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// During a burst of arrivals, the pending list is announced after every this many changes (and
+/// once the burst is over), not after each one.
+const PENDING_BATCH: usize = 10;
 
 /// Unix milliseconds now (read at the edge; the logic below is given `now`).
 fn unix_ms() -> i64 {
@@ -151,6 +206,11 @@ struct State {
     deciding: HashMap<Uuid, Option<Option<RequestStatus>>>,
     logos: LogoCache,
     settings: Settings,
+    alerts: AlertBudget,
+    /// Accounts already told about (so each is said once until it changes): a refusal without
+    /// proof of revocation, a backlog beyond what is shown.
+    told_unproven: HashSet<Uuid>,
+    told_backlog: HashSet<Uuid>,
 }
 
 struct Inner {
@@ -232,6 +292,9 @@ impl DeviceSession {
             deciding: HashMap::new(),
             logos: LogoCache::new(config.logo_cache_capacity, config.logo_retry_after),
             settings,
+            alerts: AlertBudget::new(config.alerts_per_minute),
+            told_unproven: HashSet::new(),
+            told_backlog: HashSet::new(),
         };
         let session = DeviceSession {
             inner: Arc::new(Inner {
@@ -311,7 +374,22 @@ impl DeviceSession {
                 if !session.state().active.contains(&account_id) {
                     return;
                 }
-                session.on_push(event).await;
+                // A burst (a `pending` list of fifty) is handled as a few changes, not fifty:
+                // the list is announced every few arrivals and when the burst is over.
+                let mut changes = usize::from(session.on_push(event).await);
+                while let Some(event) = stream.try_next() {
+                    if !session.state().active.contains(&account_id) {
+                        return;
+                    }
+                    changes += usize::from(session.on_push(event).await);
+                    if changes >= PENDING_BATCH {
+                        session.emit_pending();
+                        changes = 0;
+                    }
+                }
+                if changes > 0 {
+                    session.emit_pending();
+                }
             }
         });
         if let Some(old) = self.state().streams.insert(account.id, task) {
@@ -331,16 +409,21 @@ impl DeviceSession {
         }
     }
 
-    async fn on_push(&self, event: PushEvent) {
+    /// Applies one stream event; true when the pending list changed (the caller announces it).
+    async fn on_push(&self, event: PushEvent) -> bool {
         let now = unix_ms();
         match event {
             PushEvent::Connection { account, state } => {
+                if state == ConnectionState::Connected {
+                    self.state().told_unproven.remove(&account);
+                }
                 self.state()
                     .links
                     .entry(account)
                     .or_insert_with(Link::new)
                     .on_stream(&state, now);
                 self.emit_link(account);
+                false
             }
             PushEvent::Contact { account } => {
                 self.state()
@@ -349,6 +432,7 @@ impl DeviceSession {
                     .or_insert_with(Link::new)
                     .on_contact(now);
                 self.emit_link(account);
+                false
             }
             PushEvent::RequestArrived { account, id } => self.arrived(account, id).await,
             PushEvent::RequestResolved { id, status, .. } => {
@@ -368,39 +452,102 @@ impl DeviceSession {
                         status,
                         decided_here: false,
                     });
-                    self.emit_pending();
                 }
+                removed
             }
-            PushEvent::Revoked { account } => self.revoked(account).await,
+            PushEvent::Revoked { proof, .. } => {
+                self.apply_revocation(&proof).await;
+                false
+            }
+            PushEvent::RevocationUnproven { account } => {
+                self.unproven_refusal(account).await;
+                false
+            }
+            PushEvent::Backlog { account, waiting } => {
+                let first = {
+                    let mut state = self.state();
+                    if waiting == 0 {
+                        state.told_backlog.remove(&account);
+                        false
+                    } else {
+                        state.told_backlog.insert(account)
+                    }
+                };
+                if first {
+                    self.emit(SessionEvent::Notice {
+                        code: ErrorKind::TooManyRequests,
+                        message: format!(
+                            "more requests are waiting than this device shows at once ({} shown, {waiting} more); they appear as earlier ones are answered",
+                            crate::MAX_PENDING_PER_ACCOUNT
+                        ),
+                    });
+                }
+                false
+            }
         }
     }
 
-    async fn arrived(&self, account_id: Uuid, id: Uuid) {
+    /// The stream was refused as revoked or unknown without proof: ask the service over a
+    /// signed call (whose answer, unlike a WebSocket refusal, is read whole); apply a verified
+    /// revocation, and otherwise say so once and keep the key.
+    async fn unproven_refusal(&self, account_id: Uuid) {
+        let Ok(account) = self.inner.auth.account(account_id) else {
+            return;
+        };
+        match self.inner.auth.check_standing(&account).await {
+            Err(e) if e.kind() == ErrorKind::Revoked => self.revoked(account_id).await,
+            Ok(()) => {}
+            Err(e) => {
+                if self.state().told_unproven.insert(account_id) {
+                    let e = if e.kind() == ErrorKind::RevocationUnproven {
+                        e
+                    } else {
+                        Error::RevocationUnproven {
+                            account: account.app.name.clone(),
+                        }
+                    };
+                    self.notice(&e);
+                }
+            }
+        }
+    }
+
+    /// Adds a newly announced request once it verified; true when it was added.
+    async fn arrived(&self, account_id: Uuid, id: Uuid) -> bool {
         let account = match self.inner.auth.account(account_id) {
             Ok(account) => account,
-            Err(e) => return tracing::error!(error = %e, "an event for an unknown account"),
+            Err(e) => {
+                tracing::error!(error = %e, "an event for an unknown account");
+                return false;
+            }
         };
         let shown = match self.inner.auth.request(&account, id).await {
             Ok(shown) if shown.status == RequestStatus::Pending => shown,
-            Ok(_) => return,
+            Ok(_) => return false,
             Err(e) => {
                 // A request that does not verify is dropped and reported, never shown.
                 tracing::warn!(request = %id, error = %e, "request not shown");
-                self.notice(&e);
                 if e.kind() == ErrorKind::Revoked {
+                    // The revocation verified (the authenticator applied it): clear up here
+                    // (which tells the person).
                     self.revoked(account_id).await;
+                } else {
+                    self.notice(&e);
                 }
-                return;
+                return false;
             }
         };
         let logo = self
-            .logo(shown.details.app.best_logo().map(|l| l.url.as_str()))
+            .logo(
+                shown.details.app.best_logo().map(|l| l.url.as_str()),
+                LogoScope::for_service(&account.server),
+            )
             .await;
         let view = RequestView::new(&shown, logo);
-        {
+        let alert = {
             let mut state = self.state();
-            if state.requests.contains_key(&id) {
-                return;
+            if state.requests.contains_key(&id) || !state.active.contains(&account_id) {
+                return false;
             }
             state.requests.insert(
                 id,
@@ -409,24 +556,26 @@ impl DeviceSession {
                     view: view.clone(),
                 },
             );
-        }
+            state.alerts.allow(Instant::now())
+        };
         self.emit(SessionEvent::Arrived {
             request: Box::new(view),
+            alert,
         });
-        self.emit_pending();
+        true
     }
 
-    /// Applies a revocation: the key is deleted and the account marked (both idempotent), its
-    /// requests leave the pending set, its stream stops and its link goes offline.
-    async fn revoked(&self, account: Uuid) {
-        if let Err(e) = self
-            .inner
-            .auth
-            .mark_revoked(account, unix_ms() / 1000)
-            .await
-        {
+    /// Applies a verified revocation notice.
+    async fn apply_revocation(&self, proof: &RevocationProof) {
+        if let Err(e) = self.inner.auth.mark_revoked(proof).await {
             tracing::error!(error = %e, "recording a revocation failed");
         }
+        self.revoked(proof.account_id()).await;
+    }
+
+    /// After a verified revocation was applied (key deleted, account marked): its requests leave
+    /// the pending set, its stream stops and its link goes offline.
+    async fn revoked(&self, account: Uuid) {
         let gone: Vec<Uuid> = {
             let mut state = self.state();
             let gone: Vec<Uuid> = state
@@ -463,14 +612,14 @@ impl DeviceSession {
         self.emit_pending();
     }
 
-    async fn logo(&self, url: Option<&str>) -> Option<String> {
+    async fn logo(&self, url: Option<&str>, scope: LogoScope) -> Option<String> {
         let url = url?;
         match self.state().logos.lookup(url, Instant::now()) {
             LogoLookup::Ready(data) => return Some(data),
             LogoLookup::Placeholder => return None,
             LogoLookup::Fetch => {}
         }
-        let fetched = fetch_logo(url, self.inner.config.logo_limits).await;
+        let fetched = fetch_logo(url, self.inner.config.logo_limits, scope).await;
         if let Err(e) = &fetched {
             tracing::info!(%url, error = %e, "logo refused; showing the placeholder for now");
         }
@@ -490,6 +639,7 @@ impl DeviceSession {
         self.state().requests.get(&id).map(|p| p.shown.clone())
     }
 
+    /// Announces the whole pending list (after a change, or a burst of them).
     fn emit_pending(&self) {
         self.emit(SessionEvent::Pending {
             requests: self.pending(),
@@ -504,7 +654,10 @@ impl DeviceSession {
         let mut views = Vec::new();
         for account in self.inner.auth.accounts()? {
             let logo = self
-                .logo(account.app.best_logo().map(|l| l.url.as_str()))
+                .logo(
+                    account.app.best_logo().map(|l| l.url.as_str()),
+                    LogoScope::for_service(&account.server),
+                )
                 .await;
             views.push(AccountView::new(&account, logo));
         }
@@ -546,7 +699,21 @@ impl DeviceSession {
         })
     }
 
+    /// Reads an `assent://enroll` link that arrived from outside (a deep link, another launch)
+    /// into what a person must see before confirming it: the host as parsed here, whole, and
+    /// whether the connection would be insecure. Nothing is contacted or written.
+    ///
+    /// # Errors
+    /// [`Error::InvalidLink`] for anything but a well-formed enrollment link (a repeated or
+    /// unknown parameter, a user part in the server address, ...).
+    pub fn offer(&self, link: &str) -> Result<EnrollOffer> {
+        let parsed = EnrollLink::parse(link).map_err(|e| Error::InvalidLink(e.to_string()))?;
+        Ok(EnrollOffer::new(link.trim(), &parsed))
+    }
+
     /// Enrolls this device from a pasted link (or a token with `server`) and starts its stream.
+    /// A plain-`http` service off this machine needs `insecure` to be
+    /// [`InsecureServer::Accept`] (a person answered a clear warning).
     ///
     /// # Errors
     /// [`Error::InvalidLink`] (nothing contacted or written), then as
@@ -555,15 +722,23 @@ impl DeviceSession {
         &self,
         input: &str,
         server: Option<&str>,
+        insecure: InsecureServer,
         device_name: &str,
         platform: &str,
     ) -> Result<AccountView> {
         let link = parse_enrollment(input, server)?;
-        let account = self.inner.auth.enroll(&link, device_name, platform).await?;
+        let account = self
+            .inner
+            .auth
+            .enroll(&link, device_name, platform, insecure)
+            .await?;
         self.start_stream(&account).await;
         self.emit_accounts().await;
         let logo = self
-            .logo(account.app.best_logo().map(|l| l.url.as_str()))
+            .logo(
+                account.app.best_logo().map(|l| l.url.as_str()),
+                LogoScope::for_service(&account.server),
+            )
             .await;
         Ok(AccountView::new(&account, logo))
     }
@@ -629,18 +804,19 @@ impl DeviceSession {
     async fn after_decision(
         &self,
         shown: &ShownRequest,
-        result: Result<DecisionReceipt>,
+        result: Result<Decided>,
     ) -> Result<DecisionView> {
         let id = shown.details.id;
         let kind = result.as_ref().err().map(Error::kind);
         let seen_on_stream = self.state().deciding.remove(&id).flatten();
         if kind == Some(ErrorKind::Revoked) {
+            // Verified and applied by the authenticator; clear up here.
             self.revoked(shown.account_id).await;
         } else {
             // Decided here, or ended (decided elsewhere, expired, wrong number), or reported
             // resolved by the stream while the call failed: it leaves the list either way.
             let (leaves, status) = match &result {
-                Ok(receipt) => (true, Some(receipt.status)),
+                Ok(decided) => (true, Some(decided.receipt.status)),
                 Err(_) if kind.is_some_and(ErrorKind::ends_the_request) => {
                     (true, seen_on_stream.flatten())
                 }
@@ -657,9 +833,18 @@ impl DeviceSession {
                 self.emit_pending();
             }
         }
-        result.map(|receipt| DecisionView {
+        let decided = result?;
+        if let Some(e) = &decided.history_error {
+            self.emit(SessionEvent::Notice {
+                code: e.kind(),
+                message: format!(
+                    "your answer was accepted by the service, but it could not be added to this computer's history: {e}"
+                ),
+            });
+        }
+        Ok(DecisionView {
             id,
-            status: receipt.status,
+            status: decided.receipt.status,
         })
     }
 
@@ -707,6 +892,28 @@ impl DeviceSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alerts_are_limited_per_minute_and_come_back() {
+        let start = Instant::now();
+        let mut budget = AlertBudget::new(3);
+        let given: Vec<bool> = (0..5)
+            .map(|i| budget.allow(start + Duration::from_millis(i)))
+            .collect();
+        assert_eq!(
+            given,
+            [true, true, true, false, false],
+            "three alerts a minute, the rest only listed"
+        );
+        assert!(
+            !budget.allow(start + Duration::from_secs(59)),
+            "still within the minute"
+        );
+        assert!(
+            budget.allow(start + Duration::from_secs(60)),
+            "a minute after the first, one more may alert"
+        );
+    }
 
     #[test]
     fn a_link_is_connected_only_once_synced_and_reconnecting_after_a_loss() {

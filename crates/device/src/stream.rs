@@ -8,8 +8,15 @@
 //! keeps the set of requests it has already reported, so each pending request is reported exactly
 //! once however often it reconnects, and a request that was resolved while it was offline is
 //! reported as resolved.
+//!
+//! Nothing the service sends can make the stream grow without bound: a frame is at most
+//! [`MAX_FRAME_BYTES`], at most [`MAX_PENDING_PER_ACCOUNT`] requests are reported at once (more
+//! wait, as ids only, up to [`MAX_WAITING_PER_ACCOUNT`], and are reported as earlier ones
+//! resolve), and contact with the service is reported at most once a second however many frames
+//! arrive. A `revoked` frame stops the stream only when its notice verifies against the account's
+//! pinned service key ([`RevocationProof`]); an unsigned or forged one is ignored.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use assent_protocol::error::{ErrorBody, ErrorCode};
@@ -18,11 +25,23 @@ use assent_protocol::stream::{HEARTBEAT_TIMEOUT_SECS, StreamMessage};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest as _};
 use uuid::Uuid;
 
 use crate::account::Account;
 use crate::client::{DeviceClient, endpoint, target};
+use crate::revocation::RevocationProof;
+
+/// The largest stream frame (and message) a device accepts. A `pending` list of this many
+/// bytes holds over a thousand ids; every other message is far smaller.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// The most requests of one account reported (and so shown) at once.
+pub const MAX_PENDING_PER_ACCOUNT: usize = 50;
+/// The most further request ids one account keeps waiting to be reported.
+pub const MAX_WAITING_PER_ACCOUNT: usize = 1000;
+/// Contact with the service is reported at most this often.
+const CONTACT_EVERY: Duration = Duration::from_secs(1);
 
 /// The state of one account's connection.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -70,10 +89,28 @@ pub enum PushEvent {
         /// Its final status, when known.
         status: Option<RequestStatus>,
     },
-    /// The service revoked this device. The stream has stopped.
+    /// The service revoked this device, with a notice that verified against the account's
+    /// pinned key. The stream has stopped.
     Revoked {
         /// The account.
         account: Uuid,
+        /// The verified notice: what [`crate::Authenticator::mark_revoked`] takes.
+        proof: RevocationProof,
+    },
+    /// The service refused the connection as revoked or unknown without a verifiable notice.
+    /// Nothing is deleted; the stream keeps retrying. (A shell may ask the service over a signed
+    /// call with [`crate::Authenticator::check_standing`].)
+    RevocationUnproven {
+        /// The account.
+        account: Uuid,
+    },
+    /// More requests wait than are reported at once ([`MAX_PENDING_PER_ACCOUNT`]); they are
+    /// reported as earlier ones resolve.
+    Backlog {
+        /// The account.
+        account: Uuid,
+        /// Request ids waiting beyond those reported (0 once the backlog is gone).
+        waiting: usize,
     },
     /// Something arrived from the service (a message, a heartbeat or a pong): it is alive.
     Contact {
@@ -199,21 +236,119 @@ enum Ended {
     Dropped {
         synced: bool,
     },
-    Revoked,
+    Revoked(RevocationProof),
     Closed,
+}
+
+/// The requests one account's stream has reported, and those waiting to be: bounded whatever the
+/// service sends.
+#[derive(Debug, Default)]
+struct Tracked {
+    /// Reported and not yet resolved: at most [`MAX_PENDING_PER_ACCOUNT`].
+    shown: HashSet<Uuid>,
+    /// Known, not yet reported, oldest first: at most [`MAX_WAITING_PER_ACCOUNT`].
+    waiting: VecDeque<Uuid>,
+}
+
+impl Tracked {
+    /// A request is waiting (from a `request` frame): reported now if there is room.
+    fn add(&mut self, account: Uuid, id: Uuid, events: &mut Vec<PushEvent>) {
+        if self.shown.contains(&id) || self.waiting.contains(&id) {
+            return;
+        }
+        if self.shown.len() < MAX_PENDING_PER_ACCOUNT {
+            self.shown.insert(id);
+            events.push(PushEvent::RequestArrived { account, id });
+        } else if self.waiting.len() < MAX_WAITING_PER_ACCOUNT {
+            self.waiting.push_back(id);
+        }
+    }
+
+    /// A request resolved (from a `resolved` frame).
+    fn resolve(
+        &mut self,
+        account: Uuid,
+        id: Uuid,
+        status: Option<RequestStatus>,
+        events: &mut Vec<PushEvent>,
+    ) {
+        if self.shown.remove(&id) {
+            events.push(PushEvent::RequestResolved {
+                account,
+                id,
+                status,
+            });
+            self.promote(account, events);
+        } else {
+            self.waiting.retain(|w| *w != id);
+        }
+    }
+
+    /// Reports waiting requests while there is room.
+    fn promote(&mut self, account: Uuid, events: &mut Vec<PushEvent>) {
+        while self.shown.len() < MAX_PENDING_PER_ACCOUNT {
+            let Some(id) = self.waiting.pop_front() else {
+                break;
+            };
+            if self.shown.insert(id) {
+                events.push(PushEvent::RequestArrived { account, id });
+            }
+        }
+    }
+
+    /// The service's full list (a `pending` frame): what left is resolved, what is new reported
+    /// or queued, in the service's order.
+    fn sync(&mut self, account: Uuid, ids: &[Uuid], events: &mut Vec<PushEvent>) {
+        let current: HashSet<Uuid> = ids.iter().copied().collect();
+        let mut gone: Vec<Uuid> = self
+            .shown
+            .iter()
+            .filter(|id| !current.contains(id))
+            .copied()
+            .collect();
+        gone.sort();
+        for id in gone {
+            self.shown.remove(&id);
+            events.push(PushEvent::RequestResolved {
+                account,
+                id,
+                status: None,
+            });
+        }
+        self.waiting.clear();
+        let mut seen = HashSet::new();
+        for id in ids {
+            if self.shown.contains(id) || !seen.insert(*id) {
+                continue;
+            }
+            if self.shown.len() < MAX_PENDING_PER_ACCOUNT {
+                self.shown.insert(*id);
+                events.push(PushEvent::RequestArrived { account, id: *id });
+            } else if self.waiting.len() < MAX_WAITING_PER_ACCOUNT {
+                self.waiting.push_back(*id);
+            } else {
+                break;
+            }
+        }
+    }
 }
 
 impl PushStream {
     /// Starts streaming for `account`. Must be called inside a Tokio runtime.
     pub fn start(account: &Account, client: DeviceClient, config: StreamConfig) -> Self {
         let (tx, events) = mpsc::channel(256);
-        let task = tokio::spawn(run(account.id, client, config, tx));
+        let task = tokio::spawn(run(account.clone(), client, config, tx));
         PushStream { events, task }
     }
 
     /// The next event; `None` once the stream has stopped (after `Revoked`).
     pub async fn next(&mut self) -> Option<PushEvent> {
         self.events.recv().await
+    }
+
+    /// The next event if one is already waiting (lets a consumer handle a burst as one change).
+    pub fn try_next(&mut self) -> Option<PushEvent> {
+        self.events.try_recv().ok()
     }
 
     /// Stops the stream.
@@ -229,14 +364,15 @@ impl Drop for PushStream {
 }
 
 async fn run(
-    account: Uuid,
+    account: Account,
     client: DeviceClient,
     config: StreamConfig,
     tx: mpsc::Sender<PushEvent>,
 ) {
+    let id = account.id;
     let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
-    let mut reported = HashSet::new();
-    let emit_state = |state: ConnectionState| PushEvent::Connection { account, state };
+    let mut tracked = Tracked::default();
+    let emit_state = |state: ConnectionState| PushEvent::Connection { account: id, state };
     loop {
         if tx
             .send(emit_state(ConnectionState::Connecting))
@@ -245,17 +381,27 @@ async fn run(
         {
             return;
         }
-        let ended = match connect(&client, config.connect_timeout()).await {
-            Ok(socket) => run_connection(account, socket, &mut reported, &config, &tx).await,
-            Err(ConnectError::Revoked) => Ended::Revoked,
+        let ended = match connect(&account, &client, config.connect_timeout()).await {
+            Ok(socket) => run_connection(&account, socket, &mut tracked, &config, &tx).await,
+            Err(ConnectError::Revoked(proof)) => Ended::Revoked(proof),
+            Err(ConnectError::Unproven) => {
+                if tx
+                    .send(PushEvent::RevocationUnproven { account: id })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                Ended::Dropped { synced: false }
+            }
             Err(ConnectError::Other(detail)) => {
-                tracing::debug!(%account, %detail, "stream connection failed");
+                tracing::debug!(account = %id, %detail, "stream connection failed");
                 Ended::Dropped { synced: false }
             }
         };
         match ended {
-            Ended::Revoked => {
-                let _ = tx.send(PushEvent::Revoked { account }).await;
+            Ended::Revoked(proof) => {
+                let _ = tx.send(PushEvent::Revoked { account: id, proof }).await;
                 let _ = tx.send(emit_state(ConnectionState::Offline)).await;
                 return;
             }
@@ -279,14 +425,27 @@ async fn run(
 }
 
 enum ConnectError {
-    Revoked,
+    /// Refused with a revocation notice that verified.
+    Revoked(RevocationProof),
+    /// Refused as revoked or unknown, without a notice that verified.
+    Unproven,
     Other(String),
 }
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(client: &DeviceClient, timeout: Duration) -> Result<Socket, ConnectError> {
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+}
+
+async fn connect(
+    account: &Account,
+    client: &DeviceClient,
+    timeout: Duration,
+) -> Result<Socket, ConnectError> {
     let mut url = endpoint(client.server(), "/device/v1/stream");
     let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
     url.set_scheme(scheme)
@@ -302,24 +461,30 @@ async fn connect(client: &DeviceClient, timeout: Duration) -> Result<Socket, Con
             .parse()
             .map_err(|_| ConnectError::Other("bad header".into()))?,
     );
-    let connecting = tokio_tungstenite::connect_async(request);
+    let connecting =
+        tokio_tungstenite::connect_async_with_config(request, Some(socket_config()), false);
     match tokio::time::timeout(timeout, connecting).await {
         Err(_) => Err(ConnectError::Other("timed out".into())),
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(tungstenite::Error::Http(response))) => {
+            // The body is what arrived with the headers (tungstenite reads no further).
             let body: Option<ErrorBody> = response
                 .body()
                 .as_ref()
                 .and_then(|b| serde_json::from_slice(b).ok());
+            if let Some(notice) = body.as_ref().and_then(|b| b.revocation.as_ref()) {
+                match RevocationProof::verify(account, notice) {
+                    Ok(proof) => return Err(ConnectError::Revoked(proof)),
+                    Err(why) => {
+                        tracing::warn!(account = %account.id, error = %why, "ignoring a revocation notice that does not verify; the key is kept");
+                    }
+                }
+            }
             match body.as_ref().and_then(ErrorBody::code) {
                 Some(ErrorCode::DeviceRevoked | ErrorCode::DeviceNotFound) => {
-                    Err(ConnectError::Revoked)
+                    Err(ConnectError::Unproven)
                 }
-                _ => Err(ConnectError::Other(format!(
-                    "HTTP {}: {}",
-                    response.status(),
-                    body.map(|b| b.message).unwrap_or_default()
-                ))),
+                _ => Err(ConnectError::Other(format!("HTTP {}", response.status()))),
             }
         }
         Ok(Err(e)) => Err(ConnectError::Other(e.to_string())),
@@ -327,18 +492,21 @@ async fn connect(client: &DeviceClient, timeout: Duration) -> Result<Socket, Con
 }
 
 async fn run_connection(
-    account: Uuid,
+    account: &Account,
     socket: Socket,
-    reported: &mut HashSet<Uuid>,
+    tracked: &mut Tracked,
     config: &StreamConfig,
     tx: &mpsc::Sender<PushEvent>,
 ) -> Ended {
+    let id = account.id;
     let (mut sink, mut source) = socket.split();
     let mut synced = false;
     let mut ping = tokio::time::interval(config.ping_interval());
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     let mut deadline = tokio::time::Instant::now() + config.heartbeat_timeout;
+    let mut contact_reported: Option<tokio::time::Instant> = None;
+    let mut backlog = tracked.waiting.len();
     loop {
         let frame = tokio::select! {
             frame = source.next() => frame,
@@ -350,7 +518,7 @@ async fn run_connection(
                 continue;
             }
             () = tokio::time::sleep_until(deadline) => {
-                tracing::info!(%account, window = ?config.heartbeat_timeout, "the service stopped answering; reconnecting");
+                tracing::info!(account = %id, window = ?config.heartbeat_timeout, "the service stopped answering; reconnecting");
                 return Ended::Dropped { synced };
             }
         };
@@ -360,9 +528,13 @@ async fn run_connection(
             }
             Some(Ok(frame)) => frame,
         };
-        deadline = tokio::time::Instant::now() + config.heartbeat_timeout;
-        if tx.send(PushEvent::Contact { account }).await.is_err() {
-            return Ended::Closed;
+        let now = tokio::time::Instant::now();
+        deadline = now + config.heartbeat_timeout;
+        if contact_reported.is_none_or(|at| now.duration_since(at) >= CONTACT_EVERY) {
+            contact_reported = Some(now);
+            if tx.send(PushEvent::Contact { account: id }).await.is_err() {
+                return Ended::Closed;
+            }
         }
         let Message::Text(frame) = frame else {
             continue;
@@ -370,54 +542,46 @@ async fn run_connection(
         let message = match serde_json::from_str::<StreamMessage>(&frame) {
             Ok(message) => message,
             Err(e) => {
-                tracing::warn!(%account, error = %e, "ignoring an unreadable stream message");
+                tracing::warn!(account = %id, error = %e, "ignoring an unreadable stream message");
                 continue;
             }
         };
         let mut events = Vec::new();
         match message {
             StreamMessage::Pending { ids } => {
-                let current: HashSet<Uuid> = ids.iter().copied().collect();
-                for gone in reported.iter().filter(|id| !current.contains(id)) {
-                    events.push(PushEvent::RequestResolved {
-                        account,
-                        id: *gone,
-                        status: None,
-                    });
-                }
-                reported.retain(|id| current.contains(id));
-                for id in ids {
-                    if reported.insert(id) {
-                        events.push(PushEvent::RequestArrived { account, id });
-                    }
-                }
+                tracked.sync(id, &ids, &mut events);
                 if !synced {
                     synced = true;
                     events.insert(
                         0,
                         PushEvent::Connection {
-                            account,
+                            account: id,
                             state: ConnectionState::Connected,
                         },
                     );
                 }
             }
-            StreamMessage::Request { id } => {
-                if reported.insert(id) {
-                    events.push(PushEvent::RequestArrived { account, id });
-                }
+            StreamMessage::Request { id: request } => tracked.add(id, request, &mut events),
+            StreamMessage::Resolved {
+                id: request,
+                status,
+            } => {
+                tracked.resolve(id, request, Some(status), &mut events);
             }
-            StreamMessage::Resolved { id, status } => {
-                if reported.remove(&id) {
-                    events.push(PushEvent::RequestResolved {
-                        account,
-                        id,
-                        status: Some(status),
-                    });
+            StreamMessage::Revoked { notice } => match RevocationProof::verify(account, &notice) {
+                Ok(proof) => return Ended::Revoked(proof),
+                Err(why) => {
+                    tracing::warn!(account = %id, error = %why, "ignoring a revoked frame whose notice does not verify; the key is kept");
                 }
-            }
-            StreamMessage::Revoked => return Ended::Revoked,
+            },
             StreamMessage::Heartbeat { .. } => {}
+        }
+        if tracked.waiting.len() != backlog {
+            backlog = tracked.waiting.len();
+            events.push(PushEvent::Backlog {
+                account: id,
+                waiting: backlog,
+            });
         }
         for event in events {
             if tx.send(event).await.is_err() {
@@ -451,6 +615,60 @@ mod tests {
         };
         assert_eq!(short.ping_interval(), Duration::from_secs(1));
         assert_eq!(short.connect_timeout(), Duration::from_secs(3));
+    }
+
+    fn arrived(events: &[PushEvent]) -> Vec<Uuid> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                PushEvent::RequestArrived { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_a_stream_tracks_is_bounded_whatever_the_service_sends() {
+        let account = Uuid::nil();
+        let ids: Vec<Uuid> = (0..5000u128).map(Uuid::from_u128).collect();
+        let mut tracked = Tracked::default();
+        let mut events = Vec::new();
+        tracked.sync(account, &ids, &mut events);
+        assert_eq!(
+            arrived(&events),
+            ids[..MAX_PENDING_PER_ACCOUNT].to_vec(),
+            "the oldest are reported, at most the bound"
+        );
+        assert_eq!(tracked.shown.len(), MAX_PENDING_PER_ACCOUNT);
+        assert_eq!(tracked.waiting.len(), MAX_WAITING_PER_ACCOUNT);
+        for id in (10_000..20_000u128).map(Uuid::from_u128) {
+            tracked.add(account, id, &mut events);
+        }
+        assert_eq!(tracked.shown.len(), MAX_PENDING_PER_ACCOUNT);
+        assert_eq!(
+            tracked.waiting.len(),
+            MAX_WAITING_PER_ACCOUNT,
+            "`request` frames beyond the bound are dropped"
+        );
+        let mut events = Vec::new();
+        tracked.resolve(account, ids[0], Some(RequestStatus::Approved), &mut events);
+        assert_eq!(
+            arrived(&events),
+            vec![ids[MAX_PENDING_PER_ACCOUNT]],
+            "a resolution reports the next waiting request"
+        );
+        let mut events = Vec::new();
+        tracked.sync(account, &ids[1..3], &mut events);
+        assert_eq!(tracked.shown.len(), 2, "a new full list replaces the old");
+        assert!(tracked.waiting.is_empty());
+        let resolved = events
+            .iter()
+            .filter(|e| matches!(e, PushEvent::RequestResolved { status: None, .. }))
+            .count();
+        assert_eq!(resolved, MAX_PENDING_PER_ACCOUNT - 2);
+        let mut events = Vec::new();
+        tracked.sync(account, &[ids[1], ids[1], ids[2], ids[1]], &mut events);
+        assert!(events.is_empty(), "duplicates change nothing");
     }
 
     #[test]

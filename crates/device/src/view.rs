@@ -6,9 +6,16 @@
 //! ipc-types`, checked by `npm run check`), so a renamed field breaks the UI's type check instead
 //! of the running app. Nothing here carries key material, tokens or digests: the UI names
 //! requests by id, and the Rust side signs what it verified and showed.
+//!
+//! Every piece of relying-party text in a view (names, messages, details, requester fields) has
+//! its control, bidirectional and line-separator characters stripped ([`shown_text`]), whatever
+//! the service sent: an older or malicious service may not have refused them. An accent colour
+//! reaches a view only as `#rrggbb` ([`accent_color`]), so it can never become other CSS.
 
 use assent_protocol::decision::{DenyReason, Outcome};
+use assent_protocol::enroll::EnrollLink;
 use assent_protocol::request::RequestStatus;
+use assent_protocol::text::strip_unsafe;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uuid::Uuid;
@@ -24,8 +31,51 @@ pub mod events {
     pub const SESSION: &str = "assent://session";
     /// Payload: the request id (a string) to bring forward (a notification was clicked).
     pub const OPEN_REQUEST: &str = "assent://open-request";
-    /// Payload: an `assent://enroll` link (a string) to confirm before enrolling.
+    /// Payload: [`super::EnrollOffer`], an enrollment link to confirm before enrolling.
     pub const ENROLL_LINK: &str = "assent://enroll-link";
+}
+
+/// Relying-party text as a person may see it: control, bidirectional and line-separator
+/// characters removed (see [`assent_protocol::text`]).
+pub fn shown_text(text: &str) -> String {
+    strip_unsafe(text)
+}
+
+/// An accent colour fit to become CSS: exactly `#rrggbb` (lower-cased); anything else is dropped
+/// and the UI uses its own colour.
+pub fn accent_color(color: Option<&str>) -> Option<String> {
+    let hex = color?.strip_prefix('#')?;
+    (hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("#{}", hex.to_ascii_lowercase()))
+}
+
+/// An `assent://enroll` link that arrived from outside (a deep link, another launch), as Rust
+/// parsed it: what the confirmation screen shows, host first and whole. No token: the UI hands
+/// `link` back to `enroll`, which parses it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct EnrollOffer {
+    /// The link as received (the UI passes it back to enroll; it is not shown).
+    pub link: String,
+    /// The service's host, with its port when it is not the default, exactly as parsed (an IDN in
+    /// its ASCII form): what the person must recognise.
+    pub host: String,
+    /// The whole service address, as parsed.
+    pub server: String,
+    /// True when the service is plain `http` off this machine: enrolling then needs the person
+    /// to accept a warning.
+    pub insecure: bool,
+}
+
+impl EnrollOffer {
+    /// The offer of a parsed link.
+    pub fn new(link: &str, parsed: &EnrollLink) -> Self {
+        EnrollOffer {
+            link: link.to_owned(),
+            host: parsed.host(),
+            server: parsed.server.to_string(),
+            insecure: parsed.is_insecure(),
+        }
+    }
 }
 
 /// An app's branding, ready to show.
@@ -90,27 +140,28 @@ impl RequestView {
     /// The view of a verified request with its logo (a `data:` URL).
     pub fn new(shown: &ShownRequest, logo: Option<String>) -> Self {
         let d = &shown.details;
+        let field = |text: &Option<String>| text.as_deref().map(shown_text);
         RequestView {
             id: d.id,
             account_id: shown.account_id,
             app: BrandingView {
-                name: d.app.name.clone(),
-                accent_color: d.app.accent_color.clone(),
+                name: shown_text(&d.app.name),
+                accent_color: accent_color(d.app.accent_color.as_deref()),
                 logo,
             },
-            message: d.message.clone(),
+            message: shown_text(&d.message),
             details: d
                 .details
                 .iter()
                 .map(|f| DetailView {
-                    label: f.label.clone(),
-                    value: f.value.clone(),
+                    label: shown_text(&f.label),
+                    value: shown_text(&f.value),
                 })
                 .collect(),
             requester: d.requester.as_ref().map(|r| RequesterView {
-                ip: r.ip.clone(),
-                location: r.location.clone(),
-                user_agent: r.user_agent.clone(),
+                ip: field(&r.ip),
+                location: field(&r.location),
+                user_agent: field(&r.user_agent),
             }),
             created_at: d.created_at,
             expires_at: d.expires_at,
@@ -150,13 +201,13 @@ impl AccountView {
         AccountView {
             id: account.id,
             app: BrandingView {
-                name: account.app.name.clone(),
-                accent_color: account.app.accent_color.clone(),
+                name: shown_text(&account.app.name),
+                accent_color: accent_color(account.app.accent_color.as_deref()),
                 logo,
             },
             user_id: account.user_id,
             server: account.server.to_string(),
-            device_name: account.device_name.clone(),
+            device_name: shown_text(&account.device_name),
             enrolled_at: account.enrolled_at,
             revoked: account.revoked_at.is_some(),
         }
@@ -218,8 +269,8 @@ impl From<&HistoryEntry> for HistoryView {
     fn from(e: &HistoryEntry) -> Self {
         HistoryView {
             request_id: e.request_id,
-            app_name: e.app_name.clone(),
-            message: e.message.clone(),
+            app_name: shown_text(&e.app_name),
+            message: shown_text(&e.message),
             outcome: e.outcome,
             reason: e.reason,
             decided_at: e.decided_at,
@@ -261,12 +312,16 @@ pub struct StateView {
     /// Settings.
     pub settings: SettingsView,
     /// A deep link waiting to be confirmed, if the app was opened with one.
-    pub enroll_link: Option<String>,
+    pub enroll_link: Option<EnrollOffer>,
 }
 
 impl StateView {
     /// The session's snapshot with the shell's own parts.
-    pub fn new(snapshot: SessionSnapshot, autostart: bool, enroll_link: Option<String>) -> Self {
+    pub fn new(
+        snapshot: SessionSnapshot,
+        autostart: bool,
+        enroll_link: Option<EnrollOffer>,
+    ) -> Self {
         StateView {
             accounts: snapshot.accounts,
             pending: snapshot.pending,
@@ -328,11 +383,13 @@ pub enum SessionEvent {
         /// The verified requests waiting for this device's people.
         requests: Vec<RequestView>,
     },
-    /// A request newly verified and added to the pending list (once per request): the moment a
-    /// shell notifies the person.
+    /// A request newly verified and added to the pending list (once per request).
     Arrived {
         /// The request (boxed: it is much larger than the other events).
         request: Box<RequestView>,
+        /// True when the shell should alert the person (raise its window, notify): at most a
+        /// few arrivals a minute do ([`crate::SessionConfig::alerts_per_minute`]).
+        alert: bool,
     },
     /// A request left the pending list.
     Resolved {
@@ -391,6 +448,7 @@ pub fn typescript_declarations() -> String {
         LinkState::decl(&cfg),
         ConnectionView::decl(&cfg),
         HistoryView::decl(&cfg),
+        EnrollOffer::decl(&cfg),
         Settings::decl(&cfg),
         SettingsView::decl(&cfg),
         SessionSnapshot::decl(&cfg),
@@ -413,7 +471,7 @@ pub fn typescript_declarations() -> String {
         codes.join(", ")
     ));
     out.push_str(&format!(
-        "/** The events a desktop shell emits, and their payloads. */\nexport const EVENTS = {{\n  session: \"{}\",\n  openRequest: \"{}\",\n  enrollLink: \"{}\",\n}} as const;\n\nexport type EventPayloads = {{\n  [EVENTS.session]: SessionEvent;\n  [EVENTS.openRequest]: string;\n  [EVENTS.enrollLink]: string;\n}};\n",
+        "/** The events a desktop shell emits, and their payloads. */\nexport const EVENTS = {{\n  session: \"{}\",\n  openRequest: \"{}\",\n  enrollLink: \"{}\",\n}} as const;\n\nexport type EventPayloads = {{\n  [EVENTS.session]: SessionEvent;\n  [EVENTS.openRequest]: string;\n  [EVENTS.enrollLink]: EnrollOffer;\n}};\n",
         events::SESSION,
         events::OPEN_REQUEST,
         events::ENROLL_LINK
@@ -445,6 +503,34 @@ mod tests {
                 "the generated TypeScript should contain {needle:?}:\n{ts}"
             );
         }
+    }
+
+    #[test]
+    fn accent_colours_are_only_ever_rrggbb() {
+        assert_eq!(accent_color(Some("#C8102E")).as_deref(), Some("#c8102e"));
+        for bad in [
+            "red",
+            "#c8102e; background: url(https://evil.example/t)",
+            "#fff",
+            "#c8102e00",
+            "var(--x)",
+            "#c8102",
+            "#gggggg",
+            "url(x)",
+            "",
+            "#\u{202e}c8102",
+        ] {
+            assert_eq!(accent_color(Some(bad)), None, "{bad:?} never becomes CSS");
+        }
+        assert_eq!(accent_color(None), None);
+    }
+
+    #[test]
+    fn shown_text_strips_what_could_mislead() {
+        assert_eq!(
+            shown_text("Pay \u{202e}lived\u{1b}[2J\u{2028}now"),
+            "Pay lived[2Jnow"
+        );
     }
 
     #[test]

@@ -25,15 +25,19 @@ pub enum MessageKind {
     Decision,
     /// Proof that an enrolling device holds the private half of the key it registers.
     EnrollmentProof,
+    /// The service's notice that a device is revoked (signed by the service): the only word on
+    /// which a device deletes its key.
+    Revocation,
 }
 
 impl MessageKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [MessageKind; 4] = [
+    pub const ALL: [MessageKind; 5] = [
         MessageKind::RequestAuth,
         MessageKind::RequestDetails,
         MessageKind::Decision,
         MessageKind::EnrollmentProof,
+        MessageKind::Revocation,
     ];
 
     /// The domain tag prefixed to the canonical bytes before signing.
@@ -43,6 +47,7 @@ impl MessageKind {
             MessageKind::RequestDetails => "assent/v1/request-details",
             MessageKind::Decision => "assent/v1/decision",
             MessageKind::EnrollmentProof => "assent/v1/enrollment-proof",
+            MessageKind::Revocation => "assent/v1/revocation",
         }
     }
 

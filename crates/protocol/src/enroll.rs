@@ -108,21 +108,42 @@ pub struct EnrollmentResponse {
     pub enrolled_at: i64,
 }
 
-/// Why an enrollment link could not be read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Longest accepted enrollment link (or pasted service address), in bytes. A real link is under
+/// 300; anything longer is refused before it is parsed.
+pub const MAX_LINK_BYTES: usize = 2048;
+
+/// Why an enrollment link could not be read. Messages never repeat the link's text: it comes from
+/// anywhere (a web page, a chat message) and may carry characters meant to mislead.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EnrollLinkError {
     /// Not a URL at all.
-    #[error("not a link: {0}")]
-    NotAUrl(String),
+    #[error("not a link")]
+    NotAUrl,
+    /// Longer than [`MAX_LINK_BYTES`].
+    #[error("the enrollment link is longer than {MAX_LINK_BYTES} bytes")]
+    TooLong,
     /// A URL, but not `assent://enroll`.
     #[error("not an Assent enrollment link (expected assent://enroll?server=...&token=...)")]
     WrongScheme,
     /// The `server` or `token` parameter is missing.
     #[error("the enrollment link has no {0}")]
     Missing(&'static str),
-    /// The server is not an http(s) URL.
-    #[error("the enrollment link's server is not an http(s) URL: {0}")]
-    BadServer(String),
+    /// A parameter appears more than once: the link could be shown with one value and used with
+    /// another.
+    #[error("the enrollment link gives {0} more than once")]
+    Repeated(&'static str),
+    /// A parameter (or a part of the link) this version does not know.
+    #[error("the enrollment link has parts an enrollment link never has")]
+    Unexpected,
+    /// The server is not an http(s) URL with a host.
+    #[error("the enrollment link's server is not an http(s) address")]
+    BadServer,
+    /// The server address has a user name or password (`https://bank.example@evil.example`): the
+    /// part before `@` is not the host, however it reads.
+    #[error(
+        "the service address has a user name or password before its host, which only serves to disguise the host"
+    )]
+    UserPart,
     /// The token has characters a registration token never has.
     #[error("the enrollment link's token is malformed")]
     BadToken,
@@ -146,16 +167,35 @@ impl fmt::Debug for EnrollLink {
     }
 }
 
-/// Checks a service URL given by a person or a link: http or https, with a host.
+/// Checks a service URL given by a person or a link: http or https, with a host, and nothing that
+/// could disguise the host: no user name or password, no query or fragment.
 ///
 /// # Errors
-/// [`EnrollLinkError::BadServer`] otherwise.
+/// [`EnrollLinkError::UserPart`] for a user part; [`EnrollLinkError::BadServer`] otherwise.
 pub fn parse_server_url(text: &str) -> Result<Url, EnrollLinkError> {
-    let url = Url::parse(text.trim()).map_err(|_| EnrollLinkError::BadServer(text.to_owned()))?;
+    if text.len() > MAX_LINK_BYTES {
+        return Err(EnrollLinkError::TooLong);
+    }
+    let url = Url::parse(text.trim()).map_err(|_| EnrollLinkError::BadServer)?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(EnrollLinkError::BadServer(text.to_owned()));
+        return Err(EnrollLinkError::BadServer);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(EnrollLinkError::UserPart);
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(EnrollLinkError::BadServer);
     }
     Ok(url)
+}
+
+/// True when talking to `server` is not protected by TLS and leaves the machine: plain `http`
+/// to anything but a loopback address. A person must accept that explicitly before enrolling.
+pub fn is_insecure_server(server: &Url) -> bool {
+    server.scheme() != "https"
+        && !server
+            .host()
+            .is_some_and(|host| crate::net::is_loopback_host(&host))
 }
 
 /// Checks that a token looks like a registration token: 16 to 128 base64url characters.
@@ -175,23 +215,40 @@ pub fn check_token_shape(token: &str) -> Result<(), EnrollLinkError> {
 }
 
 impl EnrollLink {
-    /// Parses a link.
+    /// Parses a link strictly: `assent://enroll?server=...&token=...` and nothing else. A link
+    /// that could be read two ways is refused rather than guessed at: a parameter given twice, a
+    /// parameter this version does not know, a user part, path or fragment on the link, or a
+    /// service address with a user part.
     ///
     /// # Errors
     /// An [`EnrollLinkError`] saying what is wrong.
     pub fn parse(text: &str) -> Result<Self, EnrollLinkError> {
-        let url = Url::parse(text.trim()).map_err(|_| EnrollLinkError::NotAUrl(text.to_owned()))?;
+        if text.len() > MAX_LINK_BYTES {
+            return Err(EnrollLinkError::TooLong);
+        }
+        let url = Url::parse(text.trim()).map_err(|_| EnrollLinkError::NotAUrl)?;
         // `assent://enroll?...`: "enroll" is the host of a non-special URL.
         if url.scheme() != "assent" || url.host_str() != Some("enroll") {
             return Err(EnrollLinkError::WrongScheme);
         }
+        if !url.username().is_empty()
+            || url.password().is_some()
+            || url.port().is_some()
+            || !matches!(url.path(), "" | "/")
+            || url.fragment().is_some()
+        {
+            return Err(EnrollLinkError::Unexpected);
+        }
         let mut server = None;
         let mut token = None;
         for (k, v) in url.query_pairs() {
-            match k.as_ref() {
-                "server" => server = Some(v.into_owned()),
-                "token" => token = Some(v.into_owned()),
-                _ => {}
+            let (slot, name) = match k.as_ref() {
+                "server" => (&mut server, "server"),
+                "token" => (&mut token, "token"),
+                _ => return Err(EnrollLinkError::Unexpected),
+            };
+            if slot.replace(v.into_owned()).is_some() {
+                return Err(EnrollLinkError::Repeated(name));
             }
         }
         let server = parse_server_url(&server.ok_or(EnrollLinkError::Missing("server"))?)?;
@@ -201,6 +258,22 @@ impl EnrollLink {
             server,
             token: SecretString::new(token),
         })
+    }
+
+    /// The service's host exactly as parsed (an IDN in its ASCII form, an IP address in its
+    /// canonical form), with the port when it is not the scheme's default: what a person must
+    /// read, whole, before enrolling.
+    pub fn host(&self) -> String {
+        let host = self.server.host_str().unwrap_or_default();
+        match self.server.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
+
+    /// See [`is_insecure_server`].
+    pub fn is_insecure(&self) -> bool {
+        is_insecure_server(&self.server)
     }
 
     /// Renders the link. The result contains the token: treat it as a secret.
@@ -233,30 +306,145 @@ mod tests {
 
     #[test]
     fn bad_links_say_what_is_wrong() {
+        let cases: &[(&str, EnrollLinkError)] = &[
+            (
+                "https://example.com/enroll?token=x",
+                EnrollLinkError::WrongScheme,
+            ),
+            (
+                "assent://enroll?token=abcdefghijklmnopqrstu",
+                EnrollLinkError::Missing("server"),
+            ),
+            (
+                "assent://enroll?server=http://h",
+                EnrollLinkError::Missing("token"),
+            ),
+            (
+                "assent://enroll?server=ftp://h&token=abcdefghijklmnopqrstu",
+                EnrollLinkError::BadServer,
+            ),
+            (
+                "assent://enroll?server=http://h&token=has%20space%20inside%20it",
+                EnrollLinkError::BadToken,
+            ),
+            ("not a link", EnrollLinkError::NotAUrl),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(&EnrollLink::parse(text).unwrap_err(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn links_that_read_two_ways_are_refused() {
+        let t = "abcdefghijklmnopqrstu";
+        let cases = [
+            (
+                format!(
+                    "assent://enroll?server=https%3A%2F%2Fa.example&token={t}&server=https%3A%2F%2Fb.example"
+                ),
+                EnrollLinkError::Repeated("server"),
+            ),
+            (
+                format!("assent://enroll?server=https%3A%2F%2Fa.example&token={t}&token={t}"),
+                EnrollLinkError::Repeated("token"),
+            ),
+            (
+                format!(
+                    "assent://enroll?serv%65r=https%3A%2F%2Fa.example&server=https%3A%2F%2Fb.example&token={t}"
+                ),
+                EnrollLinkError::Repeated("server"),
+            ),
+            (
+                format!(
+                    "assent://enroll?server=https%3A%2F%2Fa.example&token={t}&next=https%3A%2F%2Fb.example"
+                ),
+                EnrollLinkError::Unexpected,
+            ),
+            (
+                format!(
+                    "assent://enroll?server=https%3A%2F%2Flong.lookalike.name%40127.0.0.1&token={t}"
+                ),
+                EnrollLinkError::UserPart,
+            ),
+            (
+                format!(
+                    "assent://enroll?server=https%3A%2F%2Fbank.example%3Ax%40evil.example&token={t}"
+                ),
+                EnrollLinkError::UserPart,
+            ),
+            (
+                format!("assent://user@enroll?server=https%3A%2F%2Fa.example&token={t}"),
+                EnrollLinkError::Unexpected,
+            ),
+            (
+                format!("assent://enroll/other?server=https%3A%2F%2Fa.example&token={t}"),
+                EnrollLinkError::Unexpected,
+            ),
+            (
+                format!(
+                    "assent://enroll?server=https%3A%2F%2Fa.example&token={t}#server=https://b.example"
+                ),
+                EnrollLinkError::Unexpected,
+            ),
+            (
+                format!("assent://enroll?server=https%3A%2F%2Fa.example%2F%3Fx%3D1&token={t}"),
+                EnrollLinkError::BadServer,
+            ),
+            (
+                format!(
+                    "assent://enroll?server=https%3A%2F%2Fa.example&token={t}&{}",
+                    "x".repeat(MAX_LINK_BYTES)
+                ),
+                EnrollLinkError::TooLong,
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                EnrollLink::parse(&text),
+                Err(expected.clone()),
+                "{text} must be refused as {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_host_is_what_the_parser_read_and_plain_http_is_insecure_off_loopback() {
+        let t = "abcdefghijklmnopqrstu";
+        let link = |server: &str| {
+            EnrollLink::parse(&format!(
+                "assent://enroll?server={}&token={t}",
+                percent_encoding::utf8_percent_encode(server, percent_encoding::NON_ALPHANUMERIC)
+            ))
+            .unwrap()
+        };
+        let cases = [
+            ("https://auth.acme.example", "auth.acme.example", false),
+            (
+                "https://auth.acme.example:8443/x",
+                "auth.acme.example:8443",
+                false,
+            ),
+            ("https://BÜCHER.example", "xn--bcher-kva.example", false),
+            ("http://auth.acme.example", "auth.acme.example", true),
+            ("http://10.0.0.5:7070", "10.0.0.5:7070", true),
+            ("http://127.0.0.1:7070", "127.0.0.1:7070", false),
+            ("http://[::1]:7070", "[::1]:7070", false),
+            ("http://localhost:7070", "localhost:7070", false),
+            ("http://2130706433", "127.0.0.1", false),
+        ];
+        for (server, host, insecure) in cases {
+            let parsed = link(server);
+            assert_eq!(parsed.host(), host, "{server} is shown as {host}");
+            assert_eq!(
+                parsed.is_insecure(),
+                insecure,
+                "{server}: insecure = {insecure}"
+            );
+        }
         assert_eq!(
-            EnrollLink::parse("https://example.com/enroll?token=x"),
-            Err(EnrollLinkError::WrongScheme)
+            parse_server_url("https://a@b.example"),
+            Err(EnrollLinkError::UserPart)
         );
-        assert_eq!(
-            EnrollLink::parse("assent://enroll?token=abcdefghijklmnopqrstu"),
-            Err(EnrollLinkError::Missing("server"))
-        );
-        assert_eq!(
-            EnrollLink::parse("assent://enroll?server=http://h"),
-            Err(EnrollLinkError::Missing("token"))
-        );
-        assert!(matches!(
-            EnrollLink::parse("assent://enroll?server=ftp://h&token=abcdefghijklmnopqrstu"),
-            Err(EnrollLinkError::BadServer(_))
-        ));
-        assert_eq!(
-            EnrollLink::parse("assent://enroll?server=http://h&token=has%20space%20inside%20it"),
-            Err(EnrollLinkError::BadToken)
-        );
-        assert!(matches!(
-            EnrollLink::parse("not a link"),
-            Err(EnrollLinkError::NotAUrl(_))
-        ));
     }
 
     #[test]

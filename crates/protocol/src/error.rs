@@ -9,6 +9,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::revocation::RevocationNotice;
+use crate::signed::Signed;
+
 macro_rules! error_codes {
     ($( $(#[doc = $doc:literal])* $name:ident = $code:literal, $status:literal; )*) => {
         /// A stable error code. Clients switch on the code, never on the message text.
@@ -116,6 +119,10 @@ pub struct ErrorBody {
     pub errors: ErrorDetail,
     /// The stable code, as a string.
     pub error_code: String,
+    /// With 60103 (device revoked): the service-signed notice a device verifies before it
+    /// forgets its key (an Assent extension; Authy clients ignore it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Signed<RevocationNotice>>,
 }
 
 impl ErrorBody {
@@ -130,7 +137,14 @@ impl ErrorBody {
             message,
             success: false,
             error_code: code.as_str().to_owned(),
+            revocation: None,
         }
+    }
+
+    /// Attaches a signed revocation notice (60103 answers).
+    pub fn with_revocation(mut self, notice: Signed<RevocationNotice>) -> Self {
+        self.revocation = Some(notice);
+        self
     }
 
     /// Adds a per-parameter problem to `errors`.
@@ -143,11 +157,51 @@ impl ErrorBody {
     pub fn code(&self) -> Option<ErrorCode> {
         ErrorCode::parse(&self.error_code)
     }
+
+    /// Reads an error answer as a device receives it from whatever answers at its service's
+    /// address. A `revocation` that is not a signed notice is left out (it proves nothing) rather
+    /// than making the whole refusal unreadable; the notice kept is **unverified** (see
+    /// [`RevocationNotice::verify_for`]). `None` when the body is not an error body at all.
+    pub fn from_answer(bytes: &[u8]) -> Option<ErrorBody> {
+        let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let revocation = value
+            .as_object_mut()?
+            .remove("revocation")
+            .and_then(|notice| serde_json::from_value(notice).ok());
+        let body: ErrorBody = serde_json::from_value(value).ok()?;
+        Some(ErrorBody { revocation, ..body })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_with_a_bad_revocation_is_read_without_it() {
+        let body = |revocation: serde_json::Value| {
+            serde_json::json!({"message": "Device revoked.", "success": false,
+                "errors": {"message": "Device revoked."}, "error_code": "60103",
+                "revocation": revocation})
+            .to_string()
+        };
+        for junk in [
+            serde_json::json!("forged"),
+            serde_json::json!({"payload": {}}),
+            serde_json::Value::Null,
+        ] {
+            let read = ErrorBody::from_answer(body(junk.clone()).as_bytes())
+                .unwrap_or_else(|| panic!("the refusal is read despite revocation {junk}"));
+            assert_eq!(read.code(), Some(ErrorCode::DeviceRevoked));
+            assert_eq!(
+                read.revocation, None,
+                "{junk} is not a notice and is dropped"
+            );
+        }
+        for not_an_error in ["", "[]", "{}", "{\"message\": 1}", "\u{0}"] {
+            assert_eq!(ErrorBody::from_answer(not_an_error.as_bytes()), None);
+        }
+    }
 
     #[test]
     fn codes_are_unique_and_round_trip() {

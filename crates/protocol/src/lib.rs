@@ -9,6 +9,8 @@
 //! - [`signed`]: the `{"payload", "signature"}` envelope, verified over the payload as received;
 //! - [`auth`]: the device `Authorization` header (render, parse, verify with a caller-given `now`);
 //! - [`enroll`], [`request`], [`decision`], [`stream`]: the device API's messages;
+//! - [`revocation`]: the service's signed revocation notice, the only word a device deletes its
+//!   key on;
 //! - [`callback`]: Authy-compatible callback payloads and their HMAC signature;
 //! - [`error`]: the one error body and its stable codes;
 //! - [`secret`]: a string wrapper that never prints its contents.
@@ -50,6 +52,7 @@ pub mod error;
 pub mod net;
 pub mod params;
 pub mod request;
+pub mod revocation;
 pub mod secret;
 pub mod signed;
 pub mod stream;

@@ -133,6 +133,15 @@ impl<T> Clone for Signed<T> {
     }
 }
 
+/// Two envelopes are equal when they carry the same payload (as received) and signature.
+impl<T> PartialEq for Signed<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.payload == other.payload && self.signature == other.signature
+    }
+}
+
+impl<T> Eq for Signed<T> {}
+
 impl<T> fmt::Debug for Signed<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signed")

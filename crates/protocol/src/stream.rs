@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::request::RequestStatus;
+use crate::revocation::RevocationNotice;
+use crate::signed::Signed;
 
 /// Seconds between heartbeats from the service.
 pub const HEARTBEAT_INTERVAL_SECS: u64 = 25;
@@ -35,8 +37,13 @@ pub enum StreamMessage {
         /// Its final status.
         status: RequestStatus,
     },
-    /// This device was revoked; the service closes the stream after sending this.
-    Revoked,
+    /// This device was revoked; the service closes the stream after sending this. The notice is
+    /// signed by the service key: a device verifies it against its pinned key and its own id
+    /// before it forgets anything, and ignores a `revoked` frame without a valid one.
+    Revoked {
+        /// The signed notice.
+        notice: Signed<RevocationNotice>,
+    },
     /// Keeps the connection (and any proxy on the way) alive.
     Heartbeat {
         /// Service clock, Unix seconds: lets a device notice its own clock drifting.
@@ -67,7 +74,6 @@ mod tests {
                 },
                 r#"{"type":"resolved","id":"00000000-0000-0000-0000-000000000001","status":"denied"}"#,
             ),
-            (StreamMessage::Revoked, r#"{"type":"revoked"}"#),
             (
                 StreamMessage::Heartbeat { ts: 5 },
                 r#"{"type":"heartbeat","ts":5}"#,
@@ -80,5 +86,25 @@ mod tests {
                 message
             );
         }
+    }
+
+    #[test]
+    fn a_revoked_frame_carries_a_signed_notice_and_an_unsigned_one_does_not_parse() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let notice = Signed::sign(&RevocationNotice::new(Uuid::from_u128(1), 9), &key).unwrap();
+        let message = StreamMessage::Revoked { notice };
+        let text = serde_json::to_string(&message).unwrap();
+        assert!(
+            text.starts_with(r#"{"type":"revoked","notice":{"payload":{"v":1,"#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<StreamMessage>(&text).unwrap(),
+            message
+        );
+        assert!(
+            serde_json::from_str::<StreamMessage>(r#"{"type":"revoked"}"#).is_err(),
+            "the old unsigned frame is not a message a device acts on"
+        );
     }
 }

@@ -102,6 +102,17 @@ pub fn strip_unsafe(text: &str) -> String {
     out
 }
 
+/// `text` fit to show where it may be long and came from anyone (a service's error message):
+/// unsafe characters stripped, then at most `max_chars` characters, with `…` when something was
+/// cut.
+pub fn shown(text: &str, max_chars: usize) -> String {
+    let safe = strip_unsafe(text);
+    match safe.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &safe[..cut]),
+        None => safe,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +179,22 @@ mod tests {
             "stripping shows what was hidden"
         );
         assert_eq!(strip_unsafe("a          b"), "a   b");
+    }
+
+    #[test]
+    fn shown_text_is_stripped_then_shortened() {
+        assert_eq!(shown("Denied\u{1b}[2J", 300), "Denied[2J");
+        assert_eq!(shown("abcdef", 3), "abc…");
+        assert_eq!(shown("abc", 3), "abc", "nothing cut, no ellipsis");
+        assert_eq!(
+            shown("ab\u{202e}\u{202e}c", 3),
+            "abc",
+            "stripped characters do not count towards the limit"
+        );
+        assert_eq!(
+            shown("日本語です", 2),
+            "日本…",
+            "cut on characters, not bytes"
+        );
     }
 }

@@ -5,6 +5,8 @@ use std::fmt;
 
 use assent_protocol::error::{ErrorBody, ErrorCode};
 use assent_protocol::params::ParamsError;
+use assent_protocol::revocation::RevocationNotice;
+use assent_protocol::signed::Signed;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +24,9 @@ pub struct ApiError {
     pub field: Option<(Cow<'static, str>, String)>,
     /// Seconds until a retry can succeed (`Retry-After`), for rate limits and back-offs.
     pub retry_after: Option<u64>,
+    /// The signed notice a revoked device verifies before forgetting its key (60103 only; boxed
+    /// so that every `Result<_, ApiError>` stays small).
+    pub revocation: Option<Box<Signed<RevocationNotice>>>,
 }
 
 impl ApiError {
@@ -32,7 +37,19 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            revocation: None,
         }
+    }
+
+    /// 60103 for a revoked device, with the service-signed notice that lets the device believe
+    /// it (an error code alone never makes a device delete its key).
+    pub fn device_revoked(notice: Signed<RevocationNotice>) -> Self {
+        let mut error = ApiError::new(
+            ErrorCode::DeviceRevoked,
+            "This device has been revoked; enroll it again to use it.",
+        );
+        error.revocation = Some(Box::new(notice));
+        error
     }
 
     /// Names the parameter at fault (`errors.<name> = <problem>` in the body).
@@ -87,6 +104,7 @@ impl From<ParamsError> for ApiError {
             message: e.message,
             field,
             retry_after: None,
+            revocation: None,
         }
     }
 }
@@ -104,6 +122,9 @@ impl IntoResponse for ApiError {
         let mut body = ErrorBody::new(self.code, self.message);
         if let Some((name, problem)) = self.field {
             body = body.with_field(name, problem);
+        }
+        if let Some(notice) = self.revocation {
+            body = body.with_revocation(*notice);
         }
         let mut response = (status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {

@@ -3,7 +3,9 @@
 use std::fmt;
 
 use assent_protocol::crypto::{PublicKey, b64url, sha256};
+use assent_protocol::revocation::RevocationNotice;
 use assent_protocol::secret::SecretString;
+use assent_protocol::signed::Signed;
 use ed25519_dalek::SigningKey;
 use rand::RngCore as _;
 use rand::rngs::OsRng;
@@ -53,6 +55,17 @@ impl ServiceKey {
     /// The signing key.
     pub fn signing_key(&self) -> &SigningKey {
         &self.0
+    }
+
+    /// The signed notice that `device` is revoked (as of `revoked_at`): the only word on which a
+    /// device deletes its key.
+    pub fn revocation_notice(
+        &self,
+        device: uuid::Uuid,
+        revoked_at: i64,
+    ) -> Signed<RevocationNotice> {
+        Signed::sign(&RevocationNotice::new(device, revoked_at), &self.0)
+            .expect("a notice of ids and integers has a canonical form")
     }
 
     /// The public half devices pin.

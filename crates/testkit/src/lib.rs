@@ -6,6 +6,8 @@
 //! - [`backend`]: a relying party's client of the backend API;
 //! - [`device`]: a device speaking the protocol directly (and misbehaving on purpose);
 //! - [`callbacks`]: a callback receiver;
+//! - [`hostile`]: a hostile service a device can be enrolled with (forged revocations, floods,
+//!   misleading text, huge answers, redirects);
 //! - [`postgres`]: a database per test in the throwaway cluster `scripts/test` starts;
 //! - [`balancer`]: Debian's nginx in front of several instances, as an operator runs it;
 //! - [`wait`]: waiting for things that should happen promptly, and raw HTTP;
@@ -17,6 +19,7 @@ pub mod backend;
 pub mod balancer;
 pub mod callbacks;
 pub mod device;
+pub mod hostile;
 pub mod postgres;
 pub mod process;
 pub mod rogue;
@@ -26,5 +29,8 @@ pub mod wait;
 pub use backend::Backend;
 pub use callbacks::{CallbackReceiver, ReceivedCallback};
 pub use device::{DeviceStream, Reply, TestDevice};
+pub use hostile::{
+    Answer, HostileService, LogoAnswer, LogoHit, LogoServer, StreamAnswer, dimension_bomb,
+};
 pub use service::{Engine, Options, Stopped, TestData, TestService};
 pub use wait::{PROMPTLY, authority, eventually, parse_answer};

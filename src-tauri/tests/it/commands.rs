@@ -96,6 +96,26 @@ fn errors_are_code_and_message() {
             "invalid_link",
         ),
         (
+            "enroll",
+            json!({"link": "assent://enroll?server=https%3A%2F%2Flong.lookalike.name%40127.0.0.1&token=abcdefghijklmnopqrstuvwxyz", "server": null, "allow_insecure": true}),
+            "invalid_link",
+        ),
+        (
+            "enroll",
+            json!({"link": "assent://enroll?server=https%3A%2F%2Fa.example&token=abcdefghijklmnopqrstuvwxyz&server=https%3A%2F%2Fb.example", "server": null}),
+            "invalid_link",
+        ),
+        (
+            "enroll",
+            json!({"link": "assent://enroll?server=http%3A%2F%2F0.0.0.0%3A9&token=abcdefghijklmnopqrstuvwxyz", "server": null, "allow_insecure": false}),
+            "insecure_server",
+        ),
+        (
+            "enroll",
+            json!({"link": "abcdefghijklmnopqrstuvwxyz", "server": "http://auth.example.com"}),
+            "insecure_server",
+        ),
+        (
             "remove_account",
             json!({"account_id": unknown}),
             "unknown_account",
@@ -225,8 +245,12 @@ fn enroll_show_and_approve_through_the_commands() {
 
     let app = app(&dir.path().join("desktop"));
     let main = window(&app, "main");
-    let account = invoke(&main, "enroll", json!({"link": link, "server": null}))
-        .expect("enrollment succeeds");
+    let account = invoke(
+        &main,
+        "enroll",
+        json!({"link": link, "server": null, "allow_insecure": false}),
+    )
+    .expect("enrollment succeeds");
     assert_eq!(account["app"]["name"], "Acme Bank");
     assert_eq!(account["app"]["accent_color"], "#0b5fff");
     assert_eq!(account["user_id"], user);

@@ -31,6 +31,12 @@ export function errorMessage(error: { code: ErrorKind }): string {
       return "Pick the number shown where you signed in.";
     case "revoked":
       return "This device was removed from the account. Enroll it again to use it.";
+    case "revocation_unproven":
+      return "The service refuses this device but did not prove it was removed, so its key is kept. If you removed this device, remove the account here too; otherwise the service may be misconfigured or impersonated.";
+    case "insecure_server":
+      return "This service does not use a secure connection (https). Enroll only if you accept the warning.";
+    case "too_many_requests":
+      return "More requests are waiting than this computer shows at once. The oldest are shown; the rest appear as those are answered.";
     case "spoofed":
       return "A request failed its security check and was not shown.";
     case "unknown_account":

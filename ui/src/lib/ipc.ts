@@ -5,6 +5,7 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import { ERROR_KINDS, EVENTS } from "./generated/ipc";
 import type {
   AccountView,
+  EnrollOffer,
   DecisionView,
   DenyReason,
   ErrorKind,
@@ -19,7 +20,7 @@ import type {
 /** The app's commands: their arguments (snake_case, as the Rust side takes them) and answers. */
 export interface Commands {
   get_state: { args: Record<string, never>; answer: StateView };
-  enroll: { args: { link: string; server: string | null }; answer: AccountView };
+  enroll: { args: { link: string; server: string | null; allow_insecure: boolean }; answer: AccountView };
   remove_account: { args: { account_id: string }; answer: null };
   approve: { args: { id: string; number: number | null }; answer: DecisionView };
   deny: { args: { id: string; reason: DenyReason }; answer: DecisionView };
@@ -48,7 +49,9 @@ async function call<C extends Command>(command: C, args: Commands[C]["args"]): P
 }
 
 export const getState = () => call("get_state", {});
-export const enroll = (link: string, server: string | null) => call("enroll", { link, server });
+/** `allowInsecure` only after the person accepted the warning about a plain-http service. */
+export const enroll = (link: string, server: string | null, allowInsecure: boolean) =>
+  call("enroll", { link, server, allow_insecure: allowInsecure });
 export const removeAccount = (accountId: string) => call("remove_account", { account_id: accountId });
 export const approve = (id: string, number: number | null) => call("approve", { id, number });
 export const deny = (id: string, reason: DenyReason) => call("deny", { id, reason });
@@ -58,7 +61,7 @@ export const setSettings = (settings: SettingsView) => call("set_settings", { se
 export interface Handlers {
   session(event: SessionEvent): void;
   openRequest(id: string): void;
-  enrollLink(link: string): void;
+  enrollLink(offer: EnrollOffer): void;
 }
 
 function on<K extends keyof EventPayloads>(event: K, handle: (payload: EventPayloads[K]) => void): Promise<UnlistenFn> {

@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use assent_device::{
-    Authenticator, DeviceSession, Keychain, SecretStore as _, SessionConfig, StreamConfig,
+    Authenticator, DeviceSession, InsecureServer, Keychain, SecretStore as _, SessionConfig,
+    StreamConfig,
 };
 use assent_protocol::backend::{NewApprovalRequest, NewUserFields};
 use assent_protocol::callback::CallbackMethod;
@@ -280,7 +281,12 @@ async fn demo(running: &mut Running, mode: Mode, screen: Screen) -> anyhow::Resu
             )?;
             let link = EnrollLink::parse(backend.enroll_link(user).await?.enroll_url.expose())?;
             let account = device
-                .enroll(&link, &format!("{name}'s terminal"), "headless")
+                .enroll(
+                    &link,
+                    &format!("{name}'s terminal"),
+                    "headless",
+                    InsecureServer::Refuse,
+                )
                 .await
                 .with_context(|| format!("enrolling {name}'s terminal"))?;
             let (session, events) = DeviceSession::open(device, SessionConfig::default())?;
@@ -333,7 +339,7 @@ async fn demo(running: &mut Running, mode: Mode, screen: Screen) -> anyhow::Resu
     let bo_device = Authenticator::open_with(dir.join("bo"), keychain.clone(), mode.streams)?;
     let link = EnrollLink::parse(backend.enroll_link(bo).await?.enroll_url.expose())?;
     bo_device
-        .enroll(&link, "Bo's terminal", "headless")
+        .enroll(&link, "Bo's terminal", "headless", InsecureServer::Refuse)
         .await
         .context("enrolling Bo's headless device")?;
     screen.say(&format!("answer as bo: {} assent device prompt", env("bo")));

@@ -567,3 +567,134 @@ fn wait_until_gone(marker: &str) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A hostile service on loopback, served by a runtime of its own while the test runs `assent`.
+fn hostile(
+    branding: assent_protocol::request::AppBranding,
+) -> (tokio::runtime::Runtime, assent_testkit::HostileService) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let service = runtime.block_on(assent_testkit::HostileService::start(branding));
+    (runtime, service)
+}
+
+/// `text` (what a command printed) has no unsafe character but its own line breaks.
+fn no_unsafe_text(what: &str, text: &str) {
+    let unsafe_chars: Vec<char> = text
+        .chars()
+        .filter(|c| *c != '\n' && assent_protocol::text::is_unsafe_char(*c))
+        .collect();
+    assert!(
+        unsafe_chars.is_empty(),
+        "{what} prints no control or bidirectional character from the service ({unsafe_chars:?}): {text:?}"
+    );
+}
+
+#[test]
+fn the_terminal_never_shows_control_or_bidirectional_characters_from_a_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let branding = assent_protocol::request::AppBranding {
+        name: "Acme\u{202e}knaB\u{1b}]0;pwned\u{7}".into(),
+        ..assent_testkit::HostileService::branding(None)
+    };
+    let (_runtime, svc) = hostile(branding);
+    let id = Uuid::new_v4();
+    let mut details = svc.details(id);
+    details.message = "Sign in\u{1b}[2J\u{1b}[1;1H?\u{2028}Approve \u{202e}lla".into();
+    details.details = vec![assent_protocol::request::DetailField {
+        label: "To\u{9b}31m".into(),
+        value: "Evil\u{85}Corp".into(),
+    }];
+    svc.script.requests.lock().unwrap().insert(id, details);
+    *svc.script.pending.lock().unwrap() = vec![id];
+    let device = Device::new(dir.path());
+    let enrolled = device.run(&["enroll", &svc.link()]).ok();
+    no_unsafe_text("enroll", &enrolled.stdout);
+    let human = device.run(&["pending"]).ok();
+    assert!(
+        human.stdout.contains("Sign in[2J[1;1H?Approve lla"),
+        "{:?}",
+        human.stdout
+    );
+    no_unsafe_text("pending", &human.stdout);
+    no_unsafe_text("show", &device.run(&["show", &id.to_string()]).ok().stdout);
+    no_unsafe_text("list", &device.run(&["list"]).ok().stdout);
+    let json = device.run(&["pending", "--json"]).ok();
+    no_unsafe_text("pending --json", &json.stdout);
+    assert_eq!(json.json()[0]["details"][0]["value"], "EvilCorp");
+}
+
+#[test]
+fn links_that_read_two_ways_and_insecure_services_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_runtime, svc) = hostile(assent_testkit::HostileService::branding(None));
+    let device = Device::new(dir.path());
+    let token = "abcdefghijklmnopqrstuvwxyz012345";
+    for (link, says) in [
+        (
+            format!(
+                "assent://enroll?server=https%3A%2F%2Flong.lookalike.name%40127.0.0.1&token={token}"
+            ),
+            "user name",
+        ),
+        (
+            format!(
+                "assent://enroll?server=https%3A%2F%2Fa.example&token={token}&server=https%3A%2F%2Fb.example"
+            ),
+            "more than once",
+        ),
+    ] {
+        let refused = device.run(&["enroll", &link, "--allow-insecure"]);
+        assert_eq!(refused.code, 3, "{link}: {refused:?}");
+        assert!(refused.stderr.contains(says), "{refused:?}");
+    }
+    let port = svc.url.rsplit(':').next().unwrap().to_owned();
+    let insecure = format!(
+        "assent://enroll?server=http%3A%2F%2F0.0.0.0%3A{port}&token=hostile-token-0123456789"
+    );
+    let refused = device.run(&["enroll", &insecure]);
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(
+        refused.stderr.contains("--allow-insecure") && refused.stderr.contains("0.0.0.0"),
+        "names the host and the way out: {refused:?}"
+    );
+    assert!(svc.devices().is_empty(), "nothing reached the service");
+    device.run(&["enroll", &insecure, "--allow-insecure"]).ok();
+    assert_eq!(svc.devices().len(), 1, "enrolled once the person accepted");
+}
+
+#[test]
+fn a_service_saying_revoked_without_proof_leaves_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_runtime, svc) = hostile(assent_testkit::HostileService::branding(None));
+    let device = Device::new(dir.path());
+    device.run(&["enroll", &svc.link()]).ok();
+    let account = Uuid::parse_str(
+        device.run(&["list", "--json"]).ok().json()[0]["id"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    for code in ["60092", "60103"] {
+        *svc.script.pending_answer.lock().unwrap() = assent_testkit::Answer::Error {
+            status: 401,
+            body: serde_json::json!({
+                "message": "gone", "success": false, "errors": {"message": "gone"}, "error_code": code,
+            }),
+        };
+        let refused = device.run(&["pending"]);
+        assert_eq!(refused.code, 3, "{refused:?}");
+        assert!(
+            refused.stderr.contains("did not prove it"),
+            "{code}: says the revocation is unproven: {refused:?}"
+        );
+        let keychain = Keychain::new(device.keyring_service.clone());
+        assert!(
+            keychain.load(account).unwrap().is_some(),
+            "{code} alone leaves the key in the keychain"
+        );
+        assert_eq!(
+            device.run(&["list", "--json"]).ok().json()[0]["revoked"],
+            false
+        );
+    }
+}

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use assent_device::{Error, SecretStore as _};
+use assent_device::{Error, InsecureServer, SecretStore as _};
 use assent_protocol::crypto::b64url;
 use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::request::RequestStatus;
@@ -17,7 +17,12 @@ async fn enrollment_keeps_the_key_only_in_the_keychain_and_remove_deletes_it() {
     let device = authenticator(dir.path(), keychain.clone());
     let user = svc.user("ana@example.com").await;
     let account = device
-        .enroll(&svc.link(user, &svc.base).await, "Ana's laptop", "linux")
+        .enroll(
+            &svc.link(user, &svc.base).await,
+            "Ana's laptop",
+            "linux",
+            InsecureServer::Refuse,
+        )
         .await
         .unwrap();
     assert_eq!(account.user_id, user);
@@ -89,7 +94,8 @@ async fn pending_approve_and_deny_with_history() {
     let receipt = device
         .approve(&pending[0], None, assent_server::clock::unix_now())
         .await
-        .unwrap();
+        .unwrap()
+        .receipt;
     assert_eq!(receipt.status, RequestStatus::Approved);
     device
         .deny(
@@ -117,7 +123,7 @@ async fn pending_approve_and_deny_with_history() {
         .approve(&pending[0], None, assent_server::clock::unix_now())
         .await;
     assert_eq!(
-        late.unwrap().status,
+        late.unwrap().receipt.status,
         RequestStatus::Approved,
         "re-sending the same approval is harmless"
     );
@@ -163,6 +169,7 @@ async fn number_matching_is_checked_before_anything_is_sent() {
             .approve(&shown, Some(number), now)
             .await
             .unwrap()
+            .receipt
             .status,
         RequestStatus::Approved
     );
@@ -188,7 +195,12 @@ async fn requests_that_fail_the_pinned_key_are_never_surfaced() {
     let device = authenticator(dir.path(), test_keychain());
     let user = svc.user("mitm@example.com").await;
     let account = device
-        .enroll(&svc.link(user, &proxy.url).await, "laptop", "linux")
+        .enroll(
+            &svc.link(user, &proxy.url).await,
+            "laptop",
+            "linux",
+            InsecureServer::Refuse,
+        )
         .await
         .unwrap();
     let genuine = svc.request(user, "Sign in?").await;
@@ -233,7 +245,12 @@ async fn a_decision_whose_answer_is_lost_is_retried_and_recorded_once() {
     let device = authenticator(dir.path(), test_keychain());
     let user = svc.user("lost@example.com").await;
     device
-        .enroll(&svc.link(user, &proxy.url).await, "laptop", "linux")
+        .enroll(
+            &svc.link(user, &proxy.url).await,
+            "laptop",
+            "linux",
+            InsecureServer::Refuse,
+        )
         .await
         .unwrap();
     let id = svc.request(user, "Sign in?").await;
@@ -241,7 +258,8 @@ async fn a_decision_whose_answer_is_lost_is_retried_and_recorded_once() {
     let receipt = device
         .approve(&shown, None, assent_server::clock::unix_now())
         .await
-        .expect("the SDK reports success");
+        .expect("the SDK reports success")
+        .receipt;
     assert!(
         dropped.load(Ordering::SeqCst),
         "the first answer was dropped"
@@ -296,8 +314,14 @@ async fn a_used_link_fails_and_leaves_nothing_behind() {
     let device = authenticator(dir.path(), keychain.clone());
     let user = svc.user("twice@example.com").await;
     let link = svc.link(user, &svc.base).await;
-    device.enroll(&link, "laptop", "linux").await.unwrap();
-    let err = device.enroll(&link, "laptop", "linux").await.unwrap_err();
+    device
+        .enroll(&link, "laptop", "linux", InsecureServer::Refuse)
+        .await
+        .unwrap();
+    let err = device
+        .enroll(&link, "laptop", "linux", InsecureServer::Refuse)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "token_invalid", "{err}");
     assert_eq!(device.accounts().unwrap().len(), 1, "no second account");
 }

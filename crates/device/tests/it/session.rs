@@ -6,47 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assent_device::view::{LinkState, SessionEvent, Settings};
-use assent_device::{
-    Authenticator, DeviceSession, ErrorKind, Keychain, SecretStore as _, SessionConfig,
-    SessionEvents,
-};
+use assent_device::{ErrorKind, InsecureServer, Keychain, SecretStore as _, SessionConfig};
 use assent_protocol::decision::DenyReason;
 use assent_protocol::request::RequestStatus;
 
-use crate::support::{TestService, fast_streams, short_heartbeat, test_keychain};
-
-fn open_session(
-    dir: &std::path::Path,
-    keychain: Arc<Keychain>,
-    streams: assent_device::StreamConfig,
-    config: SessionConfig,
-) -> (DeviceSession, SessionEvents) {
-    let auth = Authenticator::open_with(dir.join("device"), keychain, streams).unwrap();
-    DeviceSession::open(auth, config).unwrap()
-}
-
-/// Reads events until one matches `want` (failing after `within`); returns it.
-async fn until(
-    events: &mut SessionEvents,
-    what: &str,
-    within: Duration,
-    want: impl Fn(&SessionEvent) -> bool,
-) -> SessionEvent {
-    let deadline = tokio::time::Instant::now() + within;
-    let mut seen = Vec::new();
-    loop {
-        match tokio::time::timeout_at(deadline, events.next()).await {
-            Ok(Some(event)) if want(&event) => return event,
-            Ok(Some(event)) => seen.push(event),
-            Ok(None) => panic!("the session ended while waiting for {what}; saw {seen:#?}"),
-            Err(_) => panic!("no event for {what} within {within:?}; saw {seen:#?}"),
-        }
-    }
-}
-
-fn link_is(event: &SessionEvent, wanted: fn(&LinkState) -> bool) -> bool {
-    matches!(event, SessionEvent::Connection { connection } if wanted(&connection.state))
-}
+use crate::support::{
+    TestService, fast_streams, hostile_session, link_is, open_session, short_heartbeat,
+    test_keychain, until, until_notice,
+};
 
 #[tokio::test]
 async fn requests_are_verified_shown_and_decided_through_the_session() {
@@ -62,7 +29,7 @@ async fn requests_are_verified_shown_and_decided_through_the_session() {
     let user = svc.user("ana@example.com").await;
     let link = svc.link(user, &svc.base).await.render();
     let account = session
-        .enroll(&link, None, "laptop", "linux")
+        .enroll(&link, None, InsecureServer::Refuse, "laptop", "linux")
         .await
         .expect("enrollment through the session");
     assert_eq!(account.app.name, "Acme Bank");
@@ -83,10 +50,11 @@ async fn requests_are_verified_shown_and_decided_through_the_session() {
         matches!(e, SessionEvent::Arrived { .. })
     })
     .await;
-    let SessionEvent::Arrived { request } = arrived else {
+    let SessionEvent::Arrived { request, alert } = arrived else {
         unreachable!()
     };
     assert_eq!((request.id, request.message.as_str()), (first, "Sign in?"));
+    assert!(alert, "a first request alerts the person");
     until(
         &mut events,
         "the pending list",
@@ -118,7 +86,7 @@ async fn requests_are_verified_shown_and_decided_through_the_session() {
         &mut events,
         "the second arrival",
         Duration::from_secs(20),
-        |e| matches!(e, SessionEvent::Arrived { request } if request.id == second),
+        |e| matches!(e, SessionEvent::Arrived { request, .. } if request.id == second),
     )
     .await;
     session.deny(second, DenyReason::NotMe).await.unwrap();
@@ -179,7 +147,7 @@ async fn a_revocation_drops_the_requests_deletes_the_key_and_goes_offline() {
         &mut events,
         "the second arrival",
         Duration::from_secs(20),
-        |e| matches!(e, SessionEvent::Arrived { request } if request.id == waiting),
+        |e| matches!(e, SessionEvent::Arrived { request, .. } if request.id == waiting),
     )
     .await;
     svc.revoke(account.device_id).await;
@@ -194,19 +162,11 @@ async fn a_revocation_drops_the_requests_deletes_the_key_and_goes_offline() {
         |e| matches!(e, SessionEvent::Resolved { id, status: None, .. } if *id == waiting),
     )
     .await;
-    until(
+    until_notice(
         &mut events,
         "the revocation notice",
         Duration::from_secs(5),
-        |e| {
-            matches!(
-                e,
-                SessionEvent::Notice {
-                    code: ErrorKind::Revoked,
-                    ..
-                }
-            )
-        },
+        ErrorKind::Revoked,
     )
     .await;
     until(
@@ -248,6 +208,7 @@ async fn a_stream_that_stops_answering_is_reconnecting_within_the_heartbeat_wind
         .enroll(
             &svc.link(user, &proxy.url).await.render(),
             None,
+            InsecureServer::Refuse,
             "laptop",
             "linux",
         )
@@ -396,4 +357,245 @@ async fn settings_persist_and_an_unreadable_file_is_reported_and_left_alone() {
         SessionConfig::default(),
     );
     assert_eq!(reopened.settings(), paused, "settings survive a restart");
+}
+
+#[tokio::test]
+async fn a_flood_of_requests_is_bounded_listed_in_batches_and_alerts_a_few() {
+    use assent_testkit::HostileService;
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = HostileService::start(HostileService::branding(None)).await;
+    let (session, mut events, _) =
+        hostile_session(dir.path(), &hostile, SessionConfig::default()).await;
+    let flood: Vec<uuid::Uuid> = (0..1500).map(|_| uuid::Uuid::new_v4()).collect();
+    hostile.send_frame(&serde_json::json!({"type": "pending", "ids": flood}));
+    let (mut arrivals, mut alerts, mut lists, mut listed_views) = (0, 0, 0, 0);
+    loop {
+        let event = until(&mut events, "the flood", Duration::from_secs(60), |_| true).await;
+        match event {
+            SessionEvent::Arrived { alert, .. } => {
+                arrivals += 1;
+                alerts += usize::from(alert);
+            }
+            SessionEvent::Pending { requests } => {
+                lists += 1;
+                listed_views += requests.len();
+                if requests.len() == assent_device::MAX_PENDING_PER_ACCOUNT {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        arrivals,
+        assent_device::MAX_PENDING_PER_ACCOUNT,
+        "of 1,500 requests announced, one account shows at most {}",
+        assent_device::MAX_PENDING_PER_ACCOUNT
+    );
+    assert_eq!(
+        alerts,
+        SessionConfig::default().alerts_per_minute,
+        "only a few arrivals a minute raise the window and notify"
+    );
+    assert!(
+        lists <= 1 + assent_device::MAX_PENDING_PER_ACCOUNT / 10,
+        "the list is announced in batches ({lists} lists), not once per request"
+    );
+    assert!(
+        listed_views < 300,
+        "{listed_views} request views were sent in lists: nowhere near one whole list per request (1,275)"
+    );
+    until_notice(
+        &mut events,
+        "the backlog notice",
+        Duration::from_secs(5),
+        ErrorKind::TooManyRequests,
+    )
+    .await;
+    let fetched = hostile
+        .script
+        .hits
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| h.starts_with("GET "))
+        .count();
+    assert_eq!(
+        fetched,
+        assent_device::MAX_PENDING_PER_ACCOUNT,
+        "only the requests shown were fetched"
+    );
+    // As one is answered elsewhere, the next waiting one is shown.
+    let first = session.pending()[0].id;
+    hostile.send_frame(&serde_json::json!({"type": "resolved", "id": first, "status": "approved"}));
+    until(
+        &mut events,
+        "the next waiting request",
+        Duration::from_secs(10),
+        |e| matches!(e, SessionEvent::Arrived { request, .. } if request.id == flood[50]),
+    )
+    .await;
+    assert_eq!(
+        session.pending().len(),
+        assent_device::MAX_PENDING_PER_ACCOUNT
+    );
+}
+
+#[tokio::test]
+async fn relying_party_text_is_stripped_and_a_bad_accent_colour_dropped() {
+    use assent_protocol::request::{AppBranding, DetailField, RequesterContext};
+    use assent_testkit::HostileService;
+    let dir = tempfile::tempdir().unwrap();
+    let branding = AppBranding {
+        name: "Acme\u{202e}knaB\u{1b}[2J".into(),
+        accent_color: Some("#c8102e; background: url(https://evil.example/t)".into()),
+        ..HostileService::branding(None)
+    };
+    let hostile = HostileService::start(branding.clone()).await;
+    let (session, mut events, _) =
+        hostile_session(dir.path(), &hostile, SessionConfig::default()).await;
+    let id = uuid::Uuid::new_v4();
+    let mut details = hostile.details(id);
+    details.message = "Pay \u{202e}1 000 €\u{202c}\u{2028}now\u{7}?".into();
+    details.details = vec![DetailField {
+        label: "To\u{2066}".into(),
+        value: "Evil\u{0}Corp\u{85}".into(),
+    }];
+    details.requester = Some(RequesterContext {
+        ip: Some("203.0.113.7\u{200f}".into()),
+        location: Some("Lisbon\u{2029}Portugal".into()),
+        user_agent: Some("\u{1b}]0;title\u{7}Firefox".into()),
+    });
+    hostile.script.requests.lock().unwrap().insert(id, details);
+    hostile.send_frame(&serde_json::json!({"type": "request", "id": id}));
+    let SessionEvent::Arrived { request, .. } =
+        until(&mut events, "the request", Duration::from_secs(10), |e| {
+            matches!(e, SessionEvent::Arrived { .. })
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(request.app.name, "AcmeknaB[2J");
+    assert_eq!(
+        request.app.accent_color, None,
+        "a colour that is not #rrggbb never reaches the UI"
+    );
+    assert_eq!(request.message, "Pay 1 000 €now?");
+    assert_eq!(
+        (
+            request.details[0].label.as_str(),
+            request.details[0].value.as_str()
+        ),
+        ("To", "EvilCorp")
+    );
+    let requester = request.requester.unwrap();
+    assert_eq!(
+        (
+            requester.ip.as_deref(),
+            requester.location.as_deref(),
+            requester.user_agent.as_deref()
+        ),
+        (
+            Some("203.0.113.7"),
+            Some("LisbonPortugal"),
+            Some("]0;titleFirefox")
+        )
+    );
+    let accounts = session.accounts().await.unwrap();
+    assert_eq!(accounts[0].app.name, "AcmeknaB[2J");
+    assert_eq!(accounts[0].app.accent_color, None);
+}
+
+#[tokio::test]
+async fn links_from_outside_are_read_by_rust_and_refused_when_they_read_two_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let (session, _events) = open_session(
+        dir.path(),
+        test_keychain(),
+        fast_streams(),
+        SessionConfig::default(),
+    );
+    let token = "abcdefghijklmnopqrstuvwxyz012345";
+    let good = format!("assent://enroll?server=https%3A%2F%2Fauth.acme.example&token={token}");
+    let offer = session.offer(&good).unwrap();
+    assert_eq!(
+        (offer.host.as_str(), offer.server.as_str(), offer.insecure),
+        ("auth.acme.example", "https://auth.acme.example/", false)
+    );
+    let insecure = session
+        .offer(&format!(
+            "assent://enroll?server=http%3A%2F%2Fauth.acme.example%3A8080&token={token}"
+        ))
+        .unwrap();
+    assert_eq!(
+        (insecure.host.as_str(), insecure.insecure),
+        ("auth.acme.example:8080", true)
+    );
+    for bad in [
+        format!(
+            "assent://enroll?server=https%3A%2F%2Flong.lookalike.name%40127.0.0.1&token={token}"
+        ),
+        format!(
+            "assent://enroll?server=https%3A%2F%2Fauth.acme.example&token={token}&server=https%3A%2F%2Fevil.example"
+        ),
+        format!(
+            "assent://enroll?server=https%3A%2F%2Fauth.acme.example&token={token}&then=https%3A%2F%2Fevil.example"
+        ),
+    ] {
+        assert_eq!(
+            session.offer(&bad).unwrap_err().kind(),
+            ErrorKind::InvalidLink,
+            "{bad} is refused"
+        );
+        assert_eq!(
+            session
+                .enroll(&bad, None, InsecureServer::Accept, "laptop", "linux")
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidLink,
+            "{bad} cannot be enrolled either"
+        );
+    }
+    assert!(
+        session.authenticator().accounts().unwrap().is_empty(),
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_http_service_off_this_machine_needs_the_persons_consent() {
+    use assent_testkit::HostileService;
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = HostileService::start(HostileService::branding(None)).await;
+    let keychain = test_keychain();
+    let (session, _events) = open_session(
+        dir.path(),
+        keychain.clone(),
+        fast_streams(),
+        SessionConfig::default(),
+    );
+    // 0.0.0.0 is not a loopback address by its form (a link may not count on it being this
+    // machine), though connecting to it reaches this one.
+    let port = hostile.url.rsplit(':').next().unwrap();
+    let link = format!(
+        "assent://enroll?server=http%3A%2F%2F0.0.0.0%3A{port}&token=hostile-token-0123456789"
+    );
+    let refused = session
+        .enroll(&link, None, InsecureServer::Refuse, "laptop", "linux")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InsecureServer, "{refused}");
+    assert!(
+        hostile.devices().is_empty(),
+        "nothing was sent to the service before the person agreed"
+    );
+    assert!(session.authenticator().accounts().unwrap().is_empty());
+    let account = session
+        .enroll(&link, None, InsecureServer::Accept, "laptop", "linux")
+        .await
+        .expect("with the person's consent it enrolls");
+    assert_eq!(hostile.devices().len(), 1);
+    assert!(keychain.load(account.id).unwrap().is_some());
 }

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use assent_device::{Authenticator, Keychain, StreamConfig};
+use assent_device::view::{LinkState, SessionEvent};
+use assent_device::{
+    Authenticator, DeviceSession, Keychain, SessionConfig, SessionEvents, StreamConfig,
+};
 use assent_protocol::enroll::EnrollLink;
 use assent_server::Service;
 use assent_server::admin::AppSpec;
@@ -172,7 +175,12 @@ impl TestService {
     ) -> (u64, assent_device::Account) {
         let user = self.user(email).await;
         let account = device
-            .enroll(&self.link(user, &self.base).await, "laptop", "linux")
+            .enroll(
+                &self.link(user, &self.base).await,
+                "laptop",
+                "linux",
+                assent_device::InsecureServer::Refuse,
+            )
             .await
             .unwrap();
         (user, account)
@@ -347,4 +355,79 @@ pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// A session over a fresh data directory in `dir`.
+pub fn open_session(
+    dir: &std::path::Path,
+    keychain: Arc<Keychain>,
+    streams: assent_device::StreamConfig,
+    config: SessionConfig,
+) -> (DeviceSession, SessionEvents) {
+    let auth = Authenticator::open_with(dir.join("device"), keychain, streams).unwrap();
+    DeviceSession::open(auth, config).unwrap()
+}
+
+/// Reads events until one matches `want` (failing after `within`); returns it.
+pub async fn until(
+    events: &mut SessionEvents,
+    what: &str,
+    within: Duration,
+    want: impl Fn(&SessionEvent) -> bool,
+) -> SessionEvent {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(event)) if want(&event) => return event,
+            Ok(Some(event)) => seen.push(event),
+            Ok(None) => panic!("the session ended while waiting for {what}; saw {seen:#?}"),
+            Err(_) => panic!("no event for {what} within {within:?}; saw {seen:#?}"),
+        }
+    }
+}
+
+/// Reads events until a notice with `code` (failing after `within`).
+pub async fn until_notice(
+    events: &mut SessionEvents,
+    what: &str,
+    within: Duration,
+    code: assent_device::ErrorKind,
+) {
+    until(
+        events,
+        what,
+        within,
+        |e| matches!(e, SessionEvent::Notice { code: c, .. } if *c == code),
+    )
+    .await;
+}
+
+pub fn link_is(event: &SessionEvent, wanted: fn(&LinkState) -> bool) -> bool {
+    matches!(event, SessionEvent::Connection { connection } if wanted(&connection.state))
+}
+
+/// Enrolls a session with a hostile service and waits until its stream is connected.
+pub async fn hostile_session(
+    dir: &std::path::Path,
+    hostile: &assent_testkit::HostileService,
+    config: SessionConfig,
+) -> (DeviceSession, SessionEvents, Arc<Keychain>) {
+    let keychain = test_keychain();
+    let (session, mut events) = open_session(dir, keychain.clone(), fast_streams(), config);
+    session
+        .enroll(
+            &hostile.link(),
+            None,
+            assent_device::InsecureServer::Refuse,
+            "laptop",
+            "linux",
+        )
+        .await
+        .unwrap();
+    until(&mut events, "connected", Duration::from_secs(20), |e| {
+        link_is(e, |s| *s == LinkState::Connected)
+    })
+    .await;
+    (session, events, keychain)
 }

@@ -4,6 +4,7 @@ use assent_protocol::enroll::EnrollmentRequest;
 use assent_protocol::request::{
     AppBranding, DetailField, NumberMatching, RequestDetails, RequesterContext,
 };
+use assent_protocol::revocation::RevocationNotice;
 use assent_protocol::secret::SecretString;
 use assent_protocol::signed::{Signed, SignedMessage, VerifyError};
 use assent_protocol::{SigningKey, Uuid};
@@ -16,6 +17,7 @@ fn kind_of(name: &str) -> MessageKind {
         "request_details" => MessageKind::RequestDetails,
         "decision" => MessageKind::Decision,
         "enrollment_proof" => MessageKind::EnrollmentProof,
+        "revocation" => MessageKind::Revocation,
         other => panic!("unknown kind {other}"),
     }
 }
@@ -46,7 +48,7 @@ fn check_typed<T: SignedMessage + PartialEq + std::fmt::Debug>(vector: &Value, k
 fn project_signature_vectors() {
     let vectors = crate::vectors("assent.json");
     let signatures = vectors["signatures"].as_array().unwrap();
-    assert_eq!(signatures.len(), 5);
+    assert_eq!(signatures.len(), 6);
     for v in signatures {
         let key = crate::key_from_seed(v["seed_hex"].as_str().unwrap());
         let public = PublicKey::from_signing_key(&key);
@@ -95,6 +97,19 @@ fn project_signature_vectors() {
                     "enrollment proof matches the vector"
                 );
                 request.verify_proof().unwrap();
+            }
+            MessageKind::Revocation => {
+                check_typed::<RevocationNotice>(v, &key);
+                let notice: Signed<RevocationNotice> = serde_json::from_value(
+                    serde_json::json!({"payload": v["message"], "signature": v["signature"]}),
+                )
+                .unwrap();
+                let device: Uuid = v["message"]["device_id"].as_str().unwrap().parse().unwrap();
+                assert_eq!(
+                    RevocationNotice::verify_for(&notice, &public, device).map(|n| n.device_id),
+                    Ok(device),
+                    "the vector's notice verifies for its device"
+                );
             }
             MessageKind::RequestAuth => unreachable!("auth vectors live in auth_headers"),
         }

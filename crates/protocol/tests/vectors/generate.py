@@ -17,6 +17,7 @@ TAGS = {
     "request_details": "assent/v1/request-details",
     "decision": "assent/v1/decision",
     "enrollment_proof": "assent/v1/enrollment-proof",
+    "revocation": "assent/v1/revocation",
 }
 
 
@@ -152,12 +153,15 @@ enrollment = {
     "platform": "linux",
 }
 
+revocation = {"v": 1, "device_id": DEVICE_ID, "revoked_at": 1764086500}
+
 signatures = [
     details_vector,
     signed("request-details: login, no optional fields", "request_details", SERVICE_SEED, login_details),
     signed("decision: approve with number", "decision", DEVICE_SEED, decision_approve),
     signed("decision: deny, not me", "decision", DEVICE_SEED, decision_deny),
     signed("enrollment proof", "enrollment_proof", DEVICE_SEED, enrollment),
+    signed("revocation notice", "revocation", SERVICE_SEED, revocation),
 ]
 
 

@@ -84,10 +84,12 @@ impl FromRequest<AppState> for DeviceCall {
                 "Device not found: it may have been removed.",
             )
         })?;
-        if device.revoked_at.is_some() {
-            return Err(ApiError::new(
-                ErrorCode::DeviceRevoked,
-                "This device has been revoked; enroll it again to use it.",
+        if let Some(revoked_at) = device.revoked_at {
+            // The notice says nothing secret (the device is revoked; the code says as much), so
+            // it is answered before the signature is checked: a revoked device may no longer be
+            // able to sign (its key deleted by a person, say) and must still be told.
+            return Err(ApiError::device_revoked(
+                state.service_key.revocation_notice(device.id, revoked_at),
             ));
         }
         let body = read_call_body(state, &parts.headers, body).await?;

@@ -174,9 +174,10 @@ pub async fn decide(
                     .await;
             }
             Err(match refusal {
-                Refusal::DeviceRevoked => ApiError::new(
-                    ErrorCode::DeviceRevoked,
-                    "This device has been revoked; enroll it again to use it.",
+                Refusal::DeviceRevoked => ApiError::device_revoked(
+                    state
+                        .service_key
+                        .revocation_notice(call.device.id, call.now),
                 ),
                 Refusal::NotPending(status) => ApiError::new(
                     ErrorCode::RequestNotPending,

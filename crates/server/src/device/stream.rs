@@ -9,6 +9,9 @@
 //! device is read again. A revocation writes the database first and then tells the hub, so either
 //! the hub sees this registration (and closes it) or this read sees the revocation.
 //!
+//! The `revoked` frame carries a notice signed by the service key (see
+//! `assent_protocol::revocation`): devices ignore a `revoked` frame they cannot verify.
+//!
 //! A stream whose device stops answering is closed: every heartbeat also carries a WebSocket ping,
 //! and a stream that has sent nothing (not even the automatic pong) for [`SILENT_HEARTBEATS`]
 //! intervals is dropped, so half-open sockets do not pile up.
@@ -86,6 +89,13 @@ async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> boo
     )
 }
 
+/// The `revoked` frame: the service-signed notice a device verifies before forgetting its key.
+fn revoked(state: &AppState, device: &Device, revoked_at: i64) -> Message {
+    text(&StreamMessage::Revoked {
+        notice: state.service_key.revocation_notice(device.id, revoked_at),
+    })
+}
+
 async fn run(state: AppState, device: Device, socket: WebSocket) {
     state.config.pause_points.at("stream.before_register").await;
     let (mut sink, mut source) = socket.split();
@@ -98,10 +108,15 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
         }
     };
     match state.store.device(device.id).await {
-        Ok(Some(now)) if now.revoked_at.is_none() => {}
-        Ok(_) => {
-            let _ = send(&mut sink, text(&StreamMessage::Revoked)).await;
-            let _ = send(&mut sink, close(close_code::POLICY, "device revoked")).await;
+        Ok(Some(now)) => {
+            if let Some(revoked_at) = now.revoked_at {
+                let _ = send(&mut sink, revoked(&state, &device, revoked_at)).await;
+                let _ = send(&mut sink, close(close_code::POLICY, "device revoked")).await;
+                return;
+            }
+        }
+        Ok(None) => {
+            let _ = send(&mut sink, close(close_code::POLICY, "unknown device")).await;
             return;
         }
         Err(e) => {
@@ -144,7 +159,7 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
                     }
                 }
                 Some(Push::Revoked) => {
-                    let _ = send(&mut sink, text(&StreamMessage::Revoked)).await;
+                    let _ = send(&mut sink, revoked(&state, &device, state.now())).await;
                     let _ = send(&mut sink, close(close_code::POLICY, "device revoked")).await;
                     break;
                 }

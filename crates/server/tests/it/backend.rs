@@ -188,7 +188,10 @@ async fn deleting_a_user_revokes_their_devices_and_cancels_their_requests() {
     assert_eq!(svc.backend.status(id).await["status"], "cancelled");
     let mut saw_revoked = false;
     while let Some(message) = stream.next().await {
-        saw_revoked |= message == assent_protocol::stream::StreamMessage::Revoked;
+        saw_revoked |= matches!(
+            message,
+            assent_protocol::stream::StreamMessage::Revoked { .. }
+        );
     }
     assert!(
         saw_revoked,

@@ -5,6 +5,7 @@ use assent_protocol::auth::{DeviceAuthorization, new_nonce};
 use assent_protocol::decision::{Decision, DenyReason, Outcome};
 use assent_protocol::enroll::EnrollmentRequest;
 use assent_protocol::request::RequestStatus;
+use assent_protocol::revocation::{RevocationError, RevocationNotice};
 use assent_protocol::secret::SecretString;
 use assent_protocol::signed::Signed;
 use assent_protocol::stream::StreamMessage;
@@ -650,6 +651,11 @@ async fn device_calls_are_refused_each_with_its_own_code() {
     .render();
     let reply = device.call_with("GET", target, Vec::new(), &unknown).await;
     assert_eq!((reply.status.as_u16(), reply.code()), (404, "60092"));
+    assert!(
+        reply.body.get("revocation").is_none(),
+        "the service signs a revocation only for a device it revoked, never for an unknown one: {}",
+        reply.body
+    );
 
     // Decided: no further decisions.
     assert_eq!(
@@ -701,6 +707,20 @@ async fn a_decision_on_a_decided_request_is_60079() {
     assert_eq!((reply.status.as_u16(), reply.code()), (409, "60079"));
 }
 
+/// `notice` is signed by the service key `device` pinned, names `device`, and names no other.
+fn assert_revocation_of(notice: &Signed<RevocationNotice>, device: &TestDevice) {
+    assert_eq!(
+        RevocationNotice::verify_for(notice, &device.service_key, device.id).map(|n| n.device_id),
+        Ok(device.id),
+        "the notice verifies under the pinned service key for this device"
+    );
+    assert_eq!(
+        RevocationNotice::verify_for(notice, &device.service_key, Uuid::new_v4()),
+        Err(RevocationError::OtherDevice),
+        "and for no other device"
+    );
+}
+
 #[tokio::test]
 async fn a_revoked_device_is_refused_and_its_stream_closed() {
     let svc = TestService::start().await;
@@ -711,14 +731,16 @@ async fn a_revoked_device_is_refused_and_its_stream_closed() {
         .delete(&format!("/protected/json/sdk/devices/{}", device.id))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(
-        stream.next().await,
-        Some(StreamMessage::Revoked),
-        "the open stream is told"
-    );
+    let Some(StreamMessage::Revoked { notice }) = stream.next().await else {
+        panic!("the open stream is told, with a notice")
+    };
+    assert_revocation_of(&notice, &device);
     assert_eq!(stream.next().await, None, "and closed");
     let reply = device.call("GET", "/device/v1/requests", Vec::new()).await;
     assert_eq!((reply.status.as_u16(), reply.code()), (401, "60103"));
+    let notice: Signed<RevocationNotice> = serde_json::from_value(reply.body["revocation"].clone())
+        .expect("a 60103 answer carries the signed revocation notice");
+    assert_revocation_of(&notice, &device);
     let url = format!(
         "{}/device/v1/stream",
         device.base.replace("http://", "ws://")
@@ -832,6 +854,9 @@ async fn a_decision_whose_body_arrives_after_revocation_is_refused() {
         (401, Some("60103")),
         "a decision arriving after the revocation must be refused: {reply}"
     );
+    let notice: Signed<RevocationNotice> = serde_json::from_value(reply["revocation"].clone())
+        .expect("the refusal carries the signed revocation notice");
+    assert_revocation_of(&notice, &device);
     assert_eq!(svc.rows("decisions").await, 0, "nothing written");
     assert_eq!(svc.backend.status(id).await["status"], "pending");
 }
@@ -859,10 +884,14 @@ async fn a_stream_registered_after_revocation_is_told_and_closed() {
     assert_eq!(status, 200);
     pause.release();
     let (first, second) = connecting.await.unwrap();
+    let Some(StreamMessage::Revoked { notice }) = first else {
+        panic!("the stream must be told it belongs to a revoked device, not {first:?}")
+    };
     assert_eq!(
-        first,
-        Some(StreamMessage::Revoked),
-        "the stream must be told it belongs to a revoked device"
+        RevocationNotice::verify_for(&notice, &svc.state.service_key.public(), devices[0].id)
+            .map(|n| n.device_id),
+        Ok(devices[0].id),
+        "the notice is signed by the service key and names the device"
     );
     assert_eq!(second, None, "and closed");
     eventually("no stream stays registered", || async {
