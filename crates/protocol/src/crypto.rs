@@ -25,15 +25,22 @@ pub enum MessageKind {
     Decision,
     /// Proof that an enrolling device holds the private half of the key it registers.
     EnrollmentProof,
+    /// The service's record of an enrollment: which key is which device of which person (signed by
+    /// the service; in receipts and in the approval log).
+    EnrollmentRecord,
+    /// The service's countersignature of an approval receipt.
+    Receipt,
 }
 
 impl MessageKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [MessageKind; 4] = [
+    pub const ALL: [MessageKind; 6] = [
         MessageKind::RequestAuth,
         MessageKind::RequestDetails,
         MessageKind::Decision,
         MessageKind::EnrollmentProof,
+        MessageKind::EnrollmentRecord,
+        MessageKind::Receipt,
     ];
 
     /// The domain tag prefixed to the canonical bytes before signing.
@@ -43,6 +50,8 @@ impl MessageKind {
             MessageKind::RequestDetails => "assent/v1/request-details",
             MessageKind::Decision => "assent/v1/decision",
             MessageKind::EnrollmentProof => "assent/v1/enrollment-proof",
+            MessageKind::EnrollmentRecord => "assent/v1/enrollment-record",
+            MessageKind::Receipt => "assent/v1/receipt",
         }
     }
 
@@ -179,6 +188,21 @@ impl PublicKey {
     ) -> Result<(), SignatureError> {
         self.0
             .verify_strict(&kind.signing_input(canonical), &signature.0)
+            .map_err(|_| SignatureError::Invalid)
+    }
+
+    /// Verifies a plain Ed25519 signature over the text of a signed note (C2SP signature type
+    /// `0x01`, see [`crate::checkpoint`]): no domain tag, because the note format is its own
+    /// domain. A note contains no NUL byte, so it is never a tagged signing input.
+    ///
+    /// # Errors
+    /// [`SignatureError::Invalid`] if the signature does not verify.
+    pub fn verify_note(&self, text: &[u8], signature: &Signature) -> Result<(), SignatureError> {
+        if text.contains(&0) {
+            return Err(SignatureError::Invalid);
+        }
+        self.0
+            .verify_strict(text, &signature.0)
             .map_err(|_| SignatureError::Invalid)
     }
 }
