@@ -166,6 +166,13 @@ pub struct ServiceConfig {
     pub instance: String,
     /// Points where tests hold calls (see [`PausePoints`]).
     pub pause_points: PausePoints,
+    /// How often the approval log's checkpoint is signed when the log grew (checkpoints are also
+    /// signed on demand).
+    pub checkpoint_interval: Duration,
+    /// Issue a receipt (and its log entry) for every approved or denied request. Off only to
+    /// measure what receipts cost (`assent bench`): devices watching the log see nothing of the
+    /// decisions made meanwhile.
+    pub issue_receipts: bool,
 }
 
 impl ServiceConfig {
@@ -195,6 +202,8 @@ impl ServiceConfig {
             previous_keks: Vec::new(),
             instance: default_instance_name(),
             pause_points: PausePoints::default(),
+            checkpoint_interval: Duration::from_secs(10),
+            issue_receipts: true,
         }
     }
 }

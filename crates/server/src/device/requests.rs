@@ -144,7 +144,10 @@ pub async fn decide(
         signature: *signed.signature(),
         recorded_at: now,
     };
-    let result = state.store.record_decision(record, now).await?;
+    let result = state
+        .store
+        .record_decision(record, &state.notary, now)
+        .await?;
     tracing::info!(request = %request.id, device = %device.id, outcome = ?decision.outcome, result = ?result, "decision");
     match result {
         DecisionResult::Recorded { status, resolved } => {
@@ -178,6 +181,10 @@ pub async fn decide(
                 Refusal::DeviceRevoked => ApiError::new(
                     ErrorCode::DeviceRevoked,
                     "This device has been revoked; enroll it again to use it.",
+                ),
+                Refusal::NotEnrolled => ApiError::new(
+                    ErrorCode::DeviceNotFound,
+                    "This device has no enrollment record signed by the service, so its decisions cannot be proven; enroll it again.",
                 ),
                 Refusal::NotPending(status) => ApiError::new(
                     ErrorCode::RequestNotPending,
