@@ -10,17 +10,9 @@ use uuid::Uuid;
 use crate::support::run;
 
 async fn receipt_of(svc: &TestService, id: Uuid) -> Vec<u8> {
-    let response = reqwest::Client::new()
-        .get(format!(
-            "{}/protected/json/approval_requests/{id}/receipt",
-            svc.base
-        ))
-        .header("X-Authy-API-Key", &svc.backend.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "the receipt should be served");
-    response.bytes().await.unwrap().to_vec()
+    let (status, bytes) = svc.backend.receipt(id).await;
+    assert_eq!(status, 200, "the receipt should be served");
+    bytes
 }
 
 fn verify(file: &std::path::Path, key: &str) -> crate::support::Run {

@@ -14,17 +14,32 @@ use uuid::Uuid;
 
 /// The receipt of `id`, as bytes, with the status of the answer.
 async fn fetch_receipt(svc: &TestService, id: Uuid) -> (u16, Vec<u8>) {
-    let response = reqwest::Client::new()
-        .get(format!(
-            "{}/protected/json/approval_requests/{id}/receipt",
-            svc.base
-        ))
-        .header("X-Authy-API-Key", &svc.backend.api_key)
-        .send()
-        .await
-        .expect("service reachable");
-    let status = response.status().as_u16();
-    (status, response.bytes().await.unwrap().to_vec())
+    let (status, bytes) = svc.backend.receipt(id).await;
+    (status.as_u16(), bytes)
+}
+
+/// A service calling back `callbacks` (by GET when `get`; for expired and cancelled requests
+/// too when `unanswered`).
+async fn calling_back(callbacks: &CallbackReceiver, get: bool, unanswered: bool) -> TestService {
+    TestService::start_with(Options {
+        callback_url: Some(callbacks.url.clone()),
+        callback_get: get,
+        callback_expired_cancelled: unanswered,
+        ..Options::default()
+    })
+    .await
+}
+
+/// Cancels `id` through the backend API.
+async fn cancel(svc: &TestService, id: Uuid) {
+    let (status, body) = svc
+        .backend
+        .post_json(
+            &format!("/onetouch/json/approval_requests/{id}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "the cancellation should succeed: {body}");
 }
 
 /// A byte-string literal for the suite's engine.
@@ -157,11 +172,7 @@ async fn a_denial_gets_a_receipt_that_says_denied() {
 #[tokio::test]
 async fn a_quorum_receipt_carries_every_approver_and_their_keys() {
     let mut callbacks = CallbackReceiver::start().await;
-    let svc = TestService::start_with(Options {
-        callback_url: Some(callbacks.url.clone()),
-        ..Options::default()
-    })
-    .await;
+    let svc = calling_back(&callbacks, false, false).await;
     let (ana, ana_device) = svc.enrolled_user("ana@example.com").await;
     let (bea, bea_device) = svc.enrolled_user("bea@example.com").await;
     let (id, _) = svc
@@ -204,12 +215,7 @@ async fn a_quorum_receipt_carries_every_approver_and_their_keys() {
 #[tokio::test]
 async fn get_callbacks_carry_the_receipt_url() {
     let mut callbacks = CallbackReceiver::start().await;
-    let svc = TestService::start_with(Options {
-        callback_url: Some(callbacks.url.clone()),
-        callback_get: true,
-        ..Options::default()
-    })
-    .await;
+    let svc = calling_back(&callbacks, true, false).await;
     let (user, device) = svc.enrolled_user("get-receipt@example.com").await;
     let (id, _) = svc.backend.request(user, json!({"message": "m"})).await;
     device.approve(id).await;
@@ -241,22 +247,10 @@ async fn get_callbacks_carry_the_receipt_url() {
 #[tokio::test]
 async fn cancelled_requests_are_called_back_only_when_the_app_asked() {
     let mut callbacks = CallbackReceiver::start().await;
-    let svc = TestService::start_with(Options {
-        callback_url: Some(callbacks.url.clone()),
-        callback_expired_cancelled: true,
-        ..Options::default()
-    })
-    .await;
+    let svc = calling_back(&callbacks, false, true).await;
     let (user, _device) = svc.enrolled_user("cancel@example.com").await;
     let (id, _) = svc.backend.request(user, json!({"message": "m"})).await;
-    let (status, _) = svc
-        .backend
-        .post_json(
-            &format!("/onetouch/json/approval_requests/{id}/cancel"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    cancel(&svc, id).await;
     let received = callbacks.next().await;
     callback::verify_post(
         &CallbackKey::from_api_key(&svc.backend.api_key),
@@ -276,20 +270,10 @@ async fn cancelled_requests_are_called_back_only_when_the_app_asked() {
 
     // Off by default: the same cancellation writes no callback.
     let mut quiet_callbacks = CallbackReceiver::start().await;
-    let quiet = TestService::start_with(Options {
-        callback_url: Some(quiet_callbacks.url.clone()),
-        ..Options::default()
-    })
-    .await;
+    let quiet = calling_back(&quiet_callbacks, false, false).await;
     let (user, _device) = quiet.enrolled_user("quiet@example.com").await;
     let (id, _) = quiet.backend.request(user, json!({"message": "m"})).await;
-    quiet
-        .backend
-        .post_json(
-            &format!("/onetouch/json/approval_requests/{id}/cancel"),
-            json!({}),
-        )
-        .await;
+    cancel(&quiet, id).await;
     assert_eq!(
         quiet.rows("callback_outbox").await,
         0,
