@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
+use assent_protocol::Uuid;
 use assent_testkit::process::{
     HeadlessDevice, KillOnDrop, LogsOnFailure, artifacts_dir, built_binary, require_session,
     screenshot_window, wait_for, wait_for_window,
 };
-use assent_protocol::Uuid;
 use assent_testkit::{HostileService, LogoAnswer, LogoServer, dimension_bomb};
 
 /// 300 MB, in KiB.

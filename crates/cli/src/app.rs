@@ -42,6 +42,10 @@ pub enum AppCommand {
         /// How callbacks are sent.
         #[arg(long, value_enum, default_value = "post")]
         callback_method: Method,
+        /// Also call back when a request expires or is cancelled (Authy backends expect only
+        /// approved and denied, so this is off by default).
+        #[arg(long)]
+        callback_expired_cancelled: bool,
         /// Print `{"id": ..., "api_key": ...}`.
         #[arg(long)]
         json: bool,
@@ -77,6 +81,7 @@ fn app_json(app: &App) -> serde_json::Value {
         "accent_color": app.accent_color,
         "callback_url": app.callback_url.as_deref().map(redacted),
         "callback_method": app.callback_method,
+        "callback_expired_cancelled": app.callback_expired_cancelled,
         "created_at": app.created_at,
     })
 }
@@ -91,6 +96,7 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             allow_local_logo,
             callback_url,
             callback_method,
+            callback_expired_cancelled,
             json,
             db,
         } => {
@@ -104,6 +110,7 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                     Method::Post => CallbackMethod::Post,
                     Method::Get => CallbackMethod::Get,
                 },
+                callback_expired_cancelled,
                 allow_local_logo,
             };
             let created = operator.create_app(spec, unix_now()).await;

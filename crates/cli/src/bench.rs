@@ -82,6 +82,8 @@ pub struct Report {
     approvals_per_s: f64,
     sqlite_ceiling_per_s: f64,
     storage_ceiling_per_s: f64,
+    storage_ceiling_without_receipts_per_s: f64,
+    receipts_cost: f64,
     approvals_vs_ceiling: f64,
     engine: &'static str,
     instances: usize,
@@ -487,11 +489,15 @@ async fn baseline(n: usize, rate: u32, seconds: u64, dir: &Path) -> anyhow::Resu
 }
 
 /// The storage ceiling of the store behind `config`: approvals per second through the store
-/// interface alone (see `assent_server::ceiling`).
-async fn storage_ceiling(config: &ServiceConfig) -> anyhow::Result<f64> {
+/// interface alone (see `assent_server::ceiling`), issuing receipts (and their log leaves) or not.
+async fn storage_ceiling(config: &ServiceConfig, issue_receipts: bool) -> anyhow::Result<f64> {
     let operator = Operator::open(config).await?;
-    let rate =
-        assent_server::ceiling::approvals_per_second(&operator, Duration::from_secs(3)).await;
+    let rate = assent_server::ceiling::approvals_per_second(
+        &operator,
+        Duration::from_secs(3),
+        issue_receipts,
+    )
+    .await;
     operator.store().close().await;
     Ok(rate?)
 }
@@ -714,12 +720,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         SocketAddr::from(([127, 0, 0, 1], 0)),
         format!("sqlite://{}", dir.path().join("ceiling.db").display()),
     );
-    let sqlite_ceiling = storage_ceiling(&sqlite_config).await?;
+    let sqlite_ceiling = storage_ceiling(&sqlite_config, true).await?;
     let ceiling = if postgres {
-        storage_ceiling(&config).await?
+        storage_ceiling(&config, true).await?
     } else {
         sqlite_ceiling
     };
+    say("measuring the storage ceiling without receipts…");
+    let ceiling_without_receipts =
+        storage_ceiling(if postgres { &config } else { &sqlite_config }, false).await?;
     let approvals_per_s = approved as f64 / window.as_secs_f64();
 
     let report = Report {
@@ -742,6 +751,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         approvals_per_s,
         sqlite_ceiling_per_s: sqlite_ceiling,
         storage_ceiling_per_s: ceiling,
+        storage_ceiling_without_receipts_per_s: ceiling_without_receipts,
+        // The fraction of the storage throughput that receipts and the log take.
+        receipts_cost: 1.0 - ceiling / ceiling_without_receipts,
         approvals_vs_ceiling: approvals_per_s / ceiling,
         engine: if postgres { "postgres" } else { "sqlite" },
         instances: args.instances,

@@ -13,6 +13,7 @@ mod link;
 mod paths;
 mod private_keychain;
 mod prompt;
+mod receipt;
 mod serve;
 mod storage;
 
@@ -67,6 +68,9 @@ enum Command {
     /// Check Authy-style callback signatures.
     #[command(subcommand)]
     Callback(CallbackCommand),
+    /// Check approval receipts offline.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
     /// Be a headless device: enroll, list and answer requests from the terminal.
     Device {
         #[command(flatten)]
@@ -93,6 +97,13 @@ enum CallbackCommand {
     Verify(callback::VerifyArgs),
 }
 
+#[derive(Debug, Subcommand)]
+enum ReceiptCommand {
+    /// Check a receipt and its inclusion proof with the service key: exit 0 when valid, 1 when
+    /// not (saying what failed).
+    Verify(receipt::VerifyArgs),
+}
+
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ASSENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -117,6 +128,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             command,
         } => backend::request(&connection, command).await,
         Command::Callback(CallbackCommand::Verify(args)) => callback::verify(args),
+        Command::Receipt(ReceiptCommand::Verify(args)) => receipt::verify(&args),
         Command::Device { options, command } => device::run(options, command).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(args) => bench::run(args).await,

@@ -220,6 +220,19 @@ pub struct ApprovalRequestInfo {
     pub approvers: Vec<ApproverState>,
     /// Extension: the deny reason (`not_me`, `cancelled`, `wrong_number`) once denied.
     pub reason: Option<String>,
+    /// Extension: the request's receipt, once it is approved or denied (`null` before, and for
+    /// expired and cancelled requests).
+    #[serde(default)]
+    pub receipt: Option<ReceiptRef>,
+}
+
+/// Where a request's receipt is (extension of the status object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptRef {
+    /// The path to fetch it with the API key (`/protected/json/approval_requests/{uuid}/receipt`).
+    pub url: String,
+    /// Its entry's index in the approval log.
+    pub log_index: u64,
 }
 
 /// Response of the status call.

@@ -366,8 +366,9 @@ pub struct CallbackTransaction {
     pub device_details: Map<String, Value>,
     /// Always `""`.
     pub device_geolocation: String,
-    /// When the deciding device signed, Unix seconds.
-    pub device_signing_time: i64,
+    /// When the deciding device signed, Unix seconds; `null` for a request that expired or was
+    /// cancelled (an opt-in callback: nobody decided).
+    pub device_signing_time: Option<i64>,
     /// Always false.
     pub encrypted: bool,
     /// Always false.
@@ -380,7 +381,7 @@ pub struct CallbackTransaction {
     pub reason: String,
     /// Requester context (`ip`, `location`, `user_agent`), `null` when none.
     pub requester_details: Option<Map<String, Value>>,
-    /// `approved` or `denied`.
+    /// `approved` or `denied` (with the app's opt-in, also `expired` or `cancelled`).
     pub status: String,
     /// The request UUID.
     pub uuid: String,
@@ -441,20 +442,29 @@ pub struct CallbackDevice {
 pub struct CallbackPayload {
     /// The user the request was for.
     pub authy_id: u64,
-    /// The deciding device's integer alias.
-    pub device_uuid: u64,
+    /// The deciding device's integer alias; `null` when nobody decided (expired, cancelled).
+    pub device_uuid: Option<u64>,
     /// Always [`CALLBACK_ACTION`].
     pub callback_action: String,
     /// The request UUID.
     pub uuid: String,
-    /// `approved` or `denied`.
+    /// `approved` or `denied` (with the app's opt-in, also `expired` or `cancelled`).
     pub status: String,
     /// The request.
     pub approval_request: CallbackApprovalRequest,
-    /// The deciding device's Ed25519 signature over its decision, standard base64.
-    pub signature: String,
-    /// The deciding device.
-    pub device: CallbackDevice,
+    /// The deciding device's Ed25519 signature over its decision, standard base64; `null` when
+    /// nobody decided.
+    pub signature: Option<String>,
+    /// The deciding device; `null` when nobody decided.
+    pub device: Option<CallbackDevice>,
+    /// Assent extension, POST callbacks: the request's receipt (every decision with its device
+    /// signature and its device's enrollment record, countersigned, with its inclusion proof in
+    /// the approval log; see `docs/protocol.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Value>,
+    /// Assent extension, GET callbacks: where to fetch the receipt (with the API key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_url: Option<String>,
 }
 
 #[cfg(test)]

@@ -28,16 +28,23 @@ pub enum MessageKind {
     /// The service's notice that a device is revoked (signed by the service): the only word on
     /// which a device deletes its key.
     Revocation,
+    /// The service's record of an enrollment: which key is which device of which person (signed by
+    /// the service; in receipts and in the approval log).
+    EnrollmentRecord,
+    /// The service's countersignature of an approval receipt.
+    Receipt,
 }
 
 impl MessageKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [MessageKind; 5] = [
+    pub const ALL: [MessageKind; 7] = [
         MessageKind::RequestAuth,
         MessageKind::RequestDetails,
         MessageKind::Decision,
         MessageKind::EnrollmentProof,
         MessageKind::Revocation,
+        MessageKind::EnrollmentRecord,
+        MessageKind::Receipt,
     ];
 
     /// The domain tag prefixed to the canonical bytes before signing.
@@ -48,6 +55,8 @@ impl MessageKind {
             MessageKind::Decision => "assent/v1/decision",
             MessageKind::EnrollmentProof => "assent/v1/enrollment-proof",
             MessageKind::Revocation => "assent/v1/revocation",
+            MessageKind::EnrollmentRecord => "assent/v1/enrollment-record",
+            MessageKind::Receipt => "assent/v1/receipt",
         }
     }
 
@@ -184,6 +193,21 @@ impl PublicKey {
     ) -> Result<(), SignatureError> {
         self.0
             .verify_strict(&kind.signing_input(canonical), &signature.0)
+            .map_err(|_| SignatureError::Invalid)
+    }
+
+    /// Verifies a plain Ed25519 signature over the text of a signed note (C2SP signature type
+    /// `0x01`, see [`crate::checkpoint`]): no domain tag, because the note format is its own
+    /// domain. A note contains no NUL byte, so it is never a tagged signing input.
+    ///
+    /// # Errors
+    /// [`SignatureError::Invalid`] if the signature does not verify.
+    pub fn verify_note(&self, text: &[u8], signature: &Signature) -> Result<(), SignatureError> {
+        if text.contains(&0) {
+            return Err(SignatureError::Invalid);
+        }
+        self.0
+            .verify_strict(text, &signature.0)
             .map_err(|_| SignatureError::Invalid)
     }
 }

@@ -88,6 +88,11 @@ error_codes! {
     AlreadyDecided = "60110", 409;
     /// Too many calls from this API key or source address; retry after `Retry-After` seconds.
     RateLimited = "60111", 429;
+    /// The request has no receipt: only approved and denied requests have one.
+    ReceiptUnavailable = "60112", 409;
+    /// The approval log in the database does not match a checkpoint the service signed (its
+    /// history was rewritten): the service signs no further checkpoint or proof.
+    LogInconsistent = "60113", 503;
     /// Unexpected failure inside the service; details are in the service log, never the reply.
     Internal = "60199", 500;
 }

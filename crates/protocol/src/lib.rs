@@ -12,6 +12,9 @@
 //! - [`revocation`]: the service's signed revocation notice, the only word a device deletes its
 //!   key on;
 //! - [`callback`]: Authy-compatible callback payloads and their HMAC signature;
+//! - [`receipt`], [`merkle`], [`checkpoint`]: approval receipts, the approval log's Merkle tree
+//!   (RFC 6962) and its signed checkpoints (C2SP signed notes), with the verifiers a relying party
+//!   or a device embeds;
 //! - [`error`]: the one error body and its stable codes;
 //! - [`secret`]: a string wrapper that never prints its contents.
 //!
@@ -41,16 +44,20 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod approval_log;
 pub mod auth;
 pub mod backend;
 pub mod callback;
 pub mod canonical;
+pub mod checkpoint;
 pub mod crypto;
 pub mod decision;
 pub mod enroll;
 pub mod error;
+pub mod merkle;
 pub mod net;
 pub mod params;
+pub mod receipt;
 pub mod request;
 pub mod revocation;
 pub mod secret;

@@ -9,6 +9,7 @@ use assent_protocol::secret::SecretString;
 
 use crate::config::ServiceConfig;
 use crate::keys::{new_api_key, new_app_id, secret_hash};
+use crate::notary::Notary;
 use crate::sealed::{KeyRing, SealError, SecretPurpose};
 use crate::store::{App, NewApp, Store, StoreError};
 use crate::{OpenError, PlainSecrets, key_ring, open_store, reseal_secrets};
@@ -26,6 +27,9 @@ pub struct AppSpec {
     pub callback_url: Option<String>,
     /// POST JSON or GET query.
     pub callback_method: CallbackMethod,
+    /// Also call back when a request expires or is cancelled (off by default: Authy backends
+    /// expect only approved and denied).
+    pub callback_expired_cancelled: bool,
     /// Accept a logo on this machine or a private network (development and demos only: devices
     /// refuse to fetch from such hosts unless their service is itself on loopback).
     pub allow_local_logo: bool,
@@ -222,6 +226,7 @@ impl Operator {
                 accent_color: spec.accent_color.map(|c| c.to_ascii_lowercase()),
                 callback_url: spec.callback_url,
                 callback_method: spec.callback_method,
+                callback_expired_cancelled: spec.callback_expired_cancelled,
                 api_key_hash: secret_hash(key.expose()),
                 sealed_callback_key,
                 created_at: now,
@@ -261,6 +266,23 @@ impl Operator {
     pub async fn reseal(&self) -> Result<u64, OpenError> {
         Ok(self.resealed_at_open
             + reseal_secrets(self.store.as_ref(), &self.keys, PlainSecrets::Refuse).await?)
+    }
+
+    /// The notary of this deployment (its service key, from the database; stored first when the
+    /// database has none yet), for tools that write through the store as the service does.
+    ///
+    /// # Errors
+    /// The database fails or the service key does not open with this operator's keys.
+    pub async fn notary(&self, issue_receipts: bool) -> Result<Notary, OpenError> {
+        Ok(Notary::new(&self.service_key().await?, issue_receipts))
+    }
+
+    /// The deployment's service key (stored first when the database has none yet).
+    ///
+    /// # Errors
+    /// As [`Operator::notary`].
+    pub async fn service_key(&self) -> Result<crate::keys::ServiceKey, OpenError> {
+        crate::load_service_key(self.store.as_ref(), &self.keys, crate::clock::unix_now()).await
     }
 
     /// The id of the key new secrets are sealed with.

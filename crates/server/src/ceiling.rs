@@ -1,39 +1,56 @@
 //! The storage ceiling: how many approvals per second the store alone sustains for exactly the
-//! writes the service makes per approved sign-in (the request with its approver, then the decision
-//! with the final status and the callback's outbox row), through the store interface and its
-//! domain rules, with no HTTP, no push and no signature work. `assent bench` reports the service's
-//! throughput against it, on whichever engine it runs.
+//! writes the service makes per approved sign-in (the request with its approver; then the decision
+//! with the final status, the receipt and its approval-log leaf, and the callback's outbox row),
+//! through the store interface and its domain rules, with no HTTP and no push. The requests and
+//! decisions are really signed (receipts are issued only over data that verifies), before the
+//! clock starts. `assent bench` reports the service's throughput against it, on whichever engine
+//! it runs, with receipts and without.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use assent_protocol::crypto::{MessageKind, PublicKey, Signature, digest};
-use assent_protocol::decision::Outcome;
-use assent_protocol::request::RequestStatus;
+use assent_protocol::canonical::{canonicalize, to_canonical_bytes};
+use assent_protocol::crypto::{self, MessageKind, PublicKey};
+use assent_protocol::decision::{DECISION_VERSION, Decision, Outcome};
+use assent_protocol::request::{
+    AppBranding, REQUEST_DETAILS_VERSION, RequestDetails, RequestStatus,
+};
+use assent_protocol::signed::Signed;
 use ed25519_dalek::SigningKey;
 use serde_json::Map;
 use uuid::Uuid;
 
 use crate::admin::{AppSpec, Operator};
 use crate::clock::unix_now;
-use crate::keys::{new_registration_token, secret_hash};
+use crate::keys::{ServiceKey, new_registration_token, secret_hash};
+use crate::notary::Notary;
 use crate::store::{
-    DecisionRecord, NewDevice, NewRequest, NewUser, Store, StoreError, StoredRequest,
+    App, DecisionRecord, NewDevice, NewRequest, NewUser, Store, StoreError, StoredRequest,
 };
 
 /// Concurrent writers: the service's own writes arrive concurrently too.
 const WRITERS: usize = 8;
+/// Approvals prepared (signed) per writer before the clock starts.
+const PREPARED_PER_WRITER: usize = 2_500;
 
-/// Approvals per second `operator`'s store sustains over `duration`.
+fn failed(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// Approvals per second `operator`'s store sustains over `duration` (or until the prepared
+/// approvals run out), issuing receipts or not.
 ///
 /// # Errors
 /// The store fails.
 pub async fn approvals_per_second(
     operator: &Operator,
     duration: Duration,
+    issue_receipts: bool,
 ) -> Result<f64, StoreError> {
     let store = Arc::clone(operator.store());
+    let service_key = operator.service_key().await.map_err(failed)?;
+    let notary = Arc::new(Notary::new(&service_key, issue_receipts));
     let now = unix_now();
     let spec = AppSpec {
         name: "Storage ceiling".into(),
@@ -42,46 +59,25 @@ pub async fn approvals_per_second(
         callback_url: Some("https://ceiling.invalid/callback".into()),
         ..AppSpec::default()
     };
-    let (app, _) = operator
-        .create_app(spec, now)
-        .await
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let (app, _) = operator.create_app(spec, now).await.map_err(failed)?;
+    let mut prepared = Vec::with_capacity(WRITERS);
+    for w in 0..WRITERS {
+        let (user, device, key) = person(store.as_ref(), &app.id, w, &notary, now).await?;
+        let approvals = (0..PREPARED_PER_WRITER)
+            .map(|_| approval(&app, user, device, &key, &service_key, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        prepared.push(approvals);
+    }
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut writers = Vec::with_capacity(WRITERS);
-    for w in 0..WRITERS {
-        let (store, done, app_id) = (Arc::clone(&store), Arc::clone(&done), app.id.clone());
+    for approvals in prepared {
+        let (store, done, notary) = (Arc::clone(&store), Arc::clone(&done), Arc::clone(&notary));
         writers.push(tokio::spawn(async move {
-            let (user, device) = person(store.as_ref(), &app_id, w, now).await?;
-            let canonical = vec![b'x'; 600];
-            let request_digest = digest(MessageKind::RequestDetails, &canonical);
-            while started.elapsed() < duration {
-                let now = unix_now();
-                let id = Uuid::new_v4();
-                let request = StoredRequest {
-                    id,
-                    app_id: app_id.clone(),
-                    user_id: user,
-                    message: "Storage ceiling".into(),
-                    details: Map::new(),
-                    hidden_details: Map::new(),
-                    logos: Vec::new(),
-                    requester: None,
-                    seconds_to_expire: 300,
-                    created_at: now,
-                    expires_at: Some(now + 300),
-                    quorum: 1,
-                    number: None,
-                    canonical: canonical.clone(),
-                    digest: request_digest,
-                    signature: Signature::from_bytes(&[9; 64]),
-                    status: RequestStatus::Pending,
-                    reason: None,
-                    notified: false,
-                    processed_at: None,
-                    updated_at: now,
-                    approvers: vec![user],
-                };
+            for (request, decision) in approvals {
+                if started.elapsed() >= duration {
+                    break;
+                }
                 let admitted = store
                     .create_request(
                         NewRequest {
@@ -92,38 +88,103 @@ pub async fn approvals_per_second(
                     )
                     .await?;
                 if admitted.is_err() {
-                    return Err(StoreError::Corrupt(
-                        "the ceiling's request was refused".into(),
-                    ));
+                    return Err(failed("the ceiling's request was refused"));
                 }
-                store
-                    .record_decision(
-                        DecisionRecord {
-                            request_id: id,
-                            user_id: user,
-                            device_id: device,
-                            outcome: Outcome::Approve,
-                            reason: None,
-                            number: None,
-                            signed_at: now,
-                            payload: canonical[..200].to_vec(),
-                            signature: Signature::from_bytes(&[7; 64]),
-                            recorded_at: now,
-                        },
-                        now,
-                    )
-                    .await?;
+                store.record_decision(decision, &notary, now).await?;
                 done.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())
         }));
     }
     for writer in writers {
-        writer
-            .await
-            .map_err(|e| StoreError::Corrupt(e.to_string()))??;
+        writer.await.map_err(failed)??;
     }
     Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// One approval, signed as the service and the device would sign it.
+fn approval(
+    app: &App,
+    user: u64,
+    device: Uuid,
+    key: &SigningKey,
+    service: &ServiceKey,
+    now: i64,
+) -> Result<(StoredRequest, DecisionRecord), StoreError> {
+    let id = Uuid::new_v4();
+    let details = RequestDetails {
+        v: REQUEST_DETAILS_VERSION,
+        id,
+        app: AppBranding {
+            id: app.id.clone(),
+            name: app.name.clone(),
+            accent_color: None,
+            logos: Vec::new(),
+        },
+        user_id: user,
+        message: "Storage ceiling".into(),
+        details: Vec::new(),
+        requester: None,
+        created_at: now,
+        expires_at: Some(now + 300),
+        number_matching: None,
+        approvers: vec![user],
+        quorum: 1,
+    };
+    let canonical = to_canonical_bytes(&details).map_err(failed)?;
+    let digest = crypto::digest(MessageKind::RequestDetails, &canonical);
+    let request = StoredRequest {
+        id,
+        app_id: app.id.clone(),
+        user_id: user,
+        message: details.message.clone(),
+        details: Map::new(),
+        hidden_details: Map::new(),
+        logos: Vec::new(),
+        requester: None,
+        seconds_to_expire: 300,
+        created_at: now,
+        expires_at: details.expires_at,
+        quorum: 1,
+        number: None,
+        signature: crypto::sign_canonical(
+            service.signing_key(),
+            MessageKind::RequestDetails,
+            &canonical,
+        ),
+        canonical,
+        digest,
+        status: RequestStatus::Pending,
+        reason: None,
+        notified: false,
+        processed_at: None,
+        updated_at: now,
+        approvers: vec![user],
+    };
+    let decision = Decision {
+        v: DECISION_VERSION,
+        request_id: id,
+        request_digest: hex::encode(digest),
+        device_id: device,
+        outcome: Outcome::Approve,
+        reason: None,
+        number: None,
+        signed_at: now,
+    };
+    let signed = Signed::sign(&decision, key).map_err(failed)?;
+    let record = DecisionRecord {
+        request_id: id,
+        user_id: user,
+        device_id: device,
+        outcome: Outcome::Approve,
+        reason: None,
+        number: None,
+        signed_at: now,
+        payload: canonicalize(signed.payload()).map_err(failed)?,
+        signature: *signed.signature(),
+        recorded_at: now,
+    };
+    Ok((request, record))
 }
 
 /// A person with one enrolled device, through the store as enrollment writes them.
@@ -131,8 +192,9 @@ async fn person(
     store: &dyn Store,
     app_id: &str,
     n: usize,
+    notary: &Notary,
     now: i64,
-) -> Result<(u64, Uuid), StoreError> {
+) -> Result<(u64, Uuid, SigningKey), StoreError> {
     let (user, _) = store
         .create_user(
             NewUser {
@@ -151,7 +213,7 @@ async fn person(
     store
         .create_registration(app_id, user.id, secret_hash(token.expose()), now + 600, now)
         .await?;
-    let key = SigningKey::from_bytes(&[n as u8 + 1; 32]);
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
     let enrolled = store
         .enroll(
             secret_hash(token.expose()),
@@ -161,9 +223,10 @@ async fn person(
                 name: "ceiling".into(),
                 platform: "bench".into(),
             },
+            notary,
             now,
         )
         .await?
-        .map_err(|_| StoreError::Corrupt("the ceiling's enrollment was refused".into()))?;
-    Ok((user.id, enrolled.device.id))
+        .map_err(|_| failed("the ceiling's enrollment was refused"))?;
+    Ok((user.id, enrolled.device.id, key))
 }

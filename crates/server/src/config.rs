@@ -168,6 +168,13 @@ pub struct ServiceConfig {
     pub pause_points: PausePoints,
     /// Where the service reads the time (tests move it forward).
     pub clock: crate::clock::Clock,
+    /// How often the approval log's checkpoint is signed when the log grew (checkpoints are also
+    /// signed on demand).
+    pub checkpoint_interval: Duration,
+    /// Issue a receipt (and its log entry) for every approved or denied request. Off only to
+    /// measure what receipts cost (`assent bench`): devices watching the log see nothing of the
+    /// decisions made meanwhile.
+    pub issue_receipts: bool,
 }
 
 impl ServiceConfig {
@@ -198,6 +205,8 @@ impl ServiceConfig {
             instance: default_instance_name(),
             pause_points: PausePoints::default(),
             clock: crate::clock::Clock::system(),
+            checkpoint_interval: Duration::from_secs(10),
+            issue_receipts: true,
         }
     }
 }

@@ -16,6 +16,10 @@ pub async fn run(state: AppState) {
         let now = state.now();
         match state.store.expire_due(now).await {
             Ok(expired) => {
+                if !expired.is_empty() {
+                    // Apps may have asked for callbacks on expiry (written with the expiry).
+                    state.outbox_wake.notify_one();
+                }
                 for request in expired {
                     tracing::info!(request = %request.id, "approval request expired");
                     state

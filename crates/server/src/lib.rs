@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod approval_log;
 mod backend;
 mod body;
 pub mod ceiling;
@@ -25,9 +26,12 @@ pub mod fanout;
 mod http;
 pub mod hub;
 pub mod keys;
+mod log_api;
 pub mod metrics;
+pub mod notary;
 pub mod outbox;
 pub mod rate;
+pub mod receipts;
 pub mod resolution;
 pub mod sealed;
 mod segment;
@@ -54,6 +58,7 @@ use crate::error::ApiError;
 use crate::fanout::{FanOut, LocalFanOut, PgFanOut};
 use crate::hub::PushHub;
 use crate::keys::ServiceKey;
+use crate::notary::Notary;
 use crate::outbox::CallbackWorker;
 use crate::rate::RateLimits;
 use crate::sealed::{Kek, KeyRing, SealError, SecretPurpose};
@@ -245,6 +250,22 @@ pub async fn reseal_secrets(
     Ok(store.reseal_secrets(changes).await?)
 }
 
+/// The deployment's service key, stored sealed: the stored one, or (on an empty database) a new
+/// one stored now.
+///
+/// # Errors
+/// The database fails, or the stored key does not open with `ring`.
+pub async fn load_service_key(
+    store: &dyn Store,
+    ring: &KeyRing,
+    now: i64,
+) -> Result<ServiceKey, OpenError> {
+    let candidate = ring.seal(&ServiceKey::candidate(), &SecretPurpose::ServiceKey);
+    let sealed = store.service_key(candidate, now).await?;
+    let secret = ring.open_array::<32>(&sealed, &SecretPurpose::ServiceKey)?;
+    Ok(ServiceKey::from_secret(&secret))
+}
+
 impl Service {
     /// Opens the database, runs migrations, loads the key-encryption key, and loads (or creates)
     /// the service key.
@@ -271,18 +292,32 @@ impl Service {
                 "the service key is missing from a database with enrolled devices: restore it from a backup (a new key would make every device refuse this service)".into(),
             ));
         }
-        // The first instance on an empty database stores its candidate; every other one (and every
-        // later start) gets the stored key.
-        let candidate = ring.seal(&ServiceKey::candidate(), &SecretPurpose::ServiceKey);
-        store
-            .service_key(candidate.clone(), config.clock.now())
-            .await?;
         let resealed = reseal_secrets(store.as_ref(), &ring, PlainSecrets::Refuse).await?;
         if resealed > 0 {
             tracing::info!(resealed, key = %ring.current().id_hex(), "sealed stored secrets with the current key-encryption key");
         }
-        let sealed = store.service_key(candidate, config.clock.now()).await?;
-        let secret = ring.open_array::<32>(&sealed, &SecretPurpose::ServiceKey)?;
+        // The first instance on an empty database stores its candidate; every other one (and every
+        // later start) gets the stored key.
+        let service_key = load_service_key(store.as_ref(), &ring, config.clock.now()).await?;
+        let notary = Notary::new(&service_key, config.issue_receipts);
+        let backfilled = store
+            .backfill_enrollment_records(&notary, config.clock.now())
+            .await?;
+        if backfilled > 0 {
+            tracing::warn!(
+                devices = backfilled,
+                "signed enrollment records for devices that had none (enrolled before the approval log existed, or written into the database behind the service's back) and published them in the approval log"
+            );
+        }
+        let log = approval_log::ApprovalLog::new();
+        match log.load(store.as_ref()).await {
+            Ok(size) => tracing::info!(size, origin = notary.origin(), "approval log loaded"),
+            Err(approval_log::LogError::Store(e)) => return Err(e.into()),
+            // Logged loudly by the log itself; the service still answers, but signs nothing more.
+            Err(e) => {
+                tracing::error!(error = %e, "the approval log does not match its checkpoints")
+            }
+        }
         let rates = RateLimits::new(&config.connections);
         let state = AppState::new(Shared {
             store,
@@ -291,7 +326,9 @@ impl Service {
                 config.connections.max_streams,
             )),
             fanout,
-            service_key: ServiceKey::from_secret(&secret),
+            service_key,
+            notary,
+            log,
             keys: ring,
             rates,
             metrics: Arc::new(metrics::Metrics::default()),
@@ -328,6 +365,10 @@ impl Service {
         let worker = CallbackWorker::new(&state);
         let outbox = tokio::spawn(worker.run(token.clone()));
         let expiry = tokio::spawn(expiry::run(state.clone()));
+        let checkpoints = tokio::spawn(approval_log::run(
+            state.clone(),
+            state.config.checkpoint_interval,
+        ));
         let changes = tokio::spawn(Arc::clone(&state.fanout).run(state.clone()));
         tracing::info!(listen = %listener.local_addr()?, public_url = %state.config.public_url, instance = %state.config.instance, "assent service listening");
         let stop = token.clone();
@@ -349,6 +390,7 @@ impl Service {
         token.cancel();
         let _ = outbox.await;
         let _ = expiry.await;
+        let _ = checkpoints.await;
         let _ = changes.await;
         state.store.close().await;
         tracing::info!("assent service stopped");
@@ -459,6 +501,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(backend::routes())
         .merge(device::routes())
+        .merge(log_api::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))

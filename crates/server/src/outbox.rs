@@ -44,7 +44,46 @@ fn nonempty(map: &Map<String, Value>) -> Option<Map<String, Value>> {
     (!map.is_empty()).then(|| map.clone())
 }
 
-/// The callback payload for a request that `decision` (by `device`) made final.
+/// `approval_request` of a callback: the request as it ended.
+fn approval_request(
+    app: &App,
+    request: &StoredRequest,
+    status: RequestStatus,
+    reason: Option<&str>,
+    signed_at: Option<i64>,
+) -> CallbackApprovalRequest {
+    let requester_details = request
+        .requester
+        .as_ref()
+        .map(|r| match serde_json::to_value(r) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        });
+    CallbackApprovalRequest {
+        transaction: CallbackTransaction {
+            details: nonempty(&request.details),
+            device_details: Map::new(),
+            device_geolocation: String::new(),
+            device_signing_time: signed_at,
+            encrypted: false,
+            flagged: false,
+            hidden_details: nonempty(&request.hidden_details),
+            message: request.message.clone(),
+            reason: reason.unwrap_or_default().to_owned(),
+            requester_details,
+            status: status.as_str().to_owned(),
+            uuid: request.id.to_string(),
+            created_at_time: request.created_at,
+            customer_uuid: app.serial_id,
+        },
+        expiration_timestamp: request.expires_at,
+        logos: (!request.logos.is_empty()).then(|| request.logos.clone()),
+        app_id: app.id.clone(),
+    }
+}
+
+/// The callback payload for a request that `decision` (by `device`) made final. The receipt (or
+/// its URL) is added when the callback is delivered ([`CallbackWorker`]).
 pub fn callback_payload(
     app: &App,
     request: &StoredRequest,
@@ -53,42 +92,15 @@ pub fn callback_payload(
     status: RequestStatus,
     reason: Option<&str>,
 ) -> CallbackPayload {
-    let requester_details = request
-        .requester
-        .as_ref()
-        .map(|r| match serde_json::to_value(r) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        });
     CallbackPayload {
         authy_id: request.user_id,
-        device_uuid: device.alias,
+        device_uuid: Some(device.alias),
         callback_action: CALLBACK_ACTION.to_owned(),
         uuid: request.id.to_string(),
         status: status.as_str().to_owned(),
-        approval_request: CallbackApprovalRequest {
-            transaction: CallbackTransaction {
-                details: nonempty(&request.details),
-                device_details: Map::new(),
-                device_geolocation: String::new(),
-                device_signing_time: decision.signed_at,
-                encrypted: false,
-                flagged: false,
-                hidden_details: nonempty(&request.hidden_details),
-                message: request.message.clone(),
-                reason: reason.unwrap_or_default().to_owned(),
-                requester_details,
-                status: status.as_str().to_owned(),
-                uuid: request.id.to_string(),
-                created_at_time: request.created_at,
-                customer_uuid: app.serial_id,
-            },
-            expiration_timestamp: request.expires_at,
-            logos: (!request.logos.is_empty()).then(|| request.logos.clone()),
-            app_id: app.id.clone(),
-        },
-        signature: STANDARD.encode(decision.signature.to_bytes()),
-        device: CallbackDevice {
+        approval_request: approval_request(app, request, status, reason, Some(decision.signed_at)),
+        signature: Some(STANDARD.encode(decision.signature.to_bytes())),
+        device: Some(CallbackDevice {
             city: None,
             country: None,
             ip: None,
@@ -103,7 +115,30 @@ pub fn callback_payload(
             id: device.alias,
             registration_date: device.created_at,
             last_sync_date: device.last_seen_at,
-        },
+        }),
+        receipt: None,
+        receipt_url: None,
+    }
+}
+
+/// The callback payload of a request that expired or was cancelled (sent only to apps that opted
+/// in): Authy's shape, with `null` where the deciding device would be.
+pub fn unanswered_payload(
+    app: &App,
+    request: &StoredRequest,
+    status: RequestStatus,
+) -> CallbackPayload {
+    CallbackPayload {
+        authy_id: request.user_id,
+        device_uuid: None,
+        callback_action: CALLBACK_ACTION.to_owned(),
+        uuid: request.id.to_string(),
+        status: status.as_str().to_owned(),
+        approval_request: approval_request(app, request, status, None, None),
+        signature: None,
+        device: None,
+        receipt: None,
+        receipt_url: None,
     }
 }
 
@@ -187,6 +222,8 @@ pub struct CallbackWorker {
     per_app: u32,
     owner: String,
     clock: crate::clock::Clock,
+    /// For receipts: the approval log, the notary and the public URL.
+    state: AppState,
 }
 
 /// How long a claim outlives its attempt's timeout before another instance may take it over.
@@ -213,6 +250,7 @@ impl CallbackWorker {
             per_app: config.callback_concurrency_per_app.max(1),
             owner: config.instance.clone(),
             clock: config.clock.clone(),
+            state: state.clone(),
         }
     }
 
@@ -339,8 +377,8 @@ impl CallbackWorker {
             .clone()
             .ok_or("the app no longer has a callback URL")?;
         let key = crate::admin::callback_key(&self.keys, &app).map_err(|e| e.to_string())?;
-        let signed =
-            sign_callback(&app, &key, &url, &item.payload, now).map_err(|e| e.to_string())?;
+        let payload = self.with_receipt(&app, item).await?;
+        let signed = sign_callback(&app, &key, &url, &payload, now).map_err(|e| e.to_string())?;
         let request = match signed.method {
             CallbackMethod::Post => self
                 .client
@@ -371,6 +409,49 @@ impl CallbackWorker {
                 response.status()
             ))
         }
+    }
+}
+
+impl CallbackWorker {
+    /// The payload with the request's receipt (POST callbacks: the receipt itself, with its
+    /// inclusion proof against a checkpoint signed now if needed; GET callbacks: its URL), when the
+    /// request has one. A receipt the log cannot prove (its history was rewritten) is left out and
+    /// the error logged: the relying party still hears the outcome, and can fetch the receipt once
+    /// an operator has restored the log.
+    async fn with_receipt(&self, app: &App, item: &OutboxItem) -> Result<Value, String> {
+        let mut payload = item.payload.clone();
+        let stored = self
+            .store
+            .receipt(item.request_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (Some(stored), Value::Object(map)) = (stored, &mut payload) else {
+            return Ok(payload);
+        };
+        match app.callback_method {
+            CallbackMethod::Post => {
+                match crate::receipts::with_inclusion(&self.state, &stored).await {
+                    Ok(receipt) => {
+                        let value = serde_json::to_value(&receipt).map_err(|e| e.to_string())?;
+                        map.insert("receipt".into(), value);
+                    }
+                    Err(crate::approval_log::LogError::Store(e)) => return Err(e.to_string()),
+                    Err(e) => {
+                        tracing::error!(request = %item.request_id, error = %e, "a callback goes without its receipt");
+                    }
+                }
+            }
+            CallbackMethod::Get => {
+                map.insert(
+                    "receipt_url".into(),
+                    Value::String(crate::receipts::receipt_url(
+                        &self.state.config.public_url,
+                        item.request_id,
+                    )),
+                );
+            }
+        }
+        Ok(payload)
     }
 }
 

@@ -3,7 +3,8 @@
 //! [`DecisionEffects`].
 //!
 //! - Nothing from a revoked device or a deleted person is accepted, however early its call
-//!   started: the device and person are judged as they are when the decision is written.
+//!   started: the device and person are judged as they are when the decision is written. Nothing
+//!   from a device without a service-signed enrollment record is accepted either.
 //! - Approved once `quorum` distinct approvers approved.
 //! - Denied as soon as one approver denies (a veto), or when the person who must match a number
 //!   picks the wrong one.
@@ -52,6 +53,9 @@ pub struct Vote {
 pub enum Refusal {
     /// The device was revoked (or its person deleted) before the decision could be written.
     DeviceRevoked,
+    /// The device has no service-signed enrollment record (a row written behind the service's
+    /// back): nothing it signs can go into a receipt.
+    NotEnrolled,
     /// The request is final (or past its deadline: then `Expired`).
     NotPending(RequestStatus),
     /// This person already decided differently.
@@ -167,6 +171,9 @@ pub fn judge(ctx: &DecisionContext, incoming: &DecisionRecord, now: i64) -> Deci
     };
     if ctx.device.revoked_at.is_some() || !ctx.person_active {
         return refuse(Refusal::DeviceRevoked, false);
+    }
+    if !ctx.device_enrolled {
+        return refuse(Refusal::NotEnrolled, false);
     }
     let request = &ctx.request;
     let state = RequestState {

@@ -8,11 +8,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::approval_log::ApprovalLog;
 use crate::config::ServiceConfig;
 use crate::fanout::{Change, FanOut};
 use crate::hub::PushHub;
 use crate::keys::ServiceKey;
 use crate::metrics::Metrics;
+use crate::notary::Notary;
 use crate::rate::RateLimits;
 use crate::sealed::KeyRing;
 use crate::store::{Device, Store, StoredRequest};
@@ -34,6 +36,10 @@ pub struct Shared {
     pub config: ServiceConfig,
     /// Signs requests for devices.
     pub service_key: ServiceKey,
+    /// Signs enrollment records, receipts and checkpoints (with the service key).
+    pub notary: Notary,
+    /// This instance's view of the approval log.
+    pub log: ApprovalLog,
     /// Opens the sealed secrets in the store (callback keys).
     pub keys: KeyRing,
     /// Per-API-key and per-source call budgets.

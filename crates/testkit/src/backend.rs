@@ -145,6 +145,22 @@ impl Backend {
         )
     }
 
+    /// The receipt of request `id`: the answer's status and its exact bytes.
+    pub async fn receipt(&self, id: Uuid) -> (StatusCode, Vec<u8>) {
+        let response = self
+            .http
+            .get(format!(
+                "{}/protected/json/approval_requests/{id}/receipt",
+                self.base
+            ))
+            .header("X-Authy-API-Key", &self.api_key)
+            .send()
+            .await
+            .expect("service reachable");
+        let status = response.status();
+        (status, response.bytes().await.unwrap().to_vec())
+    }
+
     pub async fn status(&self, id: Uuid) -> Value {
         let (status, body) = self
             .get(&format!("/onetouch/json/approval_requests/{id}"))

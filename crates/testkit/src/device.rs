@@ -76,6 +76,19 @@ impl TestDevice {
         }
     }
 
+    /// The same device calling another instance at `base` (instances share one database).
+    pub fn at(&self, base: &str) -> TestDevice {
+        TestDevice {
+            key: self.key.clone(),
+            id: self.id,
+            user_id: self.user_id,
+            service_key: self.service_key,
+            enrollment: self.enrollment.clone(),
+            base: base.to_owned(),
+            http: self.http.clone(),
+        }
+    }
+
     /// The `Authorization` header for a call.
     pub fn auth(&self, method: &str, target: &str, body: &[u8], ts: i64) -> String {
         DeviceAuthorization::sign(&self.key, self.id, method, target, body, ts, new_nonce())

@@ -94,6 +94,8 @@ pub struct Options {
     pub callback_url: Option<String>,
     /// Callbacks by GET instead of POST.
     pub callback_get: bool,
+    /// Callbacks for expired and cancelled requests too.
+    pub callback_expired_cancelled: bool,
     /// Changes the configuration.
     pub configure: Option<Configure>,
     /// Start on the data (and app) of a stopped service, or as another instance beside a running
@@ -173,6 +175,7 @@ impl TestService {
                     } else {
                         CallbackMethod::Post
                     },
+                    callback_expired_cancelled: options.callback_expired_cancelled,
                     allow_local_logo: false,
                 };
                 let (app, key) = state.operator().create_app(spec, unix_now()).await.unwrap();

@@ -212,6 +212,7 @@ async fn start_parts(
         accent_color: Some("#c8102e".into()),
         callback_url: Some(format!("{bank_url}/assent/callback")),
         callback_method: CallbackMethod::Post,
+        callback_expired_cancelled: false,
         // The demo's bank serves its logo on loopback, beside a loopback service.
         allow_local_logo: true,
     };

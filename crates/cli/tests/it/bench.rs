@@ -29,6 +29,7 @@ fn a_small_bench_reports_every_figure() {
         "callback_p99_ms",
         "approvals_per_s",
         "sqlite_ceiling_per_s",
+        "storage_ceiling_without_receipts_per_s",
         "server_rss_per_conn_kib",
     ] {
         let value = report[field]

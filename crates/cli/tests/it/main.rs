@@ -5,4 +5,5 @@ mod bench;
 mod callback;
 mod demo;
 mod device;
+mod receipt;
 mod support;

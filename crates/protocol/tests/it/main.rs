@@ -4,6 +4,9 @@
 mod auth;
 mod callback;
 mod canonical;
+mod checkpoint;
+mod merkle;
+mod receipt;
 mod signed;
 
 use serde_json::Value;

@@ -5,67 +5,10 @@ Written independently of the Rust implementation (its own RFC 8785 canonicalizer
 `cryptography` Ed25519), so the Rust tests that read these vectors check one implementation
 against another. Run: python3 generate.py > assent.json (needs `pip install cryptography`).
 """
-import base64
 import hashlib
 import json
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-TAGS = {
-    "request_auth": "assent/v1/request-auth",
-    "request_details": "assent/v1/request-details",
-    "decision": "assent/v1/decision",
-    "enrollment_proof": "assent/v1/enrollment-proof",
-    "revocation": "assent/v1/revocation",
-}
-
-
-def jcs(value):
-    """RFC 8785 for the value types Assent messages use (no floats)."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        assert abs(value) <= 2**53 - 1
-        return str(value)
-    if isinstance(value, str):
-        out = ['"']
-        for ch in value:
-            code = ord(ch)
-            if ch == '"':
-                out.append('\\"')
-            elif ch == "\\":
-                out.append("\\\\")
-            elif ch in "\b\f\n\r\t":
-                out.append({"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
-            elif code < 0x20:
-                out.append("\\u%04x" % code)
-            else:
-                out.append(ch)
-        out.append('"')
-        return "".join(out)
-    if isinstance(value, list):
-        return "[" + ",".join(jcs(v) for v in value) + "]"
-    if isinstance(value, dict):
-        names = sorted(value, key=lambda k: k.encode("utf-16-be"))
-        return "{" + ",".join(jcs(k) + ":" + jcs(value[k]) for k in names) + "}"
-    raise TypeError(type(value))
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def key(seed_byte):
-    seed = bytes([seed_byte]) * 32
-    sk = Ed25519PrivateKey.from_private_bytes(seed)
-    pk = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return seed, sk, pk
-
+from assent_vectors import TAGS, b64url, jcs, key
 
 def signed(name, kind, seed_byte, message):
     seed, sk, pk = key(seed_byte)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use assent_protocol::backend::{
     ApprovalRequestCreated, ApprovalRequestInfo, ApprovalRequestStatus, ApproverState,
-    CreatedApprovalRequest,
+    CreatedApprovalRequest, ReceiptRef,
 };
 use assent_protocol::canonical::to_canonical_bytes;
 use assent_protocol::crypto::{self, MessageKind};
@@ -29,7 +29,7 @@ use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
 use crate::segment::Segment;
 use crate::state::AppState;
-use crate::store::{App, CreateRefusal, DecisionRecord, NewRequest, StoredRequest};
+use crate::store::{App, CreateRefusal, DecisionRecord, NewRequest, StoredReceipt, StoredRequest};
 use assent_protocol::params::{Params, as_unsigned, scalar_string};
 
 fn param(field: &'static str, message: String) -> ApiError {
@@ -425,11 +425,12 @@ fn request_id_from_path(segment: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(segment).map_err(|_| request_not_found())
 }
 
-/// The status body of a request at `now`.
+/// The status body of a request at `now`; `receipt` names its receipt (at `public_url`).
 pub fn request_info(
     app: &App,
     request: &StoredRequest,
     decisions: &[DecisionRecord],
+    receipt: Option<(&url::Url, &StoredReceipt)>,
     now: i64,
 ) -> ApprovalRequestInfo {
     let status = request.status_at(now);
@@ -469,6 +470,10 @@ pub fn request_info(
             })
             .collect(),
         reason: request.reason.clone(),
+        receipt: receipt.map(|(public_url, stored)| ReceiptRef {
+            url: crate::receipts::receipt_url(public_url, request.id),
+            log_index: stored.log_index,
+        }),
     }
 }
 
@@ -520,8 +525,15 @@ pub async fn status(
             .ok_or_else(request_not_found)?;
     }
     let decisions = state.store.decisions(id).await?;
+    let receipt = state.store.receipt(id).await?;
     Ok(ok(ApprovalRequestStatus {
-        approval_request: request_info(&call.app, &request, &decisions, state.now()),
+        approval_request: request_info(
+            &call.app,
+            &request,
+            &decisions,
+            receipt.as_ref().map(|r| (&state.config.public_url, r)),
+            state.now(),
+        ),
         success: true,
     }))
 }
@@ -552,9 +564,51 @@ pub async fn cancel(
     state
         .announce_resolved(id, RequestStatus::Cancelled, &request.approvers)
         .await;
+    // The app may have asked for a callback on cancellation (written in the same transaction).
+    state.outbox_wake.notify_one();
     let decisions = state.store.decisions(id).await?;
     Ok(ok(ApprovalRequestStatus {
-        approval_request: request_info(&call.app, &request, &decisions, now),
+        approval_request: request_info(&call.app, &request, &decisions, None, now),
         success: true,
     }))
+}
+
+/// `GET /protected/json/approval_requests/{uuid}/receipt` (extension): the receipt of an approved
+/// or denied request with its inclusion proof in the approval log. The body is the receipt itself,
+/// exactly its canonical bytes (no `success` wrapper), so it can be saved and verified as it is.
+pub async fn receipt(
+    State(state): State<AppState>,
+    Segment(uuid): Segment,
+    call: BackendCall,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let id = request_id_from_path(&uuid)?;
+    let request = state
+        .store
+        .request(Some(&call.app.id), id)
+        .await?
+        .ok_or_else(request_not_found)?;
+    let Some(stored) = state.store.receipt(id).await? else {
+        let status = request.status_at(unix_now());
+        let message = match status {
+            RequestStatus::Pending => {
+                "This request is still pending: its receipt is issued once it is approved or denied.".to_owned()
+            }
+            RequestStatus::Approved | RequestStatus::Denied => format!(
+                "This request was {status} while receipts were off (or before they existed): it has none."
+            ),
+            RequestStatus::Expired => {
+                "This request expired: only approved and denied requests have receipts.".to_owned()
+            }
+            RequestStatus::Cancelled => {
+                "This request was cancelled: only approved and denied requests have receipts."
+                    .to_owned()
+            }
+        };
+        return Err(ApiError::new(ErrorCode::ReceiptUnavailable, message));
+    };
+    let receipt = crate::receipts::with_inclusion(&state, &stored).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        receipt.to_bytes(),
+    ))
 }

@@ -150,4 +150,8 @@ pub fn routes() -> Router<AppState> {
             "/onetouch/json/approval_requests/{uuid}/cancel",
             post(approvals::cancel),
         )
+        .route(
+            "/protected/json/approval_requests/{uuid}/receipt",
+            get(approvals::receipt),
+        )
 }

@@ -146,6 +146,8 @@ pub async fn status(
         .user(&call.app.id, id)
         .await?
         .ok_or_else(user_not_found)?;
+    // Apps may have asked for callbacks on cancellation (written with the deletion).
+    state.outbox_wake.notify_one();
     let devices = state.store.active_devices(&[user.id]).await?;
     Ok(ok(UserStatusResponse {
         status: UserStatus {

@@ -67,7 +67,12 @@ pub async fn enroll(
     };
     let enrollment = match state
         .store
-        .enroll(secret_hash(request.token.expose()), device, now)
+        .enroll(
+            secret_hash(request.token.expose()),
+            device,
+            &state.notary,
+            now,
+        )
         .await?
     {
         Ok(enrollment) => enrollment,

@@ -143,7 +143,10 @@ pub async fn decide(
         signature: *signed.signature(),
         recorded_at: now,
     };
-    let result = state.store.record_decision(record, now).await?;
+    let result = state
+        .store
+        .record_decision(record, &state.notary, now)
+        .await?;
     tracing::info!(request = %request.id, device = %device.id, outcome = ?decision.outcome, result = ?result, "decision");
     match result {
         DecisionResult::Recorded { status, resolved } => {
@@ -178,6 +181,10 @@ pub async fn decide(
                     state
                         .service_key
                         .revocation_notice(call.device.id, call.now),
+                ),
+                Refusal::NotEnrolled => ApiError::new(
+                    ErrorCode::DeviceNotFound,
+                    "This device has no enrollment record signed by the service, so its decisions cannot be proven; enroll it again.",
                 ),
                 Refusal::NotPending(status) => ApiError::new(
                     ErrorCode::RequestNotPending,

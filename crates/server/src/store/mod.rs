@@ -15,6 +15,7 @@
 //!   lock that a conflicting writer must also take;
 //! - callers pass `now` in; no store method reads the clock.
 
+mod log_rows;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -29,6 +30,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::notary::Notary;
 use crate::resolution::Refusal;
 use crate::sealed::SecretPurpose;
 
@@ -64,6 +66,9 @@ pub struct App {
     pub callback_url: Option<String>,
     /// POST JSON or GET query.
     pub callback_method: CallbackMethod,
+    /// Also call back when a request expires or is cancelled (off by default: Authy backends
+    /// expect only approved and denied).
+    pub callback_expired_cancelled: bool,
     /// Signs callbacks: the precomputed HMAC state of the API key, sealed with the
     /// key-encryption key (see [`crate::sealed`]).
     pub sealed_callback_key: Vec<u8>,
@@ -86,6 +91,8 @@ pub struct NewApp {
     pub callback_url: Option<String>,
     /// See [`App::callback_method`].
     pub callback_method: CallbackMethod,
+    /// See [`App::callback_expired_cancelled`].
+    pub callback_expired_cancelled: bool,
     /// SHA-256 of the API key.
     pub api_key_hash: [u8; 32],
     /// See [`App::sealed_callback_key`].
@@ -372,8 +379,45 @@ pub struct DecisionContext {
     pub device: Device,
     /// False when the deciding person was deleted.
     pub person_active: bool,
+    /// False when the deciding device has no service-signed enrollment record (a device row
+    /// written behind the service's back): it cannot decide.
+    pub device_enrolled: bool,
     /// The request's app (callback URL and method).
     pub app: App,
+}
+
+/// A device's enrollment record as stored: its canonical bytes and the service's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEnrollment {
+    /// The device.
+    pub device_id: Uuid,
+    /// Canonical JSON of the [`assent_protocol::receipt::EnrollmentRecord`].
+    pub record: Vec<u8>,
+    /// The service's signature over it.
+    pub signature: Signature,
+}
+
+/// A signed checkpoint of the approval log, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Leaves in the tree.
+    pub size: u64,
+    /// The tree's root.
+    pub root: [u8; 32],
+    /// The signed note.
+    pub note: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A request's receipt as stored: countersigned, without its inclusion proof (added when it is
+/// handed out, against the checkpoint of that moment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReceipt {
+    /// Its entry's index in the approval log.
+    pub log_index: u64,
+    /// The receipt's canonical JSON.
+    pub receipt: Vec<u8>,
 }
 
 /// What a decision changes, decided by [`crate::resolution::judge`] and written by the engine.
@@ -434,8 +478,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_user(&self, user: NewUser, now: i64) -> Result<(User, bool), StoreError>;
     /// A live user of `app_id`.
     async fn user(&self, app_id: &str, id: u64) -> Result<Option<User>, StoreError>;
-    /// Deletes a user: revokes their devices and cancels their pending requests. Returns the
-    /// revoked devices and cancelled requests, or `None` when there is no such user.
+    /// Deletes a user: revokes their devices and cancels their pending requests (with the opt-in
+    /// callback in the outbox, as [`Store::cancel_request`]). Returns the revoked devices and
+    /// cancelled requests, or `None` when there is no such user.
     async fn delete_user(
         &self,
         app_id: &str,
@@ -452,13 +497,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         expires_at: i64,
         now: i64,
     ) -> Result<(), StoreError>;
-    /// Consumes a registration token and enrolls a device, atomically.
+    /// Consumes a registration token and enrolls a device, atomically, with the device's
+    /// enrollment record signed by `notary` and appended to the approval log in the same
+    /// transaction.
     async fn enroll(
         &self,
         token_hash: [u8; 32],
         device: NewDevice,
+        notary: &Notary,
         now: i64,
     ) -> Result<Result<Enrollment, TokenRefusal>, StoreError>;
+    /// Signs an enrollment record for every device that has none (enrolled before the approval
+    /// log existed, or written behind the service's back: either way the log then shows it) and
+    /// appends each to the log, in one transaction. Returns how many.
+    async fn backfill_enrollment_records(
+        &self,
+        notary: &Notary,
+        now: i64,
+    ) -> Result<u64, StoreError>;
 
     /// A device by id, revoked or not.
     async fn device(&self, id: Uuid) -> Result<Option<Device>, StoreError>;
@@ -508,21 +564,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Judges a decision with [`crate::resolution::judge`] against the request, its votes, the
     /// device and the person as they are inside the transaction (the request row is locked, so
     /// concurrent decisions are serialised), and writes what it decided: the decision, the final
-    /// status, and the callback in the outbox, atomically.
+    /// status, the receipt (issued by `notary`, see [`crate::receipts`]) and its approval-log
+    /// leaf, and the callback in the outbox, atomically. Stored data that does not verify (a
+    /// decision written behind the service's back) fails the transaction: no receipt is ever
+    /// countersigned over it.
     async fn record_decision(
         &self,
         decision: DecisionRecord,
+        notary: &Notary,
         now: i64,
     ) -> Result<DecisionResult, StoreError>;
     /// Cancels a pending request of `app_id`. `Ok(None)` when unknown; the status it had when
-    /// it was not pending.
+    /// it was not pending. When the app asked for callbacks on expiry and cancellation, its
+    /// callback is written to the outbox in the same transaction.
     async fn cancel_request(
         &self,
         app_id: &str,
         id: Uuid,
         now: i64,
     ) -> Result<Option<Result<StoredRequest, RequestStatus>>, StoreError>;
-    /// Marks every pending request past its deadline as expired.
+    /// Marks every pending request past its deadline as expired (with the opt-in callback in
+    /// the outbox, as [`Store::cancel_request`]).
     async fn expire_due(&self, now: i64) -> Result<Vec<ExpiredRequest>, StoreError>;
     /// The earliest deadline of a pending request.
     async fn next_expiry(&self) -> Result<Option<i64>, StoreError>;
@@ -557,6 +619,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// The last recorded delivery error of a callback, for operators (never carries secrets).
     async fn callback_last_error(&self, id: i64) -> Result<Option<String>, StoreError>;
+
+    /// Leaves in the approval log.
+    async fn log_size(&self) -> Result<u64, StoreError>;
+    /// Leaves `start..end` of the approval log (as many as exist), in order.
+    async fn log_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// The stored checkpoint of the largest tree.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+    /// Stores a checkpoint unless one of its size is stored already (another instance signed
+    /// it first); returns the one stored for that size.
+    async fn save_checkpoint(
+        &self,
+        checkpoint: StoredCheckpoint,
+    ) -> Result<StoredCheckpoint, StoreError>;
+    /// A request's receipt.
+    async fn receipt(&self, request_id: Uuid) -> Result<Option<StoredReceipt>, StoreError>;
 
     /// Counts for `/metrics`.
     async fn metrics(&self) -> Result<StoreMetrics, StoreError>;

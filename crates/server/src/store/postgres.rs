@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use assent_protocol::callback::CallbackMethod;
-use assent_protocol::decision::DenyReason;
 use assent_protocol::request::RequestStatus;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -29,15 +28,17 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
+use super::log_rows::log_queries;
 use super::rows::{
     APP_COLUMNS, DEVICE_COLUMNS, REQUEST_COLUMNS, USER_COLUMNS, corrupt, is_unique_violation,
-    opt_u32, outcome_str, person_conflict, random_id, row_mappers, to_i64, to_u64,
+    opt_u32, person_conflict, random_id, row_mappers, to_i64, to_u64,
 };
 use super::{
-    App, ApproverLoad, CreateRefusal, DecisionContext, DecisionRecord, DecisionResult, Device,
-    Enrollment, ExpiredRequest, NewApp, NewDevice, NewRequest, NewUser, OutboxItem, SealedSecret,
-    Store, StoreError, StoreMetrics, StoredRequest, TokenRefusal, User,
+    App, ApproverLoad, CreateRefusal, DecisionRecord, DecisionResult, Device, Enrollment,
+    ExpiredRequest, NewApp, NewDevice, NewRequest, NewUser, OutboxItem, SealedSecret, Store,
+    StoreError, StoreMetrics, StoredCheckpoint, StoredReceipt, StoredRequest, TokenRefusal, User,
 };
+use crate::notary::Notary;
 use crate::sealed::SecretPurpose;
 
 /// Migrations for this engine, embedded in the binary.
@@ -93,6 +94,7 @@ const WAITING_IDS: &str = concat!(
 );
 
 row_mappers!(PgRow);
+log_queries!(Postgres, " FOR UPDATE");
 
 async fn approvers_of<'e, E>(executor: E, request_id: &str) -> Result<Vec<u64>, StoreError>
 where
@@ -242,7 +244,7 @@ impl Store for PgStore {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO apps (id, name, logo_url, accent_color, callback_url, callback_method, api_key_hash, \
-             callback_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             callback_key, created_at, callback_expired_cancelled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&app.id)
         .bind(&app.name)
@@ -256,6 +258,7 @@ impl Store for PgStore {
         .bind(&app.api_key_hash[..])
         .bind(&app.sealed_callback_key)
         .bind(app.created_at)
+        .bind(app.callback_expired_cancelled)
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
@@ -407,6 +410,7 @@ impl Store for PgStore {
         .bind(to_i64(id))
         .fetch_all(&mut *tx)
         .await?;
+        queue_unanswered(&mut tx, &cancelled_ids, RequestStatus::Cancelled, now).await?;
         let cancelled = with_approvers(&mut tx, cancelled_ids).await?;
         tx.commit().await?;
         Ok(Some((devices, cancelled)))
@@ -437,6 +441,7 @@ impl Store for PgStore {
         &self,
         token_hash: [u8; 32],
         device: NewDevice,
+        notary: &Notary,
         now: i64,
     ) -> Result<Result<Enrollment, TokenRefusal>, StoreError> {
         let mut tx = self.write_tx().await?;
@@ -482,8 +487,20 @@ impl Store for PgStore {
             .fetch_one(&mut *tx)
             .await?;
         let app = app_from_row(&app_row)?;
+        write_enrollment(&mut tx, notary, &device, now).await?;
         tx.commit().await?;
         Ok(Ok(Enrollment { device, app }))
+    }
+
+    async fn backfill_enrollment_records(
+        &self,
+        notary: &Notary,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let written = backfill_records(&mut tx, notary, now).await?;
+        tx.commit().await?;
+        Ok(written)
     }
 
     async fn device(&self, id: Uuid) -> Result<Option<Device>, StoreError> {
@@ -707,89 +724,13 @@ impl Store for PgStore {
     async fn record_decision(
         &self,
         decision: DecisionRecord,
+        notary: &Notary,
         now: i64,
     ) -> Result<DecisionResult, StoreError> {
         let mut tx = self.write_tx().await?;
-        let request = load_request(&mut tx, decision.request_id)
-            .await?
-            .ok_or_else(|| {
-                corrupt(format!(
-                    "decision for unknown request {}",
-                    decision.request_id
-                ))
-            })?;
-        let recorded = sqlx::query("SELECT * FROM decisions WHERE request_id = $1")
-            .bind(request.id.to_string())
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(decision_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let device_row = sqlx::query(&format!(
-            "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"
-        ))
-        .bind(decision.device_id.to_string())
-        .fetch_one(&mut *tx)
-        .await?;
-        let person_active: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
-                .bind(to_i64(decision.user_id))
-                .fetch_optional(&mut *tx)
-                .await?;
-        let app_row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
-            .bind(&request.app_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let context = DecisionContext {
-            request,
-            recorded,
-            device: device_from_row(&device_row)?,
-            person_active: person_active.is_some(),
-            app: app_from_row(&app_row)?,
-        };
-        let effects = crate::resolution::judge(&context, &decision, now);
-        if effects.record {
-            sqlx::query(
-                "INSERT INTO decisions (request_id, user_id, device_id, outcome, reason, number, signed_at, payload, \
-                 signature, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(decision.request_id.to_string())
-            .bind(to_i64(decision.user_id))
-            .bind(decision.device_id.to_string())
-            .bind(outcome_str(decision.outcome))
-            .bind(decision.reason.map(DenyReason::as_str))
-            .bind(decision.number.map(i64::from))
-            .bind(decision.signed_at)
-            .bind(&decision.payload)
-            .bind(&decision.signature.to_bytes()[..])
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some((status, reason)) = &effects.finalize {
-            set_final(
-                &mut tx,
-                decision.request_id,
-                *status,
-                reason.as_deref(),
-                now,
-            )
-            .await?;
-        }
-        if let Some(payload) = &effects.callback {
-            sqlx::query(
-                "INSERT INTO callback_outbox (app_id, request_id, payload, created_at, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, $4)",
-            )
-            .bind(&context.app.id)
-            .bind(decision.request_id.to_string())
-            .bind(payload.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let result = record_decision_in(&mut tx, &decision, notary, now).await?;
         tx.commit().await?;
-        Ok(effects.result)
+        Ok(result)
     }
 
     async fn cancel_request(
@@ -812,6 +753,7 @@ impl Store for PgStore {
             return Ok(Some(Err(status)));
         }
         set_final(&mut tx, id, RequestStatus::Cancelled, None, now).await?;
+        queue_unanswered(&mut tx, &[id.to_string()], RequestStatus::Cancelled, now).await?;
         let updated = load_request(&mut tx, id)
             .await?
             .ok_or_else(|| corrupt("request vanished"))?;
@@ -828,6 +770,7 @@ impl Store for PgStore {
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
+        queue_unanswered(&mut tx, &ids, RequestStatus::Expired, now).await?;
         let expired = with_approvers(&mut tx, ids).await?;
         tx.commit().await?;
         Ok(expired)
@@ -954,6 +897,29 @@ impl Store for PgStore {
                 .await?
                 .flatten(),
         )
+    }
+
+    async fn log_size(&self) -> Result<u64, StoreError> {
+        read_log_size(&self.pool).await
+    }
+
+    async fn log_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        read_log_leaves(&self.pool, start, end).await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        read_latest_checkpoint(&self.pool).await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        checkpoint: StoredCheckpoint,
+    ) -> Result<StoredCheckpoint, StoreError> {
+        write_checkpoint(&self.pool, checkpoint).await
+    }
+
+    async fn receipt(&self, request_id: Uuid) -> Result<Option<StoredReceipt>, StoreError> {
+        read_receipt(&self.pool, request_id).await
     }
 
     async fn metrics(&self) -> Result<StoreMetrics, StoreError> {

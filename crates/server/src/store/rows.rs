@@ -83,7 +83,8 @@ pub(crate) fn parse_reason(text: Option<&str>) -> Result<Option<DenyReason>, Sto
     }
 }
 
-pub(crate) const APP_COLUMNS: &str = "serial_id, id, name, logo_url, accent_color, callback_url, callback_method, callback_key, created_at";
+pub(crate) const APP_COLUMNS: &str = "serial_id, id, name, logo_url, accent_color, callback_url, callback_method, callback_key, created_at, \
+     callback_expired_cancelled";
 pub(crate) const USER_COLUMNS: &str = "id, app_id, email, cellphone, country_code, created_at";
 pub(crate) const DEVICE_COLUMNS: &str =
     "id, alias, app_id, user_id, public_key, name, platform, created_at, last_seen_at, revoked_at";
@@ -109,6 +110,7 @@ macro_rules! row_mappers {
                     .ok_or_else(|| {
                         $crate::store::rows::corrupt(format!("callback_method {method}"))
                     })?,
+                callback_expired_cancelled: row.try_get::<bool, _>("callback_expired_cancelled")?,
                 sealed_callback_key: row.try_get("callback_key")?,
                 created_at: row.try_get("created_at")?,
             })

@@ -1,9 +1,11 @@
 //! Integration tests of `assent-server` over real sockets: one module per source module.
 
+mod approval_log;
 mod backend;
 mod device;
 mod http;
 mod metrics;
 mod outbox;
 mod rate;
+mod receipts;
 mod sealed;
