@@ -27,6 +27,7 @@ fn window_visible(pid: u32) -> bool {
 #[test]
 fn a_new_request_is_notified_and_the_notification_opens_the_app() {
     require_session();
+    let _one_at_a_time = crate::one_notifying_app();
     let dir = tempfile::tempdir().unwrap();
     let service = AssentService::start(dir.path(), &[]);
     let user = service.user("notify@example.com");
