@@ -11,9 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use assent_device::{Keychain, SecretStore as _};
-use assent_e2e::{
-    KillOnDrop, LogsOnFailure, artifacts_dir, built_binary, require_session, wait_for,
-};
+use assent_e2e::{LogsOnFailure, artifacts_dir, built_binary, require_session, wait_for};
 use assent_protocol::request::AppBranding;
 use assent_protocol::{SigningKey, Uuid};
 use assent_testkit::{Answer, HostileService, LogoAnswer, LogoServer, dimension_bomb};
@@ -64,14 +62,7 @@ async fn the_app_holds_against_a_hostile_service_and_hostile_links() {
     };
     let hostile = HostileService::start(branding).await;
     let monitor_log = shots.join("notifications.log");
-    let _monitor = KillOnDrop(
-        Command::new("dbus-monitor")
-            .arg("interface='org.freedesktop.Notifications',member='Notify'")
-            .stdout(std::fs::File::create(&monitor_log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-monitor is installed"),
-    );
+    let _monitor = assent_e2e::watch_notifications(&monitor_log);
     let data_dir = dir.path().join("desktop");
     let keyring = format!("assent-test-{}", Uuid::new_v4());
     let app_log = shots.join("desktop.log");
