@@ -72,6 +72,7 @@ fn tree_pss_kib(root: u32) -> (u64, usize) {
 #[test]
 fn a_dimension_bomb_for_a_logo_leaves_the_whole_app_under_300_mb() {
     require_session();
+    let _one_at_a_time = crate::one_notifying_app();
     let dir = tempfile::tempdir().unwrap();
     let shots = artifacts_dir("desktop-hostile");
     let runtime = tokio::runtime::Runtime::new().unwrap();

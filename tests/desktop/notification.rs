@@ -1,7 +1,7 @@
 //! A new request produces one native notification through the real notification daemon (dunst,
 //! in the private session), naming the app and the message; its Open action brings the window back.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use assent_testkit::process::{
@@ -27,6 +27,7 @@ fn window_visible(pid: u32) -> bool {
 #[test]
 fn a_new_request_is_notified_and_the_notification_opens_the_app() {
     require_session();
+    let _one_at_a_time = crate::one_notifying_app();
     let dir = tempfile::tempdir().unwrap();
     let service = AssentService::start(dir.path(), &[]);
     let user = service.user("notify@example.com");
@@ -34,14 +35,7 @@ fn a_new_request_is_notified_and_the_notification_opens_the_app() {
     let device = HeadlessDevice::enroll(dir.path(), &service.enroll_link(user));
 
     let monitor_log = artifacts_dir("notification").join("dbus-monitor.log");
-    let _monitor = KillOnDrop(
-        Command::new("dbus-monitor")
-            .arg("interface='org.freedesktop.Notifications',member='Notify'")
-            .stdout(std::fs::File::create(&monitor_log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-monitor is installed"),
-    );
+    let _monitor = assent_testkit::process::watch_notifications(&monitor_log);
     let app_log = std::fs::File::create(artifacts_dir("notification").join("desktop.log")).unwrap();
     let app = KillOnDrop(
         Command::new(built_binary("assent-desktop"))
@@ -55,16 +49,22 @@ fn a_new_request_is_notified_and_the_notification_opens_the_app() {
     let pid = app.0.id();
     let window =
         wait_for_window(pid, "Assent", Duration::from_secs(30)).expect("the app's window appears");
+    // Notifications of earlier tests would expire while this one is shown and hide it in the
+    // count: close them first (no other test notifies meanwhile, see `NOTIFYING`).
+    Command::new("dunstctl").arg("close-all").status().unwrap();
     let before = displayed();
 
-    service.send(user, "Sign in to Acme Bank?");
+    // A message no other test sends: dunst stacks a notification identical to one still shown
+    // (the tray test's, say) instead of displaying it again.
+    service.send(user, "Sign in to Acme Bank from this notification?");
     let log = wait_for(
         "the Notify call on the session bus",
         Duration::from_secs(20),
         || {
             let log = std::fs::read_to_string(&monitor_log).unwrap_or_default();
-            (log.contains("\"Acme Bank\"") && log.contains("\"Sign in to Acme Bank?\""))
-                .then_some(log)
+            (log.contains("\"Acme Bank\"")
+                && log.contains("\"Sign in to Acme Bank from this notification?\""))
+            .then_some(log)
         },
     );
     assert_eq!(

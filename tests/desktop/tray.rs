@@ -59,6 +59,7 @@ impl Panel {
 #[test]
 fn the_tray_shows_the_pending_count_and_each_accounts_link() {
     require_session();
+    let _one_at_a_time = crate::one_notifying_app();
     let dir = tempfile::tempdir().unwrap();
     let shots = artifacts_dir("tray");
     let mut host = Command::new(test_python())

@@ -64,14 +64,7 @@ async fn the_app_holds_against_a_hostile_service_and_hostile_links() {
     };
     let hostile = HostileService::start(branding).await;
     let monitor_log = shots.join("notifications.log");
-    let _monitor = KillOnDrop(
-        Command::new("dbus-monitor")
-            .arg("interface='org.freedesktop.Notifications',member='Notify'")
-            .stdout(std::fs::File::create(&monitor_log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-monitor is installed"),
-    );
+    let _monitor = assent_testkit::process::watch_notifications(&monitor_log);
     let data_dir = dir.path().join("desktop");
     let keyring = format!("assent-test-{}", Uuid::new_v4());
     let app_log = shots.join("desktop.log");

@@ -1,6 +1,5 @@
 //! The eight scenarios, in order, on one running app (as a person would live through them).
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use assent_device::{Keychain, SecretStore as _};
@@ -95,14 +94,7 @@ async fn the_desktop_app_approves_real_requests() {
     let second_device = HeadlessDevice::enroll(dir.path(), &service.enroll_link(second));
 
     let monitor_log = shots.join("notifications.log");
-    let _monitor = KillOnDrop(
-        Command::new("dbus-monitor")
-            .arg("interface='org.freedesktop.Notifications',member='Notify'")
-            .stdout(std::fs::File::create(&monitor_log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-monitor is installed"),
-    );
+    let _monitor = assent_testkit::process::watch_notifications(&monitor_log);
     let data_dir = dir.path().join("desktop");
     let keyring = format!("assent-test-{}", uuid::Uuid::new_v4());
     let app_log = shots.join("desktop.log");

@@ -87,6 +87,19 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Records every `Notify` call on the session bus (what the notification daemon is handed) into
+/// `log` until dropped.
+pub fn watch_notifications(log: &Path) -> KillOnDrop {
+    KillOnDrop(
+        Command::new("dbus-monitor")
+            .arg("interface='org.freedesktop.Notifications',member='Notify'")
+            .stdout(std::fs::File::create(log).expect("the notification log can be created"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-monitor is installed"),
+    )
+}
+
 /// Spawns `command` in a process group of its own and kills the whole group when dropped, so
 /// the grandchildren it starts (WebKitWebDriver, the app, WebKit's helpers) end with it.
 #[derive(Debug)]
