@@ -14,7 +14,7 @@ use assent_device::{Keychain, SecretStore as _};
 use assent_protocol::request::AppBranding;
 use assent_protocol::{SigningKey, Uuid};
 use assent_testkit::process::{
-    KillOnDrop, LogsOnFailure, artifacts_dir, built_binary, require_session, wait_for,
+    LogsOnFailure, artifacts_dir, built_binary, require_session, wait_for,
 };
 use assent_testkit::{Answer, HostileService, LogoAnswer, LogoServer, dimension_bomb};
 use fantoccini::Locator;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use assent_device::{Keychain, SecretStore as _};
 use assent_testkit::process::{
-    ACME_LOGO, AssentService, CallbackSink, HeadlessDevice, KillOnDrop, LogsOnFailure, StaticFile,
+    ACME_LOGO, AssentService, CallbackSink, HeadlessDevice, LogsOnFailure, StaticFile,
     artifacts_dir, free_port, require_session, wait_for,
 };
 use serde_json::Value;

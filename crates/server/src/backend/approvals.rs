@@ -588,7 +588,7 @@ pub async fn receipt(
         .await?
         .ok_or_else(request_not_found)?;
     let Some(stored) = state.store.receipt(id).await? else {
-        let status = request.status_at(unix_now());
+        let status = request.status_at(state.now());
         let message = match status {
             RequestStatus::Pending => {
                 "This request is still pending: its receipt is issued once it is approved or denied.".to_owned()
