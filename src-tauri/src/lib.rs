@@ -18,6 +18,7 @@ mod notify;
 #[cfg(target_os = "linux")]
 mod single_instance;
 mod tray;
+pub mod updates;
 pub mod window;
 
 use std::sync::Arc;
@@ -39,7 +40,11 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::deny,
             commands::history,
             commands::set_settings,
+            commands::update_state,
+            commands::check_update,
+            commands::install_update,
         ])
+        .manage(updates::Updates::default())
         .on_window_event(|window, event| {
             if let WindowEvent::Destroyed = event {
                 // Closing the window destroys its web view; the app keeps running in the tray
@@ -99,6 +104,31 @@ fn instance_id(data_dir: &std::path::Path) -> String {
     format!("{IDENTIFIER}.p{hash:016x}")
 }
 
+/// Where this instance's single-instance socket is (Linux), so a restart into an update can
+/// release it before the new version starts.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct InstanceSocket(std::path::PathBuf);
+
+/// Stops being the running instance, so the process a restart starts becomes it instead of
+/// handing its arguments back to this one (which is about to exit).
+pub(crate) fn release_instance<R: Runtime>(app: &AppHandle<R>) {
+    #[cfg(target_os = "linux")]
+    if let Some(socket) = app.try_state::<InstanceSocket>() {
+        let _ = std::fs::remove_file(&socket.0);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = app;
+}
+
+/// True when a system package (.deb, .rpm) installed this binary: the bundler marks the binary
+/// it packages with its bundle type.
+#[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
+fn installed_by_a_package() -> bool {
+    use tauri::utils::platform::{BundleType, bundle_type};
+    matches!(bundle_type(), Some(BundleType::Deb | BundleType::Rpm))
+}
+
 /// Builds and runs the app until it quits.
 pub fn run() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ASSENT_LOG")
@@ -116,14 +146,14 @@ pub fn run() {
         }
     };
     let args: Vec<String> = std::env::args().collect();
+
     let hidden = args.iter().any(|a| a == "--hidden");
     let data_dir = data_dir();
     // A second launch hands its arguments (deep links) to the running instance and exits.
     #[cfg(target_os = "linux")]
-    let listener = match single_instance::claim(
-        &single_instance::socket_path(&instance_id(&data_dir), &data_dir),
-        &args,
-    ) {
+    let socket = single_instance::socket_path(&instance_id(&data_dir), &data_dir);
+    #[cfg(target_os = "linux")]
+    let listener = match single_instance::claim(&socket, &args) {
         Ok(single_instance::Claim::Handed) => return,
         Ok(single_instance::Claim::Primary(listener)) => Some(listener),
         Err(e) => {
@@ -142,6 +172,7 @@ pub fn run() {
     let builder =
         builder
             .plugin(tauri_plugin_deep_link::init())
+            .plugin(tauri_plugin_updater::Builder::new().build())
             .plugin(tauri_plugin_autostart::init(
                 tauri_plugin_autostart::MacosLauncher::LaunchAgent,
                 Some(vec!["--hidden"]),
@@ -149,6 +180,10 @@ pub fn run() {
     let app = with_commands(builder)
         .setup(move |app| {
             let handle = app.handle().clone();
+            tracing::info!(
+                version = %updates::current_version(&handle),
+                "Assent desktop starting"
+            );
             let (desktop, session_events) = Desktop::open(
                 data_dir.clone(),
                 Arc::new(Keychain::from_env_or(DEFAULT_KEYCHAIN_SERVICE)),
@@ -157,6 +192,7 @@ pub fn run() {
             #[cfg(target_os = "linux")]
             if let Some(listener) = listener {
                 single_instance::serve(listener, handle.clone(), another_launch);
+                app.manage(InstanceSocket(socket));
             }
             let paused = desktop.session.settings().notifications_paused;
             app.manage(desktop);
@@ -166,8 +202,13 @@ pub fn run() {
             }
             {
                 use tauri_plugin_deep_link::DeepLinkExt as _;
+                // A .deb or .rpm installs a .desktop file declaring x-scheme-handler/assent, so
+                // the installed app writes nothing at start; an AppImage or a development build
+                // has no installed .desktop file and registers itself for the person.
                 #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
-                if let Err(e) = app.deep_link().register_all() {
+                if !installed_by_a_package()
+                    && let Err(e) = app.deep_link().register_all()
+                {
                     tracing::warn!(error = %e, "could not register the assent:// scheme");
                 }
                 let links_handle = handle.clone();
@@ -184,6 +225,12 @@ pub fn run() {
                 });
             }
             offer_links(&handle, enroll_links(&args));
+            // Only a bundled app updates itself: an unbundled build (cargo run, the tests' debug
+            // binary) has nothing an update could replace safely, and stays off the network.
+            if tauri::utils::platform::bundle_type().is_some() {
+                handle.state::<updates::Updates>().plugin_registered();
+                updates::schedule(handle.clone());
+            }
             if !hidden {
                 window::show_main(&handle);
             }

@@ -398,6 +398,7 @@ mod tests {
         );
         let paused = Settings {
             notifications_paused: true,
+            ..Settings::default()
         };
         data.save_settings(paused).unwrap();
         assert_eq!(data.settings().unwrap(), Some(paused));
@@ -442,6 +443,7 @@ mod tests {
         .unwrap();
         let paused = Settings {
             notifications_paused: true,
+            ..Settings::default()
         };
         assert_eq!(
             data.settings().unwrap(),
@@ -462,6 +464,7 @@ mod tests {
         let data = DataDir::open(dir.path()).unwrap();
         data.save_settings(Settings {
             notifications_paused: true,
+            ..Settings::default()
         })
         .unwrap();
         // The rename cannot replace a directory: the write fails after the temporary file
@@ -485,7 +488,8 @@ mod tests {
         assert_eq!(
             data.settings().unwrap(),
             Some(Settings {
-                notifications_paused: true
+                notifications_paused: true,
+                ..Settings::default()
             }),
             "other files are untouched"
         );
