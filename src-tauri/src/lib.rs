@@ -125,7 +125,7 @@ pub(crate) fn release_instance<R: Runtime>(app: &AppHandle<R>) {
 /// it packages with its bundle type.
 #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
 fn installed_by_a_package() -> bool {
-    use tauri::utils::platform::{BundleType, bundle_type};
+    use tauri::utils::{config::BundleType, platform::bundle_type};
     matches!(bundle_type(), Some(BundleType::Deb | BundleType::Rpm))
 }
 
@@ -169,14 +169,13 @@ pub fn run() {
             .callback(|app, argv, _cwd| another_launch(app, &argv))
             .build(),
     );
-    let builder =
-        builder
-            .plugin(tauri_plugin_deep_link::init())
-            .plugin(tauri_plugin_updater::Builder::new().build())
-            .plugin(tauri_plugin_autostart::init(
-                tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-                Some(vec!["--hidden"]),
-            ));
+    let builder = builder
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_updater::Builder::new().build())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec!["--hidden"]),
+        ));
     let app = with_commands(builder)
         .setup(move |app| {
             let handle = app.handle().clone();

@@ -244,7 +244,9 @@ pub async fn install<R: Runtime>(app: &AppHandle<R>) -> Result<(), ErrorView> {
         return Err(not_now(REQUEST_WAITING));
     }
     let Some(update) = lock(&updates.found).clone() else {
-        return Err(not_now("there is no update to install: check for updates first"));
+        return Err(not_now(
+            "there is no update to install: check for updates first",
+        ));
     };
     if matches!(updates.state(), UpdateState::Installing { .. }) {
         return Err(not_now("the update is already being installed"));
@@ -293,7 +295,8 @@ pub fn schedule<R: Runtime>(app: AppHandle<R>) {
                 // A failure is in the state (and the UI); the next wake tries again after a day.
                 if check(&app).await.is_err() {
                     let at = now_secs();
-                    app.state::<Updates>().change(&app, |v| v.last_checked_at = Some(at));
+                    app.state::<Updates>()
+                        .change(&app, |v| v.last_checked_at = Some(at));
                 }
             }
             tokio::time::sleep(WAKE_EVERY).await;
@@ -309,7 +312,10 @@ mod tests {
     fn a_check_is_due_at_start_then_daily_and_never_when_off() {
         let day = CHECK_EVERY_SECS;
         assert!(check_due(true, None, 1_000), "the first check is at start");
-        assert!(!check_due(false, None, 1_000), "no check when the setting is off");
+        assert!(
+            !check_due(false, None, 1_000),
+            "no check when the setting is off"
+        );
         assert!(
             !check_due(true, Some(1_000), 1_000 + day - 1),
             "not again within a day"

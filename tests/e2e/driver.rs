@@ -64,10 +64,7 @@ impl AppSession {
         let driver = KillGroupOnDrop::spawn(&mut command).expect("start tauri-driver");
         let url = format!("http://127.0.0.1:{port}");
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "tauri:options".into(),
-            json!({"application": application}),
-        );
+        capabilities.insert("tauri:options".into(), json!({"application": application}));
         capabilities.insert("browserName".into(), json!("wry"));
         let mut last_error = String::new();
         for _ in 0..100 {

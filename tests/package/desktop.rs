@@ -127,7 +127,8 @@ async fn the_desktop_deb_installs_handles_enroll_links_and_removes_cleanly() {
         "{listed}"
     );
     let entry = Path::new("/usr/share/applications/Assent.desktop");
-    let desktop_file = std::fs::read_to_string(entry).expect("the package installs a desktop entry");
+    let desktop_file =
+        std::fs::read_to_string(entry).expect("the package installs a desktop entry");
     assert!(
         desktop_file
             .lines()
@@ -139,10 +140,15 @@ async fn the_desktop_deb_installs_handles_enroll_links_and_removes_cleanly() {
         let icon = PathBuf::from(format!(
             "/usr/share/icons/hicolor/{size}x{size}/apps/assent-desktop.png"
         ));
-        assert!(icon.is_file(), "an icon at {size}x{size}: {}", icon.display());
+        assert!(
+            icon.is_file(),
+            "an icon at {size}x{size}: {}",
+            icon.display()
+        );
         assert_eq!(png_size(&icon), (*size, *size), "{}", icon.display());
     }
-    let default = run(Command::new("xdg-mime").args(["query", "default", "x-scheme-handler/assent"]));
+    let default =
+        run(Command::new("xdg-mime").args(["query", "default", "x-scheme-handler/assent"]));
     assert_eq!(
         default.trim(),
         "Assent.desktop",
@@ -160,8 +166,15 @@ async fn the_desktop_deb_installs_handles_enroll_links_and_removes_cleanly() {
             "the .deb depends on {package} (the binary links a library of it): {depends}"
         );
     }
-    for package in ["libwebkit2gtk-4.1-0", "libgtk-3-0", "libayatana-appindicator3-1"] {
-        assert!(depends.contains(package), "Depends names {package}: {depends}");
+    for package in [
+        "libwebkit2gtk-4.1-0",
+        "libgtk-3-0",
+        "libayatana-appindicator3-1",
+    ] {
+        assert!(
+            depends.contains(package),
+            "Depends names {package}: {depends}"
+        );
     }
 
     // The installed app under Xvfb receives a link opened with xdg-open and enrolls.
@@ -178,7 +191,8 @@ async fn the_desktop_deb_installs_handles_enroll_links_and_removes_cleanly() {
     )
     .await;
     app.click("tab-settings").await;
-    app.wait_text("about-line", &format!("Assent {VERSION}")).await;
+    app.wait_text("about-line", &format!("Assent {VERSION}"))
+        .await;
     app.shot("about").await;
     let written = std::fs::read_dir(person.xdg_data_home().join("applications"))
         .map(|d| d.count())
@@ -253,10 +267,10 @@ async fn the_appimage_runs_without_fuse_handles_enroll_links_and_leaves_nothing(
     desktop_settings(&person.data_dir(), false);
     let log = shots.join("desktop.log");
     let _logs = LogsOnFailure(vec![service.log_path().to_path_buf(), log.clone()]);
-    let mut app =
-        enroll_through_xdg_open(&installed, &person, &service, shots.clone(), &log).await;
+    let mut app = enroll_through_xdg_open(&installed, &person, &service, shots.clone(), &log).await;
     app.click("tab-settings").await;
-    app.wait_text("about-line", &format!("Assent {VERSION}")).await;
+    app.wait_text("about-line", &format!("Assent {VERSION}"))
+        .await;
     app.shot("about").await;
     // Quit the app itself (not its AppImage runtime, which cleans up when the app exits).
     crate::support::end_extracted_apps();

@@ -6,10 +6,10 @@
 //! `scripts/package --update-test`; `cargo test --workspace` does not run them (`test = false`):
 //! scripts/test runs them by name, inside scripts/session, one at a time.
 
+mod desktop;
 #[path = "../e2e/driver.rs"]
 #[allow(dead_code)]
 mod driver;
-mod desktop;
 mod service;
 mod support;
 mod update;

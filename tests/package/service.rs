@@ -38,11 +38,7 @@ async fn the_service_deb_installs_a_hardened_unit_whose_command_serves_as_its_us
     let version = run(Command::new("/usr/bin/assent").arg("--version"));
     assert_eq!(version.trim(), format!("assent {VERSION}"));
     run(Command::new("systemd-analyze").args(["verify", UNIT]));
-    let security = run(Command::new("systemd-analyze").args([
-        "security",
-        "--offline=yes",
-        UNIT,
-    ]));
+    let security = run(Command::new("systemd-analyze").args(["security", "--offline=yes", UNIT]));
     let overall = security
         .lines()
         .find(|l| l.contains("Overall exposure level"))
@@ -92,7 +88,15 @@ async fn the_service_deb_installs_a_hardened_unit_whose_command_serves_as_its_us
     let env_file = std::fs::read_to_string("/etc/assent/assent.env").unwrap();
     let port = free_port();
     let mut command = Command::new("runuser");
-    command.args(["-u", "assent", "--", "sh", "-c", "umask 0077 && exec \"$@\"", "sh"]);
+    command.args([
+        "-u",
+        "assent",
+        "--",
+        "sh",
+        "-c",
+        "umask 0077 && exec \"$@\"",
+        "sh",
+    ]);
     command.args(&exec_start);
     command.env_clear().env("PATH", "/usr/bin:/bin");
     for line in env_file.lines().filter(|l| !l.starts_with('#')) {
@@ -124,7 +128,10 @@ async fn the_service_deb_installs_a_hardened_unit_whose_command_serves_as_its_us
     );
     drop(service);
     apt_get(&["purge", "assent-server"]);
-    assert!(!Path::new(UNIT).exists(), "the unit is gone with the package");
+    assert!(
+        !Path::new(UNIT).exists(),
+        "the unit is gone with the package"
+    );
 }
 
 mod http {
@@ -143,6 +150,7 @@ mod http {
         let mut answer = String::new();
         stream.read_to_string(&mut answer).ok()?;
         let (head, body) = answer.split_once("\r\n\r\n")?;
-        head.starts_with("HTTP/1.1 200").then(|| body.trim().to_owned())
+        head.starts_with("HTTP/1.1 200")
+            .then(|| body.trim().to_owned())
     }
 }

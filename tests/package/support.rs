@@ -19,7 +19,12 @@ pub fn dist(part: &str) -> PathBuf {
 pub fn artefact(part: &str, suffix: &str) -> PathBuf {
     let dir = dist(part);
     let found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{} is missing ({e}): run scripts/package --update-test", dir.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} is missing ({e}): run scripts/package --update-test",
+                dir.display()
+            )
+        })
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(suffix))
         .collect();
@@ -247,6 +252,8 @@ pub fn extracted_apps() -> Vec<(u32, String)> {
 /// tests started. Their AppImage runtimes then remove what they extracted.
 pub fn end_extracted_apps() {
     for (pid, _) in extracted_apps() {
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
     }
 }

@@ -14,9 +14,7 @@ use assent_e2e::{
 use serde_json::{Value, json};
 
 use crate::driver::AppSession;
-use crate::support::{
-    FileServer, dist, end_extracted_apps, extracted_apps, require_root, run,
-};
+use crate::support::{FileServer, dist, end_extracted_apps, extracted_apps, require_root, run};
 
 struct Versions {
     n: String,
@@ -27,7 +25,10 @@ struct Versions {
 fn versions() -> Versions {
     let path = dist("update-test").join("versions.json");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{} is missing ({e}): run scripts/package --update-test", path.display())
+        panic!(
+            "{} is missing ({e}): run scripts/package --update-test",
+            path.display()
+        )
     }))
     .unwrap();
     Versions {
@@ -146,7 +147,8 @@ async fn version_n_finds_n_plus_1_installs_it_on_the_click_and_restarts_as_n_plu
         server.requests()
     );
     app.click("tab-settings").await;
-    app.wait_text("about-line", &format!("Assent {}", v.n)).await;
+    app.wait_text("about-line", &format!("Assent {}", v.n))
+        .await;
     app.shot("about-before").await;
     app.click("tab-requests").await;
 
@@ -169,9 +171,11 @@ async fn version_n_finds_n_plus_1_installs_it_on_the_click_and_restarts_as_n_plu
                 .then_some(())
         },
     );
-    let (pid, _) = wait_for("the restarted app's process", Duration::from_secs(60), || {
-        extracted_apps().into_iter().next()
-    });
+    let (pid, _) = wait_for(
+        "the restarted app's process",
+        Duration::from_secs(60),
+        || extracted_apps().into_iter().next(),
+    );
     if let Some(window) = wait_for_window(pid, "Assent", Duration::from_secs(60)) {
         let shot = shots.join("restarted-as-n-plus-1.png");
         screenshot_window(&window, &shot);
@@ -183,7 +187,9 @@ async fn version_n_finds_n_plus_1_installs_it_on_the_click_and_restarts_as_n_plu
     wait_for("the restarted app to end", Duration::from_secs(30), || {
         extracted_apps().is_empty().then_some(())
     });
-    let mut again = installed.start(shots.clone(), &shots.join("desktop-again.log")).await;
+    let mut again = installed
+        .start(shots.clone(), &shots.join("desktop-again.log"))
+        .await;
     again.click("tab-settings").await;
     again
         .wait_text("about-line", &format!("Assent {}", v.next))
@@ -222,8 +228,11 @@ async fn an_update_changed_after_signing_is_refused_and_n_keeps_running() {
         Some("update_signature_invalid"),
         "a download that does not match its signature is refused with its own code"
     );
-    app.wait_text("update-error", "did not pass its signature check, so it was not installed")
-        .await;
+    app.wait_text(
+        "update-error",
+        "did not pass its signature check, so it was not installed",
+    )
+    .await;
     app.shot("forged-update-refused").await;
     assert!(
         server
@@ -239,7 +248,8 @@ async fn an_update_changed_after_signing_is_refused_and_n_keeps_running() {
         "the AppImage on disk is still version N"
     );
     app.click("tab-settings").await;
-    app.wait_text("about-line", &format!("Assent {}", v.n)).await;
+    app.wait_text("about-line", &format!("Assent {}", v.n))
+        .await;
     assert_eq!(
         extracted_apps().len(),
         1,
