@@ -6,7 +6,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use assent_e2e::{
+use assent_testkit::process::{
     AssentService, HeadlessDevice, KillGroupOnDrop, LogsOnFailure, artifacts_dir, built_binary,
     free_port, require_session,
 };
@@ -120,7 +120,7 @@ impl Browser {
 
 /// The id of the one request waiting for `device`.
 fn pending_id(device: &HeadlessDevice) -> String {
-    assent_e2e::wait_for("a request on the device", Duration::from_secs(20), || {
+    assent_testkit::process::wait_for("a request on the device", Duration::from_secs(20), || {
         let pending = device.run(&["pending", "--json"]).ok().json();
         pending
             .as_array()

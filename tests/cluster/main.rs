@@ -13,12 +13,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use assent_e2e::{built_binary, free_port};
 use assent_protocol::Uuid;
 use assent_protocol::decision::Outcome;
 use assent_protocol::request::DeviceRequest;
 use assent_protocol::stream::StreamMessage;
 use assent_testkit::balancer::Balancer;
+use assent_testkit::process::{built_binary, free_port};
 use assent_testkit::{Backend, CallbackReceiver, TestDevice};
 use serde_json::json;
 use tokio::sync::Notify;
@@ -186,7 +186,7 @@ impl Drop for Cluster {
             }
         }
         if std::thread::panicking() {
-            let target = assent_e2e::artifacts_dir("cluster");
+            let target = assent_testkit::process::artifacts_dir("cluster");
             let _ = std::fs::write(target.join("instances.log"), self.logs());
             eprintln!("instance logs: {}", target.join("instances.log").display());
         }

@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use assent_e2e::{
+use assent_testkit::process::{
     AssentService, HeadlessDevice, KillOnDrop, artifacts_dir, built_binary, require_session,
     wait_for, wait_for_window,
 };

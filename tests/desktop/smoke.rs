@@ -1,7 +1,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use assent_e2e::{
+use assent_testkit::process::{
     KillOnDrop, artifacts_dir, built_binary, distinct_colours, require_session, screenshot_window,
     wait_for_window,
 };

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use assent_e2e::{
+use assent_testkit::process::{
     AssentService, HeadlessDevice, KillOnDrop, LogsOnFailure, artifacts_dir, built_binary,
     require_session, test_python,
 };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use assent_e2e::{KillGroupOnDrop, built_binary, free_port};
+use assent_testkit::process::{KillGroupOnDrop, built_binary, free_port};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;

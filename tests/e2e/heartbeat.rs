@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use assent_e2e::{AssentService, FreezingProxy, LogsOnFailure, artifacts_dir, require_session};
+use assent_testkit::process::{
+    AssentService, FreezingProxy, LogsOnFailure, artifacts_dir, require_session,
+};
 
 use crate::driver::AppSession;
 

@@ -4,7 +4,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use assent_device::{Keychain, SecretStore as _};
-use assent_e2e::{
+use assent_testkit::process::{
     ACME_LOGO, AssentService, CallbackSink, HeadlessDevice, KillOnDrop, LogsOnFailure, StaticFile,
     artifacts_dir, free_port, require_session, wait_for,
 };
@@ -38,7 +38,7 @@ fn verified_callback(
         .expect("the callback arrives");
     let file = dir.join(format!("callback-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&file, &callback.body).unwrap();
-    let check = assent_e2e::assent(
+    let check = assent_testkit::process::assent(
         &[
             "callback",
             "verify",

@@ -3,12 +3,14 @@
 use std::process::Command;
 use std::time::Duration;
 
-use assent_e2e::{AssentService, CallbackSink, HeadlessDevice, free_port, require_session};
+use assent_testkit::process::{
+    AssentService, CallbackSink, HeadlessDevice, free_port, require_session,
+};
 use serde_json::{Value, json};
 
 fn authy(service: &AssentService, args: &[&str], stdin: Option<&str>) -> Value {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("service/authy_client.py");
-    let mut command = Command::new(assent_e2e::test_python());
+    let mut command = Command::new(assent_testkit::process::test_python());
     command
         .arg(script)
         .args(args)

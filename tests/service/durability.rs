@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use assent_e2e::{AssentService, CallbackSink, HeadlessDevice, free_port, require_session};
+use assent_testkit::process::{
+    AssentService, CallbackSink, HeadlessDevice, free_port, require_session,
+};
 
 #[test]
 fn a_killed_service_delivers_the_callback_after_restart() {
@@ -23,7 +25,7 @@ fn a_killed_service_delivers_the_callback_after_restart() {
         "the decision is recorded"
     );
     // Let at least one delivery attempt fail, so the callback is in the outbox with a backoff.
-    assent_e2e::wait_for("a failed delivery attempt", Duration::from_secs(20), || {
+    assent_testkit::process::wait_for("a failed delivery attempt", Duration::from_secs(20), || {
         service
             .log_text()
             .contains("callback delivery failed")
@@ -51,7 +53,7 @@ fn a_killed_service_delivers_the_callback_after_restart() {
     assert_eq!(approvals, 1);
     let body_file = dir.path().join("callback.json");
     std::fs::write(&body_file, &callback.body).unwrap();
-    let verify = assent_e2e::assent(
+    let verify = assent_testkit::process::assent(
         &[
             "callback",
             "verify",

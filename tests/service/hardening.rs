@@ -6,7 +6,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use assent_e2e::{
+use assent_testkit::process::{
     AssentService, CallbackSink, HeadlessDevice, ServeOptions, free_port, release_binary,
     require_session, wait_for,
 };
@@ -212,8 +212,9 @@ fn the_log_carries_no_secret_the_service_handled() {
     for level in ["info", "debug"] {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let callback =
-            format!("http://hookuser:hookpass5ecret@127.0.0.1:{port}/hook?token=qu3rytoken");
+        let callback = format!(
+            "http://hookuser:hookpass5ecret@127.0.0.1:{port}/hook/p4thtoken?token=qu3rytoken"
+        );
         let service = AssentService::start_with(
             dir.path(),
             &["--callback-url", &callback],
@@ -276,6 +277,7 @@ fn the_log_carries_no_secret_the_service_handled() {
             ("callback user", "hookuser"),
             ("callback password", "hookpass5ecret"),
             ("callback query token", "qu3rytoken"),
+            ("callback path token", "p4thtoken"),
             ("key-encryption key", kek.trim()),
         ] {
             assert!(
@@ -284,8 +286,48 @@ fn the_log_carries_no_secret_the_service_handled() {
             );
         }
         assert!(
-            log.contains(&format!("127.0.0.1:{port}/hook")),
+            log.contains(&format!("http://127.0.0.1:{port}/")),
             "the log still says where the callback went"
+        );
+    }
+}
+
+/// Every connection is an open file. A service started under a low soft limit raises it to the
+/// hard limit; under a low hard limit it lowers its connection caps to fit and says so, rather
+/// than failing with "too many open files" everywhere.
+#[test]
+fn the_service_fits_its_caps_to_the_open_files_limit() {
+    for (ulimit, expect) in [
+        ("ulimit -Sn 200", "raised the open-files limit"),
+        ("ulimit -n 600", "lowering it to fit"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("serve.log");
+        let database = format!("sqlite://{}", dir.path().join("assent.db").display());
+        let script = format!(
+            "{ulimit} && exec {} serve --listen 127.0.0.1:0 --database {database}",
+            assent_testkit::process::built_binary("assent").display()
+        );
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let url = line.trim().trim_start_matches("listening on ").to_owned();
+        assert_eq!(healthz(&url), 200, "{ulimit}: the service serves");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            text.contains(expect),
+            "{ulimit}: the log should say {expect:?}:\n{text}"
         );
     }
 }

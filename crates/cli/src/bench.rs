@@ -1,5 +1,6 @@
 //! `assent bench`: push latency, decision and callback latency, approval throughput and memory per
-//! connected device, against a bare-WebSocket baseline and the raw SQLite ceiling, in one run.
+//! connected device, against a bare-WebSocket baseline and the storage ceiling, in one run; on
+//! SQLite or PostgreSQL, with one instance or several behind nginx.
 //!
 //! The service runs as its own process (`assent serve`, this same binary), so its memory can be
 //! read from `/proc`. Devices are the real SDK (`Authenticator` with the in-memory secret store,
@@ -26,6 +27,10 @@ use tokio::io::AsyncBufReadExt as _;
 use tokio::sync::{Semaphore, mpsc};
 use uuid::Uuid;
 
+use assent_server::admin::{AppSpec, Operator};
+use assent_server::config::{KekSource, ServiceConfig};
+use assent_server::sealed::Kek;
+
 use crate::backend::BackendClient;
 
 /// Options of `assent bench`.
@@ -43,6 +48,13 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Database URL (default: SQLite in a temporary directory). A PostgreSQL database should be
+    /// empty: the bench creates its app and people in it.
+    #[arg(long)]
+    database: Option<String>,
+    /// Instances of the service, behind nginx (more than one needs PostgreSQL).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// Internal: run the bare WebSocket baseline server.
     #[arg(long, hide = true)]
     baseline_server: bool,
@@ -69,6 +81,10 @@ pub struct Report {
     callback_p99_ms: f64,
     approvals_per_s: f64,
     sqlite_ceiling_per_s: f64,
+    storage_ceiling_per_s: f64,
+    approvals_vs_ceiling: f64,
+    engine: &'static str,
+    instances: usize,
     server_rss_idle_kib: u64,
     server_rss_connected_kib: u64,
     server_rss_per_conn_kib: f64,
@@ -464,77 +480,54 @@ async fn baseline(n: usize, rate: u32, seconds: u64, dir: &Path) -> anyhow::Resu
     Ok(samples)
 }
 
-/// Raw SQLite throughput for what the service writes per approved request: the request and its
-/// approver in one transaction, then the decision, the status update and the outbox row in
-/// another (WAL, synchronous=NORMAL, one writer, like the service).
-async fn sqlite_ceiling(dir: &Path) -> anyhow::Result<f64> {
-    use sqlx::Executor as _;
-    let url = format!("sqlite://{}", dir.join("ceiling.db").display());
-    assent_server::open_store(&url).await?.close().await;
-    // TODO(store boundary): measured through the store interface instead (issue 12).
-    let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
-    let options = options
-        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-        .foreign_keys(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?;
-    pool.execute(
-        "INSERT INTO apps (serial_id, id, name, callback_method, api_key_hash, callback_key, created_at) \
-         VALUES (1, 'app', 'Bench', 'post', x'00', x'00', 0); \
-         INSERT INTO users (id, app_id, email, created_at) VALUES (1, 'app', 'b@e', 0); \
-         INSERT INTO devices (id, alias, app_id, user_id, public_key, name, platform, created_at, last_seen_at) \
-         VALUES ('dev', 1001, 'app', 1, x'00', 'd', 'bench', 0, 0);",
-    )
-    .await?;
-    let canonical = vec![b'x'; 600];
-    let started = Instant::now();
-    let mut done = 0u64;
-    while started.elapsed() < Duration::from_secs(3) {
-        let id = Uuid::new_v4().to_string();
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO approval_requests (id, app_id, user_id, message, details, hidden_details, logos, seconds_to_expire, \
-             created_at, expires_at, quorum, canonical, digest, signature, status, updated_at) \
-             VALUES ($1, 'app', 1, 'Bench request', '{}', '{}', '[]', 300, 0, 300, 1, $2, $3, $4, 'pending', 0)",
-        )
-        .bind(&id)
-        .bind(&canonical)
-        .bind(&[7u8; 32][..])
-        .bind(&[9u8; 64][..])
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO request_approvers (request_id, user_id) VALUES ($1, 1)")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO decisions (request_id, user_id, device_id, outcome, signed_at, payload, signature, recorded_at) \
-             VALUES ($1, 1, 'dev', 'approve', 0, $2, $3, 0)",
-        )
-        .bind(&id)
-        .bind(&canonical[..200])
-        .bind(&[9u8; 64][..])
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE approval_requests SET status = 'approved', processed_at = 1, updated_at = 1 WHERE id = $1 AND status = 'pending'")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO callback_outbox (app_id, request_id, payload, created_at, next_attempt_at) VALUES ('app', $1, '{}', 0, 0)")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        done += 1;
+/// The storage ceiling of the store behind `config`: approvals per second through the store
+/// interface alone (see `assent_server::ceiling`).
+async fn storage_ceiling(config: &ServiceConfig) -> anyhow::Result<f64> {
+    let operator = Operator::open(config).await?;
+    let rate =
+        assent_server::ceiling::approvals_per_second(&operator, Duration::from_secs(3)).await;
+    operator.store().close().await;
+    Ok(rate?)
+}
+
+/// A private nginx in front of `upstreams` (the configuration `assent nginx-config` prints);
+/// returns it and its URL.
+async fn start_balancer(
+    upstreams: &[SocketAddr],
+    dir: &Path,
+) -> anyhow::Result<(tokio::process::Child, String)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let listen = listener.local_addr()?;
+    drop(listener);
+    let nginx_dir = dir.join("nginx");
+    std::fs::create_dir_all(&nginx_dir)?;
+    let conf = nginx_dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        crate::balancer::private_config(listen, upstreams, &nginx_dir),
+    )?;
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .context("--instances needs nginx (Debian package nginx)")?;
+    let child = tokio::process::Command::new(nginx)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(&nginx_dir)
+        .kill_on_drop(true)
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(listen).await.is_err() {
+        if Instant::now() > deadline {
+            bail!(
+                "nginx did not start: {}",
+                std::fs::read_to_string(nginx_dir.join("error.log")).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let rate = done as f64 / started.elapsed().as_secs_f64();
-    pool.close().await;
-    Ok(rate)
+    Ok((child, format!("http://{listen}")))
 }
 
 fn work_dir() -> anyhow::Result<tempfile::TempDir> {
@@ -576,14 +569,25 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let timeline: Shared = Arc::default();
     let callback_url = callback_receiver(Arc::clone(&timeline)).await?;
-    let database = format!("sqlite://{}", dir.path().join("assent.db").display());
+    let database = args
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("assent.db").display()));
+    let postgres = assent_server::is_postgres_url(&database);
+    if args.instances == 0 || (args.instances > 1 && !postgres) {
+        bail!("--instances above 1 needs --database postgres://... (instances share one database)");
+    }
+    let kek_file = dir.path().join("bench.kek");
+    Kek::create_file(&kek_file)?;
+    let config = {
+        let mut config =
+            ServiceConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), database.clone());
+        config.kek = KekSource::File(kek_file.clone());
+        config
+    };
     let api_key = {
-        let config = assent_server::config::ServiceConfig::new(
-            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            database.clone(),
-        );
-        let operator = assent_server::admin::Operator::open(&config).await?;
-        let spec = assent_server::admin::AppSpec {
+        let operator = Operator::open(&config).await?;
+        let spec = AppSpec {
             name: "Bench".into(),
             callback_url: Some(callback_url),
             ..Default::default()
@@ -594,23 +598,47 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         operator.store().close().await;
         created?.1.expose().to_owned()
     };
-    // The bench offers more than one relying party's budget on purpose: rate limits off.
-    let (service, url) = spawn_server(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            &database,
-            "--rate-per-api-key",
-            "0",
-            "--rate-per-source",
-            "0",
-        ],
-        &dir.path().join("serve.log"),
-    )
-    .await?;
-    let pid = service.id().context("service pid")?;
+    let kek_arg = kek_file.to_string_lossy().into_owned();
+    let mut services = Vec::with_capacity(args.instances);
+    let mut upstreams = Vec::with_capacity(args.instances);
+    for i in 0..args.instances {
+        let instance = format!("bench-{i}");
+        // The bench offers more than one relying party's budget on purpose: rate limits off.
+        let (service, url) = spawn_server(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                &database,
+                "--kek-file",
+                &kek_arg,
+                "--instance",
+                &instance,
+                "--rate-per-api-key",
+                "0",
+                "--rate-per-source",
+                "0",
+                "--trusted-proxy",
+                "127.0.0.1",
+            ],
+            &dir.path().join(format!("serve-{i}.log")),
+        )
+        .await?;
+        upstreams.push(url.trim_start_matches("http://").parse::<SocketAddr>()?);
+        services.push(service);
+    }
+    let pids: Vec<u32> = services
+        .iter()
+        .map(|s| s.id().context("service pid"))
+        .collect::<anyhow::Result<_>>()?;
+    let rss = || -> anyhow::Result<u64> { pids.iter().map(|pid| rss_kib(*pid)).sum() };
+    let (balancer, url) = if args.instances > 1 {
+        let (child, url) = start_balancer(&upstreams, dir.path()).await?;
+        (Some(child), url)
+    } else {
+        (None, format!("http://{}", upstreams[0]))
+    };
     let backend = BackendClient::with_key(&url, &api_key);
 
     say(&format!("enrolling {} devices…", args.devices));
@@ -618,14 +646,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let devices = enroll_devices(&backend, dir.path(), args.devices).await?;
     let enroll_s = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_idle = rss_kib(pid)?;
+    let rss_idle = rss()?;
 
     say("connecting their streams…");
     let started = Instant::now();
     let streams = connect_devices(&devices, &timeline).await?;
     let connect_s = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_connected = rss_kib(pid)?;
+    let rss_connected = rss()?;
 
     say(&format!(
         "sending {} requests/s for {} s…",
@@ -665,12 +693,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         stream.abort();
     }
     drop(devices);
-    stop(service).await;
+    if let Some(balancer) = balancer {
+        // TERM to the master, which stops its workers too (a KILL would orphan them).
+        stop(balancer).await;
+    }
+    for service in services {
+        stop(service).await;
+    }
 
     say("measuring the bare WebSocket baseline…");
     let mut base = baseline(args.devices, args.rate, args.seconds, dir.path()).await?;
-    say("measuring raw SQLite…");
-    let ceiling = sqlite_ceiling(dir.path()).await?;
+    say("measuring the storage ceiling…");
+    let sqlite_config = ServiceConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        format!("sqlite://{}", dir.path().join("ceiling.db").display()),
+    );
+    let sqlite_ceiling = storage_ceiling(&sqlite_config).await?;
+    let ceiling = if postgres {
+        storage_ceiling(&config).await?
+    } else {
+        sqlite_ceiling
+    };
+    let approvals_per_s = approved as f64 / window.as_secs_f64();
 
     let report = Report {
         devices: args.devices,
@@ -689,8 +733,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         decision_p99_ms: percentile(&mut decision, 99.0),
         callback_p50_ms: percentile(&mut callback, 50.0),
         callback_p99_ms: percentile(&mut callback, 99.0),
-        approvals_per_s: approved as f64 / window.as_secs_f64(),
-        sqlite_ceiling_per_s: ceiling,
+        approvals_per_s,
+        sqlite_ceiling_per_s: sqlite_ceiling,
+        storage_ceiling_per_s: ceiling,
+        approvals_vs_ceiling: approvals_per_s / ceiling,
+        engine: if postgres { "postgres" } else { "sqlite" },
+        instances: args.instances,
         server_rss_idle_kib: rss_idle,
         server_rss_connected_kib: rss_connected,
         server_rss_per_conn_kib: rss_connected.saturating_sub(rss_idle) as f64

@@ -21,6 +21,15 @@ pub enum KekCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Seal secrets stored in plain form by a version before sealing. Only for such a database:
+    /// a plain secret in a newer one was written by someone without the key (restore a backup).
+    SealPlain {
+        #[command(flatten)]
+        db: StorageArgs,
+        /// Print `{"sealed": N, "key": ...}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-seal every secret with the current key (`--kek-file`), opening them with it or with a
     /// `--previous-kek-file`. Run it once every instance runs with the new key as current and the
     /// old one as previous; then the old key can be retired.
@@ -46,6 +55,29 @@ pub async fn run(command: KekCommand) -> anyhow::Result<ExitCode> {
                     "Wrote key-encryption key {} to {} (mode 0600). Keep it out of backups of the database.",
                     key.id_hex(),
                     file.display()
+                );
+            }
+        }
+        KekCommand::SealPlain { db, json } => {
+            let config = db.config(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+            let operator = assent_server::admin::Operator::open_with(
+                &config,
+                assent_server::PlainSecrets::Seal,
+            )
+            .await
+            .context("opening the database")?;
+            let sealed = operator.reseal().await;
+            operator.store().close().await;
+            let sealed = sealed.context("sealing")?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"sealed": sealed, "key": operator.current_key_id()})
+                );
+            } else {
+                println!(
+                    "Sealed {sealed} secret(s) with key {}.",
+                    operator.current_key_id()
                 );
             }
         }

@@ -2,6 +2,7 @@
 
 mod app;
 mod backend;
+mod balancer;
 mod bench;
 mod callback;
 mod demo;
@@ -77,6 +78,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure push latency, throughput and memory against a bare-WebSocket baseline.
     Bench(bench::BenchArgs),
+    /// Print the nginx configuration for several instances behind one balancer.
+    NginxConfig(balancer::NginxConfigArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -117,6 +120,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Device { options, command } => device::run(options, command).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::NginxConfig(args) => Ok(balancer::run(&args)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "assent", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -80,6 +80,40 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Descriptors kept free of connections: the database, the listener, logs, callbacks in flight.
+const RESERVED_FILES: u64 = 256;
+
+/// Every connection and push stream is an open file: raises this process's limit to what the
+/// system allows, and when even that is below the configured caps, lowers the caps to fit (and
+/// says so), so a full instance refuses connections cleanly instead of failing with "too many
+/// open files" everywhere, `/healthz` and the database included.
+fn fit_open_files(limits: &mut assent_server::config::ConnectionLimits) {
+    let before = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft);
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(before);
+    if limit > before {
+        tracing::info!(from = before, to = limit, "raised the open-files limit");
+    }
+    let budget = limit.saturating_sub(RESERVED_FILES).max(16);
+    if limits.max_connections as u64 > budget / 2 {
+        let connections = budget / 2;
+        tracing::warn!(
+            open_files = limit,
+            max_connections = connections,
+            "the open-files limit is below the connection cap; lowering it to fit (raise LimitNOFILE or ulimit -n)"
+        );
+        limits.max_connections = connections as usize;
+    }
+    // Push streams get what connections leave.
+    let streams = budget - limits.max_connections as u64;
+    if (limits.max_streams as u64) > streams {
+        tracing::info!(
+            max_streams = streams,
+            "push streams capped by the open-files limit"
+        );
+        limits.max_streams = streams as usize;
+    }
+}
+
 /// Runs the service until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -97,6 +131,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let limits = &mut config.connections;
     limits.max_connections = args.max_connections;
+    fit_open_files(limits);
     limits.max_connections_per_source = args.max_connections_per_source;
     limits.header_timeout = Duration::from_secs(args.header_timeout.max(1));
     limits.per_api_key = rate(args.rate_per_api_key);

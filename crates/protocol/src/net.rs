@@ -16,7 +16,27 @@ pub fn is_public_ip(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public_v4(v4);
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            // Addresses that carry (or reach) an IPv4 address: judge that address.
+            let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] // NAT64, 64:ff9b::/96
+                || s[..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0
+            // IPv4-translated ::ffff:0:0/96
+            {
+                return is_public_v4(embedded(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                // 6to4: the IPv4 address is in the second and third groups.
+                return is_public_v4(embedded(s[1], s[2]));
+            }
+            let first = s[0];
+            if (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64, 64:ff9b:1::/48
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo, 2001::/32 (tunnels to anywhere)
+                || s[..4] == [0x100, 0, 0, 0]
+            // discard-only, 100::/64
+            {
+                return false;
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -68,10 +88,20 @@ pub fn is_public_host(host: &Host<&str>) -> bool {
         Host::Ipv6(ip) => is_public_ip(IpAddr::V6(*ip)),
         Host::Domain(name) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
+            const LOCAL_SUFFIXES: [&str; 9] = [
+                ".local",
+                ".internal",
+                ".localdomain",
+                ".home.arpa",
+                ".lan",
+                ".home",
+                ".corp",
+                ".intranet",
+                ".private",
+            ];
             name.contains('.')
                 && !is_loopback_host(host)
-                && !name.ends_with(".local")
-                && !name.ends_with(".internal")
+                && !LOCAL_SUFFIXES.iter().any(|s| name.ends_with(s))
                 && name.parse::<Ipv6Addr>().is_err()
         }
     }

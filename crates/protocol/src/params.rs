@@ -154,8 +154,10 @@ impl Params {
         body: &[u8],
     ) -> Result<Params, ParamsError> {
         let mut params = Params::default();
+        // One budget for the query and the body together.
+        let mut pairs = 0;
         if let Some(query) = query {
-            params.merge_form(query.as_bytes())?;
+            params.merge_form(query.as_bytes(), &mut pairs)?;
         }
         let mime = content_type.map(|c| {
             c.split(';')
@@ -190,7 +192,7 @@ impl Params {
         } else {
             match mime.as_deref() {
                 None | Some("application/x-www-form-urlencoded") | Some("text/plain") => {
-                    params.merge_form(body)?;
+                    params.merge_form(body, &mut pairs)?;
                 }
                 Some(other) => {
                     return Err(ParamsError::unreadable(format!(
@@ -202,10 +204,11 @@ impl Params {
         Ok(params)
     }
 
-    fn merge_form(&mut self, form: &[u8]) -> Result<(), ParamsError> {
+    fn merge_form(&mut self, form: &[u8], pairs: &mut usize) -> Result<(), ParamsError> {
         let mut root = Value::Object(std::mem::take(&mut self.0));
-        for (n, (key, value)) in form_urlencoded::parse(form).enumerate() {
-            if n >= MAX_PAIRS {
+        for (key, value) in form_urlencoded::parse(form) {
+            *pairs += 1;
+            if *pairs > MAX_PAIRS {
                 return Err(ParamsError::unreadable(format!(
                     "A call may carry at most {MAX_PAIRS} parameters."
                 )));
@@ -532,6 +535,13 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         let body = "a=1&".repeat(MAX_PAIRS);
         assert!(Params::parse(None, None, body.as_bytes()).is_ok());
+        let half = "a=1&".repeat(MAX_PAIRS / 2 + 1);
+        let e = Params::parse(Some(&half), None, half.as_bytes()).unwrap_err();
+        assert_eq!(
+            e.code,
+            ErrorCode::InvalidRequest,
+            "the query and the body share one budget"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::config::ServiceConfig;
 use crate::keys::{new_api_key, new_app_id, secret_hash};
 use crate::sealed::{KeyRing, SealError, SecretPurpose};
 use crate::store::{App, NewApp, Store, StoreError};
-use crate::{OpenError, key_ring, open_store, reseal_secrets};
+use crate::{OpenError, PlainSecrets, key_ring, open_store, reseal_secrets};
 
 /// What an operator asks for.
 #[derive(Debug, Clone, Default)]
@@ -72,21 +72,24 @@ fn check_logo_url_shape(url: &str) -> Result<url::Url, String> {
 
 /// Checks a logo URL a relying party names: http(s), no credentials, and a host that can be on
 /// the public internet. A logo on loopback, link-local or a private network would make the
-/// person's computer fetch from its own network on the relying party's say-so.
+/// person's computer fetch from its own network on the relying party's say-so. Returns the URL as
+/// the check parsed it: that, not the text given, is what is stored and signed, so no other
+/// parser can read a different host out of it (`http://a.example\@127.0.0.1/`).
 ///
 /// # Errors
 /// What is wrong, as a phrase ("must be ...").
-pub fn check_logo_url(url: &str) -> Result<(), String> {
+pub fn check_logo_url(url: &str) -> Result<String, String> {
     let parsed = check_logo_url_shape(url)?;
     let host = parsed.host().expect("checked above");
     if assent_protocol::net::is_public_host(&host) {
-        Ok(())
+        Ok(parsed.to_string())
     } else {
         Err("must be on a public host, not loopback, link-local or a private network".into())
     }
 }
 
-fn check_spec(spec: &AppSpec) -> Result<(), AdminError> {
+/// Checks `spec` and returns its logo URL as stored (parsed; see [`check_logo_url`]).
+fn check_spec(spec: &AppSpec) -> Result<Option<String>, AdminError> {
     let name = spec.name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err(AdminError::Invalid(
@@ -98,20 +101,21 @@ fn check_spec(spec: &AppSpec) -> Result<(), AdminError> {
             "the app name must not contain control or bidirectional characters".into(),
         ));
     }
+    let mut logo = None;
     if let Some(url) = &spec.logo_url {
         let checked = if spec.allow_local_logo {
-            check_logo_url_shape(url).map(drop)
+            check_logo_url_shape(url).map(|u| u.to_string())
         } else {
             check_logo_url(url)
         };
-        checked.map_err(|problem| {
+        logo = Some(checked.map_err(|problem| {
             let hint = if spec.allow_local_logo {
                 ""
             } else {
                 " (for development, --allow-local-logo accepts one on this machine)"
             };
             AdminError::Invalid(format!("--logo-url {problem}{hint}, got {url:?}"))
-        })?;
+        })?);
         if url.len() > 2048 {
             return Err(AdminError::Invalid(
                 "--logo-url is longer than 2048 bytes".into(),
@@ -137,7 +141,7 @@ fn check_spec(spec: &AppSpec) -> Result<(), AdminError> {
             )));
         }
     }
-    Ok(())
+    Ok(logo)
 }
 
 /// The operator's handle on a deployment's database: the store and the key ring that seals its
@@ -167,9 +171,18 @@ impl Operator {
     /// # Errors
     /// As [`crate::Service::open`].
     pub async fn open(config: &ServiceConfig) -> Result<Self, OpenError> {
+        Self::open_with(config, PlainSecrets::Refuse).await
+    }
+
+    /// As [`Operator::open`], sealing secrets stored in plain form when `plain` says so (the
+    /// operator vouches that the database is from before sealing).
+    ///
+    /// # Errors
+    /// As [`Operator::open`].
+    pub async fn open_with(config: &ServiceConfig, plain: PlainSecrets) -> Result<Self, OpenError> {
         let store = open_store(&config.database_url).await?;
         let keys = key_ring(config, store.as_ref()).await?;
-        let resealed_at_open = reseal_secrets(store.as_ref(), &keys).await?;
+        let resealed_at_open = reseal_secrets(store.as_ref(), &keys, plain).await?;
         Ok(Operator {
             store,
             keys,
@@ -189,10 +202,11 @@ impl Operator {
     /// [`AdminError::Invalid`] for a bad field; [`AdminError::Store`] when the database fails.
     pub async fn create_app(
         &self,
-        spec: AppSpec,
+        mut spec: AppSpec,
         now: i64,
     ) -> Result<(App, SecretString), AdminError> {
-        check_spec(&spec)?;
+        // Stored as parsed, like request logos (see `check_logo_url`).
+        spec.logo_url = check_spec(&spec)?;
         let key = new_api_key();
         let id = new_app_id();
         let sealed_callback_key = self.keys.seal(
@@ -245,7 +259,8 @@ impl Operator {
     /// # Errors
     /// A secret sealed with a key this operator was not given.
     pub async fn reseal(&self) -> Result<u64, OpenError> {
-        Ok(self.resealed_at_open + reseal_secrets(self.store.as_ref(), &self.keys).await?)
+        Ok(self.resealed_at_open
+            + reseal_secrets(self.store.as_ref(), &self.keys, PlainSecrets::Refuse).await?)
     }
 
     /// The id of the key new secrets are sealed with.
@@ -273,6 +288,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_logo_url_is_stored_as_parsed() {
+        assert_eq!(
+            check_logo_url("HTTPS://CDN.Example.com:443/a/../logo.png").unwrap(),
+            "https://cdn.example.com/logo.png"
+        );
+        // WHATWG reads `\` as `/`, so the host is a.example; an RFC 3986 parser of the text as
+        // given would read 127.0.0.1. What is kept reads the same to both.
+        let kept = check_logo_url("http://a.example\\@127.0.0.1/x").unwrap();
+        let authority = kept
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap();
+        assert_eq!(authority, "a.example", "{kept}");
+    }
+
+    #[test]
     fn logo_urls_must_be_public_http_without_credentials() {
         for bad in [
             "ftp://cdn.example/logo.png",
@@ -297,12 +329,14 @@ mod tests {
             ..AppSpec::default()
         };
         assert!(check_spec(&spec).is_err());
-        assert!(
+        assert_eq!(
             check_spec(&AppSpec {
                 allow_local_logo: true,
                 ..spec
             })
-            .is_ok()
+            .unwrap()
+            .as_deref(),
+            Some("http://127.0.0.1:8000/logo.png")
         );
     }
 }

@@ -58,6 +58,9 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// A client must send a whole request body within this time.
     pub body_timeout: Duration,
+    /// A write to a client (an answer, a push) must make progress within this time, or the
+    /// connection is closed: a client that never reads cannot hold it.
+    pub write_timeout: Duration,
     /// Push streams one device may hold; a new one closes its oldest.
     pub max_streams_per_device: usize,
     /// Push streams on this instance.
@@ -77,6 +80,7 @@ impl Default for ConnectionLimits {
             max_connections_per_source: 256,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(20),
             max_streams_per_device: 2,
             max_streams: 200_000,
             per_api_key: Some(Rate {

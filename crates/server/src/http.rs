@@ -10,7 +10,10 @@
 //! - at most `max_connections` connections are open at once, and at most
 //!   `max_connections_per_source` from one address (trusted proxies exempt); a connection over
 //!   either cap is closed at once, before anything is read from it;
-//! - headers (request line included) are bounded by hyper's read buffer, [`MAX_HEAD_BYTES`].
+//! - headers (request line included) are bounded by hyper's read buffer, [`MAX_HEAD_BYTES`];
+//! - a write that makes no progress for `write_timeout` closes the connection (a client that
+//!   pipelines requests, or floods a push stream, and never reads cannot hold it: see
+//!   `crate::stall`), and TCP keepalive with a user timeout drops peers that vanished.
 //!
 //! Push streams leave this loop when they upgrade; the hub bounds them (per device and in all).
 
@@ -34,8 +37,9 @@ use tower::Service;
 use crate::config::ConnectionLimits;
 use crate::metrics::Metrics;
 
-/// Largest request head (request line and headers) hyper buffers. Authy's PHP client sends every
-/// parameter in the query string of a POST, so this is also the longest URL accepted.
+/// Largest request head (request line and headers); a longer one is answered 431 (a longer URL,
+/// 414) by hyper, with no body. Authy's PHP client sends every parameter in the query string of a
+/// POST, so this is also about the longest URL accepted.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long shutdown waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -133,6 +137,16 @@ where
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let socket = socket2::SockRef::from(&stream);
+        let _ = socket.set_tcp_keepalive(
+            &socket2::TcpKeepalive::new()
+                .with_time(Duration::from_secs(60))
+                .with_interval(Duration::from_secs(10))
+                .with_retries(3),
+        );
+        #[cfg(target_os = "linux")]
+        let _ = socket.set_tcp_user_timeout(Some(limits.write_timeout));
+        let stream = crate::stall::StallGuard::new(stream, limits.write_timeout);
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(PeerAddr(peer));
@@ -143,7 +157,8 @@ where
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
-            .max_buf_size(MAX_HEAD_BYTES);
+            .max_header_size(MAX_HEAD_BYTES)
+            .max_buf_size(MAX_HEAD_BYTES * 2);
         let stop = shutdown.clone();
         tracker.spawn(async move {
             let conn = builder

@@ -15,6 +15,7 @@ pub mod admin;
 pub mod admission;
 mod backend;
 mod body;
+pub mod ceiling;
 pub mod clock;
 pub mod config;
 mod device;
@@ -29,6 +30,8 @@ pub mod outbox;
 pub mod rate;
 pub mod resolution;
 pub mod sealed;
+mod segment;
+mod stall;
 pub mod state;
 pub mod store;
 
@@ -79,6 +82,11 @@ pub enum OpenError {
     /// The configuration cannot work.
     #[error("{0}")]
     Config(String),
+    /// A secret is stored in plain form.
+    #[error(
+        "the database holds a secret in plain form: written before secrets were sealed, or by someone without the key-encryption key. If this database is from a version before sealing, run `assent kek seal-plain` once; otherwise restore it from a backup"
+    )]
+    PlainSecret,
 }
 
 /// True for a PostgreSQL URL.
@@ -186,13 +194,29 @@ pub async fn key_ring(config: &ServiceConfig, store: &dyn Store) -> Result<KeyRi
     Ok(KeyRing::new(current, previous))
 }
 
-/// Seals any secret still stored in plain form (a database from before secrets were sealed) or
-/// sealed with a previous key, with the ring's current key; then checks that every secret opens.
-/// Returns how many were re-sealed.
+/// What to do with a secret stored in plain form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlainSecrets {
+    /// Refuse to go on: a plain secret is either from a database written before secrets were
+    /// sealed, or was written by someone without the key-encryption key (who would then have
+    /// chosen the service's signing key). Only an operator can tell which.
+    Refuse,
+    /// Seal them (`assent kek seal-plain`: the operator says the database is from before sealing).
+    Seal,
+}
+
+/// Checks that every stored secret opens with `ring`, re-sealing with the current key whatever a
+/// previous key sealed (and, when `plain` says so, whatever is stored in plain form). Returns how
+/// many were re-sealed.
 ///
 /// # Errors
-/// A secret was sealed with a key the ring does not have, or does not open.
-pub async fn reseal_secrets(store: &dyn Store, ring: &KeyRing) -> Result<u64, OpenError> {
+/// A secret was sealed with a key the ring does not have, does not open, or is plain and `plain`
+/// is [`PlainSecrets::Refuse`].
+pub async fn reseal_secrets(
+    store: &dyn Store,
+    ring: &KeyRing,
+    plain: PlainSecrets,
+) -> Result<u64, OpenError> {
     let mut changes = Vec::new();
     for secret in store.sealed_secrets().await? {
         let plain_len = match secret.purpose {
@@ -205,8 +229,10 @@ pub async fn reseal_secrets(store: &dyn Store, ring: &KeyRing) -> Result<u64, Op
                 continue;
             }
             opened
-        } else if secret.value.len() == plain_len {
+        } else if secret.value.len() == plain_len && plain == PlainSecrets::Seal {
             zeroize::Zeroizing::new(secret.value.clone())
+        } else if secret.value.len() == plain_len {
+            return Err(OpenError::PlainSecret);
         } else {
             return Err(SealError::Tampered.into());
         };
@@ -229,13 +255,29 @@ impl Service {
     pub async fn open(config: ServiceConfig) -> Result<Self, OpenError> {
         let (store, fanout) = open_engine(&config.database_url, config.database_pool_size).await?;
         let ring = key_ring(&config, store.as_ref()).await?;
+        let has_key = store
+            .sealed_secrets()
+            .await?
+            .iter()
+            .any(|s| s.purpose == SecretPurpose::ServiceKey);
+        if !has_key
+            && store
+                .row_counts()
+                .await?
+                .get("devices")
+                .is_some_and(|n| *n > 0)
+        {
+            return Err(OpenError::Config(
+                "the service key is missing from a database with enrolled devices: restore it from a backup (a new key would make every device refuse this service)".into(),
+            ));
+        }
         // The first instance on an empty database stores its candidate; every other one (and every
         // later start) gets the stored key.
         let candidate = ring.seal(&ServiceKey::candidate(), &SecretPurpose::ServiceKey);
         store
             .service_key(candidate.clone(), clock::unix_now())
             .await?;
-        let resealed = reseal_secrets(store.as_ref(), &ring).await?;
+        let resealed = reseal_secrets(store.as_ref(), &ring, PlainSecrets::Refuse).await?;
         if resealed > 0 {
             tracing::info!(resealed, key = %ring.current().id_hex(), "sealed stored secrets with the current key-encryption key");
         }

@@ -1,72 +1,12 @@
-//! Debian's nginx in front of several instances, configured as `docs/operations.md` tells an
-//! operator to: round robin, WebSocket upgrades proxied for the push stream, the path passed
-//! through untouched (device signatures cover it), `X-Forwarded-For` set.
+//! Debian's nginx in front of several instances, configured by `assent nginx-config` (the
+//! configuration `docs/operations.md` gives operators): round robin, WebSocket upgrades proxied for
+//! the push stream, the path passed through untouched (device signatures cover it),
+//! `X-Forwarded-For` set.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The nginx configuration for `upstreams` (`host:port` each), listening on `listen`, with its
-/// files under `dir`. The same text as in `docs/operations.md`, plus the paths a private, unprivileged
-/// instance needs.
-pub fn config(listen: &str, upstreams: &[String], dir: &std::path::Path) -> String {
-    let servers: String = upstreams
-        .iter()
-        .map(|u| format!("        server {u} max_fails=1 fail_timeout=2s;\n"))
-        .collect();
-    let d = dir.display();
-    let user = if is_root() { "user root;\n" } else { "" };
-    format!(
-        r#"{user}worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 16384; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-
-    # --- as in docs/operations.md ---
-    map $http_upgrade $connection_upgrade {{
-        default upgrade;
-        ''      close;
-    }}
-    upstream assent {{
-{servers}        keepalive 64;
-    }}
-    server {{
-        listen {listen};
-        location / {{
-            proxy_pass http://assent;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            # Push streams are long-lived; the service sends a heartbeat every 25 s.
-            proxy_read_timeout 1h;
-            proxy_send_timeout 1h;
-            # A request is retried on another instance only if none was sent to the first.
-            proxy_next_upstream error timeout;
-        }}
-    }}
-    # --- end ---
-}}
-"#
-    )
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
 
 /// A running nginx; stopped (with its workers) when dropped.
 #[derive(Debug)]
@@ -91,7 +31,19 @@ impl Balancer {
             .port();
         let listen = format!("127.0.0.1:{port}");
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, config(&listen, upstreams, dir.path())).unwrap();
+        let mut command = Command::new(crate::process::built_binary("assent"));
+        command.args(["nginx-config", "--listen", &listen, "--private-dir"]);
+        command.arg(dir.path());
+        for upstream in upstreams {
+            command.args(["--upstream", upstream]);
+        }
+        let out = command.output().expect("assent nginx-config runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&conf, out.stdout).unwrap();
         let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
             .into_iter()
             .map(PathBuf::from)

@@ -186,6 +186,26 @@ impl TestDevice {
         self.try_connect().await.expect("stream connects")
     }
 
+    /// Opens the push stream over a socket with a tiny receive buffer, for tests of a device that
+    /// stops reading (the service's writes then block almost at once).
+    pub async fn connect_starved(&self) -> DeviceStream {
+        let target = "/device/v1/stream";
+        let url = format!("{}{target}", self.base.replace("http://", "ws://"));
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert(
+            "Authorization",
+            self.auth("GET", target, b"", unix_now()).parse().unwrap(),
+        );
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(2048).unwrap();
+        let addr = self.base.trim_start_matches("http://").parse().unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let (socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("stream connects");
+        DeviceStream { socket }
+    }
+
     /// Opens the push stream, or says why it could not.
     pub async fn try_connect(&self) -> Result<DeviceStream, tokio_tungstenite::tungstenite::Error> {
         let target = "/device/v1/stream";
@@ -238,6 +258,22 @@ impl DeviceStream {
                 Some(Ok(_)) => continue,
             }
         }
+    }
+
+    /// Sends `n` pings of 125 bytes without reading anything; false once the service closed
+    /// the connection.
+    pub async fn flood_pings(&mut self, n: usize) -> bool {
+        for _ in 0..n {
+            if self
+                .socket
+                .send(Message::Ping(vec![7u8; 125].into()))
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
     }
 
     pub async fn send_ping(&mut self) {

@@ -8,13 +8,18 @@
 //! - [`callbacks`]: a callback receiver;
 //! - [`postgres`]: a database per test in the throwaway cluster `scripts/test` starts;
 //! - [`balancer`]: Debian's nginx in front of several instances, as an operator runs it;
-//! - [`wait`]: waiting for things that should happen promptly, and raw HTTP.
+//! - [`wait`]: waiting for things that should happen promptly, and raw HTTP;
+//! - [`rogue`]: a writer of the database without any key, to show what it cannot do;
+//! - [`process`]: the built binaries as processes (`assent serve`, headless devices), artifacts,
+//!   the virtual display.
 
 pub mod backend;
 pub mod balancer;
 pub mod callbacks;
 pub mod device;
 pub mod postgres;
+pub mod process;
+pub mod rogue;
 pub mod service;
 pub mod wait;
 

@@ -274,7 +274,7 @@ fn unix_ms() -> i64 {
 fn watch_shows_reconnecting_within_the_heartbeat_window_when_the_stream_stops_answering() {
     let svc = Service::start();
     let upstream: std::net::SocketAddr = svc.url.trim_start_matches("http://").parse().unwrap();
-    let proxy = assent_e2e::FreezingProxy::start(upstream);
+    let proxy = assent_testkit::process::FreezingProxy::start(upstream);
     let (_, link) = user_with_link(&svc, "frozen@example.com");
     let device = Device::new(svc.dir.path());
     // The device reaches its service through the proxy, as through a middlebox that may hang.

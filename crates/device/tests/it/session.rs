@@ -235,7 +235,7 @@ async fn a_revocation_drops_the_requests_deletes_the_key_and_goes_offline() {
 async fn a_stream_that_stops_answering_is_reconnecting_within_the_heartbeat_window() {
     let dir = tempfile::tempdir().unwrap();
     let svc = TestService::start(dir.path()).await;
-    let proxy = assent_e2e::FreezingProxy::start(svc.addr);
+    let proxy = assent_testkit::process::FreezingProxy::start(svc.addr);
     let window = Duration::from_secs(3);
     let (session, mut events) = open_session(
         dir.path(),

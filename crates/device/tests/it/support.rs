@@ -70,6 +70,8 @@ impl TestService {
             name: "Acme Bank".into(),
             logo_url: Some(logo_url.into()),
             accent_color: Some("#0b5fff".into()),
+            // Tests serve logos from loopback, beside a loopback service.
+            allow_local_logo: true,
             ..AppSpec::default()
         };
         let (_, key) = svc

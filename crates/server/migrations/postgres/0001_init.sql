@@ -22,8 +22,9 @@ CREATE TABLE apps (
     created_at      BIGINT  NOT NULL
 );
 
+-- Person ids (Authy's authy_id) are random, chosen by the service (see store/rows.rs).
 CREATE TABLE users (
-    id           BIGSERIAL PRIMARY KEY,
+    id           BIGINT  PRIMARY KEY,
     app_id       TEXT    NOT NULL REFERENCES apps (id),
     email        TEXT,
     cellphone    TEXT,
@@ -46,13 +47,11 @@ CREATE TABLE registration_tokens (
     used_at    BIGINT
 );
 
--- Device aliases (Authy's integer device ids) come from a sequence, so concurrent enrollments
--- never compute the same one.
-CREATE SEQUENCE device_alias START WITH 1001;
-
 CREATE TABLE devices (
     id           TEXT    PRIMARY KEY,
-    alias        BIGINT  NOT NULL UNIQUE DEFAULT nextval('device_alias'),
+    -- Authy's integer device id: random (chosen by the service), so one relying party's aliases
+    -- say nothing about another's.
+    alias        BIGINT  NOT NULL UNIQUE,
     app_id       TEXT    NOT NULL REFERENCES apps (id),
     user_id      BIGINT  NOT NULL REFERENCES users (id),
     public_key   BYTEA   NOT NULL,

@@ -15,7 +15,7 @@ use assent_protocol::request::{
     RequestDetails, RequestStatus, RequesterContext,
 };
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use rand::Rng as _;
 use rand::seq::SliceRandom as _;
 use serde_json::{Map, Value};
@@ -27,6 +27,7 @@ use super::{BackendCall, ok};
 use crate::clock::{rfc3339, unix_now};
 use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
+use crate::segment::Segment;
 use crate::state::AppState;
 use crate::store::{App, CreateRefusal, DecisionRecord, NewRequest, StoredRequest};
 use assent_protocol::params::{Params, as_unsigned, scalar_string};
@@ -137,7 +138,7 @@ fn parse_logos(raw: Vec<Value>, limits: &Limits) -> Result<Vec<Logo>, ApiError> 
                     ),
                 ));
             }
-            crate::admin::check_logo_url(&url)
+            let url = crate::admin::check_logo_url(&url)
                 .map_err(|problem| param("logos", format!("logos[{i}].url {problem}.")))?;
             Ok(Logo { res, url })
         })
@@ -193,7 +194,7 @@ fn number_choices() -> (u32, Vec<u32>) {
 /// `POST /onetouch/json/users/{authy_id}/approval_requests`.
 pub async fn create(
     State(state): State<AppState>,
-    Path(user): Path<String>,
+    Segment(user): Segment,
     call: BackendCall,
 ) -> ApiResult<Json<ApprovalRequestCreated>> {
     let started = std::time::Instant::now();
@@ -240,26 +241,31 @@ pub async fn create(
         ));
     }
 
+    // Parsed and counted before any is looked up: a list of thousands costs one refusal, not
+    // thousands of queries.
     let mut approvers = BTreeSet::from([user_id]);
     for (i, raw) in p.list("approvers")?.iter().enumerate() {
         let id = as_unsigned(raw)
             .filter(|id| (1..=MAX_USER_ID).contains(id))
             .ok_or_else(|| param("approvers", format!("approvers[{i}] must be a user id.")))?;
-        if approvers.insert(id) && state.store.user(&app.id, id).await?.is_none() {
+        approvers.insert(id);
+        if approvers.len() > limits.max_approvers {
+            return Err(param(
+                "approvers",
+                format!(
+                    "A request may have at most {} approvers.",
+                    limits.max_approvers
+                ),
+            ));
+        }
+    }
+    for id in &approvers {
+        if *id != user_id && state.store.user(&app.id, *id).await?.is_none() {
             return Err(ApiError::new(
                 ErrorCode::UserNotFound,
                 format!("Approver {id} is not a user of this app."),
             ));
         }
-    }
-    if approvers.len() > limits.max_approvers {
-        return Err(param(
-            "approvers",
-            format!(
-                "A request may have at most {} approvers.",
-                limits.max_approvers
-            ),
-        ));
     }
     let approvers: Vec<u64> = approvers.into_iter().collect();
     let quorum = p.unsigned("quorum")?.unwrap_or(1);
@@ -470,7 +476,7 @@ pub fn request_info(
 /// request is final (or when the wait ends).
 pub async fn status(
     State(state): State<AppState>,
-    Path(uuid): Path<String>,
+    Segment(uuid): Segment,
     call: BackendCall,
 ) -> ApiResult<Json<ApprovalRequestStatus>> {
     let id = request_id_from_path(&uuid)?;
@@ -524,7 +530,7 @@ pub async fn status(
 /// devices showing it are told.
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(uuid): Path<String>,
+    Segment(uuid): Segment,
     call: BackendCall,
 ) -> ApiResult<Json<ApprovalRequestStatus>> {
     let id = request_id_from_path(&uuid)?;

@@ -5,7 +5,7 @@ use assent_protocol::enroll::EnrollLink;
 use assent_protocol::error::ErrorCode;
 use assent_protocol::secret::SecretString;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use uuid::Uuid;
 
 use super::users::{MAX_USER_ID, user_not_found};
@@ -13,6 +13,7 @@ use super::{BackendCall, ok};
 use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
 use crate::keys::{new_registration_token, secret_hash};
+use crate::segment::Segment;
 use crate::state::AppState;
 
 /// `POST /protected/json/sdk/registrations` `authy_id=N`: a single-use enrollment token and link.
@@ -63,7 +64,7 @@ fn device_not_found() -> ApiError {
 /// `DELETE /protected/json/sdk/devices/{id}`: revokes a device; its open stream is told and closed.
 pub async fn revoke_device(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     call: BackendCall,
 ) -> ApiResult<Json<Done>> {
     let id = Uuid::try_parse(&id).map_err(|_| device_not_found())?;

@@ -4,11 +4,12 @@ use assent_protocol::backend::{Done, UserCreated, UserRef, UserStatus, UserStatu
 use assent_protocol::error::ErrorCode;
 use assent_protocol::request::RequestStatus;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use super::{BackendCall, ok};
 use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
+use crate::segment::Segment;
 use crate::state::AppState;
 use crate::store::NewUser;
 use assent_protocol::params::Params;
@@ -137,7 +138,7 @@ fn mask_phone(phone: &str) -> String {
 /// `GET /protected/json/users/{id}/status`.
 pub async fn status(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     call: BackendCall,
 ) -> ApiResult<Json<UserStatusResponse>> {
     let id = user_id_from_path(&id)?;
@@ -178,7 +179,7 @@ pub async fn status(
 /// user's devices and cancels their pending requests.
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     call: BackendCall,
 ) -> ApiResult<Json<Done>> {
     let id = user_id_from_path(&id)?;

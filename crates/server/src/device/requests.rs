@@ -7,13 +7,14 @@ use assent_protocol::error::ErrorCode;
 use assent_protocol::request::{DeviceRequest, PendingRequests, RequestStatus};
 use assent_protocol::signed::{Signed, VerifyError};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use uuid::Uuid;
 
 use super::DeviceCall;
 use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
 use crate::resolution::Refusal;
+use crate::segment::Segment;
 use crate::state::AppState;
 use crate::store::{DecisionRecord, DecisionResult, Device, StoredRequest};
 
@@ -54,7 +55,7 @@ pub async fn pending(
 /// `GET /device/v1/requests/{id}`: the service-signed canonical request and its status.
 pub async fn details(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     call: DeviceCall,
 ) -> ApiResult<Json<DeviceRequest>> {
     let request = visible_request(&state, &call.device, &id).await?;
@@ -72,7 +73,7 @@ pub async fn details(
 /// for the checks and their order.
 pub async fn decide(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     call: DeviceCall,
 ) -> ApiResult<Json<DecisionReceipt>> {
     let device = &call.device;

@@ -15,12 +15,15 @@
 
 use assent_protocol::stream::StreamMessage;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt as _, StreamExt as _};
 
 use super::DeviceCall;
 use crate::clock::unix_now;
+use crate::error::ApiError;
 use crate::hub::Push;
 use crate::state::AppState;
 use crate::store::Device;
@@ -33,16 +36,31 @@ const WRITE_BUFFER: usize = 1024;
 const MAX_MESSAGE: usize = 16 * 1024;
 /// Heartbeat intervals a device may stay silent before its stream is closed.
 pub const SILENT_HEARTBEATS: u32 = 3;
+/// Most bytes waiting to be written to one stream (frames and automatic pongs) before the stream
+/// is closed: a device that sends pings but never reads cannot grow the service's memory.
+const MAX_WRITE_BUFFER: usize = 64 * 1024;
+/// Longest a frame may take to be written; a device that stops reading is dropped, so a blocked
+/// write never keeps a stream past a revocation, a replacement or a shutdown.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Upgrades an authenticated call to the push stream.
+/// Upgrades an authenticated call to the push stream. A call without a proper WebSocket upgrade is
+/// answered 60002, after the device was authenticated (so an unauthenticated caller learns only
+/// what every device call refusal tells).
 pub async fn stream(
     State(state): State<AppState>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     call: DeviceCall,
 ) -> Response {
+    let Ok(ws) = ws else {
+        return ApiError::bad_request(
+            "The push stream is a WebSocket: send the upgrade headers (Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Key, Sec-WebSocket-Version: 13).",
+        )
+        .into_response();
+    };
     let device = call.device;
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
         .on_upgrade(move |socket| run(state, device, socket))
@@ -61,6 +79,14 @@ fn close(code: u16, reason: &'static str) -> Message {
     }))
 }
 
+/// Sends one frame within [`SEND_TIMEOUT`]; false when the stream must end.
+async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
 async fn run(state: AppState, device: Device, socket: WebSocket) {
     state.config.pause_points.at("stream.before_register").await;
     let (mut sink, mut source) = socket.split();
@@ -68,20 +94,20 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
         Ok(registered) => registered,
         Err(full) => {
             tracing::warn!(device = %device.id, "{full}");
-            let _ = sink.send(close(close_code::AGAIN, "try again later")).await;
+            let _ = send(&mut sink, close(close_code::AGAIN, "try again later")).await;
             return;
         }
     };
     match state.store.device(device.id).await {
         Ok(Some(now)) if now.revoked_at.is_none() => {}
         Ok(_) => {
-            let _ = sink.send(text(&StreamMessage::Revoked)).await;
-            let _ = sink.send(close(close_code::POLICY, "device revoked")).await;
+            let _ = send(&mut sink, text(&StreamMessage::Revoked)).await;
+            let _ = send(&mut sink, close(close_code::POLICY, "device revoked")).await;
             return;
         }
         Err(e) => {
             tracing::error!(error = %e, "re-reading a device for its stream failed");
-            let _ = sink.send(close(close_code::ERROR, "try again")).await;
+            let _ = send(&mut sink, close(close_code::ERROR, "try again")).await;
             return;
         }
     }
@@ -93,7 +119,7 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
         Ok(ids) => ids,
         Err(e) => {
             tracing::error!(error = %e, "reading pending requests for a stream failed");
-            let _ = sink.send(close(close_code::ERROR, "try again")).await;
+            let _ = send(&mut sink, close(close_code::ERROR, "try again")).await;
             return;
         }
     };
@@ -101,11 +127,7 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
     // push (the push may arrive before or after the catch-up is read, and with several instances
     // always after the create call returned): skip the push of what the catch-up already listed.
     let mut listed: std::collections::HashSet<uuid::Uuid> = pending.iter().copied().collect();
-    if sink
-        .send(text(&StreamMessage::Pending { ids: pending }))
-        .await
-        .is_err()
-    {
+    if !send(&mut sink, text(&StreamMessage::Pending { ids: pending })).await {
         return;
     }
     tracing::debug!(device = %device.id, "stream connected");
@@ -118,23 +140,23 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
             push = pushes.recv() => match push {
                 Some(Push::Message(StreamMessage::Request { id })) if listed.remove(&id) => {}
                 Some(Push::Message(message)) => {
-                    if sink.send(text(&message)).await.is_err() {
+                    if !send(&mut sink, text(&message)).await {
                         break;
                     }
                 }
                 Some(Push::Revoked) => {
-                    let _ = sink.send(text(&StreamMessage::Revoked)).await;
-                    let _ = sink.send(close(close_code::POLICY, "device revoked")).await;
+                    let _ = send(&mut sink, text(&StreamMessage::Revoked)).await;
+                    let _ = send(&mut sink, close(close_code::POLICY, "device revoked")).await;
                     break;
                 }
                 Some(Push::Replaced) => {
-                    let _ = sink.send(close(close_code::POLICY, "replaced by a newer stream")).await;
+                    let _ = send(&mut sink, close(close_code::POLICY, "replaced by a newer stream")).await;
                     break;
                 }
                 None => {
                     // The hub dropped this connection (it fell behind, or the device was revoked
                     // with a full queue): close so the device reconnects and re-syncs.
-                    let _ = sink.send(close(close_code::AGAIN, "reconnect")).await;
+                    let _ = send(&mut sink, close(close_code::AGAIN, "reconnect")).await;
                     break;
                 }
             },
@@ -143,8 +165,8 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
                     tracing::debug!(device = %device.id, "stream silent; closing");
                     break;
                 }
-                if sink.send(text(&StreamMessage::Heartbeat { ts: unix_now() })).await.is_err()
-                    || sink.send(Message::Ping(Default::default())).await.is_err()
+                if !send(&mut sink, text(&StreamMessage::Heartbeat { ts: unix_now() })).await
+                    || !send(&mut sink, Message::Ping(Default::default())).await
                 {
                     break;
                 }
@@ -154,7 +176,7 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
                 Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
             () = state.shutdown.cancelled() => {
-                let _ = sink.send(close(close_code::RESTART, "service restarting")).await;
+                let _ = send(&mut sink, close(close_code::RESTART, "service restarting")).await;
                 break;
             }
         }

@@ -29,6 +29,29 @@ pub(crate) fn opt_u32(v: Option<i64>) -> Result<Option<u32>, StoreError> {
         .transpose()
 }
 
+/// A new person's id or a device alias: random in `min..2^53`, so the ids of one relying party
+/// say nothing about another's (how many people or devices it has, or when they joined), and stay
+/// exact in JSON. Two draws collide with probability about n / 2^53; the engines retry a
+/// collision on people and let a colliding enrollment fail (it can be retried).
+pub(crate) fn random_id(min: u64) -> i64 {
+    use rand::Rng as _;
+    to_i64(rand::thread_rng().gen_range(min..(1u64 << 53)))
+}
+
+/// The unique index that de-duplicates a new person: their phone, or without one their e-mail.
+pub(crate) fn person_conflict(has_phone: bool) -> &'static str {
+    if has_phone {
+        "(app_id, country_code, cellphone) WHERE cellphone IS NOT NULL AND deleted_at IS NULL"
+    } else {
+        "(app_id, email) WHERE cellphone IS NULL AND deleted_at IS NULL"
+    }
+}
+
+/// True when `error` is a unique-constraint violation (an id collision, here).
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
 pub(crate) fn json_object(text: &str) -> Result<Map<String, Value>, StoreError> {
     match serde_json::from_str(text).map_err(corrupt)? {
         Value::Object(map) => Ok(map),

@@ -24,8 +24,8 @@ use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::rows::{
-    APP_COLUMNS, DEVICE_COLUMNS, REQUEST_COLUMNS, USER_COLUMNS, corrupt, opt_u32, outcome_str,
-    row_mappers, to_i64, to_u64,
+    APP_COLUMNS, DEVICE_COLUMNS, REQUEST_COLUMNS, USER_COLUMNS, corrupt, is_unique_violation,
+    opt_u32, outcome_str, person_conflict, random_id, row_mappers, to_i64, to_u64,
 };
 use super::{
     App, ApproverLoad, CreateRefusal, DecisionContext, DecisionRecord, DecisionResult, Device,
@@ -320,22 +320,31 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: NewUser, now: i64) -> Result<(User, bool), StoreError> {
-        // The unique indexes (phone; e-mail without a phone) make the insert itself decide who
-        // wins a race, so two writers creating the same person get one user.
-        let mut tx = self.write_tx().await?;
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO users (app_id, email, cellphone, country_code, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
-        ))
-        .bind(&user.app_id)
-        .bind(&user.email)
-        .bind(&user.cellphone)
-        .bind(&user.country_code)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
+        // The unique index on the person's phone (or e-mail) makes the insert itself decide who
+        // wins a race: two writers creating the same person get one user. Each statement commits
+        // on its own; the loser reads the winner's row, which it waited for.
+        let mut attempts = 0;
+        let inserted = loop {
+            attempts += 1;
+            let insert = sqlx::query(&format!(
+                "INSERT INTO users (id, app_id, email, cellphone, country_code, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT {} DO NOTHING RETURNING {USER_COLUMNS}",
+                person_conflict(user.cellphone.is_some())
+            ))
+            .bind(random_id(1))
+            .bind(&user.app_id)
+            .bind(&user.email)
+            .bind(&user.cellphone)
+            .bind(&user.country_code)
+            .bind(now)
+            .fetch_optional(&self.writer)
+            .await;
+            match insert {
+                Err(e) if is_unique_violation(&e) && attempts < 4 => continue,
+                other => break other?,
+            }
+        };
         if let Some(row) = inserted {
-            tx.commit().await?;
             return Ok((user_from_row(&row)?, true));
         }
         let existing = if user.cellphone.is_some() {
@@ -346,7 +355,7 @@ impl Store for SqliteStore {
             .bind(&user.app_id)
             .bind(&user.country_code)
             .bind(&user.cellphone)
-            .fetch_one(&mut *tx)
+            .fetch_one(&self.writer)
             .await?
         } else {
             sqlx::query(&format!(
@@ -355,10 +364,9 @@ impl Store for SqliteStore {
             ))
             .bind(&user.app_id)
             .bind(&user.email)
-            .fetch_one(&mut *tx)
+            .fetch_one(&self.writer)
             .await?
         };
-        tx.commit().await?;
         Ok((user_from_row(&existing)?, false))
     }
 
@@ -465,8 +473,7 @@ impl Store for SqliteStore {
         }
         let row = sqlx::query(&format!(
             "INSERT INTO devices (id, alias, app_id, user_id, public_key, name, platform, created_at, last_seen_at) \
-             VALUES ($1, (SELECT COALESCE(MAX(alias), 1000) + 1 FROM devices), $2, $3, $4, $5, $6, $7, $7) \
-             RETURNING {DEVICE_COLUMNS}"
+             VALUES ($1, $8, $2, $3, $4, $5, $6, $7, $7) RETURNING {DEVICE_COLUMNS}"
         ))
         .bind(device.id.to_string())
         .bind(&app_id)
@@ -475,6 +482,7 @@ impl Store for SqliteStore {
         .bind(&device.name)
         .bind(&device.platform)
         .bind(now)
+        .bind(random_id(1001))
         .fetch_one(&mut *tx)
         .await?;
         let device = device_from_row(&row)?;

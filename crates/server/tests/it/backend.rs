@@ -911,6 +911,14 @@ async fn logo_urls_on_private_networks_are_refused() {
         "http://2130706433/logo.png",
         "https://user:password@cdn.example.com/logo.png",
         "file:///etc/passwd",
+        "http://[64:ff9b::7f00:1]/logo.png",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        "http://[2002:7f00:1::]/logo.png",
+        "http://[::ffff:0:a9fe:a9fe]/logo.png",
+        "http://[2001::1]/logo.png",
+        "http://localhost.localdomain/logo.png",
+        "http://router.home.arpa/logo.png",
+        "http://nas.lan/logo.png",
     ] {
         let (status, reply) = svc
             .backend
@@ -1110,4 +1118,44 @@ async fn the_same_person_created_by_two_instances_at_once_is_one_user() {
         assert_eq!(a, b, "one person, one id, whichever instance answered");
     }
     assert_eq!(first.rows("users").await, 10);
+}
+
+/// Person ids and device aliases are random: one relying party learns nothing about another's
+/// sign-ups or enrollments from them.
+#[tokio::test]
+async fn ids_say_nothing_about_other_apps() {
+    let svc = TestService::start().await;
+    let (_, other_key) = svc
+        .state
+        .operator()
+        .create_app(
+            assent_server::admin::AppSpec {
+                name: "Other".into(),
+                ..Default::default()
+            },
+            assent_server::clock::unix_now(),
+        )
+        .await
+        .unwrap();
+    let other = svc.backend.with_key(other_key.expose());
+    let mine = svc.backend.create_user("a@example.com").await;
+    let theirs = other.create_user("b@example.com").await;
+    let mine_again = svc.backend.create_user("c@example.com").await;
+    for id in [mine, theirs, mine_again] {
+        assert!(
+            id > 1_000_000,
+            "ids are drawn from a large space, not counted: {id}"
+        );
+        assert!(id < (1 << 53), "ids stay exact in JSON: {id}");
+    }
+    assert!(
+        mine_again.abs_diff(mine) > 1 && theirs.abs_diff(mine) > 1,
+        "consecutive ids would count another app's people: {mine} {theirs} {mine_again}"
+    );
+    let device = svc.enroll(mine).await;
+    assert!(
+        device.enrollment.device_alias > 1_000_000,
+        "device aliases are random too: {}",
+        device.enrollment.device_alias
+    );
 }

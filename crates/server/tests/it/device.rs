@@ -974,3 +974,48 @@ async fn concurrent_approvals_resolve_a_quorum_once_with_both_kept() {
         "one callback per resolved request"
     );
 }
+
+/// A device that floods its stream with pings and never reads is closed: its pending answers are
+/// bounded, and a write that cannot progress ends the stream, so such streams cannot pile up past
+/// the per-device limit or outlive a revocation.
+#[tokio::test]
+async fn streams_that_flood_pings_and_never_read_are_closed() {
+    let svc = TestService::start_with(Options {
+        configure: Some(Box::new(|c| {
+            c.connections.write_timeout = std::time::Duration::from_secs(2);
+        })),
+        ..Options::default()
+    })
+    .await;
+    let (_user, device) = svc.enrolled_user("flood@example.com").await;
+    let mut floods = Vec::new();
+    for _ in 0..5 {
+        let mut stream = device.connect_starved().await;
+        floods.push(tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + PROMPTLY * 3;
+            while tokio::time::Instant::now() < deadline {
+                if !stream.flood_pings(200).await {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            false
+        }));
+        assert!(
+            svc.state.hub.connections() <= 2,
+            "a device never holds more than two streams"
+        );
+    }
+    let (status, _) = svc
+        .backend
+        .delete(&format!("/protected/json/sdk/devices/{}", device.id))
+        .await;
+    assert_eq!(status, 200);
+    for flood in floods {
+        assert!(
+            flood.await.unwrap(),
+            "every flooding stream must be closed by the service"
+        );
+    }
+    assert_eq!(svc.state.hub.connections(), 0);
+}

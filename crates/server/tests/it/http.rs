@@ -152,3 +152,88 @@ async fn connections_over_the_per_source_cap_are_closed_and_others_served() {
     );
     drop(held);
 }
+
+/// A client that pipelines requests and never reads the answers is dropped once the service's
+/// writes stop making progress, instead of holding its connection for ever.
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_dropped() {
+    let svc = TestService::start_with(Options {
+        configure: Some(Box::new(|c| {
+            c.connections.write_timeout = Duration::from_secs(2);
+            // So that only the write timeout can end the connection within the test's wait.
+            c.connections.header_timeout = Duration::from_secs(60);
+        })),
+        ..Options::default()
+    })
+    .await;
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket
+        .connect(authority(&svc.base).parse().unwrap())
+        .await
+        .unwrap();
+    // Far more answer bytes than the socket buffers hold on both sides: write until our own
+    // writes block (the service stopped reading because its answers are not read).
+    let request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(500);
+    let deadline = tokio::time::Instant::now() + PROMPTLY;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the service should stop reading a client that does not read"
+        );
+        match tokio::time::timeout(Duration::from_millis(500), stream.write_all(&request)).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    // Now read nothing for twice the write timeout: the service's writes make no progress.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // It must have closed: reading yields what it wrote before, then the end (or a reset).
+    // Were it still open, each read would let it write more and this would never end.
+    let mut buffer = vec![0u8; 64 * 1024];
+    let ended = tokio::time::timeout(PROMPTLY, async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the service must drop a connection whose answers are never read"
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", svc.base))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+/// A non-UTF-8 path parameter is answered in the API's error shape, after authentication.
+#[tokio::test]
+async fn a_path_parameter_that_is_not_text_is_answered_after_authentication() {
+    let svc = TestService::start().await;
+    for path in [
+        "/protected/json/users/%FF/status",
+        "/onetouch/json/approval_requests/%FF%FE",
+    ] {
+        let (status, body) = svc
+            .backend
+            .unauthenticated(reqwest::Method::GET, path, None)
+            .await;
+        assert_eq!(
+            (status.as_u16(), body["error_code"].as_str()),
+            (401, Some("60001")),
+            "without a key the caller learns only that: {body}"
+        );
+        let (status, body) = svc.backend.get(path).await;
+        assert!(
+            body["error_code"] == "60026" || body["error_code"] == "60049",
+            "{path}: {status} {body}"
+        );
+    }
+}

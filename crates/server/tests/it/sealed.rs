@@ -192,8 +192,12 @@ async fn rotating_the_key_encryption_key_keeps_every_secret() {
     );
 }
 
+/// A database writer without the key-encryption key can put a plain 32-byte seed where the sealed
+/// service key was: the service must refuse it rather than seal it (which would let the writer
+/// choose the key every new device pins). Only the operator, who knows the database predates
+/// sealing, seals plain secrets (`assent kek seal-plain`).
 #[tokio::test]
-async fn secrets_stored_in_plain_form_are_sealed_on_start() {
+async fn a_plain_secret_is_refused_until_the_operator_seals_it() {
     let svc = TestService::start().await;
     let public = svc.state.service_key.public();
     let plain = svc.state.service_key.signing_key().to_bytes().to_vec();
@@ -206,7 +210,7 @@ async fn secrets_stored_in_plain_form_are_sealed_on_start() {
         .into_iter()
         .find(|s| s.purpose == SecretPurpose::ServiceKey)
         .unwrap();
-    // A database written before secrets were sealed holds the raw key.
+    // Stored as a database from before sealing would hold it (or as a writer would put it).
     svc.state
         .store
         .reseal_secrets(vec![(sealed, plain.clone())])
@@ -215,6 +219,22 @@ async fn secrets_stored_in_plain_form_are_sealed_on_start() {
     let stopped = svc.stop().await;
     let data = &stopped.data;
     open_store(&data.database_url).await.unwrap().close().await;
+    let refused = Service::open(config(data, data.kek.clone(), Vec::new())).await;
+    assert!(
+        matches!(refused, Err(OpenError::PlainSecret)),
+        "the service must not seal a plain secret by itself: {refused:?}"
+    );
+    let refused = Operator::open(&config(data, data.kek.clone(), Vec::new())).await;
+    assert!(matches!(refused, Err(OpenError::PlainSecret)));
+    // The operator vouches that the database predates sealing.
+    let operator = Operator::open_with(
+        &config(data, data.kek.clone(), Vec::new()),
+        assent_server::PlainSecrets::Seal,
+    )
+    .await
+    .unwrap();
+    assert_eq!(operator.reseal().await.unwrap(), 1);
+    operator.store().close().await;
     let svc = Service::open(config(data, data.kek.clone(), Vec::new()))
         .await
         .unwrap();
@@ -235,8 +255,7 @@ async fn secrets_stored_in_plain_form_are_sealed_on_start() {
     assert!(KeyRing::is_sealed(&stored.value));
     svc.state().store.close().await;
     if data.engine == Engine::Sqlite {
-        // Not true of PostgreSQL's files until VACUUM: old row versions stay on disk, which is
-        // why an operator rotating away from a leaked key also rotates the service key.
+        // Not true of PostgreSQL's files until VACUUM: old row versions stay on disk.
         for entry in std::fs::read_dir(data.dir()).unwrap() {
             let path = entry.unwrap().path();
             let bytes = std::fs::read(&path).unwrap();
@@ -251,6 +270,40 @@ async fn secrets_stored_in_plain_form_are_sealed_on_start() {
         !contains(&stolen(data), &plain),
         "no plain copy in what a thief reads"
     );
+}
+
+/// Deleting the service key from a database with devices would make the next start mint a new one
+/// that no device trusts: the service refuses and says what is missing.
+#[tokio::test]
+async fn a_missing_service_key_is_refused_when_devices_exist() {
+    let svc = TestService::start().await;
+    svc.enrolled_user("pinned@example.com").await;
+    let sealed = svc
+        .state
+        .store
+        .sealed_secrets()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.purpose == SecretPurpose::ServiceKey)
+        .unwrap();
+    let _ = sealed;
+    let stopped = svc.stop().await;
+    let data = &stopped.data;
+    assent_testkit::rogue::execute(data, "DELETE FROM service_keys").await;
+    match Service::open(config(data, data.kek.clone(), Vec::new())).await {
+        Err(OpenError::Config(message)) => {
+            assert!(message.contains("service key is missing"), "{message}");
+        }
+        other => panic!("a missing service key must not be replaced: {other:?}"),
+    }
+    let counts = open_store(&data.database_url)
+        .await
+        .unwrap()
+        .row_counts()
+        .await
+        .unwrap();
+    assert_eq!(counts["service_keys"], 0, "no key was made up");
 }
 
 #[tokio::test]

@@ -1,0 +1,729 @@
+//! Processes: the built binaries, a real `assent serve` process, headless devices
+//! (`assent device ...`), a callback sink, artifacts, and the virtual display. Used by the
+//! cross-process suites (`tests/`) and by the crates' own suites that run the binaries.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("crates/testkit is inside the workspace")
+}
+
+/// The cargo target directory (honours `CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// A binary built by `cargo build --workspace --bins` (the test command builds them first).
+pub fn built_binary(name: &str) -> PathBuf {
+    let path = target_dir().join("debug").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace binaries first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// The folder test artifacts (screenshots, logs) are written to: `target/test-artifacts/<suite>`.
+pub fn artifacts_dir(suite: &str) -> PathBuf {
+    let dir = target_dir().join("test-artifacts").join(suite);
+    std::fs::create_dir_all(&dir).expect("create artifacts dir");
+    dir
+}
+
+/// Panics with a clear message unless the test runs inside `scripts/session` (virtual display,
+/// private D-Bus, Secret Service, notification daemon).
+pub fn require_session() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some()
+            && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "this test needs a display and a D-Bus session: run it through scripts/session (scripts/test does)"
+    );
+}
+
+/// The Python with the test packages (scripts/test's virtualenv: the Authy client, dbus-next).
+pub fn test_python() -> String {
+    std::env::var("ASSENT_TEST_PYTHON").unwrap_or_else(|_| {
+        let venv = target_dir().join("tools/venv/bin/python");
+        assert!(
+            venv.is_file(),
+            "this test needs scripts/test's Python virtualenv ({}); run scripts/test",
+            venv.display()
+        );
+        venv.display().to_string()
+    })
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills a child process when dropped.
+#[derive(Debug)]
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns `command` in a process group of its own and kills the whole group when dropped, so
+/// the grandchildren it starts (WebKitWebDriver, the app, WebKit's helpers) end with it.
+#[derive(Debug)]
+pub struct KillGroupOnDrop(pub Child);
+
+impl KillGroupOnDrop {
+    /// Spawns `command` as the leader of a new process group.
+    pub fn spawn(command: &mut Command) -> std::io::Result<Self> {
+        use std::os::unix::process::CommandExt as _;
+        command.process_group(0).spawn().map(KillGroupOnDrop)
+    }
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.0.id())])
+            .status();
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// The result of one `assent` run.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: &Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics unless the command succeeded.
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "the command should succeed: {self:?}");
+        self
+    }
+
+    /// Standard output as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+}
+
+/// Runs `assent` with `env`.
+pub fn assent(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(built_binary("assent"));
+    command.args(args).env("ASSENT_LOG", "warn");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    Run::from(&command.output().expect("run assent"))
+}
+
+/// The release build of a binary: `scripts/test` builds the release artefacts once (they are
+/// packaged too), so hardening tests can attack exactly what ships.
+pub fn release_binary(name: &str) -> PathBuf {
+    let path = target_dir().join("release").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the release binaries first (cargo build --release --bins; scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// How to run `assent serve` beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The binary (default: the debug build).
+    pub binary: Option<PathBuf>,
+    /// More `assent serve` arguments.
+    pub args: Vec<String>,
+    /// More environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+/// A real `assent serve` process over a database in a directory the test owns.
+#[derive(Debug)]
+pub struct AssentService {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The port (kept across restarts).
+    pub port: u16,
+    /// The database URL.
+    pub database: String,
+    /// The app's API key.
+    pub api_key: String,
+    /// The app's id.
+    pub app_id: String,
+    log: PathBuf,
+    child: Option<Child>,
+    options: ServeOptions,
+}
+
+impl AssentService {
+    /// Creates an "Acme Bank" app (with `app_args`, e.g. a logo or callback URL) and starts the
+    /// service on a free port.
+    pub fn start(dir: &Path, app_args: &[&str]) -> AssentService {
+        Self::start_with(dir, app_args, ServeOptions::default())
+    }
+
+    /// As [`AssentService::start`], serving with `options`.
+    pub fn start_with(dir: &Path, app_args: &[&str], options: ServeOptions) -> AssentService {
+        let database = format!("sqlite://{}", dir.join("assent.db").display());
+        let mut args = vec![
+            "app",
+            "create",
+            "--name",
+            "Acme Bank",
+            "--accent-color",
+            "#c8102e",
+            "--json",
+            "--database",
+            &database,
+        ];
+        args.extend_from_slice(app_args);
+        let app = assent(&args, &[]).ok().json();
+        let mut service = AssentService {
+            url: String::new(),
+            port: free_port(),
+            database,
+            api_key: app["api_key"].as_str().unwrap().to_owned(),
+            app_id: app["id"].as_str().unwrap().to_owned(),
+            log: dir.join("serve.log"),
+            child: None,
+            options,
+        };
+        service.restart();
+        service
+    }
+
+    /// The service's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// (Re)starts the process on the same port and database.
+    pub fn restart(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "stop the service before restarting it"
+        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let binary = self
+            .options
+            .binary
+            .clone()
+            .unwrap_or_else(|| built_binary("assent"));
+        let mut child = Command::new(binary)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--database",
+                &self.database,
+            ])
+            .args(&self.options.args)
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start assent serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        self.url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("serve failed to start: {}", self.log_text()))
+            .to_owned();
+        self.child = Some(child);
+    }
+
+    /// Sends a signal (`-KILL`, `-TERM`) and waits for the process to end.
+    pub fn signal(&mut self, signal: &str) {
+        let mut child = self.child.take().expect("running");
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        let _ = child.wait();
+    }
+
+    /// Where the service logs.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The service's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs `assent` with this service and key in the environment.
+    pub fn assent(&self, args: &[&str]) -> Run {
+        assent(
+            args,
+            &[
+                ("ASSENT_SERVER", &self.url),
+                ("ASSENT_API_KEY", &self.api_key),
+            ],
+        )
+    }
+
+    /// A new user; returns its id.
+    pub fn user(&self, email: &str) -> u64 {
+        self.assent(&["user", "add", "--email", email, "--json"])
+            .ok()
+            .json()["id"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// A fresh enrollment link for `user`.
+    pub fn enroll_link(&self, user: u64) -> String {
+        self.assent(&["enroll-link", "--user", &user.to_string(), "--json"])
+            .ok()
+            .json()["enroll_url"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Sends `message` to `user` as a backend would; returns the request's uuid.
+    pub fn send(&self, user: u64, message: &str) -> String {
+        self.assent(&[
+            "request",
+            "send",
+            "--user",
+            &user.to_string(),
+            "--message",
+            message,
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned()
+    }
+
+    /// A request's status.
+    pub fn status(&self, uuid: &str) -> Value {
+        self.assent(&["request", "status", uuid, "--json"])
+            .ok()
+            .json()
+    }
+}
+
+impl Drop for AssentService {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.signal("-TERM");
+        }
+    }
+}
+
+/// A headless device: `assent device ...` with its own data directory and keychain namespace.
+#[derive(Debug)]
+pub struct HeadlessDevice {
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Its keychain namespace.
+    pub keyring_service: String,
+}
+
+impl HeadlessDevice {
+    /// A device enrolled through `link`.
+    pub fn enroll(dir: &Path, link: &str) -> HeadlessDevice {
+        let device = HeadlessDevice {
+            data_dir: dir.join(format!("device-{}", uuid::Uuid::new_v4())),
+            keyring_service: format!("assent-test-{}", uuid::Uuid::new_v4()),
+        };
+        device.run(&["enroll", link, "--name", "headless"]).ok();
+        device
+    }
+
+    /// Runs `assent device ARGS`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut full = vec!["device"];
+        full.extend_from_slice(args);
+        assent(
+            &full,
+            &[
+                ("ASSENT_DATA_DIR", self.data_dir.to_str().unwrap()),
+                ("ASSENT_KEYRING_SERVICE", &self.keyring_service),
+            ],
+        )
+    }
+}
+
+/// One received callback.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    /// `POST` or `GET`.
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// Lower-case header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Callback {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP server that records callbacks and answers 200.
+#[derive(Debug)]
+pub struct CallbackSink {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    received: mpsc::Receiver<Callback>,
+}
+
+fn read_http(stream: &mut TcpStream) -> Option<Callback> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let (method, target) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        })
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < end + length {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(Callback {
+        method,
+        target,
+        headers,
+        body: buf[end..].to_vec(),
+    })
+}
+
+impl CallbackSink {
+    /// Listens on `port` of loopback.
+    pub fn bind(port: u16) -> CallbackSink {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the callback sink");
+        let addr = listener.local_addr().unwrap();
+        let (tx, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if let Some(callback) = read_http(&mut stream) {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    );
+                    if tx.send(callback).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        CallbackSink { addr, received }
+    }
+
+    /// The next callback, within `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<Callback> {
+        self.received.recv_timeout(timeout).ok()
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or panics after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Waits for a visible top-level X window of process `pid` whose title is exactly `title`;
+/// returns its id. (Matching the process keeps parallel tests from finding each other's windows.)
+pub fn wait_for_window(pid: u32, title: &str, timeout: Duration) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = Command::new("xdotool")
+            .args([
+                "search",
+                "--all",
+                "--onlyvisible",
+                "--pid",
+                &pid.to_string(),
+                "--name",
+                &format!("^{title}$"),
+            ])
+            .output()
+            .expect("xdotool is installed (scripts/test installs it)");
+        if let Some(id) = String::from_utf8_lossy(&out.stdout).lines().next() {
+            return Some(id.trim().to_owned());
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Saves a PNG screenshot of one X window.
+pub fn screenshot_window(window_id: &str, path: &Path) {
+    let status = Command::new("import")
+        .args(["-window", window_id, path.to_str().expect("utf-8 path")])
+        .status()
+        .expect("ImageMagick's import is installed");
+    assert!(status.success(), "screenshot of window {window_id} failed");
+}
+
+/// Number of distinct colours in an image: a window that rendered nothing has one or two.
+pub fn distinct_colours(path: &Path) -> u64 {
+    let out = Command::new("identify")
+        .args(["-format", "%k", path.to_str().unwrap()])
+        .output()
+        .expect("identify");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("identify prints a number")
+}
+
+/// Serves one file at every path of a loopback port (a relying party's logo, for instance).
+#[derive(Debug)]
+pub struct StaticFile {
+    /// `http://127.0.0.1:PORT/<name>`.
+    pub url: String,
+}
+
+impl StaticFile {
+    /// Serves `bytes` as `content_type`.
+    pub fn serve(name: &str, bytes: &'static [u8], content_type: &'static str) -> StaticFile {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/{name}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if read_http(&mut stream).is_some() {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        bytes.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(bytes);
+                }
+            }
+        });
+        StaticFile { url }
+    }
+}
+
+/// The Acme Bank logo shipped with the sample relying party.
+pub const ACME_LOGO: &[u8] = include_bytes!("../../../examples/acme-bank/static/logo.png");
+
+/// Prints these files (service and app logs) when the test fails, so a failure explains itself.
+#[derive(Debug)]
+pub struct LogsOnFailure(pub Vec<PathBuf>);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for path in &self.0 {
+                eprintln!(
+                    "===== {} =====\n{}",
+                    path.display(),
+                    std::fs::read_to_string(path).unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+/// A TCP proxy on loopback that can freeze: while frozen it keeps every connection open but
+/// passes no byte either way, as a hung middlebox or a suspended peer would. Heartbeat
+/// deadlines are what notice it; nothing closes.
+#[derive(Debug)]
+pub struct FreezingProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FreezingProxy {
+    /// Forwards every connection to `upstream` (`127.0.0.1:PORT`).
+    pub fn start(upstream: SocketAddr) -> FreezingProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let frozen = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (frozen_in, stop_in) = (Arc::clone(&frozen), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop_in.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((client, _)) => client,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
+                    Err(_) => return,
+                };
+                let _ = client.set_nonblocking(false);
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                for (from, to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let (frozen, stop) = (Arc::clone(&frozen_in), Arc::clone(&stop_in));
+                    std::thread::spawn(move || pump(from, to, &frozen, &stop));
+                }
+            }
+        });
+        FreezingProxy { url, frozen, stop }
+    }
+
+    /// Stops passing bytes (connections stay open).
+    pub fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Passes bytes again (what was held is delivered).
+    pub fn thaw(&self) {
+        self.frozen
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for FreezingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` chunk by chunk, holding each chunk while `frozen`.
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    frozen: &std::sync::atomic::AtomicBool,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    let _ = from.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = [0u8; 16 * 1024];
+    while !stop.load(Ordering::SeqCst) {
+        if frozen.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(_) => break,
+        };
+        while frozen.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
