@@ -323,7 +323,7 @@ test("pausing notifications from the tray shows in Settings", async ({ page }) =
   const ui = await start(page, { state: state() });
   await page.getByTestId("tab-settings").click();
   await expect(page.getByTestId("pause-notifications")).not.toBeChecked();
-  await ui.session({ kind: "settings", settings: { notifications_paused: true } });
+  await ui.session({ kind: "settings", settings: { notifications_paused: true, check_for_updates: true } });
   await expect(page.getByTestId("pause-notifications")).toBeChecked();
 });
 
