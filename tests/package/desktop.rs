@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use assent_e2e::{AssentService, LogsOnFailure, artifacts_dir, require_session, wait_for};
+use assent_testkit::process::{
+    AssentService, LogsOnFailure, artifacts_dir, require_session, wait_for,
+};
 
 use crate::driver::AppSession;
 use crate::support::{
@@ -22,6 +24,8 @@ const ICON_SIZES: &[u32] = &[16, 24, 32, 48, 64, 128, 256, 512];
 struct Person {
     home: tempfile::TempDir,
     keyring: String,
+    /// More of the session's environment (the AppImage's `APPIMAGE_EXTRACT_AND_RUN`).
+    more: Vec<(&'static str, String)>,
 }
 
 impl Person {
@@ -29,6 +33,7 @@ impl Person {
         Person {
             home: tempfile::tempdir().unwrap(),
             keyring: format!("assent-test-{}", uuid::Uuid::new_v4()),
+            more: Vec::new(),
         }
     }
 
@@ -48,6 +53,9 @@ impl Person {
             ("XDG_DATA_HOME", self.xdg_data_home().display().to_string()),
             ("HOME", self.home.path().display().to_string()),
         ]
+        .into_iter()
+        .chain(self.more.iter().cloned())
+        .collect()
     }
 
     /// `xdg-open LINK` in this person's session, as a browser hands over an unknown scheme.
@@ -247,7 +255,11 @@ async fn the_appimage_runs_without_fuse_handles_enroll_links_and_leaves_nothing(
         format!("Assent_{VERSION}_amd64.AppImage"),
         "the AppImage's name carries the workspace version"
     );
-    let person = Person::new();
+    let mut person = Person::new();
+    // FUSE is missing in this container: the runtime extracts itself and runs (as it would on
+    // any machine without FUSE when this variable is set). The app and every launch xdg-open
+    // makes of the AppImage get it.
+    person.more.push(("APPIMAGE_EXTRACT_AND_RUN", "1".to_owned()));
     let work = tempfile::tempdir().unwrap();
     let shots = artifacts_dir("package/appimage");
     let before = file_system(&[person.home.path(), work.path()]);
@@ -257,11 +269,6 @@ async fn the_appimage_runs_without_fuse_handles_enroll_links_and_leaves_nothing(
     std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
     std::fs::copy(&appimage, &installed).unwrap();
     run(Command::new("chmod").args(["+x", installed.to_str().unwrap()]));
-    // FUSE is missing in this container: the runtime extracts itself and runs (as it would on
-    // any machine without FUSE when this variable is set).
-    // SAFETY: the tests of this binary run one at a time (ONE_AT_A_TIME), and every process
-    // started from here on must inherit it (xdg-open's launch of the AppImage too).
-    unsafe { std::env::set_var("APPIMAGE_EXTRACT_AND_RUN", "1") };
 
     let service = AssentService::start(work.path(), &[]);
     desktop_settings(&person.data_dir(), false);

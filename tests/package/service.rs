@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use assent_e2e::{KillOnDrop, free_port, wait_for};
+use assent_testkit::process::{KillOnDrop, free_port, wait_for};
 
 use crate::support::{VERSION, apt_get, artefact, output, require_root, run};
 

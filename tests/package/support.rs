@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
-use assent_e2e::target_dir;
+use assent_testkit::process::target_dir;
 
 /// `target/dist/<part>/` (scripts/package writes it).
 pub fn dist(part: &str) -> PathBuf {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use assent_e2e::{
+use assent_testkit::process::{
     AssentService, LogsOnFailure, artifacts_dir, require_session, screenshot_window, wait_for,
     wait_for_window,
 };
@@ -82,9 +82,6 @@ impl Installed {
     }
 
     async fn start(&self, shots: PathBuf, log: &Path) -> AppSession {
-        // FUSE is missing here: the AppImage runtime extracts itself and runs.
-        // SAFETY: the tests of this binary run one at a time (ONE_AT_A_TIME).
-        unsafe { std::env::set_var("APPIMAGE_EXTRACT_AND_RUN", "1") };
         let data = self.home.path().join("assent");
         let share = self.home.path().join("share");
         AppSession::start_app(
@@ -95,6 +92,9 @@ impl Installed {
                 ("ASSENT_LOG", "info"),
                 ("XDG_DATA_HOME", share.to_str().unwrap()),
                 ("HOME", self.home.path().to_str().unwrap()),
+                // FUSE is missing here: the AppImage runtime extracts itself and runs (the
+                // restart into the update inherits it).
+                ("APPIMAGE_EXTRACT_AND_RUN", "1"),
             ],
             shots,
             log,
