@@ -16,6 +16,8 @@ pub mod desktop;
 mod events;
 mod notify;
 #[cfg(target_os = "linux")]
+mod scheme_handler;
+#[cfg(target_os = "linux")]
 mod single_instance;
 mod tray;
 pub mod updates;
@@ -129,6 +131,27 @@ fn installed_by_a_package() -> bool {
     matches!(bundle_type(), Some(BundleType::Deb | BundleType::Rpm))
 }
 
+/// Makes the handler the deep-link plugin registered runnable by every `xdg-open` (see
+/// `scheme_handler`); a failure only costs links from browsers, so it is logged.
+#[cfg(target_os = "linux")]
+fn unquote_handler_exec<R: Runtime>(app: &tauri::App<R>) {
+    let Some(binary) = tauri::utils::platform::current_exe()
+        .ok()
+        .and_then(|b| b.file_name().map(|n| n.to_string_lossy().into_owned()))
+    else {
+        return;
+    };
+    let Ok(data) = app.path().data_dir() else {
+        return;
+    };
+    let entry = data
+        .join("applications")
+        .join(format!("{binary}-handler.desktop"));
+    if let Err(e) = scheme_handler::unquote_exec(&entry) {
+        tracing::warn!(error = %e, path = %entry.display(), "could not rewrite the assent:// handler");
+    }
+}
+
 /// Builds and runs the app until it quits.
 pub fn run() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ASSENT_LOG")
@@ -205,10 +228,12 @@ pub fn run() {
                 // the installed app writes nothing at start; an AppImage or a development build
                 // has no installed .desktop file and registers itself for the person.
                 #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
-                if !installed_by_a_package()
-                    && let Err(e) = app.deep_link().register_all()
-                {
-                    tracing::warn!(error = %e, "could not register the assent:// scheme");
+                if !installed_by_a_package() {
+                    if let Err(e) = app.deep_link().register_all() {
+                        tracing::warn!(error = %e, "could not register the assent:// scheme");
+                    }
+                    #[cfg(target_os = "linux")]
+                    unquote_handler_exec(app);
                 }
                 let links_handle = handle.clone();
                 app.deep_link().on_open_url(move |event| {
