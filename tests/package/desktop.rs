@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use assent_testkit::process::{
-    AssentService, LogsOnFailure, artifacts_dir, require_session, wait_for,
-};
+use assent_testkit::process::{AssentService, LogsOnFailure, artifacts_dir, require_session};
 
 use crate::driver::AppSession;
 use crate::support::{
@@ -39,6 +37,19 @@ impl Person {
 
     fn data_dir(&self) -> PathBuf {
         self.home.path().join("assent")
+    }
+
+    /// Where this person's own files are (what a removal may leave): their home, and the
+    /// session's cache and runtime directories (Mesa's shader cache, the app's single-instance
+    /// socket); plus `work`, the test's own temporary directory.
+    fn own_data(&self, work: &Path) -> Vec<PathBuf> {
+        let mut dirs = vec![self.home.path().to_path_buf(), work.to_path_buf()];
+        for var in ["XDG_CACHE_HOME", "XDG_RUNTIME_DIR"] {
+            if let Some(dir) = std::env::var_os(var) {
+                dirs.push(PathBuf::from(dir));
+            }
+        }
+        dirs
     }
 
     fn xdg_data_home(&self) -> PathBuf {
@@ -123,7 +134,7 @@ async fn the_desktop_deb_installs_handles_enroll_links_and_removes_cleanly() {
     let person = Person::new();
     let work = tempfile::tempdir().unwrap();
     let shots = artifacts_dir("package/deb");
-    let before = file_system(&[person.home.path(), work.path()]);
+    let before = file_system(&person.own_data(work.path()));
     // A previous run that failed half-way may have left it installed.
     let _ = output(Command::new("dpkg").args(["--purge", "assent"]));
     apt_get(&["install", deb.to_str().unwrap()]);
@@ -213,7 +224,7 @@ async fn the_desktop_deb_installs_handles_enroll_links_and_removes_cleanly() {
 
     apt_get(&["purge", "assent"]);
     drop(service);
-    let after = file_system(&[person.home.path(), work.path()]);
+    let after = file_system(&person.own_data(work.path()));
     let left = left_behind(&before, &after);
     assert!(
         left.is_empty(),
@@ -221,25 +232,52 @@ async fn the_desktop_deb_installs_handles_enroll_links_and_removes_cleanly() {
     );
 }
 
-/// The Debian packages of the libraries `binary` links (as dpkg-shlibdeps sees them).
+/// The package that installed `library`. With /lib a link to /usr/lib (merged /usr, Debian
+/// 12), ldd may name a library by the path its package did not ship, so both are asked.
+fn owning_package(library: &str) -> Option<String> {
+    let other = match library.strip_prefix("/usr") {
+        Some(rest) if rest.starts_with("/lib") => rest.to_owned(),
+        _ => format!("/usr{library}"),
+    };
+    [library, other.as_str()].into_iter().find_map(|path| {
+        let out = output(Command::new("dpkg").args(["-S", path]));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let package = text.split(':').next()?.trim().to_owned();
+        (out.status.success() && !package.is_empty()).then_some(package)
+    })
+}
+
+/// The Debian packages of the libraries `binary` links directly (its NEEDED entries, found
+/// where ldd resolves them): what its Depends must name. Libraries those pull in are their
+/// packages' dependencies, not ours.
 fn linked_packages(binary: &Path) -> Vec<String> {
+    let needed: Vec<String> = run(Command::new("objdump").arg("-p").arg(binary))
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("NEEDED")?.trim().to_owned().into())
+        .collect();
+    assert!(
+        !needed.is_empty(),
+        "objdump lists what {} needs",
+        binary.display()
+    );
     let ldd = run(Command::new("ldd").arg(binary));
     let mut packages: Vec<String> = ldd
         .lines()
-        .filter_map(|l| l.split("=> ").nth(1)?.split(' ').next().map(str::to_owned))
-        .filter(|p| p.starts_with('/'))
-        .filter_map(|lib| {
-            let out = output(Command::new("dpkg").args(["-S", &lib]));
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.split(':').next().map(|p| p.trim().to_owned())
+        .filter_map(|l| {
+            let (soname, path) = l.trim().split_once(" => ")?;
+            needed
+                .iter()
+                .any(|n| n == soname.trim())
+                .then(|| path.split(' ').next().map(str::to_owned))?
         })
-        .filter(|p| !p.is_empty())
+        .filter(|p| p.starts_with('/'))
+        .map(|lib| owning_package(&lib).unwrap_or_else(|| panic!("no package installed {lib}")))
         .collect();
     packages.sort();
     packages.dedup();
     assert!(
         packages.iter().any(|p| p.starts_with("libwebkit2gtk")),
-        "ldd sees WebKitGTK: {packages:?}"
+        "the binary links WebKitGTK: {packages:?}"
     );
     packages
 }
@@ -259,10 +297,12 @@ async fn the_appimage_runs_without_fuse_handles_enroll_links_and_leaves_nothing(
     // FUSE is missing in this container: the runtime extracts itself and runs (as it would on
     // any machine without FUSE when this variable is set). The app and every launch xdg-open
     // makes of the AppImage get it.
-    person.more.push(("APPIMAGE_EXTRACT_AND_RUN", "1".to_owned()));
+    person
+        .more
+        .push(("APPIMAGE_EXTRACT_AND_RUN", "1".to_owned()));
     let work = tempfile::tempdir().unwrap();
     let shots = artifacts_dir("package/appimage");
-    let before = file_system(&[person.home.path(), work.path()]);
+    let before = file_system(&person.own_data(work.path()));
 
     // "Installing" an AppImage is putting it somewhere and making it executable.
     let installed = person.home.path().join("Applications/Assent.AppImage");
@@ -279,21 +319,26 @@ async fn the_appimage_runs_without_fuse_handles_enroll_links_and_leaves_nothing(
     app.wait_text("about-line", &format!("Assent {VERSION}"))
         .await;
     app.shot("about").await;
-    // Quit the app itself (not its AppImage runtime, which cleans up when the app exits).
+    // Quit the app itself, not its AppImage runtime: the runtime deletes what it extracted
+    // once the app has exited. The WebDriver session ends after that (ending it first would
+    // end the runtime before it cleans up).
     crate::support::end_extracted_apps();
-    drop(app);
-    // The runtime deletes what it extracted once the app has exited.
-    wait_for(
-        "the AppImage's extracted files to be removed",
-        Duration::from_secs(30),
-        || {
-            let left = left_behind(&before, &file_system(&[person.home.path(), work.path()]));
-            left.is_empty().then_some(())
-        },
+    let mut left = Vec::new();
+    for _ in 0..300 {
+        left = left_behind(&before, &file_system(&person.own_data(work.path())));
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        left.is_empty(),
+        "the AppImage's runtime removes what it extracted once the app exits: {left:#?}"
     );
+    drop(app);
     std::fs::remove_file(&installed).unwrap();
     drop(service);
-    let after = file_system(&[person.home.path(), work.path()]);
+    let after = file_system(&person.own_data(work.path()));
     let left = left_behind(&before, &after);
     assert!(
         left.is_empty(),

@@ -87,10 +87,14 @@ async fn the_service_deb_installs_a_hardened_unit_whose_command_serves_as_its_us
     run(Command::new("chown").args(["assent", credentials.path().to_str().unwrap()]));
     let env_file = std::fs::read_to_string("/etc/assent/assent.env").unwrap();
     let port = free_port();
-    let mut command = Command::new("runuser");
+    // setpriv changes user and execs (runuser would fork, and ending it would leave the
+    // service running); sh sets the unit's umask and execs too, so the process this test
+    // ends is the service itself.
+    let mut command = Command::new("setpriv");
     command.args([
-        "-u",
-        "assent",
+        "--reuid=assent",
+        "--regid=assent",
+        "--init-groups",
         "--",
         "sh",
         "-c",
@@ -98,7 +102,11 @@ async fn the_service_deb_installs_a_hardened_unit_whose_command_serves_as_its_us
         "sh",
     ]);
     command.args(&exec_start);
-    command.env_clear().env("PATH", "/usr/bin:/bin");
+    // systemd's default PATH for services.
+    command.env_clear().env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    );
     for line in env_file.lines().filter(|l| !l.starts_with('#')) {
         if let Some((k, v)) = line.split_once('=') {
             command.env(k, v);
@@ -110,7 +118,7 @@ async fn the_service_deb_installs_a_hardened_unit_whose_command_serves_as_its_us
         .env("CREDENTIALS_DIRECTORY", credentials.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    let service = KillOnDrop(command.spawn().expect("runuser starts"));
+    let service = KillOnDrop(command.spawn().expect("setpriv starts"));
     let health = wait_for("/healthz to answer", Duration::from_secs(30), || {
         http::blocking_get(&format!("http://127.0.0.1:{port}/healthz"))
     });

@@ -6,6 +6,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use assent_testkit::process::target_dir;
@@ -95,7 +96,7 @@ const NOT_THE_PACKAGES: &[&str] = &[
 
 /// Every file and directory under the watched directories, except package managers' books and
 /// `also_ignore` (the test's own temporary directories).
-pub fn file_system(also_ignore: &[&Path]) -> BTreeSet<PathBuf> {
+pub fn file_system(also_ignore: &[PathBuf]) -> BTreeSet<PathBuf> {
     fn walk(dir: &Path, skip: &dyn Fn(&Path) -> bool, out: &mut BTreeSet<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -143,13 +144,21 @@ pub fn png_size(path: &Path) -> (u32, u32) {
 }
 
 /// Serves files from memory on a loopback port: the update server of the update tests. Each
-/// request is recorded.
-#[derive(Debug, Clone)]
+/// request is recorded. Dropping it stops listening (the next test binds the same port, which
+/// is built into the test app).
+#[derive(Debug)]
 pub struct FileServer {
-    files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
-    requests: Arc<Mutex<Vec<String>>>,
+    shared: Arc<Served>,
+    stop: Arc<AtomicBool>,
+    listening: Option<std::thread::JoinHandle<()>>,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+}
+
+#[derive(Debug, Default)]
+struct Served {
+    files: Mutex<BTreeMap<String, Vec<u8>>>,
+    requests: Mutex<Vec<String>>,
 }
 
 impl FileServer {
@@ -158,57 +167,89 @@ impl FileServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| {
             panic!("the update test's server needs 127.0.0.1:{port} (built into the test app): {e}")
         });
-        let server = FileServer {
-            files: Arc::default(),
-            requests: Arc::default(),
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let state = server.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let state = state.clone();
-                std::thread::spawn(move || {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
-                        if stream.read(&mut byte).unwrap_or(0) == 0 {
-                            return;
+        // Polled, so that a drop can end the loop and free the port.
+        listener.set_nonblocking(true).unwrap();
+        let shared = Arc::new(Served::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let listening = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let shared = shared.clone();
+                            std::thread::spawn(move || serve(stream, &shared));
                         }
-                        head.push(byte[0]);
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        }
+                        Err(_) => {}
                     }
-                    let head = String::from_utf8_lossy(&head).into_owned();
-                    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
-                    state.requests.lock().unwrap().push(path.clone());
-                    let body = state.files.lock().unwrap().get(&path).cloned();
-                    let response = match body {
-                        Some(body) => {
-                            let mut r = format!(
-                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                                body.len()
-                            )
-                            .into_bytes();
-                            r.extend_from_slice(&body);
-                            r
-                        }
-                        None => b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec(),
-                    };
-                    let _ = stream.write_all(&response);
-                });
-            }
-        });
-        server
+                }
+            })
+        };
+        FileServer {
+            shared,
+            stop,
+            listening: Some(listening),
+            url: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     /// Serves `body` at `path`.
     pub fn put(&self, path: &str, body: Vec<u8>) {
-        self.files.lock().unwrap().insert(path.to_owned(), body);
+        self.shared
+            .files
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), body);
     }
 
     /// The paths requested so far.
     pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
+        self.shared.requests.lock().unwrap().clone()
     }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(listening) = self.listening.take() {
+            let _ = listening.join();
+        }
+    }
+}
+
+/// Answers one HTTP/1.1 request on `stream` from `shared`'s files (404 for others).
+fn serve(mut stream: std::net::TcpStream, shared: &Served) {
+    let _ = stream.set_nonblocking(false);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+        if stream.read(&mut byte).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+    shared.requests.lock().unwrap().push(path.clone());
+    let body = shared.files.lock().unwrap().get(&path).cloned();
+    let response = match body {
+        Some(body) => {
+            let mut r = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(&body);
+            r
+        }
+        None => {
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec()
+        }
+    };
+    let _ = stream.write_all(&response);
 }
 
 /// Writes the desktop's settings file into `data_dir` before the app starts (update checks off,
