@@ -290,11 +290,28 @@ pub fn extracted_apps() -> Vec<(u32, String)> {
 }
 
 /// Ends (SIGTERM, by process id) every app running from an extracted AppImage: the apps these
-/// tests started. Their AppImage runtimes then remove what they extracted.
+/// tests started. Their AppImage runtimes then remove what they extracted; this waits for that
+/// (a WebDriver session ended before it would end the runtime first and leave the files).
 pub fn end_extracted_apps() {
+    let prefix = std::env::temp_dir().join("appimage_extracted_");
+    let mut extracted = Vec::new();
     for (pid, _) in extracted_apps() {
+        if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe"))
+            && let Some(dir) = exe
+                .ancestors()
+                .find(|d| d.parent() == prefix.parent() && d.starts_with(prefix.parent().unwrap()))
+        {
+            extracted.push(dir.to_path_buf());
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status();
     }
+    for _ in 0..300 {
+        if extracted.iter().all(|d| !d.exists()) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the AppImage runtimes remove what they extracted once the app ends: {extracted:?}");
 }
