@@ -9,6 +9,9 @@ fn main() {
         "deny",
         "history",
         "set_settings",
+        "update_state",
+        "check_update",
+        "install_update",
     ]);
     tauri_build::try_build(
         tauri_build::Attributes::new()

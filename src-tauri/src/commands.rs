@@ -3,10 +3,13 @@
 
 use assent_device::view::{
     AccountView, DecisionView, ErrorView, HistoryView, Settings, SettingsView, StateView,
+    UpdateView,
 };
 use assent_device::{ErrorKind, InsecureServer};
 use assent_protocol::decision::DenyReason;
 use tauri::{AppHandle, Runtime, State};
+
+use crate::updates::Updates;
 use uuid::Uuid;
 
 use crate::desktop::{Desktop, device_name};
@@ -100,11 +103,43 @@ pub async fn set_settings<R: Runtime>(
         code: ErrorKind::AutostartFailed,
         message,
     })?;
+    let before = desktop.session.settings();
     let applied = desktop.session.set_settings(Settings {
         notifications_paused: settings.notifications_paused,
+        check_for_updates: settings.check_for_updates,
     })?;
+    if applied.check_for_updates && !before.check_for_updates {
+        // Turned on: look now rather than at the next daily wake.
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            let _ = crate::updates::check(&app).await;
+        });
+    }
     Ok(SettingsView {
         autostart: crate::autostart::enabled(&app),
         notifications_paused: applied.notifications_paused,
+        check_for_updates: applied.check_for_updates,
     })
+}
+
+/// What the app knows about updates, with the running version (the About line).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn update_state<R: Runtime>(
+    app: AppHandle<R>,
+    updates: State<'_, Updates>,
+) -> Result<UpdateView> {
+    Ok(updates.view(&app))
+}
+
+/// Asks the update server now ("Check now").
+#[tauri::command(rename_all = "snake_case")]
+pub async fn check_update<R: Runtime>(app: AppHandle<R>) -> Result<UpdateView> {
+    crate::updates::check(&app).await
+}
+
+/// Installs the update found and restarts into it: only on the person's click, and refused with
+/// `update_not_now` while a request is waiting for them.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn install_update<R: Runtime>(app: AppHandle<R>) -> Result<()> {
+    crate::updates::install(&app).await
 }

@@ -16,8 +16,11 @@ pub mod desktop;
 mod events;
 mod notify;
 #[cfg(target_os = "linux")]
+mod scheme_handler;
+#[cfg(target_os = "linux")]
 mod single_instance;
 mod tray;
+pub mod updates;
 pub mod window;
 
 use std::sync::Arc;
@@ -39,7 +42,11 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::deny,
             commands::history,
             commands::set_settings,
+            commands::update_state,
+            commands::check_update,
+            commands::install_update,
         ])
+        .manage(updates::Updates::default())
         .on_window_event(|window, event| {
             if let WindowEvent::Destroyed = event {
                 // Closing the window destroys its web view; the app keeps running in the tray
@@ -101,6 +108,52 @@ fn instance_id(data_dir: &std::path::Path) -> String {
     format!("{IDENTIFIER}.p{hash:016x}")
 }
 
+/// Where this instance's single-instance socket is (Linux), so a restart into an update can
+/// release it before the new version starts.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct InstanceSocket(std::path::PathBuf);
+
+/// Stops being the running instance, so the process a restart starts becomes it instead of
+/// handing its arguments back to this one (which is about to exit).
+pub(crate) fn release_instance<R: Runtime>(app: &AppHandle<R>) {
+    #[cfg(target_os = "linux")]
+    if let Some(socket) = app.try_state::<InstanceSocket>() {
+        let _ = std::fs::remove_file(&socket.0);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = app;
+}
+
+/// True when a system package (.deb, .rpm) installed this binary: the bundler marks the binary
+/// it packages with its bundle type.
+#[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
+fn installed_by_a_package() -> bool {
+    use tauri::utils::{config::BundleType, platform::bundle_type};
+    matches!(bundle_type(), Some(BundleType::Deb | BundleType::Rpm))
+}
+
+/// Makes the handler the deep-link plugin registered runnable by every `xdg-open` (see
+/// `scheme_handler`); a failure only costs links from browsers, so it is logged.
+#[cfg(target_os = "linux")]
+fn unquote_handler_exec<R: Runtime>(app: &tauri::App<R>) {
+    let Some(binary) = tauri::utils::platform::current_exe()
+        .ok()
+        .and_then(|b| b.file_name().map(|n| n.to_string_lossy().into_owned()))
+    else {
+        return;
+    };
+    let Ok(data) = app.path().data_dir() else {
+        return;
+    };
+    let entry = data
+        .join("applications")
+        .join(format!("{binary}-handler.desktop"));
+    if let Err(e) = scheme_handler::unquote_exec(&entry) {
+        tracing::warn!(error = %e, path = %entry.display(), "could not rewrite the assent:// handler");
+    }
+}
+
 /// Builds and runs the app until it quits.
 pub fn run() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ASSENT_LOG")
@@ -118,14 +171,14 @@ pub fn run() {
         }
     };
     let args: Vec<String> = std::env::args().collect();
+
     let hidden = args.iter().any(|a| a == "--hidden");
     let data_dir = data_dir();
     // A second launch hands its arguments (deep links) to the running instance and exits.
     #[cfg(target_os = "linux")]
-    let listener = match single_instance::claim(
-        &single_instance::socket_path(&instance_id(&data_dir), &data_dir),
-        &args,
-    ) {
+    let socket = single_instance::socket_path(&instance_id(&data_dir), &data_dir);
+    #[cfg(target_os = "linux")]
+    let listener = match single_instance::claim(&socket, &args) {
         Ok(single_instance::Claim::Handed) => return,
         Ok(single_instance::Claim::Primary(listener)) => Some(listener),
         Err(e) => {
@@ -141,16 +194,20 @@ pub fn run() {
             .callback(|app, argv, _cwd| another_launch(app, &argv))
             .build(),
     );
-    let builder =
-        builder
-            .plugin(tauri_plugin_deep_link::init())
-            .plugin(tauri_plugin_autostart::init(
-                tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-                Some(vec!["--hidden"]),
-            ));
+    let builder = builder
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_updater::Builder::new().build())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec!["--hidden"]),
+        ));
     let app = with_commands(builder)
         .setup(move |app| {
             let handle = app.handle().clone();
+            tracing::info!(
+                version = %updates::current_version(&handle),
+                "Assent desktop starting"
+            );
             let (desktop, session_events) = Desktop::open(
                 data_dir.clone(),
                 Arc::new(Keychain::from_env_or(DEFAULT_KEYCHAIN_SERVICE)),
@@ -159,6 +216,7 @@ pub fn run() {
             #[cfg(target_os = "linux")]
             if let Some(listener) = listener {
                 single_instance::serve(listener, handle.clone(), another_launch);
+                app.manage(InstanceSocket(socket));
             }
             let paused = desktop.session.settings().notifications_paused;
             app.manage(desktop);
@@ -168,9 +226,16 @@ pub fn run() {
             }
             {
                 use tauri_plugin_deep_link::DeepLinkExt as _;
+                // A .deb or .rpm installs a .desktop file declaring x-scheme-handler/assent, so
+                // the installed app writes nothing at start; an AppImage or a development build
+                // has no installed .desktop file and registers itself for the person.
                 #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
-                if let Err(e) = app.deep_link().register_all() {
-                    tracing::warn!(error = %e, "could not register the assent:// scheme");
+                if !installed_by_a_package() {
+                    if let Err(e) = app.deep_link().register_all() {
+                        tracing::warn!(error = %e, "could not register the assent:// scheme");
+                    }
+                    #[cfg(target_os = "linux")]
+                    unquote_handler_exec(app);
                 }
                 let links_handle = handle.clone();
                 app.deep_link().on_open_url(move |event| {
@@ -187,6 +252,12 @@ pub fn run() {
                 });
             }
             offer_links(&handle, enroll_links(&args));
+            // Only a bundled app updates itself: an unbundled build (cargo run, the tests' debug
+            // binary) has nothing an update could replace safely, and stays off the network.
+            if tauri::utils::platform::bundle_type().is_some() {
+                handle.state::<updates::Updates>().plugin_registered();
+                updates::schedule(handle.clone());
+            }
             if !hidden {
                 window::show_main(&handle);
             }

@@ -21,6 +21,8 @@ struct TrayItems<R: Runtime> {
     pause: CheckMenuItem<R>,
     /// One disabled line per account, after "Open", with the texts they show.
     links: Mutex<Vec<(String, MenuItem<R>)>>,
+    /// "Update available: X", first in the menu while an update is offered.
+    update: Mutex<Option<MenuItem<R>>>,
 }
 
 /// Creates the tray icon.
@@ -55,7 +57,8 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
         .menu(&menu)
         .show_menu_on_left_click(false)
         .on_menu_event(|app, event| match event.id().as_ref() {
-            "open" => crate::window::show_main(app),
+            // The window shows the update and its Install button: installing takes a click there.
+            "open" | "update" => crate::window::show_main(app),
             "pause" => {
                 let session = &app.state::<Desktop>().session;
                 let mut settings = session.settings();
@@ -84,6 +87,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
         open,
         pause,
         links: Mutex::new(Vec::new()),
+        update: Mutex::new(None),
     });
     refresh_links(app);
     Ok(())
@@ -107,6 +111,33 @@ pub fn set_pending<R: Runtime>(app: &AppHandle<R>, count: usize) {
             format!("Open Assent ({count} waiting)")
         };
         let _ = items.open.set_text(text);
+    }
+}
+
+/// Shows "Update available: VERSION" first in the menu while an update is offered (`None`
+/// removes it). Choosing it opens the window, where the person installs it.
+pub fn set_update<R: Runtime>(app: &AppHandle<R>, version: Option<&str>) {
+    let Some(items) = app.try_state::<TrayItems<R>>() else {
+        return;
+    };
+    let mut shown = items.update.lock().unwrap_or_else(|p| p.into_inner());
+    let text = version.map(|v| format!("Update available: {v}"));
+    match (shown.as_ref(), text) {
+        (Some(item), Some(text)) => {
+            let _ = item.set_text(text);
+        }
+        (None, Some(text)) => match MenuItem::with_id(app, "update", &text, true, None::<&str>) {
+            Ok(item) => {
+                let _ = items.menu.insert(&item, 0);
+                *shown = Some(item);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot add the update line to the tray"),
+        },
+        (Some(item), None) => {
+            let _ = items.menu.remove(item);
+            *shown = None;
+        }
+        (None, None) => {}
     }
 }
 
@@ -167,10 +198,12 @@ pub fn refresh_links<R: Runtime>(app: &AppHandle<R>) {
     for (_, item) in shown.drain(..) {
         let _ = items.menu.remove(&item);
     }
+    // After "Open", which follows the update line when there is one.
+    let first = 1 + usize::from(items.update.lock().is_ok_and(|u| u.is_some()));
     for (at, text) in wanted.into_iter().enumerate() {
         match MenuItem::new(app, &text, false, None::<&str>) {
             Ok(item) => {
-                let _ = items.menu.insert(&item, at + 1);
+                let _ = items.menu.insert(&item, first + at);
                 shown.push((text, item));
             }
             Err(e) => tracing::warn!(error = %e, "cannot add a tray line"),

@@ -33,8 +33,18 @@ fn tauri_driver() -> PathBuf {
 }
 
 impl AppSession {
-    /// Starts tauri-driver and the app with `env`.
+    /// Starts tauri-driver and the built app with `env`.
     pub async fn start(env: &[(&str, &str)], shots: PathBuf, log: &std::path::Path) -> AppSession {
+        Self::start_app(&built_binary("assent-desktop"), env, shots, log).await
+    }
+
+    /// Starts tauri-driver and `application` (an installed app, an AppImage) with `env`.
+    pub async fn start_app(
+        application: &std::path::Path,
+        env: &[(&str, &str)],
+        shots: PathBuf,
+        log: &std::path::Path,
+    ) -> AppSession {
         let (port, native) = (free_port(), free_port());
         let log = std::fs::File::create(log).unwrap();
         let mut command = Command::new(tauri_driver());
@@ -54,10 +64,7 @@ impl AppSession {
         let driver = KillGroupOnDrop::spawn(&mut command).expect("start tauri-driver");
         let url = format!("http://127.0.0.1:{port}");
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "tauri:options".into(),
-            json!({"application": built_binary("assent-desktop")}),
-        );
+        capabilities.insert("tauri:options".into(), json!({"application": application}));
         capabilities.insert("browserName".into(), json!("wry"));
         let mut last_error = String::new();
         for _ in 0..100 {

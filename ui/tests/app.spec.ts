@@ -2,7 +2,7 @@ import { expect, test } from "@playwright/test";
 import { EVENTS } from "../src/lib/generated/ipc";
 import type { ErrorKind } from "../src/lib/types";
 import { expectNoViolations, shot, start } from "./harness";
-import { account, connected, history, login, now, otherAccount, state, wire } from "./fixtures";
+import { account, connected, history, login, now, otherAccount, state, updateAvailable, wire } from "./fixtures";
 
 for (const dark of [false, true]) {
   const theme = dark ? "dark" : "light";
@@ -224,8 +224,8 @@ for (const dark of [false, true]) {
       await expect(page.getByTestId("pause-notifications")).toBeChecked();
       const calls = await ui.calls("set_settings");
       expect(calls.map((c) => c.args.settings)).toEqual([
-        { autostart: true, notifications_paused: false },
-        { autostart: true, notifications_paused: true },
+        { autostart: true, notifications_paused: false, check_for_updates: true },
+        { autostart: true, notifications_paused: true, check_for_updates: true },
       ]);
       await expect(page.locator("html"), "following the system").toHaveAttribute("data-theme", theme);
       await page.getByTestId(`theme-${dark ? "light" : "dark"}`).check();
@@ -233,8 +233,62 @@ for (const dark of [false, true]) {
       await page.getByTestId(`theme-${theme}`).check();
       await shot(page, "settings", dark);
     });
+
+    test("an update is offered and installed on the person's click", async ({ page }) => {
+      const ui = await start(page, { state: state(), update: updateAvailable() }, { dark });
+      await expect(page.getByTestId("update-title")).toHaveText("Update available");
+      await expect(page.getByTestId("update-versions")).toHaveText("Assent 0.2.0 (you have 0.1.0)");
+      expect(await ui.calls("install_update"), "nothing is installed before the click").toEqual([]);
+      await shot(page, "update-available", dark);
+      await page.getByTestId("install-update").click();
+      expect(await ui.calls("install_update")).toEqual([{ cmd: "install_update", args: {} }]);
+      await ui.emit(EVENTS.update, updateAvailable({ state: { state: "installing", version: "0.2.0" } }));
+      await expect(page.getByTestId("update-title")).toHaveText("Installing Assent 0.2.0…");
+      await expect(page.getByTestId("install-update")).toHaveCount(0);
+      expectNoViolations(ui.violations);
+    });
   });
 }
+
+test("an update waits while a request is pending", async ({ page }) => {
+  const ui = await start(page, { state: state({ pending: [login()] }), update: updateAvailable() });
+  await page.getByTestId("tab-requests").click();
+  await expect(page.getByTestId("install-update")).toBeDisabled();
+  await expect(page.getByTestId("update-waits")).toHaveText("Answer the waiting request first; the update can wait.");
+  expect(await ui.calls("install_update")).toEqual([]);
+  await ui.session({ kind: "pending", requests: [] });
+  await expect(page.getByTestId("install-update")).toBeEnabled();
+});
+
+test("an update that fails its signature check is refused with a clear message", async ({ page }) => {
+  const ui = await start(page, { state: state(), update: updateAvailable() });
+  await ui.fail("install_update", "update_signature_invalid");
+  await page.getByTestId("install-update").click();
+  await expect(page.getByTestId("update-error")).toHaveAttribute("data-code", "update_signature_invalid");
+  await expect(page.getByTestId("update-error")).toHaveText(
+    "The update did not pass its signature check, so it was not installed. Assent keeps running the version you have.",
+  );
+  await expect(page.getByTestId("install-update"), "the person may try again").toBeEnabled();
+});
+
+test("About shows the version; update checks are a setting; Check now", async ({ page }) => {
+  const ui = await start(page, {
+    state: state(),
+    update: { current_version: "0.1.0", state: { state: "idle" }, last_checked_at: now() - 60, error: null },
+  });
+  await page.getByTestId("tab-settings").click();
+  await expect(page.getByTestId("about-line")).toHaveText("Assent 0.1.0");
+  await expect(page.getByTestId("update-status")).toContainText("Up to date");
+  await expect(page.getByTestId("check-for-updates")).toBeChecked();
+  await page.getByTestId("check-for-updates").uncheck();
+  expect((await ui.calls("set_settings")).map((c) => c.args.settings)).toEqual([
+    { autostart: false, notifications_paused: false, check_for_updates: false },
+  ]);
+  await ui.fail("check_update", "update_unavailable");
+  await page.getByTestId("check-update").click();
+  await expect(page.getByTestId("check-error")).toHaveAttribute("data-code", "update_unavailable");
+  await shot(page, "about");
+});
 
 test("Enter never approves; Escape goes back", async ({ page }) => {
   const ui = await start(page, { state: state({ pending: [login()] }) });
@@ -303,7 +357,7 @@ test("pausing notifications from the tray shows in Settings", async ({ page }) =
   const ui = await start(page, { state: state() });
   await page.getByTestId("tab-settings").click();
   await expect(page.getByTestId("pause-notifications")).not.toBeChecked();
-  await ui.session({ kind: "settings", settings: { notifications_paused: true } });
+  await ui.session({ kind: "settings", settings: { notifications_paused: true, check_for_updates: true } });
   await expect(page.getByTestId("pause-notifications")).toBeChecked();
 });
 

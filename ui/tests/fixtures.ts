@@ -1,6 +1,6 @@
 // Sample data, typed by the types generated from Rust (crates/device/src/view.rs): a fixture that
 // no longer matches them fails `npm run check`.
-import type { AccountView, ConnectionView, HistoryView, RequestView, StateView } from "../src/lib/types";
+import type { AccountView, ConnectionView, HistoryView, RequestView, StateView, UpdateView } from "../src/lib/types";
 
 // A 96x96 "Acme Bank" logo (PNG), as the Rust side hands logos over: a data: URL.
 const ACME_LOGO = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAGAAAABgCAYAAADimHc4AAAABGdBTUEAALGPC/xhBQAAACBjSFJNAAB6JgAAgIQAAPoAAACA6AAAdTAAAOpgAAA6mAAAF3CculE8AAAABmJLR0QA/wD/AP+gvaeTAAAAB3RJTUUH6gsZEgEkG3AZzgAABtdJREFUeNrtndtzU1UUh78c0trbpKdJKlDviiIXA1LADHflIlelIqC+yQwvfcFH/wUfnMEXZxx8VB5AWtFRK6BWxZKpowOdsQzIeB07KKSXlNKWtokP56QG2iQ7TXrWsdnfU5uss7P2+mXvs/dap90eciRihgDqgJXABmAVMB/w5drW/5wYcAloA1qBdqAr3NuRUyMeVcOIGaoE9gGHKb5gqxIDDgHHw70dAyoXZBUgYoa8wEHgbene/c9oBI6EeztGMxllFCBihhYAEfQ3fqrEgHC4t+NiOgMj3RsRM7Qb6EQHPx98QKcdy0mZVICIGXoVaJb2fgbRbMd0AhOmIFstHfzpoSHc2/Fh6gu3CWDP+Z3SXs5wFqbeE8YFsFc7UfScP93EgEBydZR6DziIDr4T+LBiDdgjwN5k3ZD2rMioCvd2DCRHwF5pb4qQfQAeO7fTh55+nCYGVBtYiTUdfOfxAXUGVlZTI8NKAyulrJFhg4GVz9fIsMrAKqZoZJhvoG/AkviM/NvQ5IMWQBgtgDBaAGG0AMJoAYTRAgjjlXZAhcfeP0zN9qdzuyiR4PzS7Qz/0SXtfkZcPwK8fhNz89rcL/R4CO7fKe1+VlwvQGDPNjwlUxuowf27pN3PiusFqH1p6kEse+R+qlYske5CRlwtQPmjD1G5bFFebdS+/Jx0NzLiagGCr+QfPH/DFoy7SqW7khb3CmAYBPduz7sZr+nD3LpeujfpuyntQDp8a1dQes+cgrQVzOM+Mt24VoBCzt3mpjWUBGukuzQprhTAqCjHv2tjwdrzeGcReDH/6Wxa+irtwGT4n9uEUVGuZDt4+RclO7dOQ64UQHX6Gbx4ha4331WyrVyygPLHH5Hu2gRcJ0Bp3Wx8a5Yr2UZPtNDzaSvx4WElezfuCVwnQHD/TjDU3Io2tTB2Y4C+098p2Qf27VBu2ync5Q0QfEktgTZwvpOhX/8EINr0mdI1pXNqqd7wlHQXb8NVAlTVL6b8sYeVbKNNLeM/97R8Q/zmoNJ1bpuGXCWA8kolkSDa9Pn4r/HBIXpavla6tGbHM8yqqpTu6jiuEcBT4iXwwlYl2/72C9z66+ptr6UKkrHD5WX4n98s3d3//JF2IIm5ZR1ev6lkGz3RMuG1vjNnGetX+u8ArtoTuEaA2pfVgpIYi9N98tSE1+PDt+j55EulNnyr67nrvrnSXQZcIoC3plq57Nh/9ntG/olO+p7qNGSVK90xClwhQGDPNjylJUq20eb0Qe5rPcdoT59SO26pF7tCANWlYWJklO6PzmR+/+MvlNoqm/cAVctD0l2XF6Ds0QeVy44q3/DuZsVpCKgtQMUtX8QFyGVjNNnq505i37Yzcq1bqT1/w7PKU990ISuAx6NcdowPD9PzyVdZ7RJjcbo/Oq3Uptf0USNcrhQVwLduJaX3qi0He0+dZeyG2jpfeTUEBIVTE6KPJubyzM/Nny5T+aTavSI+NMRY7AazfFVZbc2NqykJ1jByvUckBp6IGUpIfLBRUc6yy18yq7JCpOOp/P76G1x956jIZ4tNQf5dG10RfJBNTYgJ4Ka0cOXShWLlShEBSutm41u7QqTD6cjnGdR8EBEg6MLSoFS5UkYAxcynk5TOvZvq9c6XKx0XoHLZIuWyo9NIfDEcF0BqrlXBv9P5lZmjGzGr7LhN2b5zxwH6237I+3MXnX6PquVPZLVLliuvHT3pWEwcHQHmlnV4A6aS7a2uv+k/92NBPjf1CYpsOJ2acFSAXKaf6IkWSBRmkx5taoF4XMnWt7peOT9VCBwTwFtTjblF/a8doyfUHrZSYeTv68TaFEeTx0Otg9UyxwQIvLBVOfc+9PNvDFy4qGSrSi6COpmacEyAXObW6wX89ifpPnmaxMiokq2T5UpHBCib9wBV9YuV7Qs5/SQZ7emjr/Wcsr1TewJHBMgl8TZwvpOhK79Pix/RD9SFDThUrhSrB2gs3JURK0K0AMJoAYTRAgijBRBGCyCMFkAYA+skB40MMQPrSFaNDJcMrPNwNTK0GViHEWtkaDWwToLWyNBuAF3oG7EEMaDLsM9Af03amyLkULi3Y3wfcEzamyLkONgbMfsA+kZpj4qIRjvmt+2Ej6DvBU4Qw4o1kCKAfb5tWNq7IiCcPEsY7sgF2Sc9N0h7OINpSD1NGyZJxtlnnh+Q9nQGcuDO8+ThjjPlU4mYod1As7TXM4SGyYIPGQQAiJihBUAEfdreVIlhzflpH/PLWA+wLwygl6hToREIZAo+ZBkBqdjnzu8F3kKPiHTEsLIKx5Lr/GwoC5DEPgK9Dusg6A1Yx+HOp/hEiWHVUtqwMsrtQJed2lHmX4a1r9VcfZxxAAAAJXRFWHRkYXRlOmNyZWF0ZQAyMDI2LTExLTI1VDE4OjAxOjM2KzAwOjAwpxyhQQAAACV0RVh0ZGF0ZTptb2RpZnkAMjAyNi0xMS0yNVQxODowMTozNiswMDowMNZBGf0AAAAASUVORK5CYII=";
@@ -75,7 +75,7 @@ export function state(overrides: Partial<StateView> = {}): StateView {
     accounts: [account],
     pending: [],
     connections: [connected("acc-1")],
-    settings: { autostart: false, notifications_paused: false },
+    settings: { autostart: false, notifications_paused: false, check_for_updates: true },
     enroll_link: null,
     ...overrides,
   };
@@ -86,3 +86,14 @@ export const history: HistoryView[] = [
   { request_id: "h2", app_name: "Acme Bank", message: "Sign in to Acme Bank?", outcome: "deny", reason: "not_me", decided_at: now() - 3600 },
   { request_id: "h3", app_name: "Northwind HR", message: "Approve payroll run?", outcome: "deny", reason: "cancelled", decided_at: now() - 90_000 },
 ];
+
+/** A newer signed version on offer (the update server's manifest). */
+export function updateAvailable(overrides: Partial<UpdateView> = {}): UpdateView {
+  return {
+    current_version: "0.1.0",
+    state: { state: "available", version: "0.2.0", notes: "Faster reconnects and a clearer approval screen." },
+    last_checked_at: now() - 30,
+    error: null,
+    ...overrides,
+  };
+}

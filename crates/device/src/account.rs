@@ -493,6 +493,7 @@ mod tests {
         );
         let paused = Settings {
             notifications_paused: true,
+            ..Settings::default()
         };
         data.save_settings(paused).unwrap();
         assert_eq!(data.settings().unwrap(), Some(paused));
@@ -547,6 +548,7 @@ mod tests {
         .unwrap();
         let paused = Settings {
             notifications_paused: true,
+            ..Settings::default()
         };
         assert_eq!(
             data.settings().unwrap(),
@@ -567,6 +569,7 @@ mod tests {
         let data = DataDir::open(dir.path()).unwrap();
         data.save_settings(Settings {
             notifications_paused: true,
+            ..Settings::default()
         })
         .unwrap();
         // The rename cannot replace a directory: the write fails after the temporary file
@@ -590,7 +593,8 @@ mod tests {
         assert_eq!(
             data.settings().unwrap(),
             Some(Settings {
-                notifications_paused: true
+                notifications_paused: true,
+                ..Settings::default()
             }),
             "other files are untouched"
         );

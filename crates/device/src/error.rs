@@ -171,13 +171,24 @@ pub enum ErrorKind {
     InvalidArgument,
     /// Start at login could not be changed (desktop shells only).
     AutostartFailed,
+    /// No update could be checked for or downloaded (the update server is unreachable or
+    /// answered something that is not an update manifest). Desktop shells only.
+    UpdateUnavailable,
+    /// An update was downloaded but its signature does not verify against the public key built
+    /// into the app: it was refused and nothing was installed. Desktop shells only.
+    UpdateSignatureInvalid,
+    /// An update cannot be installed now: a request is waiting for the person, or no update was
+    /// found to install. Nothing was changed. Desktop shells only.
+    UpdateNotNow,
+    /// A verified update could not be written in place of the app (the app is unchanged).
+    UpdateInstallFailed,
     /// Anything the shell could not classify (a bug): the UI shows a generic message.
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order (the generated TypeScript and its tests list them).
-    pub const ALL: [ErrorKind; 25] = [
+    pub const ALL: [ErrorKind; 29] = [
         ErrorKind::KeychainUnavailable,
         ErrorKind::KeychainError,
         ErrorKind::KeyMissing,
@@ -202,6 +213,10 @@ impl ErrorKind {
         ErrorKind::InvalidSetting,
         ErrorKind::InvalidArgument,
         ErrorKind::AutostartFailed,
+        ErrorKind::UpdateUnavailable,
+        ErrorKind::UpdateSignatureInvalid,
+        ErrorKind::UpdateNotNow,
+        ErrorKind::UpdateInstallFailed,
         ErrorKind::Internal,
     ];
 
@@ -232,6 +247,10 @@ impl ErrorKind {
             ErrorKind::InvalidSetting => "invalid_setting",
             ErrorKind::InvalidArgument => "invalid_argument",
             ErrorKind::AutostartFailed => "autostart_failed",
+            ErrorKind::UpdateUnavailable => "update_unavailable",
+            ErrorKind::UpdateSignatureInvalid => "update_signature_invalid",
+            ErrorKind::UpdateNotNow => "update_not_now",
+            ErrorKind::UpdateInstallFailed => "update_install_failed",
             ErrorKind::Internal => "internal",
         }
     }

@@ -33,6 +33,8 @@ pub mod events {
     pub const OPEN_REQUEST: &str = "assent://open-request";
     /// Payload: [`super::EnrollOffer`], an enrollment link to confirm before enrolling.
     pub const ENROLL_LINK: &str = "assent://enroll-link";
+    /// Payload: [`super::UpdateView`]; every change in what the desktop knows about updates.
+    pub const UPDATE: &str = "assent://update";
 }
 
 /// Relying-party text as a person may see it: control, bidirectional and line-separator
@@ -285,6 +287,8 @@ pub struct SettingsView {
     pub autostart: bool,
     /// Notifications paused.
     pub notifications_paused: bool,
+    /// Look for updates at start and once a day.
+    pub check_for_updates: bool,
 }
 
 /// What a session holds now (see [`crate::DeviceSession::snapshot`]).
@@ -329,10 +333,48 @@ impl StateView {
             settings: SettingsView {
                 autostart,
                 notifications_paused: snapshot.settings.notifications_paused,
+                check_for_updates: snapshot.settings.check_for_updates,
             },
             enroll_link,
         }
     }
+}
+
+/// What the desktop app knows about updates of itself. Updates are signed; the app installs one
+/// only after its signature verifies against the public key built into it, and only when the
+/// person asks (never while a request waits for them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct UpdateView {
+    /// The version running now (the workspace version it was built from).
+    pub current_version: String,
+    /// What is happening.
+    pub state: UpdateState,
+    /// When the last check finished (Unix seconds); `None` before the first.
+    pub last_checked_at: Option<i64>,
+    /// Why the last check, download or install failed; cleared by the next attempt.
+    pub error: Option<ErrorView>,
+}
+
+/// The phase of the update machinery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum UpdateState {
+    /// Nothing newer is known (or no check was made yet).
+    Idle,
+    /// Asking the update server.
+    Checking,
+    /// A newer version is offered; the person may install it.
+    Available {
+        /// Its version.
+        version: String,
+        /// Its release notes, as the update manifest gives them.
+        notes: Option<String>,
+    },
+    /// Downloading, verifying and installing; the app restarts when done.
+    Installing {
+        /// The version being installed.
+        version: String,
+    },
 }
 
 /// The result of a decision.
@@ -451,6 +493,8 @@ pub fn typescript_declarations() -> String {
         EnrollOffer::decl(&cfg),
         Settings::decl(&cfg),
         SettingsView::decl(&cfg),
+        UpdateState::decl(&cfg),
+        UpdateView::decl(&cfg),
         SessionSnapshot::decl(&cfg),
         StateView::decl(&cfg),
         DecisionView::decl(&cfg),
@@ -471,10 +515,11 @@ pub fn typescript_declarations() -> String {
         codes.join(", ")
     ));
     out.push_str(&format!(
-        "/** The events a desktop shell emits, and their payloads. */\nexport const EVENTS = {{\n  session: \"{}\",\n  openRequest: \"{}\",\n  enrollLink: \"{}\",\n}} as const;\n\nexport type EventPayloads = {{\n  [EVENTS.session]: SessionEvent;\n  [EVENTS.openRequest]: string;\n  [EVENTS.enrollLink]: EnrollOffer;\n}};\n",
+        "/** The events a desktop shell emits, and their payloads. */\nexport const EVENTS = {{\n  session: \"{}\",\n  openRequest: \"{}\",\n  enrollLink: \"{}\",\n  update: \"{}\",\n}} as const;\n\nexport type EventPayloads = {{\n  [EVENTS.session]: SessionEvent;\n  [EVENTS.openRequest]: string;\n  [EVENTS.enrollLink]: EnrollOffer;\n  [EVENTS.update]: UpdateView;\n}};\n",
         events::SESSION,
         events::OPEN_REQUEST,
-        events::ENROLL_LINK
+        events::ENROLL_LINK,
+        events::UPDATE
     ));
     out
 }

@@ -57,7 +57,7 @@ fn get_state_and_history_have_the_ui_shapes() {
     assert_eq!(state["pending"], json!([]));
     assert_eq!(
         state["settings"],
-        json!({"autostart": false, "notifications_paused": false})
+        json!({"autostart": false, "notifications_paused": false, "check_for_updates": true})
     );
     assert_eq!(state["enroll_link"], Value::Null);
     assert_eq!(invoke(&main, "history", json!({})).unwrap(), json!([]));
@@ -282,6 +282,15 @@ fn enroll_show_and_approve_through_the_commands() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
+    let refused = invoke(&main, "install_update", json!({}))
+        .expect_err("no update is installed while a request waits for the person");
+    assert_eq!(refused["code"], "update_not_now", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("request is waiting")),
+        "the message says why: {refused}"
+    );
     assert_eq!(pending[0]["id"], id.as_str());
     assert_eq!(
         pending[0]["details"],
@@ -307,4 +316,26 @@ fn enroll_show_and_approve_through_the_commands() {
     let history = invoke(&main, "history", json!({})).unwrap();
     assert_eq!(history[0]["outcome"], "approve");
     drop(runtime);
+}
+
+#[test]
+fn updates_report_the_version_and_refuse_what_this_build_cannot_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let main = window(&app, "main");
+    let state = invoke(&main, "update_state", json!({})).expect("update_state succeeds");
+    assert_eq!(
+        state,
+        json!({
+            "current_version": env!("CARGO_PKG_VERSION"),
+            "state": {"state": "idle"},
+            "last_checked_at": null,
+            "error": null,
+        }),
+        "the About line's version is the workspace version; nothing is known about updates"
+    );
+    let check = invoke(&main, "check_update", json!({})).expect_err("no updater here");
+    assert_eq!(check["code"], "update_unavailable", "{check}");
+    let install = invoke(&main, "install_update", json!({})).expect_err("nothing to install");
+    assert_eq!(install["code"], "update_not_now", "{install}");
 }

@@ -45,6 +45,14 @@ export function errorMessage(error: { code: ErrorKind }): string {
       return "Assent could not read or write its data folder.";
     case "autostart_failed":
       return "Start at login could not be changed.";
+    case "update_unavailable":
+      return "Assent could not reach its update server. It will try again later.";
+    case "update_signature_invalid":
+      return "The update did not pass its signature check, so it was not installed. Assent keeps running the version you have.";
+    case "update_not_now":
+      return "The update cannot be installed right now. Answer any waiting request first, then try again.";
+    case "update_install_failed":
+      return "The update could not be installed. Assent keeps running the version you have.";
     case "service_error":
     case "protocol_error":
       return "The service could not handle this request. Try again in a moment.";

@@ -15,6 +15,7 @@ import type {
   SessionEvent,
   SettingsView,
   StateView,
+  UpdateView,
 } from "./types";
 
 /** The app's commands: their arguments (snake_case, as the Rust side takes them) and answers. */
@@ -26,6 +27,9 @@ export interface Commands {
   deny: { args: { id: string; reason: DenyReason }; answer: DecisionView };
   history: { args: Record<string, never>; answer: HistoryView[] };
   set_settings: { args: { settings: SettingsView }; answer: SettingsView };
+  update_state: { args: Record<string, never>; answer: UpdateView };
+  check_update: { args: Record<string, never>; answer: UpdateView };
+  install_update: { args: Record<string, never>; answer: null };
 }
 export type Command = keyof Commands;
 
@@ -57,11 +61,16 @@ export const approve = (id: string, number: number | null) => call("approve", { 
 export const deny = (id: string, reason: DenyReason) => call("deny", { id, reason });
 export const history = () => call("history", {});
 export const setSettings = (settings: SettingsView) => call("set_settings", { settings });
+export const updateState = () => call("update_state", {});
+export const checkUpdate = () => call("check_update", {});
+/** Installs the update found and restarts the app into it (refused while a request waits). */
+export const installUpdate = () => call("install_update", {});
 
 export interface Handlers {
   session(event: SessionEvent): void;
   openRequest(id: string): void;
   enrollLink(offer: EnrollOffer): void;
+  update(update: UpdateView): void;
 }
 
 function on<K extends keyof EventPayloads>(event: K, handle: (payload: EventPayloads[K]) => void): Promise<UnlistenFn> {
@@ -74,6 +83,7 @@ export async function subscribe(h: Handlers): Promise<() => void> {
     on(EVENTS.session, h.session),
     on(EVENTS.openRequest, h.openRequest),
     on(EVENTS.enrollLink, h.enrollLink),
+    on(EVENTS.update, h.update),
   ]);
   return () => unlisten.forEach((u) => u());
 }

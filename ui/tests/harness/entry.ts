@@ -31,6 +31,8 @@ const sampleAccount: AccountView = {
   revoked: false,
 };
 
+const idleUpdate = { current_version: "0.1.0", state: { state: "idle" as const }, last_checked_at: null, error: null };
+
 /** What each command answers unless the scenario says otherwise (as the Rust side would). */
 const defaults: { [C in Command]: (args: Commands[C]["args"]) => Commands[C]["answer"] } = {
   get_state: () => scenario.state,
@@ -40,6 +42,9 @@ const defaults: { [C in Command]: (args: Commands[C]["args"]) => Commands[C]["an
   set_settings: (args) => args.settings,
   enroll: () => scenario.state.accounts[0] ?? sampleAccount,
   remove_account: () => null,
+  update_state: () => scenario.update ?? idleUpdate,
+  check_update: () => scenario.update ?? idleUpdate,
+  install_update: () => null,
 };
 
 function isCommand(cmd: string): cmd is Command {

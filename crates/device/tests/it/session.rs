@@ -343,6 +343,7 @@ async fn settings_persist_and_an_unreadable_file_is_reported_and_left_alone() {
     );
     let paused = Settings {
         notifications_paused: true,
+        ..Settings::default()
     };
     assert_eq!(session.set_settings(paused).unwrap(), paused);
     assert!(matches!(

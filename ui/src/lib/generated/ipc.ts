@@ -8,7 +8,7 @@ export type Outcome = "approve" | "deny";
 
 export type DenyReason = "not_me" | "cancelled";
 
-export type ErrorKind = "keychain_unavailable" | "keychain_error" | "key_missing" | "invalid_link" | "token_invalid" | "network" | "clock_skew" | "not_pending" | "request_not_found" | "already_decided" | "wrong_number" | "invalid_number" | "revoked" | "revocation_unproven" | "insecure_server" | "too_many_requests" | "spoofed" | "unknown_account" | "storage_error" | "service_error" | "protocol_error" | "invalid_setting" | "invalid_argument" | "autostart_failed" | "internal";
+export type ErrorKind = "keychain_unavailable" | "keychain_error" | "key_missing" | "invalid_link" | "token_invalid" | "network" | "clock_skew" | "not_pending" | "request_not_found" | "already_decided" | "wrong_number" | "invalid_number" | "revoked" | "spoofed" | "unknown_account" | "storage_error" | "service_error" | "protocol_error" | "invalid_setting" | "invalid_argument" | "autostart_failed" | "update_unavailable" | "update_signature_invalid" | "update_not_now" | "update_install_failed" | "internal";
 
 export type BrandingView = { 
 /**
@@ -175,31 +175,16 @@ reason: DenyReason | null,
  */
 decided_at: number, };
 
-export type EnrollOffer = { 
-/**
- * The link as received (the UI passes it back to enroll; it is not shown).
- */
-link: string, 
-/**
- * The service's host, with its port when it is not the default, exactly as parsed (an IDN in
- * its ASCII form): what the person must recognise.
- */
-host: string, 
-/**
- * The whole service address, as parsed.
- */
-server: string, 
-/**
- * True when the service is plain `http` off this machine: enrolling then needs the person
- * to accept a warning.
- */
-insecure: boolean, };
-
 export type Settings = { 
 /**
  * No notification is shown for new requests (they still appear in the window).
  */
-notifications_paused: boolean, };
+notifications_paused: boolean, 
+/**
+ * A desktop app looks for a signed update of itself at start and once a day (it never
+ * installs one without the person's click). On by default; the terminal ignores it.
+ */
+check_for_updates: boolean, };
 
 export type SettingsView = { 
 /**
@@ -209,7 +194,43 @@ autostart: boolean,
 /**
  * Notifications paused.
  */
-notifications_paused: boolean, };
+notifications_paused: boolean, 
+/**
+ * Look for updates at start and once a day.
+ */
+check_for_updates: boolean, };
+
+export type UpdateState = { "state": "idle" } | { "state": "checking" } | { "state": "available", 
+/**
+ * Its version.
+ */
+version: string, 
+/**
+ * Its release notes, as the update manifest gives them.
+ */
+notes: string | null, } | { "state": "installing", 
+/**
+ * The version being installed.
+ */
+version: string, };
+
+export type UpdateView = { 
+/**
+ * The version running now (the workspace version it was built from).
+ */
+current_version: string, 
+/**
+ * What is happening.
+ */
+state: UpdateState, 
+/**
+ * When the last check finished (Unix seconds); `None` before the first.
+ */
+last_checked_at: number | null, 
+/**
+ * Why the last check, download or install failed; cleared by the next attempt.
+ */
+error: ErrorView | null, };
 
 export type SessionSnapshot = { 
 /**
@@ -249,7 +270,7 @@ settings: SettingsView,
 /**
  * A deep link waiting to be confirmed, if the app was opened with one.
  */
-enroll_link: EnrollOffer | null, };
+enroll_link: string | null, };
 
 export type DecisionView = { 
 /**
@@ -279,12 +300,7 @@ requests: Array<RequestView>, } | { "kind": "arrived",
 /**
  * The request (boxed: it is much larger than the other events).
  */
-request: RequestView, 
-/**
- * True when the shell should alert the person (raise its window, notify): at most a
- * few arrivals a minute do ([`crate::SessionConfig::alerts_per_minute`]).
- */
-alert: boolean, } | { "kind": "resolved", 
+request: RequestView, } | { "kind": "resolved", 
 /**
  * Request id.
  */
@@ -319,17 +335,19 @@ code: ErrorKind,
 message: string, };
 
 /** Every error code, in the Rust enum's order. */
-export const ERROR_KINDS: readonly ErrorKind[] = ["keychain_unavailable", "keychain_error", "key_missing", "invalid_link", "token_invalid", "network", "clock_skew", "not_pending", "request_not_found", "already_decided", "wrong_number", "invalid_number", "revoked", "revocation_unproven", "insecure_server", "too_many_requests", "spoofed", "unknown_account", "storage_error", "service_error", "protocol_error", "invalid_setting", "invalid_argument", "autostart_failed", "internal"];
+export const ERROR_KINDS: readonly ErrorKind[] = ["keychain_unavailable", "keychain_error", "key_missing", "invalid_link", "token_invalid", "network", "clock_skew", "not_pending", "request_not_found", "already_decided", "wrong_number", "invalid_number", "revoked", "spoofed", "unknown_account", "storage_error", "service_error", "protocol_error", "invalid_setting", "invalid_argument", "autostart_failed", "update_unavailable", "update_signature_invalid", "update_not_now", "update_install_failed", "internal"];
 
 /** The events a desktop shell emits, and their payloads. */
 export const EVENTS = {
   session: "assent://session",
   openRequest: "assent://open-request",
   enrollLink: "assent://enroll-link",
+  update: "assent://update",
 } as const;
 
 export type EventPayloads = {
   [EVENTS.session]: SessionEvent;
   [EVENTS.openRequest]: string;
-  [EVENTS.enrollLink]: EnrollOffer;
+  [EVENTS.enrollLink]: string;
+  [EVENTS.update]: UpdateView;
 };
