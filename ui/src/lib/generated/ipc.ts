@@ -8,7 +8,7 @@ export type Outcome = "approve" | "deny";
 
 export type DenyReason = "not_me" | "cancelled";
 
-export type ErrorKind = "keychain_unavailable" | "keychain_error" | "key_missing" | "invalid_link" | "token_invalid" | "network" | "clock_skew" | "not_pending" | "request_not_found" | "already_decided" | "wrong_number" | "invalid_number" | "revoked" | "spoofed" | "unknown_account" | "storage_error" | "service_error" | "protocol_error" | "invalid_setting" | "invalid_argument" | "autostart_failed" | "update_unavailable" | "update_signature_invalid" | "update_not_now" | "update_install_failed" | "internal";
+export type ErrorKind = "keychain_unavailable" | "keychain_error" | "key_missing" | "invalid_link" | "token_invalid" | "network" | "clock_skew" | "not_pending" | "request_not_found" | "already_decided" | "wrong_number" | "invalid_number" | "revoked" | "revocation_unproven" | "insecure_server" | "too_many_requests" | "spoofed" | "unknown_account" | "storage_error" | "service_error" | "protocol_error" | "invalid_setting" | "invalid_argument" | "autostart_failed" | "update_unavailable" | "update_signature_invalid" | "update_not_now" | "update_install_failed" | "internal";
 
 export type BrandingView = { 
 /**
@@ -175,6 +175,26 @@ reason: DenyReason | null,
  */
 decided_at: number, };
 
+export type EnrollOffer = { 
+/**
+ * The link as received (the UI passes it back to enroll; it is not shown).
+ */
+link: string, 
+/**
+ * The service's host, with its port when it is not the default, exactly as parsed (an IDN in
+ * its ASCII form): what the person must recognise.
+ */
+host: string, 
+/**
+ * The whole service address, as parsed.
+ */
+server: string, 
+/**
+ * True when the service is plain `http` off this machine: enrolling then needs the person
+ * to accept a warning.
+ */
+insecure: boolean, };
+
 export type Settings = { 
 /**
  * No notification is shown for new requests (they still appear in the window).
@@ -270,7 +290,7 @@ settings: SettingsView,
 /**
  * A deep link waiting to be confirmed, if the app was opened with one.
  */
-enroll_link: string | null, };
+enroll_link: EnrollOffer | null, };
 
 export type DecisionView = { 
 /**
@@ -300,7 +320,12 @@ requests: Array<RequestView>, } | { "kind": "arrived",
 /**
  * The request (boxed: it is much larger than the other events).
  */
-request: RequestView, } | { "kind": "resolved", 
+request: RequestView, 
+/**
+ * True when the shell should alert the person (raise its window, notify): at most a
+ * few arrivals a minute do ([`crate::SessionConfig::alerts_per_minute`]).
+ */
+alert: boolean, } | { "kind": "resolved", 
 /**
  * Request id.
  */
@@ -335,7 +360,7 @@ code: ErrorKind,
 message: string, };
 
 /** Every error code, in the Rust enum's order. */
-export const ERROR_KINDS: readonly ErrorKind[] = ["keychain_unavailable", "keychain_error", "key_missing", "invalid_link", "token_invalid", "network", "clock_skew", "not_pending", "request_not_found", "already_decided", "wrong_number", "invalid_number", "revoked", "spoofed", "unknown_account", "storage_error", "service_error", "protocol_error", "invalid_setting", "invalid_argument", "autostart_failed", "update_unavailable", "update_signature_invalid", "update_not_now", "update_install_failed", "internal"];
+export const ERROR_KINDS: readonly ErrorKind[] = ["keychain_unavailable", "keychain_error", "key_missing", "invalid_link", "token_invalid", "network", "clock_skew", "not_pending", "request_not_found", "already_decided", "wrong_number", "invalid_number", "revoked", "revocation_unproven", "insecure_server", "too_many_requests", "spoofed", "unknown_account", "storage_error", "service_error", "protocol_error", "invalid_setting", "invalid_argument", "autostart_failed", "update_unavailable", "update_signature_invalid", "update_not_now", "update_install_failed", "internal"];
 
 /** The events a desktop shell emits, and their payloads. */
 export const EVENTS = {
@@ -348,6 +373,6 @@ export const EVENTS = {
 export type EventPayloads = {
   [EVENTS.session]: SessionEvent;
   [EVENTS.openRequest]: string;
-  [EVENTS.enrollLink]: string;
+  [EVENTS.enrollLink]: EnrollOffer;
   [EVENTS.update]: UpdateView;
 };
