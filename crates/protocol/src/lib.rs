@@ -11,7 +11,8 @@
 //! - [`enroll`], [`request`], [`decision`], [`stream`]: the device API's messages;
 //! - [`callback`]: Authy-compatible callback payloads and their HMAC signature;
 //! - [`error`]: the one error body and its stable codes;
-//! - [`secret`]: a string wrapper that never prints its contents.
+//! - [`secret`]: a string wrapper that never prints its contents;
+//! - [`totp`]: RFC 6238 one-time codes (Authy-compatible token verification) and their seed.
 //!
 //! `docs/protocol.md` describes the same formats byte by byte; `tests/vectors/` holds vectors any
 //! other implementation can check itself against.
@@ -54,6 +55,7 @@ pub mod secret;
 pub mod signed;
 pub mod stream;
 pub mod text;
+pub mod totp;
 
 pub use ed25519_dalek::SigningKey;
 pub use uuid::Uuid;
