@@ -46,6 +46,9 @@ error_codes! {
     InvalidRequest = "60002", 400;
     /// A parameter is missing or out of range.
     InvalidParameter = "60004", 400;
+    /// A one-time code is wrong, expired, malformed, already used, or from a revoked device
+    /// (token verification; the body also carries Authy's `"token": "is invalid"`).
+    TokenInvalid = "60020", 401;
     /// No such user in this app.
     UserNotFound = "60026", 404;
     /// The user's fields are invalid.
@@ -85,6 +88,12 @@ error_codes! {
     AlreadyDecided = "60110", 409;
     /// Too many calls from this API key or source address; retry after `Retry-After` seconds.
     RateLimited = "60111", 429;
+    /// Too many wrong one-time codes for this person: verification is locked; retry after
+    /// `Retry-After` seconds.
+    CodeAttemptsLocked = "60112", 429;
+    /// SMS, voice calls and phone verification: Assent sends nothing over the phone network; codes
+    /// come from the person's Assent app instead.
+    PhoneChannelsUnsupported = "60113", 400;
     /// Unexpected failure inside the service; details are in the service log, never the reply.
     Internal = "60199", 500;
 }

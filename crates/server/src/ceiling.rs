@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use assent_protocol::crypto::{MessageKind, PublicKey, Signature, digest};
 use assent_protocol::decision::Outcome;
 use assent_protocol::request::RequestStatus;
+use assent_protocol::totp::CodeSeed;
 use ed25519_dalek::SigningKey;
 use serde_json::Map;
 use uuid::Uuid;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 use crate::admin::{AppSpec, Operator};
 use crate::clock::unix_now;
 use crate::keys::{new_registration_token, secret_hash};
+use crate::sealed::{KeyRing, SecretPurpose};
 use crate::store::{
     DecisionRecord, NewDevice, NewRequest, NewUser, Store, StoreError, StoredRequest,
 };
@@ -51,8 +53,9 @@ pub async fn approvals_per_second(
     let mut writers = Vec::with_capacity(WRITERS);
     for w in 0..WRITERS {
         let (store, done, app_id) = (Arc::clone(&store), Arc::clone(&done), app.id.clone());
+        let keys = operator.keys().clone();
         writers.push(tokio::spawn(async move {
-            let (user, device) = person(store.as_ref(), &app_id, w, now).await?;
+            let (user, device) = person(store.as_ref(), &keys, &app_id, w, now).await?;
             let canonical = vec![b'x'; 600];
             let request_digest = digest(MessageKind::RequestDetails, &canonical);
             while started.elapsed() < duration {
@@ -129,6 +132,7 @@ pub async fn approvals_per_second(
 /// A person with one enrolled device, through the store as enrollment writes them.
 async fn person(
     store: &dyn Store,
+    keys: &KeyRing,
     app_id: &str,
     n: usize,
     now: i64,
@@ -152,14 +156,19 @@ async fn person(
         .create_registration(app_id, user.id, secret_hash(token.expose()), now + 600, now)
         .await?;
     let key = SigningKey::from_bytes(&[n as u8 + 1; 32]);
+    let id = Uuid::new_v4();
     let enrolled = store
         .enroll(
             secret_hash(token.expose()),
             NewDevice {
-                id: Uuid::new_v4(),
+                id,
                 public_key: PublicKey::from_signing_key(&key),
                 name: "ceiling".into(),
                 platform: "bench".into(),
+                sealed_code_seed: keys.seal(
+                    CodeSeed::generate().expose(),
+                    &SecretPurpose::CodeSeed { device_id: id },
+                ),
             },
             now,
         )
