@@ -46,6 +46,7 @@
 mod account;
 mod authenticator;
 mod client;
+mod code;
 mod error;
 mod key;
 mod logo;
@@ -58,6 +59,7 @@ pub mod view;
 pub use account::{Account, DataDir, HISTORY_LIMIT, HistoryEntry, host_name};
 pub use authenticator::{Authenticator, ShownRequest, parse_enrollment};
 pub use client::DeviceClient;
+pub use code::AccountCode;
 pub use error::{Error, ErrorKind, Result};
 pub use key::DeviceKey;
 pub use logo::{

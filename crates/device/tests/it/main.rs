@@ -2,6 +2,7 @@
 //! OS keychain (a private gnome-keyring when run through `scripts/session`).
 
 mod authenticator;
+mod code;
 mod logo;
 mod session;
 mod stream;
