@@ -57,5 +57,23 @@ elif step == "verify-callback":
         callback["signature"], callback["nonce"], callback["method"], callback["url"], json.loads(callback["body"])
     )
     print(json.dumps({"valid": valid}))
+elif step == "verify":
+    token = api.tokens.verify(int(sys.argv[2]), sys.argv[3])
+    print(json.dumps({
+        "ok": token.ok(),
+        "status": token.response.status_code,
+        "errors": None if token.ok() else token.errors(),
+        "error_code": None if token.ok() else token.content.get("error_code"),
+    }))
+elif step == "app":
+    app = api.apps.fetch()
+    sms = api.users.request_sms(int(sys.argv[2]))
+    print(json.dumps({
+        "ok": app.ok(),
+        "app": app.content.get("app"),
+        "sms_ok": sms.ok(),
+        "sms_errors": sms.errors(),
+        "sms_error_code": sms.content.get("error_code"),
+    }))
 else:
     sys.exit(f"unknown step {step}")

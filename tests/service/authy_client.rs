@@ -113,3 +113,73 @@ fn the_authy_python_library_works_unchanged() {
     assert_eq!(bad["ok"], false);
     assert_eq!(bad["errors"]["message"], "Invalid API key");
 }
+
+/// One-time codes: a code printed by `assent device code` passes the library's
+/// `tokens.verify`; a wrong one, the same one again, and one from two steps ago do not.
+#[test]
+fn the_authy_python_library_verifies_codes_printed_by_the_headless_device() {
+    require_session();
+    let dir = tempfile::tempdir().unwrap();
+    let service = AssentService::start(dir.path(), &[]);
+    let setup = authy(&service, &["setup"], None);
+    let user = setup["user"].as_u64().unwrap().to_string();
+    let device = HeadlessDevice::enroll(dir.path(), setup["enroll_url"].as_str().unwrap());
+
+    let app = authy(&service, &["app", &user], None);
+    assert_eq!(app["ok"], true, "apps.fetch answers: {app}");
+    assert_eq!(app["app"]["sms_enabled"], false);
+    assert_eq!(app["sms_ok"], false, "request_sms is refused: {app}");
+    assert_eq!(app["sms_error_code"], "60113");
+    assert!(
+        app["sms_errors"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not send SMS"),
+        "and says so plainly: {app}"
+    );
+
+    let printed = device.run(&["code", "--json"]).ok().json();
+    let code = printed["code"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 6, "six digits by default: {printed}");
+    assert!((1..=30).contains(&printed["seconds_left"].as_i64().unwrap()));
+
+    let wrong: String = code
+        .chars()
+        .map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10))
+        .collect();
+    let refused = authy(&service, &["verify", &user, &wrong], None);
+    assert_eq!(refused["ok"], false, "a wrong code is refused: {refused}");
+    assert_eq!(refused["status"], 401);
+    assert_eq!(refused["error_code"], "60020");
+
+    let accepted = authy(&service, &["verify", &user, &code], None);
+    assert_eq!(
+        accepted["ok"], true,
+        "the printed code is accepted: {accepted}"
+    );
+
+    let replayed = authy(&service, &["verify", &user, &code], None);
+    assert_eq!(
+        replayed["ok"], false,
+        "the same code is refused the second time"
+    );
+    assert_eq!(
+        replayed["errors"]["message"],
+        "Token is invalid. Token was used recently"
+    );
+
+    let old = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 70)
+        .to_string();
+    let expired = device.run(&["code", "--json", "--at", &old]).ok().json();
+    let expired = expired["code"].as_str().unwrap();
+    let refused = authy(&service, &["verify", &user, expired], None);
+    assert_eq!(
+        refused["ok"], false,
+        "a code from over a minute ago has expired"
+    );
+    assert_eq!(refused["error_code"], "60020");
+}

@@ -102,6 +102,22 @@ pub enum DeviceCommand {
     /// Answer requests here as they arrive: each is shown (branding, details, requester,
     /// countdown) and answered by typing approve, deny, not me or the number. Until Ctrl-C.
     Prompt,
+    /// Print the current one-time code (for the relying party's "enter the code" box, when push
+    /// cannot reach this device), and how many seconds it stays valid.
+    Code {
+        /// The account (needed when there are several).
+        #[arg(long)]
+        account: Option<Uuid>,
+        /// Digits of the code (6, 7 or 8; the relying party must accept that many).
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(6..=8))]
+        digits: u8,
+        /// The code at this Unix time instead of now (to compare with another device's clock).
+        #[arg(long)]
+        at: Option<i64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove an account: revoke this device at the service and delete its key.
     Remove {
         /// The account (needed when there are several).
@@ -375,6 +391,36 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
             })
             .await?;
             session.shutdown();
+        }
+        DeviceCommand::Code {
+            account,
+            digits,
+            at,
+            json,
+        } => {
+            let account = single_account(&auth, account)?;
+            let digits = assent_protocol::totp::Digits::new(usize::from(digits))
+                .context("choosing the number of digits")?;
+            let code = auth
+                .code(&account, at.unwrap_or_else(unix_now), digits)
+                .await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "account": code.account,
+                        "app": code.app_name,
+                        "user_id": code.user_id,
+                        "code": code.code,
+                        "seconds_left": code.seconds_left,
+                    })
+                );
+            } else {
+                println!(
+                    "{}  ({}, valid {} s more)",
+                    code.code, code.app_name, code.seconds_left
+                );
+            }
         }
         DeviceCommand::Remove { account, yes } => {
             let account = single_account(&auth, account)?;

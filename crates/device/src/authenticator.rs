@@ -92,7 +92,9 @@ struct Inner {
     stream_config: StreamConfig,
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Keychain(format!("keychain task failed: {e}")))?
@@ -204,6 +206,13 @@ impl Authenticator {
                 return Err(e);
             }
         };
+        // The code seed goes to the keychain beside the key, never into the accounts file.
+        let secrets = Arc::clone(&self.inner.secrets);
+        let code_seed = response.code_seed.clone();
+        if let Err(e) = blocking(move || secrets.save_code_seed(account_id, &code_seed)).await {
+            self.delete_key(account_id).await;
+            return Err(e);
+        }
         let account = Account {
             id: account_id,
             server: link.server.clone(),
@@ -228,10 +237,19 @@ impl Authenticator {
         Ok(account)
     }
 
+    /// The keychain this device keeps its secrets in.
+    pub(crate) fn secrets(&self) -> &Arc<dyn SecretStore> {
+        &self.inner.secrets
+    }
+
     async fn delete_key(&self, account: Uuid) {
         let secrets = Arc::clone(&self.inner.secrets);
         if let Err(e) = blocking(move || secrets.delete(account)).await {
             tracing::warn!(%account, error = %e, "could not delete a key from the keychain");
+        }
+        let secrets = Arc::clone(&self.inner.secrets);
+        if let Err(e) = blocking(move || secrets.delete_code_seed(account)).await {
+            tracing::warn!(%account, error = %e, "could not delete a code seed from the keychain");
         }
     }
 

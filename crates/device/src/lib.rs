@@ -49,6 +49,7 @@
 mod account;
 mod authenticator;
 mod client;
+mod code;
 mod error;
 mod key;
 mod logo;
@@ -62,6 +63,7 @@ pub mod view;
 pub use account::{Account, DataDir, HISTORY_LIMIT, HistoryEntry, host_name};
 pub use authenticator::{Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment};
 pub use client::{DeviceClient, MAX_ANSWER_BYTES};
+pub use code::AccountCode;
 pub use error::{Error, ErrorKind, Result};
 pub use key::DeviceKey;
 pub use logo::picture::{PictureError, normalize as normalize_logo};

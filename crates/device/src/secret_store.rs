@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+use assent_protocol::totp::CodeSeed;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -37,6 +38,30 @@ pub trait SecretStore: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// As [`SecretStore::save`].
     fn delete(&self, account: Uuid) -> Result<()>;
+
+    /// Stores (or replaces) the one-time code seed of `account`, beside its signing key.
+    ///
+    /// # Errors
+    /// As [`SecretStore::save`].
+    fn save_code_seed(&self, account: Uuid, seed: &CodeSeed) -> Result<()>;
+
+    /// The one-time code seed of `account`, `None` when there is none (an account enrolled
+    /// before codes existed).
+    ///
+    /// # Errors
+    /// As [`SecretStore::save`]; [`Error::Keychain`] when the stored value is not a seed.
+    fn load_code_seed(&self, account: Uuid) -> Result<Option<CodeSeed>>;
+
+    /// Deletes the code seed of `account`; deleting a missing seed succeeds.
+    ///
+    /// # Errors
+    /// As [`SecretStore::save`].
+    fn delete_code_seed(&self, account: Uuid) -> Result<()>;
+}
+
+/// The keychain entry name of an account's code seed: beside the key's (`<account>`).
+fn code_seed_entry(account: Uuid) -> String {
+    format!("{account}.code")
 }
 
 /// The OS keychain, through `keyring`.
@@ -60,6 +85,10 @@ impl Keychain {
 
     fn entry(&self, account: Uuid) -> Result<keyring::Entry> {
         keyring::Entry::new(&self.service, &account.to_string()).map_err(map_keyring)
+    }
+
+    fn code_entry(&self, account: Uuid) -> Result<keyring::Entry> {
+        keyring::Entry::new(&self.service, &code_seed_entry(account)).map_err(map_keyring)
     }
 }
 
@@ -119,6 +148,32 @@ impl SecretStore for Keychain {
             Err(e) => Err(map_keyring(e)),
         }
     }
+
+    fn save_code_seed(&self, account: Uuid, seed: &CodeSeed) -> Result<()> {
+        self.code_entry(account)?
+            .set_secret(seed.expose())
+            .map_err(map_keyring)
+    }
+
+    fn load_code_seed(&self, account: Uuid) -> Result<Option<CodeSeed>> {
+        match self.code_entry(account)?.get_secret() {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                CodeSeed::from_slice(&bytes).map(Some).map_err(|_| {
+                    Error::Keychain("the stored code seed has the wrong length".into())
+                })
+            }
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(map_keyring(e)),
+        }
+    }
+
+    fn delete_code_seed(&self, account: Uuid) -> Result<()> {
+        match self.code_entry(account)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_keyring(e)),
+        }
+    }
 }
 
 /// Keys in process memory. **Only for tests and benchmarks**: keys vanish with the process, so a
@@ -127,6 +182,7 @@ impl SecretStore for Keychain {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     seeds: std::sync::Mutex<std::collections::HashMap<Uuid, Zeroizing<[u8; 32]>>>,
+    code_seeds: std::sync::Mutex<std::collections::HashMap<Uuid, CodeSeed>>,
 }
 
 #[cfg(feature = "memory-store")]
@@ -150,6 +206,31 @@ impl SecretStore for MemoryStore {
 
     fn delete(&self, account: Uuid) -> Result<()> {
         self.seeds
+            .lock()
+            .expect("memory store lock")
+            .remove(&account);
+        Ok(())
+    }
+
+    fn save_code_seed(&self, account: Uuid, seed: &CodeSeed) -> Result<()> {
+        self.code_seeds
+            .lock()
+            .expect("memory store lock")
+            .insert(account, seed.clone());
+        Ok(())
+    }
+
+    fn load_code_seed(&self, account: Uuid) -> Result<Option<CodeSeed>> {
+        Ok(self
+            .code_seeds
+            .lock()
+            .expect("memory store lock")
+            .get(&account)
+            .cloned())
+    }
+
+    fn delete_code_seed(&self, account: Uuid) -> Result<()> {
+        self.code_seeds
             .lock()
             .expect("memory store lock")
             .remove(&account);

@@ -243,3 +243,64 @@ pub struct ApprovalRequestStatus {
     /// Always true.
     pub success: bool,
 }
+
+/// `GET /protected/json/verify/{token}/{authy_id}` when the code is accepted, in Authy's shape:
+/// Authy's clients look for the exact text `"token":"is valid"`, and `success` is a string here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenVerified {
+    /// `Token is valid.`
+    pub message: String,
+    /// `is valid`.
+    pub token: String,
+    /// `"true"` (a string, as Authy sends it for this endpoint).
+    pub success: String,
+    /// The device whose code it was.
+    pub device: VerifiedDevice,
+}
+
+/// The device in [`TokenVerified`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedDevice {
+    /// The device's integer alias (Authy's device id).
+    pub id: u64,
+}
+
+impl TokenVerified {
+    /// The answer for a code of device `alias`.
+    pub fn new(alias: u64) -> Self {
+        TokenVerified {
+            message: "Token is valid.".into(),
+            token: "is valid".into(),
+            success: "true".into(),
+            device: VerifiedDevice { id: alias },
+        }
+    }
+}
+
+/// `GET /protected/json/app/details`, in Authy's shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppDetailsResponse {
+    /// The calling app.
+    pub app: AppDetails,
+    /// `Application information.`
+    pub message: String,
+    /// Always true.
+    pub success: bool,
+}
+
+/// `app` in [`AppDetailsResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppDetails {
+    /// The app's integer id (Authy's `app_id` is an integer).
+    pub app_id: u64,
+    /// The app's name.
+    pub name: String,
+    /// Authy's billing plan; Assent has one: `self_hosted`.
+    pub plan: String,
+    /// Always false: Assent sends no SMS.
+    pub sms_enabled: bool,
+    /// Always false: Assent places no calls.
+    pub phone_calls_enabled: bool,
+    /// Always true.
+    pub onetouch_enabled: bool,
+}

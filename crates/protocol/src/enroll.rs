@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::crypto::{self, MessageKind, PublicKey, Signature, SignatureError};
 use crate::request::AppBranding;
 use crate::secret::SecretString;
+use crate::totp::CodeSeed;
 
 /// Longest accepted device name, in characters.
 pub const MAX_DEVICE_NAME_CHARS: usize = 64;
@@ -106,6 +107,9 @@ pub struct EnrollmentResponse {
     pub service_public_key: PublicKey,
     /// Unix seconds.
     pub enrolled_at: i64,
+    /// The device's one-time code seed ([`crate::totp`]): kept by the device in the OS keychain,
+    /// by the service sealed at rest. Sent once, here.
+    pub code_seed: CodeSeed,
 }
 
 /// Longest accepted enrollment link (or pasted service address), in bytes. A real link is under

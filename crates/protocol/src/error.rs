@@ -49,6 +49,9 @@ error_codes! {
     InvalidRequest = "60002", 400;
     /// A parameter is missing or out of range.
     InvalidParameter = "60004", 400;
+    /// A one-time code is wrong, expired, malformed, already used, or from a revoked device
+    /// (token verification; the body also carries Authy's `"token": "is invalid"`).
+    TokenInvalid = "60020", 401;
     /// No such user in this app.
     UserNotFound = "60026", 404;
     /// The user's fields are invalid.
@@ -93,6 +96,12 @@ error_codes! {
     /// The approval log in the database does not match a checkpoint the service signed (its
     /// history was rewritten): the service signs no further checkpoint or proof.
     LogInconsistent = "60113", 503;
+    /// Too many wrong one-time codes for this person: verification is locked; retry after
+    /// `Retry-After` seconds.
+    CodeAttemptsLocked = "60114", 429;
+    /// SMS, voice calls and phone verification: Assent sends nothing over the phone network; codes
+    /// come from the person's Assent app instead.
+    PhoneChannelsUnsupported = "60115", 400;
     /// Unexpected failure inside the service; details are in the service log, never the reply.
     Internal = "60199", 500;
 }

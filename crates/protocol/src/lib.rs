@@ -16,7 +16,8 @@
 //!   (RFC 6962) and its signed checkpoints (C2SP signed notes), with the verifiers a relying party
 //!   or a device embeds;
 //! - [`error`]: the one error body and its stable codes;
-//! - [`secret`]: a string wrapper that never prints its contents.
+//! - [`secret`]: a string wrapper that never prints its contents;
+//! - [`totp`]: RFC 6238 one-time codes (Authy-compatible token verification) and their seed.
 //!
 //! `docs/protocol.md` describes the same formats byte by byte; `tests/vectors/` holds vectors any
 //! other implementation can check itself against.
@@ -64,6 +65,7 @@ pub mod secret;
 pub mod signed;
 pub mod stream;
 pub mod text;
+pub mod totp;
 
 pub use ed25519_dalek::SigningKey;
 pub use uuid::Uuid;

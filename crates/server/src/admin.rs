@@ -199,6 +199,11 @@ impl Operator {
         &self.store
     }
 
+    /// The key ring secrets are sealed with.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
     /// Creates an app; returns it and its API key, which is shown once and stored only hashed
     /// (its callback HMAC state is stored sealed).
     ///

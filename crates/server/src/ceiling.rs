@@ -17,6 +17,7 @@ use assent_protocol::request::{
     AppBranding, REQUEST_DETAILS_VERSION, RequestDetails, RequestStatus,
 };
 use assent_protocol::signed::Signed;
+use assent_protocol::totp::CodeSeed;
 use ed25519_dalek::SigningKey;
 use serde_json::Map;
 use uuid::Uuid;
@@ -25,6 +26,7 @@ use crate::admin::{AppSpec, Operator};
 use crate::clock::unix_now;
 use crate::keys::{ServiceKey, new_registration_token, secret_hash};
 use crate::notary::Notary;
+use crate::sealed::{KeyRing, SecretPurpose};
 use crate::store::{
     App, DecisionRecord, NewDevice, NewRequest, NewUser, Store, StoreError, StoredRequest,
 };
@@ -62,7 +64,8 @@ pub async fn approvals_per_second(
     let (app, _) = operator.create_app(spec, now).await.map_err(failed)?;
     let mut prepared = Vec::with_capacity(WRITERS);
     for w in 0..WRITERS {
-        let (user, device, key) = person(store.as_ref(), &app.id, w, &notary, now).await?;
+        let (user, device, key) =
+            person(store.as_ref(), operator.keys(), &app.id, w, &notary, now).await?;
         let approvals = (0..PREPARED_PER_WRITER)
             .map(|_| approval(&app, user, device, &key, &service_key, now))
             .collect::<Result<Vec<_>, _>>()?;
@@ -190,6 +193,7 @@ fn approval(
 /// A person with one enrolled device, through the store as enrollment writes them.
 async fn person(
     store: &dyn Store,
+    keys: &KeyRing,
     app_id: &str,
     n: usize,
     notary: &Notary,
@@ -214,14 +218,19 @@ async fn person(
         .create_registration(app_id, user.id, secret_hash(token.expose()), now + 600, now)
         .await?;
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let id = Uuid::new_v4();
     let enrolled = store
         .enroll(
             secret_hash(token.expose()),
             NewDevice {
-                id: Uuid::new_v4(),
+                id,
                 public_key: PublicKey::from_signing_key(&key),
                 name: "ceiling".into(),
                 platform: "bench".into(),
+                sealed_code_seed: keys.seal(
+                    CodeSeed::generate().expose(),
+                    &SecretPurpose::CodeSeed { device_id: id },
+                ),
             },
             notary,
             now,

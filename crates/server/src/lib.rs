@@ -227,6 +227,7 @@ pub async fn reseal_secrets(
         let plain_len = match secret.purpose {
             SecretPurpose::ServiceKey => 32,
             SecretPurpose::CallbackKey { .. } => 64,
+            SecretPurpose::CodeSeed { .. } => assent_protocol::totp::SEED_LEN,
         };
         let plain = if KeyRing::is_sealed(&secret.value) {
             let opened = ring.open(&secret.value, &secret.purpose)?;

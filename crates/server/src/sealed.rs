@@ -4,7 +4,7 @@
 //! accept.
 //!
 //! A sealed value is `MAGIC || key id (8) || nonce (24) || XChaCha20-Poly1305(secret)`, with
-//! associated data naming what the secret is for (`service-key`, `callback-key:<app id>`), so a
+//! associated data naming what the secret is for (`service-key`, `callback-key:<app id>`, `code-seed:<device id>`), so a
 //! sealed value moved to another row or column does not open. The key id is the first 8 bytes of
 //! `SHA-256("assent/v1/kek-id" || 0x00 || key)`; it tells which KEK sealed a value, which is what
 //! makes rotation possible (see [`KeyRing`]).
@@ -40,6 +40,12 @@ pub enum SecretPurpose {
         /// The app.
         app_id: String,
     },
+    /// A device's one-time code seed, bound to the device, so a seed copied onto another device's
+    /// row does not open (and does not make that device's codes someone else's).
+    CodeSeed {
+        /// The device.
+        device_id: uuid::Uuid,
+    },
 }
 
 impl SecretPurpose {
@@ -50,6 +56,10 @@ impl SecretPurpose {
             SecretPurpose::CallbackKey { app_id } => {
                 aad.extend_from_slice(b"callback-key:");
                 aad.extend_from_slice(app_id.as_bytes());
+            }
+            SecretPurpose::CodeSeed { device_id } => {
+                aad.extend_from_slice(b"code-seed:");
+                aad.extend_from_slice(device_id.to_string().as_bytes());
             }
         }
         aad

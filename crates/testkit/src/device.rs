@@ -89,6 +89,15 @@ impl TestDevice {
         }
     }
 
+    /// The device's 6-digit one-time code at Unix time `now`, from the seed its enrollment gave.
+    pub fn code_at(&self, now: i64) -> String {
+        self.enrollment
+            .code_seed
+            .code_at(now, assent_protocol::totp::Digits::default())
+            .as_str()
+            .to_owned()
+    }
+
     /// The `Authorization` header for a call.
     pub fn auth(&self, method: &str, target: &str, body: &[u8], ts: i64) -> String {
         DeviceAuthorization::sign(&self.key, self.id, method, target, body, ts, new_nonce())

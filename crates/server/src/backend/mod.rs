@@ -3,7 +3,9 @@
 //! Every endpoint authenticates the app by its API key, taken from the `X-Authy-API-Key` header,
 //! or the `api_key` query or body parameter (Authy's clients use all three).
 
+mod app;
 mod approvals;
+pub(crate) mod codes;
 mod sdk;
 pub(crate) mod users;
 
@@ -127,6 +129,22 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/protected/json/users/new", post(users::create))
         .route("/protected/json/users/{id}/status", get(users::status))
+        .route(
+            "/protected/json/verify/{token}/{authy_id}",
+            get(codes::verify),
+        )
+        .route("/protected/json/app/details", get(app::details))
+        .route("/protected/json/sms/{id}", get(app::phone_channel))
+        .route("/protected/json/call/{id}", get(app::phone_channel))
+        .route(
+            "/protected/json/phones/verification/start",
+            post(app::phone_channel),
+        )
+        .route(
+            "/protected/json/phones/verification/check",
+            get(app::phone_channel),
+        )
+        .route("/protected/json/phones/info", get(app::phone_channel))
         .route("/protected/json/users/{id}/delete", post(users::delete))
         .route("/protected/json/users/delete/{id}", post(users::delete))
         .route("/protected/json/users/{id}/remove", post(users::delete))

@@ -5,6 +5,7 @@ use assent_protocol::enroll::{
 };
 use assent_protocol::error::ErrorCode;
 use assent_protocol::request::{AppBranding, Logo, LogoResolution};
+use assent_protocol::totp::CodeSeed;
 use axum::Json;
 use axum::extract::{Request, State};
 use uuid::Uuid;
@@ -13,6 +14,7 @@ use crate::backend::{call_source, rate_limited};
 use crate::body::read_call_body;
 use crate::error::{ApiError, ApiResult};
 use crate::keys::secret_hash;
+use crate::sealed::SecretPurpose;
 use crate::state::AppState;
 use crate::store::{NewDevice, TokenRefusal};
 
@@ -59,11 +61,18 @@ pub async fn enroll(
         )
     })?;
     let now = state.now();
+    let id = Uuid::new_v4();
+    // The seed is sealed for this device id, so it opens only on this device's row.
+    let code_seed = CodeSeed::generate();
     let device = NewDevice {
-        id: Uuid::new_v4(),
+        id,
         public_key: request.public_key,
         name,
         platform,
+        sealed_code_seed: state.keys.seal(
+            code_seed.expose(),
+            &SecretPurpose::CodeSeed { device_id: id },
+        ),
     };
     let enrollment = match state
         .store
@@ -104,5 +113,6 @@ pub async fn enroll(
         },
         service_public_key: state.service_key.public(),
         enrolled_at: device.created_at,
+        code_seed,
     }))
 }

@@ -167,6 +167,30 @@ pub struct NewDevice {
     pub name: String,
     /// Platform.
     pub platform: String,
+    /// The device's one-time code seed, sealed for [`SecretPurpose::CodeSeed`] of `id`.
+    pub sealed_code_seed: Vec<u8>,
+}
+
+/// What became of an accepted one-time code's use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeUse {
+    /// First use of this device's code for this step: recorded, and the person's failures reset.
+    Accepted,
+    /// This device's code for this step was already used.
+    Replayed,
+    /// The device was revoked (or its person deleted) since its seed was read.
+    DeviceGone,
+}
+
+/// When repeated wrong codes lock a person's verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeLockout {
+    /// Failures counted within one window before the lock-out.
+    pub max_failures: u32,
+    /// The window failures are counted in, in seconds from the first one.
+    pub window_secs: i64,
+    /// How long the lock-out lasts, in seconds.
+    pub lock_secs: i64,
 }
 
 /// The result of a successful enrollment.
@@ -529,6 +553,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         id: Uuid,
         now: i64,
     ) -> Result<Option<Device>, StoreError>;
+    /// Active devices of `user_id` with their sealed code seeds (devices enrolled before codes
+    /// existed have none and are left out).
+    async fn code_seeds(&self, user_id: u64) -> Result<Vec<(Device, Vec<u8>)>, StoreError>;
+    /// When `user_id`'s code verification is locked at `now`, until when.
+    async fn code_locked_until(&self, user_id: u64, now: i64) -> Result<Option<i64>, StoreError>;
+    /// Records the use of `device_id`'s code for time step `step`, once: the (device, step)
+    /// primary key refuses a second use even when two instances verify the same code at once.
+    /// Checks inside the transaction that the device is still active, so a revocation stops its
+    /// codes at once. Forgets the device's uses older than `step - 2` (they can no longer match).
+    async fn use_code(&self, device_id: Uuid, step: i64, now: i64) -> Result<CodeUse, StoreError>;
+    /// Counts a failed verification for `user_id` (one atomic upsert) and returns until when the
+    /// person is locked out, when this failure locks them.
+    async fn code_failed(
+        &self,
+        user_id: u64,
+        now: i64,
+        lockout: CodeLockout,
+    ) -> Result<Option<i64>, StoreError>;
+
     /// Records a device nonce; false when it was already seen (a replay).
     async fn record_nonce(
         &self,

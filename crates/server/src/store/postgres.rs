@@ -30,13 +30,14 @@ use uuid::Uuid;
 
 use super::log_rows::log_queries;
 use super::rows::{
-    APP_COLUMNS, DEVICE_COLUMNS, REQUEST_COLUMNS, USER_COLUMNS, corrupt, is_unique_violation,
-    opt_u32, person_conflict, random_id, row_mappers, to_i64, to_u64,
+    APP_COLUMNS, DEVICE_COLUMNS, REQUEST_COLUMNS, USER_COLUMNS, codes, corrupt,
+    is_unique_violation, opt_u32, person_conflict, random_id, row_mappers, to_i64, to_u64,
 };
 use super::{
-    App, ApproverLoad, CreateRefusal, DecisionRecord, DecisionResult, Device, Enrollment,
-    ExpiredRequest, NewApp, NewDevice, NewRequest, NewUser, OutboxItem, SealedSecret, Store,
-    StoreError, StoreMetrics, StoredCheckpoint, StoredReceipt, StoredRequest, TokenRefusal, User,
+    App, ApproverLoad, CodeLockout, CodeUse, CreateRefusal, DecisionRecord, DecisionResult, Device,
+    Enrollment, ExpiredRequest, NewApp, NewDevice, NewRequest, NewUser, OutboxItem, SealedSecret,
+    Store, StoreError, StoreMetrics, StoredCheckpoint, StoredReceipt, StoredRequest, TokenRefusal,
+    User,
 };
 use crate::notary::Notary;
 use crate::sealed::SecretPurpose;
@@ -205,6 +206,18 @@ impl Store for PgStore {
                 value: row.try_get("callback_key")?,
             });
         }
+        for row in sqlx::query("SELECT device_id, seed FROM device_code_seeds ORDER BY device_id")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let device_id: String = row.try_get("device_id")?;
+            out.push(SealedSecret {
+                purpose: SecretPurpose::CodeSeed {
+                    device_id: Uuid::parse_str(&device_id).map_err(corrupt)?,
+                },
+                value: row.try_get("seed")?,
+            });
+        }
         Ok(out)
     }
 
@@ -229,6 +242,16 @@ impl Store for PgStore {
                     )
                     .bind(&new)
                     .bind(app_id)
+                    .bind(&old.value)
+                    .execute(&mut *tx)
+                    .await?
+                }
+                SecretPurpose::CodeSeed { device_id } => {
+                    sqlx::query(
+                        "UPDATE device_code_seeds SET seed = $1 WHERE device_id = $2 AND seed = $3",
+                    )
+                    .bind(&new)
+                    .bind(device_id.to_string())
                     .bind(&old.value)
                     .execute(&mut *tx)
                     .await?
@@ -444,6 +467,7 @@ impl Store for PgStore {
         notary: &Notary,
         now: i64,
     ) -> Result<Result<Enrollment, TokenRefusal>, StoreError> {
+        let sealed_code_seed = device.sealed_code_seed.clone();
         let mut tx = self.write_tx().await?;
         let token = sqlx::query(
             "UPDATE registration_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
@@ -482,6 +506,11 @@ impl Store for PgStore {
         .fetch_one(&mut *tx)
         .await?;
         let device = device_from_row(&row)?;
+        sqlx::query(codes::INSERT_SEED)
+            .bind(device.id.to_string())
+            .bind(&sealed_code_seed)
+            .execute(&mut *tx)
+            .await?;
         let app_row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
             .bind(&app_id)
             .fetch_one(&mut *tx)
@@ -558,6 +587,89 @@ impl Store for PgStore {
         .await?;
         tx.commit().await?;
         row.as_ref().map(device_from_row).transpose()
+    }
+
+    async fn code_seeds(&self, user_id: u64) -> Result<Vec<(Device, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(&codes::seeds_sql())
+            .bind(to_i64(user_id))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((device_from_row(row)?, row.try_get("seed")?)))
+            .collect()
+    }
+
+    async fn code_locked_until(&self, user_id: u64, now: i64) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(codes::LOCKED_UNTIL)
+            .bind(to_i64(user_id))
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn use_code(&self, device_id: Uuid, step: i64, now: i64) -> Result<CodeUse, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let id = device_id.to_string();
+        // The device row is read under a share lock (PostgreSQL; SQLite's writer is alone), so a
+        // revocation either commits first (and the code is refused) or waits for this use.
+        let user: Option<i64> =
+            sqlx::query_scalar(&format!("{} FOR SHARE", codes::ACTIVE_DEVICE_USER))
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(user) = user else {
+            return Ok(CodeUse::DeviceGone);
+        };
+        let inserted = sqlx::query(codes::INSERT_USE)
+            .bind(&id)
+            .bind(step)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            return Ok(CodeUse::Replayed);
+        }
+        sqlx::query(codes::FORGET_USES)
+            .bind(&id)
+            .bind(step - 2)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(codes::CLEAR_FAILURES)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(CodeUse::Accepted)
+    }
+
+    async fn code_failed(
+        &self,
+        user_id: u64,
+        now: i64,
+        lockout: CodeLockout,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let failures: i64 = sqlx::query_scalar(codes::COUNT_FAILURE)
+            .bind(to_i64(user_id))
+            .bind(now)
+            .bind(now - lockout.window_secs)
+            .fetch_one(&mut *tx)
+            .await?;
+        let locked = if failures >= i64::from(lockout.max_failures) {
+            let until = now + lockout.lock_secs;
+            sqlx::query(codes::LOCK)
+                .bind(to_i64(user_id))
+                .bind(now)
+                .bind(until)
+                .execute(&mut *tx)
+                .await?;
+            Some(until)
+        } else {
+            None
+        };
+        tx.commit().await?;
+        Ok(locked)
     }
 
     async fn record_nonce(

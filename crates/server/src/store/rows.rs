@@ -228,3 +228,42 @@ macro_rules! row_mappers {
     };
 }
 pub(crate) use row_mappers;
+
+/// One-time codes: the SQL both engines run (they share the dialect used here).
+pub(crate) mod codes {
+    /// Active devices of a person with their sealed seeds (`$1` user id).
+    pub(crate) fn seeds_sql() -> String {
+        format!(
+            "SELECT {}, seed FROM devices JOIN device_code_seeds ON device_code_seeds.device_id = devices.id \
+             WHERE devices.revoked_at IS NULL AND devices.user_id = $1 ORDER BY created_at, alias",
+            super::DEVICE_COLUMNS
+        )
+    }
+    /// `$1` device id, `$2` sealed seed.
+    pub(crate) const INSERT_SEED: &str =
+        "INSERT INTO device_code_seeds (device_id, seed) VALUES ($1, $2)";
+    /// Until when a person is locked (`$1` user id, `$2` now).
+    pub(crate) const LOCKED_UNTIL: &str =
+        "SELECT locked_until FROM code_failures WHERE user_id = $1 AND locked_until > $2";
+    /// The device's person when it is active (`$1` device id).
+    pub(crate) const ACTIVE_DEVICE_USER: &str =
+        "SELECT user_id FROM devices WHERE id = $1 AND revoked_at IS NULL";
+    /// `$1` device id, `$2` step, `$3` now; no row inserted means a replay.
+    pub(crate) const INSERT_USE: &str = "INSERT INTO used_codes (device_id, step, used_at) \
+         VALUES ($1, $2, $3) ON CONFLICT (device_id, step) DO NOTHING";
+    /// `$1` device id, `$2` oldest step still worth remembering.
+    pub(crate) const FORGET_USES: &str =
+        "DELETE FROM used_codes WHERE device_id = $1 AND step < $2";
+    /// `$1` user id.
+    pub(crate) const CLEAR_FAILURES: &str = "DELETE FROM code_failures WHERE user_id = $1";
+    /// Counts a failure: `$1` user id, `$2` now, `$3` window start before which the count
+    /// restarts. Returns the count in the current window.
+    pub(crate) const COUNT_FAILURE: &str = "INSERT INTO code_failures (user_id, failures, window_start, locked_until) \
+         VALUES ($1, 1, $2, NULL) ON CONFLICT (user_id) DO UPDATE SET \
+         failures = CASE WHEN code_failures.window_start <= $3 THEN 1 ELSE code_failures.failures + 1 END, \
+         window_start = CASE WHEN code_failures.window_start <= $3 THEN $2 ELSE code_failures.window_start END \
+         RETURNING failures";
+    /// Locks a person: `$1` user id, `$2` now, `$3` locked until. The count restarts.
+    pub(crate) const LOCK: &str = "UPDATE code_failures SET failures = 0, window_start = $2, locked_until = $3 \
+         WHERE user_id = $1";
+}

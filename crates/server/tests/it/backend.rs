@@ -1193,3 +1193,56 @@ async fn a_request_expires_when_the_service_clock_passes_its_deadline() {
         "a request whose deadline the service clock has passed must be expired"
     );
 }
+
+#[tokio::test]
+async fn app_details_answer_in_authys_shape_and_phone_channels_say_they_do_not_exist() {
+    let svc = TestService::start().await;
+    let (status, body) = svc.backend.get("/protected/json/app/details").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true);
+    assert_eq!(body["app"]["name"], svc.app.name.as_str());
+    assert_eq!(body["app"]["app_id"], svc.app.serial_id);
+    assert_eq!(body["app"]["sms_enabled"], false);
+    let user = svc.backend.create_user("phone@example.com").await;
+    for (method, path) in [
+        ("GET", format!("/protected/json/sms/{user}")),
+        ("GET", format!("/protected/json/call/{user}")),
+        (
+            "POST",
+            "/protected/json/phones/verification/start".to_owned(),
+        ),
+        (
+            "GET",
+            "/protected/json/phones/verification/check".to_owned(),
+        ),
+        ("GET", "/protected/json/phones/info".to_owned()),
+    ] {
+        let (status, body) = if method == "GET" {
+            svc.backend.get(&path).await
+        } else {
+            svc.backend.post_json(&path, json!({})).await
+        };
+        assert_eq!(status, 400, "{method} {path}: {body}");
+        assert_eq!(
+            body["error_code"], "60113",
+            "{method} {path} says it is unsupported"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not send SMS"),
+            "the message says so plainly: {body}"
+        );
+    }
+    let (status, body) = svc
+        .backend
+        .with_key("wrong")
+        .get(&format!("/protected/json/sms/{user}"))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (401, Some("60001")),
+        "the key is checked first"
+    );
+}

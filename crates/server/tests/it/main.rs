@@ -2,6 +2,7 @@
 
 mod approval_log;
 mod backend;
+mod codes;
 mod device;
 mod http;
 mod metrics;

@@ -342,3 +342,149 @@ async fn a_postgres_database_needs_a_key_given_explicitly() {
         other => panic!("PostgreSQL has no place beside it for a key: {other:?}"),
     }
 }
+
+/// A device's one-time code seed is stored sealed: a thief of the database (files or dump) finds
+/// no copy of it, raw or hex.
+#[tokio::test]
+async fn a_stolen_database_holds_no_code_seed() {
+    let svc = TestService::start().await;
+    let (_, first) = svc.enrolled_user("seed@example.com").await;
+    let (_, second) = svc.enrolled_user("seed2@example.com").await;
+    let seeds = [
+        *first.enrollment.code_seed.expose(),
+        *second.enrollment.code_seed.expose(),
+    ];
+    let stored = svc
+        .state
+        .store
+        .sealed_secrets()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| matches!(s.purpose, SecretPurpose::CodeSeed { .. }))
+        .count();
+    assert_eq!(stored, 2, "each enrolled device has a stored seed");
+    let stopped = svc.stop().await;
+    let loot = stolen(&stopped.data);
+    for seed in seeds {
+        assert!(
+            !contains(&loot, &seed),
+            "a code seed must not be in the stolen database"
+        );
+        assert!(
+            !contains(&loot, assent_protocol::crypto::b64url(&seed).as_bytes()),
+            "nor its text form"
+        );
+    }
+}
+
+/// A rogue writer copying one device's sealed seed onto another device's row (to make a seed it
+/// knows a victim's) gets a service that refuses to start, not a working code.
+#[tokio::test]
+async fn a_code_seed_moved_to_another_device_does_not_open() {
+    let svc = TestService::start().await;
+    let (_, mine) = svc.enrolled_user("mine@example.com").await;
+    let (_, theirs) = svc.enrolled_user("theirs@example.com").await;
+    let secrets = svc.state.store.sealed_secrets().await.unwrap();
+    let find = |device_id| {
+        secrets
+            .iter()
+            .find(|s| s.purpose == SecretPurpose::CodeSeed { device_id })
+            .unwrap()
+            .clone()
+    };
+    let (my_seed, their_seed) = (find(mine.id), find(theirs.id));
+    assert_eq!(
+        svc.state
+            .store
+            .reseal_secrets(vec![(their_seed, my_seed.value.clone())])
+            .await
+            .unwrap(),
+        1
+    );
+    let stopped = svc.stop().await;
+    let opened = Service::open(config(&stopped.data, stopped.data.kek.clone(), Vec::new())).await;
+    assert!(
+        matches!(opened, Err(OpenError::Seal(SealError::Tampered))),
+        "a sealed seed opens only for its own device: {opened:?}"
+    );
+}
+
+/// Rotating the key-encryption key re-seals every device's seed too, and the codes still verify
+/// with only the new key.
+#[tokio::test]
+async fn rotating_the_key_encryption_key_keeps_code_seeds() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("rotate@example.com").await;
+    let stopped = svc.stop().await;
+    let data = &stopped.data;
+    let new_path = data.dir().join("new.kek");
+    let new = Kek::create_file(&new_path).unwrap();
+    let operator = Operator::open(&config(
+        data,
+        KekSource::File(new_path.clone()),
+        vec![data.kek.clone()],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        operator.reseal().await.unwrap(),
+        3,
+        "the service key, the callback key and the device's seed were re-sealed"
+    );
+    for secret in operator.store().sealed_secrets().await.unwrap() {
+        assert_eq!(KeyRing::sealed_with(&secret.value), Some(new.id_hex()));
+    }
+    operator.store().close().await;
+    let mut reuse = stopped;
+    reuse.data.kek = KekSource::File(new_path);
+    let svc = TestService::start_with(Options {
+        reuse: Some(reuse),
+        ..Options::default()
+    })
+    .await;
+    let (status, body) = svc
+        .backend
+        .get(&format!(
+            "/protected/json/verify/{}/{user}",
+            device.code_at(assent_server::clock::unix_now())
+        ))
+        .await;
+    assert_eq!(
+        status, 200,
+        "the re-sealed seed still verifies codes: {body}"
+    );
+}
+
+/// A plain 20-byte seed where a sealed one belongs (written by someone without the key) is
+/// refused at start like every other plain secret.
+#[tokio::test]
+async fn a_plain_code_seed_is_refused() {
+    let svc = TestService::start().await;
+    let (_, device) = svc.enrolled_user("plain@example.com").await;
+    let sealed = svc
+        .state
+        .store
+        .sealed_secrets()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| {
+            s.purpose
+                == SecretPurpose::CodeSeed {
+                    device_id: device.id,
+                }
+        })
+        .unwrap();
+    svc.state
+        .store
+        .reseal_secrets(vec![(sealed, vec![7u8; 20])])
+        .await
+        .unwrap();
+    let stopped = svc.stop().await;
+    let refused = Service::open(config(&stopped.data, stopped.data.kek.clone(), Vec::new())).await;
+    assert!(
+        matches!(refused, Err(OpenError::PlainSecret)),
+        "a plain seed must not be sealed by the service itself: {refused:?}"
+    );
+}
