@@ -129,7 +129,7 @@ fn the_authy_python_library_verifies_codes_printed_by_the_headless_device() {
     assert_eq!(app["ok"], true, "apps.fetch answers: {app}");
     assert_eq!(app["app"]["sms_enabled"], false);
     assert_eq!(app["sms_ok"], false, "request_sms is refused: {app}");
-    assert_eq!(app["sms_error_code"], "60113");
+    assert_eq!(app["sms_error_code"], "60115");
     assert!(
         app["sms_errors"]["message"]
             .as_str()

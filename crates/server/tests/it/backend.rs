@@ -1224,7 +1224,7 @@ async fn app_details_answer_in_authys_shape_and_phone_channels_say_they_do_not_e
         };
         assert_eq!(status, 400, "{method} {path}: {body}");
         assert_eq!(
-            body["error_code"], "60113",
+            body["error_code"], "60115",
             "{method} {path} says it is unsupported"
         );
         assert!(

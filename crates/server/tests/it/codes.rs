@@ -131,7 +131,7 @@ async fn repeated_wrong_codes_lock_the_person_out_until_the_clock_passes_the_loc
     assert_eq!(response.status(), 429, "the fifth wrong code locks");
     assert_eq!(response.headers()["retry-after"], "300");
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error_code"], "60112");
+    assert_eq!(body["error_code"], "60114");
 
     // While locked even the right code is refused, and says how long is left.
     clock.advance(100);
