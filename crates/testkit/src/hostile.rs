@@ -320,6 +320,7 @@ async fn enroll(State(shared): State<Arc<Shared>>) -> Response {
             app: shared.app.clone(),
             service_public_key: PublicKey::from_signing_key(&shared.key),
             enrolled_at: 1_764_000_000,
+            code_seed: assent_protocol::totp::CodeSeed::generate(),
         })
         .into_response()
     };

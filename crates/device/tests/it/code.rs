@@ -16,7 +16,12 @@ async fn the_code_seed_lives_only_in_the_keychain_and_its_code_verifies_at_the_s
     let device = authenticator(dir.path(), keychain.clone());
     let user = svc.user("codes@example.com").await;
     let account = device
-        .enroll(&svc.link(user, &svc.base).await, "Ana's laptop", "linux")
+        .enroll(
+            &svc.link(user, &svc.base).await,
+            "Ana's laptop",
+            "linux",
+            assent_device::InsecureServer::Refuse,
+        )
         .await
         .unwrap();
     let seed = keychain
