@@ -65,17 +65,25 @@ impl Browser {
             .unwrap();
     }
 
+    /// Waits for an element: a page's form can appear after `goto` returns on a loaded machine.
+    async fn element(&self, id: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("element #{id} appears within 30 s: {e}"))
+    }
+
     async fn fill(&self, id: &str, text: &str) {
-        let field = self.client.find(Locator::Id(id)).await.unwrap();
+        let field = self.element(id).await;
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap();
     }
 
     async fn click_id(&self, id: &str) {
-        self.client
-            .find(Locator::Id(id))
+        self.element(id)
             .await
-            .unwrap()
             .click()
             .await
             .unwrap();
