@@ -108,23 +108,6 @@ fn instance_id(data_dir: &std::path::Path) -> String {
     format!("{IDENTIFIER}.p{hash:016x}")
 }
 
-/// Where this instance's single-instance socket is (Linux), so a restart into an update can
-/// release it before the new version starts.
-#[cfg(target_os = "linux")]
-#[derive(Debug)]
-struct InstanceSocket(std::path::PathBuf);
-
-/// Stops being the running instance, so the process a restart starts becomes it instead of
-/// handing its arguments back to this one (which is about to exit).
-pub(crate) fn release_instance<R: Runtime>(app: &AppHandle<R>) {
-    #[cfg(target_os = "linux")]
-    if let Some(socket) = app.try_state::<InstanceSocket>() {
-        let _ = std::fs::remove_file(&socket.0);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = app;
-}
-
 /// True when a system package (.deb, .rpm) installed this binary: the bundler marks the binary
 /// it packages with its bundle type.
 #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
@@ -216,7 +199,7 @@ pub fn run() {
             #[cfg(target_os = "linux")]
             if let Some(listener) = listener {
                 single_instance::serve(listener, handle.clone(), another_launch);
-                app.manage(InstanceSocket(socket));
+                app.manage(updates::InstanceSocket(socket));
             }
             let paused = desktop.session.settings().notifications_paused;
             app.manage(desktop);

@@ -280,7 +280,7 @@ pub async fn install<R: Runtime>(app: &AppHandle<R>) -> Result<(), ErrorView> {
         return failed(classify(&e, Some(&version)));
     }
     tracing::info!(%version, "update installed; restarting");
-    crate::release_instance(app);
+    release_instance(app);
     app.request_restart();
     Ok(())
 }
@@ -302,6 +302,23 @@ pub fn schedule<R: Runtime>(app: AppHandle<R>) {
             tokio::time::sleep(WAKE_EVERY).await;
         }
     });
+}
+
+/// Where this instance's single-instance socket is (Linux), so a restart into an update can
+/// release it before the new version starts.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+pub(crate) struct InstanceSocket(pub(crate) std::path::PathBuf);
+
+/// Stops being the running instance, so the process a restart starts becomes it instead of
+/// handing its arguments back to this one (which is about to exit).
+fn release_instance<R: Runtime>(app: &AppHandle<R>) {
+    #[cfg(target_os = "linux")]
+    if let Some(socket) = app.try_state::<InstanceSocket>() {
+        let _ = std::fs::remove_file(&socket.0);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = app;
 }
 
 #[cfg(test)]

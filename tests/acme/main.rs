@@ -82,11 +82,7 @@ impl Browser {
     }
 
     async fn click_id(&self, id: &str) {
-        self.element(id)
-            .await
-            .click()
-            .await
-            .unwrap();
+        self.element(id).await.click().await.unwrap();
     }
 
     async fn text(&self, css: &str) -> String {
