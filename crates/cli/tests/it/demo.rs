@@ -414,8 +414,8 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
         .to_owned();
     assert_eq!(
         keys_in(&keyring),
-        2,
-        "Ana's and Bo's keys are in the keychain while the demo runs"
+        4,
+        "Ana's and Bo's signing keys and one-time code seeds are in the keychain while the demo runs"
     );
     // Both requests were sent in the same second: either card may come first.
     let stdin = demo.stdin.as_mut().unwrap();
