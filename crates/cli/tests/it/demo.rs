@@ -365,17 +365,20 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
         "this test uses the session's keychain: run through scripts/session"
     );
     let keyring = format!("assent-test-{}", uuid::Uuid::new_v4());
-    let mut demo = Command::new(assent_bin())
-        .args(["demo", "--terminal"])
-        .env("ASSENT_KEYRING_SERVICE", &keyring)
-        .env("ASSENT_LOG", "warn")
-        .env_remove("DISPLAY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let lines = lines_of(&mut demo);
+    // Killed when the test fails half-way: a demo left running would keep its keys and sockets.
+    let mut demo = assent_testkit::process::KillOnDrop(
+        Command::new(assent_bin())
+            .args(["demo", "--terminal"])
+            .env("ASSENT_KEYRING_SERVICE", &keyring)
+            .env("ASSENT_LOG", "warn")
+            .env_remove("DISPLAY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = lines_of(&mut demo.0);
     let mut seen = Vec::new();
     let mut wait_for = |what: &str| -> String {
         loop {
@@ -418,7 +421,7 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
         "Ana's and Bo's signing keys and one-time code seeds are in the keychain while the demo runs"
     );
     // Both requests were sent in the same second: either card may come first.
-    let stdin = demo.stdin.as_mut().unwrap();
+    let stdin = demo.0.stdin.as_mut().unwrap();
     for _ in 0..2 {
         let answers = wait_for("this wasn't me");
         if answers.contains("type the number") {
@@ -431,10 +434,10 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
     wait_for("Both sample requests are decided.");
 
     Command::new("kill")
-        .args(["-INT", &demo.id().to_string()])
+        .args(["-INT", &demo.0.id().to_string()])
         .status()
         .unwrap();
-    let status = demo.wait().unwrap();
+    let status = demo.0.wait().unwrap();
     assert!(status.success(), "Ctrl-C stops the demo cleanly: {status}");
     wait_for("stopped:");
     let outcomes: Vec<&String> = seen.iter().filter(|l| l.starts_with("outcome ")).collect();
