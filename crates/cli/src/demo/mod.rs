@@ -88,7 +88,11 @@ fn forget_keys(data_dir: &Path) {
     };
     let keychain = Keychain::new(keychain_service());
     for account in accounts {
-        if let Err(e) = keychain.delete(account.id) {
+        // The signing key and the one-time code seed both live in the keychain.
+        if let Err(e) = keychain
+            .delete(account.id)
+            .and_then(|()| keychain.delete_code_seed(account.id))
+        {
             eprintln!(
                 "warning: could not delete the demo key of {}: {e}",
                 account.app.name
