@@ -44,7 +44,9 @@ impl Person {
     /// socket); plus `work`, the test's own temporary directory.
     fn own_data(&self, work: &Path) -> Vec<PathBuf> {
         let mut dirs = vec![self.home.path().to_path_buf(), work.to_path_buf()];
-        for var in ["XDG_CACHE_HOME", "XDG_RUNTIME_DIR"] {
+        // Also the test run's own PostgreSQL cluster (scripts/test starts it before these
+        // tests; it writes under /tmp while they run): not the package's either.
+        for var in ["XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "ASSENT_PG_DIR"] {
             if let Some(dir) = std::env::var_os(var) {
                 dirs.push(PathBuf::from(dir));
             }
