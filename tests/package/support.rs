@@ -116,6 +116,9 @@ pub fn file_system(also_ignore: &[PathBuf]) -> BTreeSet<PathBuf> {
     let skip = |p: &Path| {
         NOT_THE_PACKAGES.iter().any(|n| p.starts_with(n))
             || also_ignore.iter().any(|n| p.starts_with(n))
+            // Throwaway PostgreSQL clusters of test runs (scripts/lib/postgres.sh) are not the
+            // package's.
+            || p.to_string_lossy().starts_with("/tmp/assent-pg.")
             // Other engineers' and tools' scratch space under /tmp is not the package's.
             || (p.starts_with("/tmp") && !p.to_string_lossy().contains("ssent") && !p.to_string_lossy().contains("appimage"))
     };
