@@ -18,13 +18,17 @@ use std::time::Duration;
 use assent_protocol::request::RequestStatus;
 use assent_protocol::stream::StreamMessage;
 use async_trait::async_trait;
-use sqlx::postgres::{PgListener, PgPool};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
 use crate::state::AppState;
 
 /// The channel instances notify each other on.
 pub const CHANNEL: &str = "assent_changes";
+
+/// Connections an instance holds for sending notifications (they are serialised by PostgreSQL
+/// anyway; two let one wait on the lock while the other is being set up again).
+pub const DOORBELL_CONNECTIONS: u32 = 2;
 
 /// A committed change devices must hear about, with what this instance already knows about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,8 +137,16 @@ impl FanOut for LocalFanOut {
 }
 
 /// Several instances on PostgreSQL: `NOTIFY` on publish, `LISTEN` on its own connection.
+///
+/// Notifications go out on connections of their own with `synchronous_commit = off`. PostgreSQL
+/// serialises every notifying transaction of the cluster on one lock held until its commit, so
+/// with durable commits each `NOTIFY` waited for its own WAL flush behind every other one (at 200
+/// requests/s, push latency grew to hundreds of milliseconds). A doorbell needs no durability:
+/// the change it announces was committed durably before, and a lost one is recovered like any
+/// other (see the module docs).
 pub struct PgFanOut {
     pool: PgPool,
+    doorbell: PgPool,
     connected: AtomicBool,
 }
 
@@ -147,10 +159,18 @@ impl fmt::Debug for PgFanOut {
 }
 
 impl PgFanOut {
-    /// A fan-out over the store's pool.
+    /// A fan-out over the store's pool (which it listens on and reads from), notifying on at
+    /// most [`DOORBELL_CONNECTIONS`] connections of its own to the same database.
     pub fn new(pool: PgPool) -> Self {
+        let options = (*pool.connect_options())
+            .clone()
+            .options([("synchronous_commit", "off")]);
+        let doorbell = PgPoolOptions::new()
+            .max_connections(DOORBELL_CONNECTIONS)
+            .connect_lazy_with(options);
         PgFanOut {
             pool,
+            doorbell,
             connected: AtomicBool::new(false),
         }
     }
@@ -215,7 +235,7 @@ impl FanOut for PgFanOut {
         if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(&payload)
-            .execute(&self.pool)
+            .execute(&self.doorbell)
             .await
         {
             // The change is committed; devices that miss the push see it on their next

@@ -212,6 +212,11 @@ macro_rules! log_queries {
                 .execute(&mut **tx)
                 .await?;
             }
+            // The callback row goes in before the log head is locked: every decision waits for
+            // that lock, so it is held for the receipt and its leaf only.
+            if let Some(payload) = &effects.callback {
+                queue_callback(tx, &context.app.id, decision.request_id, payload, now).await?;
+            }
             if let Some((status, reason)) = &effects.finalize {
                 set_final(tx, decision.request_id, *status, reason.as_deref(), now).await?;
                 if $crate::receipts::due(notary, *status) {
@@ -244,9 +249,6 @@ macro_rules! log_queries {
                     .execute(&mut **tx)
                     .await?;
                 }
-            }
-            if let Some(payload) = &effects.callback {
-                queue_callback(tx, &context.app.id, decision.request_id, payload, now).await?;
             }
             Ok(effects.result)
         }
