@@ -55,6 +55,10 @@ pub struct BenchArgs {
     /// Instances of the service, behind nginx (more than one needs PostgreSQL).
     #[arg(long, default_value_t = 1)]
     instances: usize,
+    /// Run the service without receipts and the approval log, to measure what they cost on the
+    /// approval path (compare with a run without this flag).
+    #[arg(long)]
+    without_receipts: bool,
     /// Internal: run the bare WebSocket baseline server.
     #[arg(long, hide = true)]
     baseline_server: bool,
@@ -87,6 +91,8 @@ pub struct Report {
     approvals_vs_ceiling: f64,
     engine: &'static str,
     instances: usize,
+    /// Whether the service issued receipts (false with `--without-receipts`).
+    receipts: bool,
     server_rss_idle_kib: u64,
     server_rss_connected_kib: u64,
     server_rss_per_conn_kib: f64,
@@ -616,27 +622,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     for i in 0..args.instances {
         let instance = format!("bench-{i}");
         // The bench offers more than one relying party's budget on purpose: rate limits off.
-        let (service, url) = spawn_server(
-            &[
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                &database,
-                "--kek-file",
-                &kek_arg,
-                "--instance",
-                &instance,
-                "--rate-per-api-key",
-                "0",
-                "--rate-per-source",
-                "0",
-                "--trusted-proxy",
-                "127.0.0.1",
-            ],
-            &dir.path().join(format!("serve-{i}.log")),
-        )
-        .await?;
+        let mut serve_args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &database,
+            "--kek-file",
+            &kek_arg,
+            "--instance",
+            &instance,
+            "--rate-per-api-key",
+            "0",
+            "--rate-per-source",
+            "0",
+            "--trusted-proxy",
+            "127.0.0.1",
+        ];
+        if args.without_receipts {
+            serve_args.push("--without-receipts");
+        }
+        let (service, url) =
+            spawn_server(&serve_args, &dir.path().join(format!("serve-{i}.log"))).await?;
         upstreams.push(url.trim_start_matches("http://").parse::<SocketAddr>()?);
         services.push(service);
     }
@@ -757,6 +764,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         approvals_vs_ceiling: approvals_per_s / ceiling,
         engine: if postgres { "postgres" } else { "sqlite" },
         instances: args.instances,
+        receipts: !args.without_receipts,
         server_rss_idle_kib: rss_idle,
         server_rss_connected_kib: rss_connected,
         server_rss_per_conn_kib: rss_connected.saturating_sub(rss_idle) as f64

@@ -49,6 +49,11 @@ pub struct ServeArgs {
     /// A proxy in front of the service whose X-Forwarded-For is trusted (repeat for several).
     #[arg(long, env = "ASSENT_TRUSTED_PROXY", value_delimiter = ',')]
     trusted_proxy: Vec<IpAddr>,
+    /// Measurement only (`assent bench --without-receipts`): decisions get no receipt and no
+    /// approval-log entry, so the bench can show what receipts cost. Hidden: a deployment that
+    /// uses it gives relying parties nothing to verify and devices nothing to watch.
+    #[arg(long, hide = true)]
+    without_receipts: bool,
 }
 
 fn rate(per_second: f64) -> Option<Rate> {
@@ -126,6 +131,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.public_url = public_url;
     }
     config.database_pool_size = args.database_pool_size;
+    if args.without_receipts {
+        tracing::warn!("receipts and the approval log are off (--without-receipts, for measuring)");
+        config.issue_receipts = false;
+    }
     if let Some(instance) = args.instance {
         config.instance = instance;
     }
