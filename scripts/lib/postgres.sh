@@ -6,7 +6,8 @@
 #
 # Test-only settings: fsync and full-page writes off (the tests check Assent's logic and its
 # behaviour under concurrency and restarts, not PostgreSQL's own durability), more connections
-# than the default (every in-process test service holds a small pool).
+# than the default (every in-process test service holds a small pool). With ASSENT_PG_DURABLE=1
+# (scripts/with-postgres --durable, for benchmarks) the cluster keeps PostgreSQL's durable defaults.
 
 postgres_bin() {
   local dir
@@ -37,9 +38,12 @@ start_test_postgres() {
   fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   as_postgres_owner "$bin/initdb" -D "$ASSENT_PG_DIR/data" -U assent -A trust -E UTF8 --no-sync >/dev/null
+  local options="-p $port -k $ASSENT_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=400"
+  if [ "${ASSENT_PG_DURABLE:-0}" != 1 ]; then
+    options+=" -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+  fi
   as_postgres_owner "$bin/pg_ctl" -D "$ASSENT_PG_DIR/data" -l "$ASSENT_PG_DIR/server.log" -w \
-    -o "-p $port -k $ASSENT_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
-    start >/dev/null
+    -o "$options" start >/dev/null
   export ASSENT_TEST_POSTGRES_URL="postgres://assent@127.0.0.1:$port/postgres"
   export ASSENT_TEST_POSTGRES_BIN="$bin"
   log "PostgreSQL test cluster on port $port ($ASSENT_PG_DIR)"
