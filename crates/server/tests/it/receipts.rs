@@ -380,3 +380,84 @@ async fn receipts_and_the_log_survive_a_restart_byte_for_byte() {
     assert_eq!(status, 200);
     verify_receipt(&receipt, &key).expect("the receipt still verifies after a restart");
 }
+
+#[tokio::test]
+async fn a_device_written_into_the_database_by_hand_is_refused_until_its_enrollment_is_published() {
+    let svc = TestService::start().await;
+    let (ana, ana_device) = svc.enrolled_user("ana-planted@example.com").await;
+
+    // A rogue operator plants a device of their own for Ana, behind the service's back.
+    let mut planted = ana_device.at(&svc.base);
+    planted.key = assent_protocol::SigningKey::generate(&mut rand::rngs::OsRng);
+    planted.id = Uuid::new_v4();
+    rogue::execute(
+        svc.data(),
+        &format!(
+            "INSERT INTO devices (id, alias, app_id, user_id, public_key, name, platform, created_at, last_seen_at) \
+             SELECT '{}', (SELECT MAX(alias) + 1 FROM devices), app_id, user_id, {}, 'planted', 'linux', created_at, last_seen_at \
+             FROM devices WHERE id = '{}'",
+            planted.id,
+            bytes_literal(&svc, planted.key.verifying_key().as_bytes()),
+            ana_device.id,
+        ),
+    )
+    .await;
+
+    // Its decisions are refused with 60092 and write nothing: without a signed enrollment record
+    // nothing it signs could go into a receipt, and no monitor could have seen it.
+    let (id, _) = svc.backend.request(ana, json!({"message": "m"})).await;
+    let decisions_before = svc.rows("decisions").await;
+    let leaves_before = svc.rows("log_leaves").await;
+    let reply = planted.approve(id).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (404, "60092"),
+        "a planted device's approval must be refused: {:?}",
+        reply.body
+    );
+    assert_eq!(
+        svc.rows("decisions").await,
+        decisions_before,
+        "nothing written"
+    );
+    assert_eq!(svc.rows("log_leaves").await, leaves_before, "no log leaf");
+    assert_eq!(svc.backend.status(id).await["status"], "pending");
+
+    // On its next start the service signs a record for it and publishes it in the public log,
+    // where Ana's own device sees a device she may not know; only then can it decide.
+    let key = service_key(&svc);
+    let stopped = svc.stop().await;
+    let again = TestService::start_with(Options {
+        reuse: Some(stopped),
+        ..Options::default()
+    })
+    .await;
+    let store = again.state.store.clone();
+    let size = store.log_size().await.unwrap();
+    let last: Value =
+        serde_json::from_slice(&store.log_leaves(size - 1, size).await.unwrap()[0]).unwrap();
+    assert_eq!(
+        last["type"], "enrollment",
+        "the planted device is published: {last}"
+    );
+    assert_eq!(
+        last["enrollment"]["payload"]["device_id"],
+        planted.id.to_string(),
+        "the published record names the planted device: {last}"
+    );
+    let reply = planted.at(&again.base).approve(id).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let (status, receipt) = fetch_receipt(&again, id).await;
+    assert_eq!(status, 200);
+    let verified = verify_receipt(&receipt, &key).expect("the receipt verifies");
+    let devices: Vec<Uuid> = verified
+        .decisions
+        .iter()
+        .map(|d| d.device.device_id)
+        .collect();
+    assert_eq!(
+        devices,
+        vec![planted.id],
+        "the receipt names the planted device, so Ana can tell the decision was not hers"
+    );
+}
