@@ -23,7 +23,8 @@ APT_PACKAGES=(
   postgresql nginx
 )
 
-log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+# Each step is stamped with the time of day, so a slow run (CI has a 90-minute cap) shows where it went.
+log() { printf '\033[1;34m==>\033[0m [%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
