@@ -34,3 +34,16 @@ pub use hostile::{
 };
 pub use service::{Engine, Options, Stopped, TestData, TestService};
 pub use wait::{PROMPTLY, authority, eventually, parse_answer};
+
+/// Asserts that a backend answer (`status`, the JSON `body`) is the refusal `http` with Authy
+/// error code `code`; the rest is the failure message, formatted like `assert_eq!`'s.
+#[macro_export]
+macro_rules! assert_refused {
+    ($status:expr, $body:expr, $http:expr, $code:expr, $($message:tt)+) => {
+        assert_eq!(
+            ($status.as_u16(), $body["error_code"].as_str()),
+            ($http, Some($code)),
+            $($message)+
+        )
+    };
+}

@@ -247,6 +247,30 @@ impl TestService {
         }
     }
 
+    /// Stops the service gracefully and starts it again on the same data, app and key, with
+    /// default options (a restart: the tree, keys and log are rebuilt from the database).
+    pub async fn restart(self) -> TestService {
+        let stopped = self.stop().await;
+        Self::start_with(Options {
+            reuse: Some(stopped),
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// Another relying party on this service, created by the operator as `spec` says: its app
+    /// and a backend client holding its API key.
+    pub async fn other_app(&self, spec: AppSpec) -> (App, Backend) {
+        let (app, key) = self
+            .state
+            .operator()
+            .create_app(spec, unix_now())
+            .await
+            .expect("the operator creates the app");
+        let backend = self.backend.with_key(key.expose());
+        (app, backend)
+    }
+
     /// A user with one enrolled device.
     pub async fn enrolled_user(&self, email: &str) -> (u64, TestDevice) {
         let user = self.backend.create_user(email).await;

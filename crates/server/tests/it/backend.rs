@@ -69,11 +69,7 @@ async fn api_key_is_accepted_in_header_query_and_body_and_refused_otherwise() {
             None,
         )
         .await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (401, Some("60001")),
-        "a missing key must be refused"
-    );
+    assent_testkit::assert_refused!(status, body, 401, "60001", "a missing key must be refused");
 }
 
 #[tokio::test]
@@ -154,22 +150,14 @@ async fn every_delete_spelling_works_and_unknown_users_are_60026() {
         assert_eq!(status, 200, "{path} should delete: {body}");
         assert_eq!(body["success"], true);
         let (status, body) = b.get(&format!("/protected/json/users/{user}/status")).await;
-        assert_eq!(
-            (status.as_u16(), body["error_code"].as_str()),
-            (404, Some("60026")),
-            "a deleted user is gone"
-        );
+        assent_testkit::assert_refused!(status, body, 404, "60026", "a deleted user is gone");
     }
     for path in [
         "/protected/json/users/999999/status",
         "/protected/json/users/abc/status",
     ] {
         let (status, body) = b.get(path).await;
-        assert_eq!(
-            (status.as_u16(), body["error_code"].as_str()),
-            (404, Some("60026")),
-            "{path}"
-        );
+        assent_testkit::assert_refused!(status, body, 404, "60026", "{path}");
     }
 }
 
@@ -228,11 +216,7 @@ async fn registration_returns_a_token_and_an_enroll_link() {
         .backend
         .post_json("/protected/json/sdk/registrations", json!({}))
         .await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (400, Some("60004")),
-        "authy_id is required"
-    );
+    assent_testkit::assert_refused!(status, body, 400, "60004", "authy_id is required");
     let (status, body) = svc
         .backend
         .post_json(
@@ -375,9 +359,11 @@ async fn bad_input_gets_a_stable_code_and_writes_nothing() {
     }
     let big = "x".repeat(70 * 1024);
     let (status, body) = b.post_json(&path, json!({"message": big})).await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (413, Some("60108")),
+    assent_testkit::assert_refused!(
+        status,
+        body,
+        413,
+        "60108",
         "an oversized body must be refused"
     );
 
@@ -476,16 +462,14 @@ async fn bad_input_gets_a_stable_code_and_writes_nothing() {
         );
     }
     let (status, body) = b.create_request(555_555, json!({"message": "m"})).await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (404, Some("60026")),
-        "unknown user"
-    );
+    assent_testkit::assert_refused!(status, body, 404, "60026", "unknown user");
     let lonely = b.create_user("lonely@example.com").await;
     let (status, body) = b.create_request(lonely, json!({"message": "m"})).await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (400, Some("60050")),
+    assent_testkit::assert_refused!(
+        status,
+        body,
+        400,
+        "60050",
         "a user without a device cannot be asked"
     );
     for path in [
@@ -493,11 +477,7 @@ async fn bad_input_gets_a_stable_code_and_writes_nothing() {
         "/onetouch/json/approval_requests/not-a-uuid",
     ] {
         let (status, body) = b.get(path).await;
-        assert_eq!(
-            (status.as_u16(), body["error_code"].as_str()),
-            (404, Some("60049")),
-            "unknown request {path}"
-        );
+        assent_testkit::assert_refused!(status, body, 404, "60049", "unknown request {path}");
     }
     assert_eq!(
         svc.rows("approval_requests").await,
@@ -528,9 +508,11 @@ async fn pending_requests_per_user_are_capped() {
         .backend
         .create_request(user, json!({"message": "one too many"}))
         .await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (429, Some("60109")),
+    assent_testkit::assert_refused!(
+        status,
+        body,
+        429,
+        "60109",
         "push-bombing is refused: {body}"
     );
     assert_eq!(device.approve(ids[0]).await.status, 200);
@@ -664,19 +646,12 @@ async fn another_apps_users_and_requests_are_invisible() {
     let svc = TestService::start().await;
     let (user, _device) = svc.enrolled_user("mine@example.com").await;
     let (id, _) = svc.backend.request(user, json!({"message": "Mine"})).await;
-    let (_, other_key) = svc
-        .state
-        .operator()
-        .create_app(
-            assent_server::admin::AppSpec {
-                name: "Other".into(),
-                ..Default::default()
-            },
-            assent_server::clock::unix_now(),
-        )
-        .await
-        .unwrap();
-    let other = svc.backend.with_key(other_key.expose());
+    let (_, other) = svc
+        .other_app(assent_server::admin::AppSpec {
+            name: "Other".into(),
+            ..Default::default()
+        })
+        .await;
     let (status, body) = other
         .get(&format!("/protected/json/users/{user}/status"))
         .await;
@@ -713,9 +688,11 @@ async fn nested_parameter_names_are_refused_without_credentials_and_the_service_
                     Some(("application/x-www-form-urlencoded", format!("{key}=1"))),
                 )
                 .await;
-            assert_eq!(
-                (status.as_u16(), body["error_code"].as_str()),
-                (400, Some("60002")),
+            assent_testkit::assert_refused!(
+                status,
+                body,
+                400,
+                "60002",
                 "a key nested {depth} deep ({shape}) in a body must be refused: {body}"
             );
             // In the query string of a POST (where Authy's PHP client puts parameters).
@@ -724,19 +701,17 @@ async fn nested_parameter_names_are_refused_without_credentials_and_the_service_
                     .backend
                     .unauthenticated(Method::POST, &format!("{path}?{key}=1"), None)
                     .await;
-                assert_eq!(
-                    (status.as_u16(), body["error_code"].as_str()),
-                    (400, Some("60002")),
+                assent_testkit::assert_refused!(
+                    status,
+                    body,
+                    400,
+                    "60002",
                     "a key nested {depth} deep ({shape}) in a query must be refused: {body}"
                 );
             }
             // With a valid key too.
             let (status, body) = svc.backend.post_form(path, &format!("{key}=1")).await;
-            assert_eq!(
-                (status.as_u16(), body["error_code"].as_str()),
-                (400, Some("60002")),
-                "{body}"
-            );
+            assent_testkit::assert_refused!(status, body, 400, "60002", "{body}");
         }
     }
     let deep_json = format!(
@@ -748,11 +723,7 @@ async fn nested_parameter_names_are_refused_without_credentials_and_the_service_
         .backend
         .unauthenticated(Method::POST, path, Some(("application/json", deep_json)))
         .await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (400, Some("60002")),
-        "{body}"
-    );
+    assent_testkit::assert_refused!(status, body, 400, "60002", "{body}");
     let health = reqwest::get(format!("{}/healthz", svc.base)).await.unwrap();
     assert_eq!(health.status(), 200, "the service must still be up");
     assert_eq!(
@@ -787,9 +758,11 @@ async fn numbers_out_of_range_get_the_api_codes() {
             } else {
                 svc.backend.post_json(&path, json!({"message": "m"})).await
             };
-            assert_eq!(
-                (status.as_u16(), body["error_code"].as_str()),
-                (404, Some("60026")),
+            assent_testkit::assert_refused!(
+                status,
+                body,
+                404,
+                "60026",
                 "user id {id} in {path} names nobody: {body}"
             );
         }
@@ -816,9 +789,11 @@ async fn numbers_out_of_range_get_the_api_codes() {
             .backend
             .create_request(user, json!({"message": "m", field: value}))
             .await;
-        assert_eq!(
-            (status.as_u16(), body["error_code"].as_str()),
-            (400, Some("60004")),
+        assent_testkit::assert_refused!(
+            status,
+            body,
+            400,
+            "60004",
             "{field} = {value} must be a parameter error: {body}"
         );
     }
@@ -829,11 +804,7 @@ async fn numbers_out_of_range_get_the_api_codes() {
             "/onetouch/json/approval_requests/{id}?wait=99999999999999999999999"
         ))
         .await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (400, Some("60004")),
-        "{body}"
-    );
+    assent_testkit::assert_refused!(status, body, 400, "60004", "{body}");
     let health = reqwest::get(format!("{}/healthz", svc.base)).await.unwrap();
     assert_eq!(health.status(), 200);
 }
@@ -981,18 +952,22 @@ async fn the_pending_cap_counts_requests_waiting_for_each_approver() {
             json!({"message": "one more for the target", "approvers": [target], "quorum": 1}),
         )
         .await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (429, Some("60109")),
+    assent_testkit::assert_refused!(
+        status,
+        body,
+        429,
+        "60109",
         "three requests already wait for the target: {body}"
     );
     let (status, body) = svc
         .backend
         .create_request(target, json!({"message": "the target's own"}))
         .await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (429, Some("60109")),
+    assent_testkit::assert_refused!(
+        status,
+        body,
+        429,
+        "60109",
         "requests naming someone count like their own: {body}"
     );
     assert_eq!(
@@ -1024,9 +999,11 @@ async fn a_request_created_while_its_person_is_deleted_is_refused() {
     assert_eq!(status, 200);
     pause.release();
     let (status, body) = create.await.unwrap();
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (404, Some("60026")),
+    assent_testkit::assert_refused!(
+        status,
+        body,
+        404,
+        "60026",
         "the person no longer exists when the request would be written: {body}"
     );
     assert_eq!(svc.rows("approval_requests").await, before);
@@ -1064,11 +1041,7 @@ async fn a_parameter_without_a_name_is_not_an_internal_error() {
             None,
         )
         .await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (401, Some("60001")),
-        "{body}"
-    );
+    assent_testkit::assert_refused!(status, body, 401, "60001", "{body}");
     let (status, body) = svc
         .backend
         .post_form(
@@ -1128,19 +1101,12 @@ async fn the_same_person_created_by_two_instances_at_once_is_one_user() {
 #[tokio::test]
 async fn ids_say_nothing_about_other_apps() {
     let svc = TestService::start().await;
-    let (_, other_key) = svc
-        .state
-        .operator()
-        .create_app(
-            assent_server::admin::AppSpec {
-                name: "Other".into(),
-                ..Default::default()
-            },
-            assent_server::clock::unix_now(),
-        )
-        .await
-        .unwrap();
-    let other = svc.backend.with_key(other_key.expose());
+    let (_, other) = svc
+        .other_app(assent_server::admin::AppSpec {
+            name: "Other".into(),
+            ..Default::default()
+        })
+        .await;
     let mine = svc.backend.create_user("a@example.com").await;
     let theirs = other.create_user("b@example.com").await;
     let mine_again = svc.backend.create_user("c@example.com").await;
@@ -1240,9 +1206,5 @@ async fn app_details_answer_in_authys_shape_and_phone_channels_say_they_do_not_e
         .with_key("wrong")
         .get(&format!("/protected/json/sms/{user}"))
         .await;
-    assert_eq!(
-        (status.as_u16(), body["error_code"].as_str()),
-        (401, Some("60001")),
-        "the key is checked first"
-    );
+    assent_testkit::assert_refused!(status, body, 401, "60001", "the key is checked first");
 }

@@ -294,20 +294,12 @@ async fn malformed_tokens_and_unknown_people_are_refused_and_write_nothing() {
     }
     for id in ["0", "abc", "99999999999999999999", "-1"] {
         let (status, body) = verify(&svc, "123456", 0).await;
-        assert_eq!(
-            (status.as_u16(), body["error_code"].as_str()),
-            (404, Some("60026")),
-            "user {id}"
-        );
+        assent_testkit::assert_refused!(status, body, 404, "60026", "user {id}");
         let (status, body) = svc
             .backend
             .get(&format!("/protected/json/verify/123456/{id}"))
             .await;
-        assert_eq!(
-            (status.as_u16(), body["error_code"].as_str()),
-            (404, Some("60026")),
-            "user id {id} names nobody"
-        );
+        assent_testkit::assert_refused!(status, body, 404, "60026", "user id {id} names nobody");
     }
     let (status, body) = svc
         .backend

@@ -225,9 +225,11 @@ async fn a_path_parameter_that_is_not_text_is_answered_after_authentication() {
             .backend
             .unauthenticated(reqwest::Method::GET, path, None)
             .await;
-        assert_eq!(
-            (status.as_u16(), body["error_code"].as_str()),
-            (401, Some("60001")),
+        assent_testkit::assert_refused!(
+            status,
+            body,
+            401,
+            "60001",
             "without a key the caller learns only that: {body}"
         );
         let (status, body) = svc.backend.get(path).await;

@@ -95,13 +95,8 @@ async fn an_undelivered_callback_survives_a_restart() {
         .await;
     device.approve(id).await;
     callbacks.next().await;
-    let stopped = svc.stop().await;
     *callbacks.answer.lock().unwrap() = 200;
-    let svc = TestService::start_with(Options {
-        reuse: Some(stopped),
-        ..Options::default()
-    })
-    .await;
+    let svc = svc.restart().await;
     let delivered = loop {
         let received = callbacks.next().await;
         if *callbacks.answer.lock().unwrap() == 200 {
@@ -169,20 +164,13 @@ async fn a_hanging_endpoint_does_not_delay_another_apps_callbacks() {
         assert_eq!(device.approve(id).await.status, 200);
     }
     let mut callbacks = CallbackReceiver::start().await;
-    let (other, other_key) = svc
-        .state
-        .operator()
-        .create_app(
-            assent_server::admin::AppSpec {
-                name: "Prompt Co".into(),
-                callback_url: Some(callbacks.url.clone()),
-                ..Default::default()
-            },
-            assent_server::clock::unix_now(),
-        )
-        .await
-        .unwrap();
-    let backend = svc.backend.with_key(other_key.expose());
+    let (other, backend) = svc
+        .other_app(assent_server::admin::AppSpec {
+            name: "Prompt Co".into(),
+            callback_url: Some(callbacks.url.clone()),
+            ..Default::default()
+        })
+        .await;
     let user = backend.create_user("prompt@example.com").await;
     let token = backend.registration(user).await;
     let device = assent_testkit::TestDevice::enroll(&svc.base, &token, "d").await;

@@ -40,23 +40,13 @@ async fn an_api_key_over_its_budget_gets_429_with_retry_after_and_others_do_not(
     );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error_code"], "60111");
-    let (_, other_key) = svc
-        .state
-        .operator()
-        .create_app(
-            assent_server::admin::AppSpec {
-                name: "Other".into(),
-                ..Default::default()
-            },
-            assent_server::clock::unix_now(),
-        )
-        .await
-        .unwrap();
-    let (status, _) = svc
-        .backend
-        .with_key(other_key.expose())
-        .get("/protected/json/users/1/status")
+    let (_, other) = svc
+        .other_app(assent_server::admin::AppSpec {
+            name: "Other".into(),
+            ..Default::default()
+        })
         .await;
+    let (status, _) = other.get("/protected/json/users/1/status").await;
     assert_eq!(status, 404, "another app has its own budget");
 }
 

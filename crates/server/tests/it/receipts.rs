@@ -363,12 +363,7 @@ async fn receipts_and_the_log_survive_a_restart_byte_for_byte() {
     let size = store.log_size().await.unwrap();
     let root = svc.state.log.root_at(store.as_ref(), size).await.unwrap();
     let key = service_key(&svc);
-    let stopped = svc.stop().await;
-    let again = TestService::start_with(Options {
-        reuse: Some(stopped),
-        ..Options::default()
-    })
-    .await;
+    let again = svc.restart().await;
     assert_eq!(service_key(&again), key, "the service key is kept");
     let store = again.state.store.clone();
     assert_eq!(
@@ -426,12 +421,7 @@ async fn a_device_written_into_the_database_by_hand_is_refused_until_its_enrollm
     // On its next start the service signs a record for it and publishes it in the public log,
     // where Ana's own device sees a device she may not know; only then can it decide.
     let key = service_key(&svc);
-    let stopped = svc.stop().await;
-    let again = TestService::start_with(Options {
-        reuse: Some(stopped),
-        ..Options::default()
-    })
-    .await;
+    let again = svc.restart().await;
     let store = again.state.store.clone();
     let size = store.log_size().await.unwrap();
     let last: Value =

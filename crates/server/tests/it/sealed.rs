@@ -98,17 +98,11 @@ async fn a_stolen_database_holds_no_usable_secret() {
 async fn a_sealed_secret_moved_to_another_row_does_not_open() {
     let svc = TestService::start().await;
     let (other, _) = svc
-        .state
-        .operator()
-        .create_app(
-            assent_server::admin::AppSpec {
-                name: "Other".into(),
-                ..Default::default()
-            },
-            assent_server::clock::unix_now(),
-        )
-        .await
-        .unwrap();
+        .other_app(assent_server::admin::AppSpec {
+            name: "Other".into(),
+            ..Default::default()
+        })
+        .await;
     let secrets = svc.state.store.sealed_secrets().await.unwrap();
     let find = |app_id: &str| {
         secrets
