@@ -123,6 +123,12 @@ ensure_python_tools() {
   export ASSENT_TEST_PYTHON="$venv/bin/python"
 }
 
+# The npm packages the tests drive the service with (the real npm Authy client, authy 1.4.0),
+# pinned by tests/service/authy_npm/package-lock.json.
+ensure_node_tools() {
+  ensure_npm_deps "$ASSENT_ROOT/tests/service/authy_npm"
+}
+
 # A cargo-installed tool at an exact version (installed once, then reused).
 ensure_cargo_tool() {
   local tool=$1 version=$2

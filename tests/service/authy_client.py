@@ -75,5 +75,17 @@ elif step == "app":
         "sms_errors": sms.errors(),
         "sms_error_code": sms.content.get("error_code"),
     }))
+elif step == "qr":
+    qr = api.users.generate_qr(int(sys.argv[2]), size=int(sys.argv[3]), label=sys.argv[4])
+    print(json.dumps({
+        "ok": qr.ok(),
+        "status": qr.response.status_code,
+        "cache_control": qr.response.headers.get("Cache-Control"),
+        "content": qr.content,
+        "errors": qr.errors(),
+    }))
+elif step == "stats":
+    stats = api.stats.fetch()
+    print(json.dumps({"ok": stats.ok(), "content": stats.content}))
 else:
     sys.exit(f"unknown step {step}")

@@ -3,6 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use assent_testkit::AuthenticatorApp;
 use assent_testkit::process::{
     AssentService, CallbackSink, HeadlessDevice, free_port, require_session,
 };
@@ -143,11 +144,7 @@ fn the_authy_python_library_verifies_codes_printed_by_the_headless_device() {
     assert_eq!(code.len(), 6, "six digits by default: {printed}");
     assert!((1..=30).contains(&printed["seconds_left"].as_i64().unwrap()));
 
-    let wrong: String = code
-        .chars()
-        .map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10))
-        .collect();
-    let refused = authy(&service, &["verify", &user, &wrong], None);
+    let refused = authy(&service, &["verify", &user, &wrong_code(&code)], None);
     assert_eq!(refused["ok"], false, "a wrong code is refused: {refused}");
     assert_eq!(refused["status"], 401);
     assert_eq!(refused["error_code"], "60020");
@@ -168,18 +165,101 @@ fn the_authy_python_library_verifies_codes_printed_by_the_headless_device() {
         "Token is invalid. Token was used recently"
     );
 
-    let old = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 70)
-        .to_string();
-    let expired = device.run(&["code", "--json", "--at", &old]).ok().json();
-    let expired = expired["code"].as_str().unwrap();
-    let refused = authy(&service, &["verify", &user, expired], None);
+    let expired = expired_code(&device);
+    let refused = authy(&service, &["verify", &user, &expired], None);
     assert_eq!(
         refused["ok"], false,
         "a code from over a minute ago has expired"
     );
     assert_eq!(refused["error_code"], "60020");
+}
+
+/// `users.generate_qr`: the QR code the library gets back scans (with an independent decoder) to
+/// an `otpauth://` URI; a code computed from it passes the library's `tokens.verify` once, and a
+/// wrong, a reused and an expired one do not; `stats.fetch` counts the accepted code. The person
+/// has no Assent device at all.
+#[test]
+fn the_authy_python_library_gets_a_qr_code_for_another_authenticator_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = AssentService::start(dir.path(), &[]);
+    let setup = authy(&service, &["setup"], None);
+    let user = setup["user"].as_u64().unwrap().to_string();
+
+    let qr = authy(&service, &["qr", &user, "320", "Ana at Acme"], None);
+    assert_eq!(qr["ok"], true, "generate_qr answers 200: {}", qr["errors"]);
+    assert_eq!(qr["cache_control"], "no-store");
+    assert_eq!(qr["content"]["label"], "Ana at Acme");
+    assert_eq!(qr["content"]["issuer"], "Acme Bank");
+    let app = AuthenticatorApp::scan(qr["content"]["qr_code"].as_str().unwrap());
+    assert_eq!(
+        (app.issuer.as_str(), app.label.as_str()),
+        ("Acme Bank", "Ana at Acme")
+    );
+    assert!(app.image_width <= 320, "about the size asked");
+
+    let bad = authy(&service, &["qr", &user, "5000", "Ana"], None);
+    assert_eq!(bad["ok"], false, "a size out of range is refused");
+    assert_eq!(bad["content"]["error_code"], "60004");
+
+    let now = unix_now();
+    let code = app.code_at(now);
+    let refused = authy(&service, &["verify", &user, &wrong_code(&code)], None);
+    assert_eq!(refused["ok"], false, "a wrong code is refused");
+    assert_eq!(refused["error_code"], "60020");
+    let accepted = authy(&service, &["verify", &user, &code], None);
+    assert_eq!(
+        accepted["ok"], true,
+        "the other app's code is accepted: {}",
+        accepted["errors"]
+    );
+    let replayed = authy(&service, &["verify", &user, &code], None);
+    assert_eq!(
+        replayed["ok"], false,
+        "the same code is refused the second time"
+    );
+    assert_eq!(
+        replayed["errors"]["message"],
+        "Token is invalid. Token was used recently"
+    );
+    let expired = app.code_at(now - 70);
+    let refused = authy(&service, &["verify", &user, &expired], None);
+    assert_eq!(
+        refused["ok"], false,
+        "a code from over a minute ago has expired"
+    );
+    assert_eq!(refused["error_code"], "60020");
+
+    let stats = authy(&service, &["stats"], None);
+    assert_eq!(stats["ok"], true, "stats.fetch answers: {stats}");
+    assert_eq!(stats["content"]["message"], "Monthly statistics.");
+    let month = stats["content"]["stats"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(month["codes_accepted_count"], 1, "{month}");
+    assert_eq!(month["users_count"], 1, "{month}");
+}
+
+/// Unix seconds now.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `code` with every digit changed: a code no device shows now.
+pub(crate) fn wrong_code(code: &str) -> String {
+    code.chars()
+        .map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10))
+        .collect()
+}
+
+/// The code `device` showed 70 seconds ago (`assent device code --at`): outside the window.
+pub(crate) fn expired_code(device: &HeadlessDevice) -> String {
+    let at = (unix_now() - 70).to_string();
+    let printed = device.run(&["code", "--json", "--at", &at]).ok().json();
+    printed["code"].as_str().expect("a code").to_owned()
 }

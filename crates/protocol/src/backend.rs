@@ -254,8 +254,10 @@ pub struct TokenVerified {
     pub token: String,
     /// `"true"` (a string, as Authy sends it for this endpoint).
     pub success: String,
-    /// The device whose code it was.
-    pub device: VerifiedDevice,
+    /// The device whose code it was; absent for a code of the person's other authenticator app
+    /// (`POST /protected/json/users/{id}/secret`), which is no device of Assent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<VerifiedDevice>,
 }
 
 /// The device in [`TokenVerified`].
@@ -269,12 +271,92 @@ impl TokenVerified {
     /// The answer for a code of device `alias`.
     pub fn new(alias: u64) -> Self {
         TokenVerified {
+            device: Some(VerifiedDevice { id: alias }),
+            ..Self::authenticator_app()
+        }
+    }
+
+    /// The answer for a code of the person's other authenticator app.
+    pub fn authenticator_app() -> Self {
+        TokenVerified {
             message: "Token is valid.".into(),
             token: "is valid".into(),
             success: "true".into(),
-            device: VerifiedDevice { id: alias },
+            device: None,
         }
     }
+}
+
+/// `POST /protected/json/users/{id}/secret` (Authy's `users.generate_qr`): a new one-time code
+/// seed for an authenticator app other than Assent's, as a QR code of its `otpauth://` URI.
+/// `Debug` never prints the QR code (it carries the seed).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthenticatorQr {
+    /// What the authenticator app shows under the issuer (the person's e-mail by default).
+    pub label: String,
+    /// The app's name, as the authenticator app shows it.
+    pub issuer: String,
+    /// A `data:image/png;base64,...` URL of the QR code.
+    pub qr_code: SecretString,
+    /// `QR code generated.`
+    pub message: String,
+    /// Always true.
+    pub success: bool,
+}
+
+impl std::fmt::Debug for AuthenticatorQr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticatorQr")
+            .field("label", &self.label)
+            .field("issuer", &self.issuer)
+            .field("qr_code", &self.qr_code)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET /protected/json/app/stats`, in Authy's shape: one entry per calendar month (UTC), oldest
+/// first, from the app's first month (at most the last 12) to the current one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppStatsResponse {
+    /// `Monthly statistics.`
+    pub message: String,
+    /// How many months `stats` has.
+    pub count: usize,
+    /// The app's people now (deleted ones left out).
+    pub total_users: u64,
+    /// The app's integer id.
+    pub app_id: u64,
+    /// Always true.
+    pub success: bool,
+    /// The months.
+    pub stats: Vec<MonthStats>,
+}
+
+/// One month of [`AppStatsResponse`]. Authy's fields, then Assent's own (which Authy clients
+/// ignore).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthStats {
+    /// Always 0: Assent sends no SMS.
+    pub sms_count: u64,
+    /// Always 0: Assent places no calls.
+    pub calls_count: u64,
+    /// People created in the month (deleted since or not).
+    pub users_count: u64,
+    /// Successful authentications: approval requests approved in the month plus one-time codes
+    /// accepted in the month.
+    pub auths_count: u64,
+    /// The month's English name (`June`).
+    pub month: String,
+    /// Always null: Assent does not count API calls.
+    pub api_calls_count: Option<u64>,
+    /// The year.
+    pub year: i32,
+    /// Extension: approval requests created in the month, whatever became of them.
+    pub approval_requests_count: u64,
+    /// Extension: approval requests approved in the month.
+    pub approvals_count: u64,
+    /// Extension: one-time codes accepted in the month (devices' and other authenticator apps').
+    pub codes_accepted_count: u64,
 }
 
 /// `GET /protected/json/app/details`, in Authy's shape.

@@ -162,6 +162,76 @@ impl CodeSeed {
     }
 }
 
+/// RFC 4648 base32 alphabet: what authenticator apps take a seed in.
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// What an `otpauth://` URI's label and issuer may carry unescaped: RFC 3986's unreserved
+/// characters.
+const URI_TEXT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+impl CodeSeed {
+    /// The seed in RFC 4648 base32 without padding (upper case), as authenticator apps take it.
+    pub fn to_base32(&self) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(String::with_capacity(SEED_LEN.div_ceil(5) * 8));
+        let (mut buffer, mut bits) = (0u32, 0u32);
+        for byte in self.0.iter() {
+            buffer = (buffer << 8) | u32::from(*byte);
+            bits += 8;
+            while bits >= 5 {
+                bits -= 5;
+                out.push(char::from(BASE32[((buffer >> bits) & 31) as usize]));
+            }
+            buffer &= (1 << bits) - 1;
+        }
+        if bits > 0 {
+            out.push(char::from(BASE32[((buffer << (5 - bits)) & 31) as usize]));
+        }
+        out
+    }
+
+    /// Parses base32 as authenticator apps write it: either case, `=` padding and spaces
+    /// ignored.
+    ///
+    /// # Errors
+    /// [`CodeError::Seed`] for another character or a length other than [`SEED_LEN`] bytes.
+    pub fn parse_base32(text: &str) -> Result<Self, CodeError> {
+        let mut bytes = Zeroizing::new(Vec::with_capacity(SEED_LEN));
+        let (mut buffer, mut bits) = (0u32, 0u32);
+        for c in text.bytes().filter(|c| *c != b'=' && *c != b' ') {
+            let value = BASE32
+                .iter()
+                .position(|a| *a == c.to_ascii_uppercase())
+                .ok_or(CodeError::Seed)?;
+            buffer = (buffer << 5) | value as u32;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                bytes.push((buffer >> bits) as u8);
+            }
+            buffer &= (1 << bits) - 1;
+        }
+        Self::from_slice(&bytes)
+    }
+
+    /// The `otpauth://totp/` URI (Google Authenticator's key URI format, which every
+    /// authenticator app reads) of this seed: SHA-1, 30-second steps, `digits` digits, shown as
+    /// `issuer: label`. Neither `issuer` nor `label` should contain `:` (apps split the label on
+    /// it); both are percent-encoded. Handle with care: it carries the seed.
+    pub fn otpauth_uri(&self, issuer: &str, label: &str, digits: Digits) -> Zeroizing<String> {
+        let issuer = percent_encoding::utf8_percent_encode(issuer, URI_TEXT).to_string();
+        let label = percent_encoding::utf8_percent_encode(label, URI_TEXT);
+        Zeroizing::new(format!(
+            "otpauth://totp/{issuer}:{label}?secret={}&issuer={issuer}&algorithm=SHA1&digits={}&period={STEP_SECONDS}",
+            self.to_base32().as_str(),
+            digits.get()
+        ))
+    }
+}
+
 impl fmt::Debug for CodeSeed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
@@ -355,6 +425,47 @@ mod tests {
                 "{bad:?} should be refused"
             );
         }
+    }
+
+    #[test]
+    fn base32_follows_rfc_4648_and_round_trips() {
+        // RFC 4648 section 10: BASE32("fooba") = "MZXW6YTB"; 20 bytes need no padding.
+        let mut bytes = [0u8; SEED_LEN];
+        bytes[..5].copy_from_slice(b"fooba");
+        bytes[5..10].copy_from_slice(b"fooba");
+        let seed = CodeSeed::from_bytes(bytes);
+        let text = seed.to_base32();
+        assert_eq!(text.len(), 32, "20 bytes are 32 base32 characters");
+        assert!(text.starts_with("MZXW6YTBMZXW6YTB"), "{}", text.as_str());
+        assert_eq!(
+            CodeSeed::parse_base32(&text.to_lowercase()).unwrap(),
+            seed,
+            "lower case reads back"
+        );
+        let random = CodeSeed::generate();
+        assert_eq!(CodeSeed::parse_base32(&random.to_base32()).unwrap(), random);
+        for bad in [
+            "",
+            "MZXW6YTB",
+            "1ZXW6YTBMZXW6YTBAAAAAAAAAAAAAAAA",
+            &"A".repeat(40),
+        ] {
+            assert_eq!(
+                CodeSeed::parse_base32(bad),
+                Err(CodeError::Seed),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn the_otpauth_uri_carries_the_seed_and_the_code_parameters() {
+        let seed = rfc_seed();
+        let uri = seed.otpauth_uri("Acme Bank", "ana@example.com", Digits::default());
+        assert_eq!(
+            uri.as_str(),
+            "otpauth://totp/Acme%20Bank:ana%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Acme%20Bank&algorithm=SHA1&digits=6&period=30"
+        );
     }
 
     #[test]

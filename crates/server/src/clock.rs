@@ -86,9 +86,33 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Midnight UTC of the first day of the calendar month `unix` falls in.
+pub fn month_start(unix: i64) -> i64 {
+    let at =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.date()
+        .replace_day(1)
+        .expect("every month has a first day")
+        .midnight()
+        .assume_utc()
+        .unix_timestamp()
+}
+
 #[cfg(test)]
 mod tests {
     use super::Clock;
+
+    #[test]
+    fn a_month_starts_at_midnight_utc_of_its_first_day() {
+        // 2017-02-10T01:09:52Z -> 2017-02-01T00:00:00Z.
+        assert_eq!(super::month_start(1_486_688_992), 1_485_907_200);
+        assert_eq!(super::month_start(1_485_907_200), 1_485_907_200);
+        assert_eq!(
+            super::month_start(1_485_907_199),
+            1_483_228_800,
+            "the last second of January"
+        );
+    }
 
     #[test]
     fn an_adjustable_clock_moves_with_its_clones() {

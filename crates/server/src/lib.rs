@@ -30,6 +30,7 @@ mod log_api;
 pub mod metrics;
 pub mod notary;
 pub mod outbox;
+pub mod qr;
 pub mod rate;
 pub mod receipts;
 pub mod resolution;
@@ -227,7 +228,9 @@ pub async fn reseal_secrets(
         let plain_len = match secret.purpose {
             SecretPurpose::ServiceKey => 32,
             SecretPurpose::CallbackKey { .. } => 64,
-            SecretPurpose::CodeSeed { .. } => assent_protocol::totp::SEED_LEN,
+            SecretPurpose::CodeSeed { .. } | SecretPurpose::AuthenticatorAppSeed { .. } => {
+                assent_protocol::totp::SEED_LEN
+            }
         };
         let plain = if KeyRing::is_sealed(&secret.value) {
             let opened = ring.open(&secret.value, &secret.purpose)?;

@@ -4,8 +4,9 @@
 //! accept.
 //!
 //! A sealed value is `MAGIC || key id (8) || nonce (24) || XChaCha20-Poly1305(secret)`, with
-//! associated data naming what the secret is for (`service-key`, `callback-key:<app id>`, `code-seed:<device id>`), so a
-//! sealed value moved to another row or column does not open. The key id is the first 8 bytes of
+//! associated data naming what the secret is for (`service-key`, `callback-key:<app id>`,
+//! `code-seed:<device id>`, `authenticator-app-seed:<user id>`), so a sealed value moved to
+//! another row or column does not open. The key id is the first 8 bytes of
 //! `SHA-256("assent/v1/kek-id" || 0x00 || key)`; it tells which KEK sealed a value, which is what
 //! makes rotation possible (see [`KeyRing`]).
 //!
@@ -46,6 +47,13 @@ pub enum SecretPurpose {
         /// The device.
         device_id: uuid::Uuid,
     },
+    /// A person's one-time code seed for an authenticator app other than Assent's
+    /// (`users.generate_qr`), bound to the person, so a seed copied onto another person's row
+    /// does not open.
+    AuthenticatorAppSeed {
+        /// The person (`authy_id`).
+        user_id: u64,
+    },
 }
 
 impl SecretPurpose {
@@ -60,6 +68,10 @@ impl SecretPurpose {
             SecretPurpose::CodeSeed { device_id } => {
                 aad.extend_from_slice(b"code-seed:");
                 aad.extend_from_slice(device_id.to_string().as_bytes());
+            }
+            SecretPurpose::AuthenticatorAppSeed { user_id } => {
+                aad.extend_from_slice(b"authenticator-app-seed:");
+                aad.extend_from_slice(user_id.to_string().as_bytes());
             }
         }
         aad

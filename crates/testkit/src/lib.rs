@@ -4,6 +4,7 @@
 //! - [`service`]: the service in-process on real sockets, on SQLite or PostgreSQL
 //!   ([`Engine::from_env`]: `ASSENT_TEST_DATABASE=postgres` runs a suite on PostgreSQL);
 //! - [`backend`]: a relying party's client of the backend API;
+//! - [`authenticator`]: a person's other authenticator app, reading `users.generate_qr`'s QR code;
 //! - [`device`]: a device speaking the protocol directly (and misbehaving on purpose);
 //! - [`callbacks`]: a callback receiver;
 //! - [`hostile`]: a hostile service a device can be enrolled with (forged revocations, floods,
@@ -15,6 +16,7 @@
 //! - [`process`]: the built binaries as processes (`assent serve`, headless devices), artifacts,
 //!   the virtual display.
 
+pub mod authenticator;
 pub mod backend;
 pub mod balancer;
 pub mod callbacks;
@@ -26,6 +28,7 @@ pub mod rogue;
 pub mod service;
 pub mod wait;
 
+pub use authenticator::AuthenticatorApp;
 pub use backend::Backend;
 pub use callbacks::{CallbackReceiver, ReceivedCallback};
 pub use device::{DeviceStream, Reply, TestDevice};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use assent_protocol::callback::CallbackMethod;
 use assent_server::Service;
 use assent_server::admin::AppSpec;
-use assent_server::clock::unix_now;
+use assent_server::clock::{Clock, unix_now};
 use assent_server::config::{KekSource, ServiceConfig};
 use assent_server::sealed::Kek;
 use assent_server::state::AppState;
@@ -143,6 +143,18 @@ impl TestService {
     /// A fresh service with one app ("Acme Bank"), on the suite's engine.
     pub async fn start() -> TestService {
         Self::start_with(Options::default()).await
+    }
+
+    /// A fresh service on a clock the test moves ([`Clock::advance`]) instead of waiting.
+    pub async fn with_adjustable_clock() -> (TestService, Clock) {
+        let clock = Clock::adjustable();
+        let service_clock = clock.clone();
+        let svc = Self::start_with(Options {
+            configure: Some(Box::new(move |c| c.clock = service_clock)),
+            ..Options::default()
+        })
+        .await;
+        (svc, clock)
     }
 
     /// A service as `options` say.

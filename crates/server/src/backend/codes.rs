@@ -1,9 +1,11 @@
 //! `GET /protected/json/verify/{token}/{authy_id}`: Authy's token verification, for the one-time
-//! codes (RFC 6238, see `assent_protocol::totp`) of a person's enrolled devices.
+//! codes (RFC 6238, see `assent_protocol::totp`) of a person's enrolled devices and of the other
+//! authenticator app they may have added (`users.generate_qr`, see `authenticator.rs`).
 //!
-//! A code is accepted when it is the code of one of the person's active devices for the current
-//! time step or the one before or after (clocks drift, people type slowly), and only once per
-//! device and step (the store's unique key decides, across instances). Wrong codes count towards
+//! A code is accepted when it is the code of one of the person's active devices (or of their
+//! authenticator app) for the current time step or the one before or after (clocks drift, people
+//! type slowly), and only once per device (or app) and step (the store's unique key decides,
+//! across instances). Wrong codes count towards
 //! a per-person lock-out, checked before any code is, so guessing is bounded by
 //! [`LOCKOUT`] whatever the call budget of the API key.
 
@@ -108,23 +110,39 @@ pub async fn verify(
     // A malformed token cannot match any code, so it is refused without counting as a guess.
     let code = OneTimeCode::parse(&token)
         .map_err(|_| token_invalid("Token is invalid. A token is 6 to 8 digits."))?;
-    let refusal = match matching_device(&state, user.id, &code, now).await? {
-        None => token_invalid("Token is invalid"),
-        Some((device_id, alias, step)) => {
-            match state
+    let used = match matching_device(&state, user.id, &code, now).await? {
+        Some((device_id, alias, step)) => Some((
+            state
                 .store
                 .use_code(device_id, step, now)
                 .await
-                .map_err(ApiError::from)?
-            {
-                CodeUse::Accepted => {
-                    tracing::info!(user = user.id, device = %device_id, "one-time code accepted");
-                    return Ok(Json(TokenVerified::new(alias)));
+                .map_err(ApiError::from)?,
+            TokenVerified::new(alias),
+        )),
+        None => match matching_authenticator_app(&state, user.id, &code, now).await? {
+            Some((sealed, step)) => Some((
+                state
+                    .store
+                    .use_authenticator_code(user.id, &sealed, step, now)
+                    .await
+                    .map_err(ApiError::from)?,
+                TokenVerified::authenticator_app(),
+            )),
+            None => None,
+        },
+    };
+    let refusal = match used {
+        Some((CodeUse::Accepted, accepted)) => {
+            match &accepted.device {
+                Some(device) => {
+                    tracing::info!(user = user.id, device = device.id, "one-time code accepted");
                 }
-                CodeUse::Replayed => token_invalid("Token is invalid. Token was used recently"),
-                CodeUse::DeviceGone => token_invalid("Token is invalid"),
+                None => tracing::info!(user = user.id, "authenticator app one-time code accepted"),
             }
+            return Ok(Json(accepted));
         }
+        Some((CodeUse::Replayed, _)) => token_invalid("Token is invalid. Token was used recently"),
+        Some((CodeUse::DeviceGone, _)) | None => token_invalid("Token is invalid"),
     };
     match state
         .store
@@ -141,6 +159,30 @@ pub async fn verify(
         }
         None => Err(refusal.into()),
     }
+}
+
+/// The person's authenticator-app seed (as stored, sealed) when `code` is its code within the
+/// window, with the step.
+async fn matching_authenticator_app(
+    state: &AppState,
+    user_id: u64,
+    code: &OneTimeCode,
+    now: i64,
+) -> Result<Option<(Vec<u8>, i64)>, ApiError> {
+    let Some(sealed) = state.store.authenticator_seed(user_id).await? else {
+        return Ok(None);
+    };
+    let seed = state
+        .keys
+        .open_array::<{ assent_protocol::totp::SEED_LEN }>(
+            &sealed,
+            &SecretPurpose::AuthenticatorAppSeed { user_id },
+        )
+        .map_err(|e| ApiError::internal(&e))?;
+    let seed = assent_protocol::totp::CodeSeed::from_bytes(*seed);
+    Ok(seed
+        .matching_step(code, now, WINDOW_STEPS)
+        .map(|step| (sealed, step)))
 }
 
 /// The active device whose code `code` is within the window, with its alias and the step.

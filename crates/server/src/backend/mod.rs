@@ -5,6 +5,7 @@
 
 mod app;
 mod approvals;
+mod authenticator;
 pub(crate) mod codes;
 mod sdk;
 pub(crate) mod users;
@@ -133,7 +134,12 @@ pub fn routes() -> Router<AppState> {
             "/protected/json/verify/{token}/{authy_id}",
             get(codes::verify),
         )
+        .route(
+            "/protected/json/users/{id}/secret",
+            post(authenticator::generate_qr),
+        )
         .route("/protected/json/app/details", get(app::details))
+        .route("/protected/json/app/stats", get(app::stats))
         .route("/protected/json/sms/{id}", get(app::phone_channel))
         .route("/protected/json/call/{id}", get(app::phone_channel))
         .route(

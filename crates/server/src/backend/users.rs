@@ -122,7 +122,8 @@ pub async fn create(
     }))
 }
 
-fn mask_phone(phone: &str) -> String {
+/// `XXX-XXX-1118`: a phone number as Authy shows it, all but the last four digits hidden.
+pub(crate) fn mask_phone(phone: &str) -> String {
     let last: String = phone
         .chars()
         .rev()

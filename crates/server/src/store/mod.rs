@@ -15,6 +15,7 @@
 //!   lock that a conflicting writer must also take;
 //! - callers pass `now` in; no store method reads the clock.
 
+mod authenticator_rows;
 mod log_rows;
 pub mod postgres;
 mod rows;
@@ -180,6 +181,28 @@ pub enum CodeUse {
     Replayed,
     /// The device was revoked (or its person deleted) since its seed was read.
     DeviceGone,
+}
+
+/// A calendar month (UTC) for [`Store::app_stats`]: Unix seconds, `start` included, `end` not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthSpan {
+    /// Midnight UTC of the month's first day.
+    pub start: i64,
+    /// Midnight UTC of the next month's first day.
+    pub end: i64,
+}
+
+/// What [`Store::app_stats`] counts in one month, from the rows themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonthCounts {
+    /// People created in the month (deleted since or not).
+    pub users: u64,
+    /// Approval requests created in the month.
+    pub approval_requests: u64,
+    /// Approval requests approved in the month (by when they were approved).
+    pub approvals: u64,
+    /// One-time codes accepted in the month.
+    pub codes_accepted: u64,
 }
 
 /// When repeated wrong codes lock a person's verification.
@@ -472,7 +495,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Returns the deployment's sealed service key, storing `candidate` (sealed) on first use.
     /// Several instances racing here all end up with the same stored key.
     async fn service_key(&self, candidate: Vec<u8>, now: i64) -> Result<Vec<u8>, StoreError>;
-    /// Every sealed secret (the service key and every app's callback key).
+    /// Every sealed secret (the service key, every app's callback key, every device's code seed
+    /// and every person's authenticator-app seed).
     async fn sealed_secrets(&self) -> Result<Vec<SealedSecret>, StoreError>;
     /// Replaces sealed secrets, each only if it still holds the `old` value (compare and swap),
     /// in one transaction. Returns how many were replaced.
@@ -502,7 +526,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_user(&self, user: NewUser, now: i64) -> Result<(User, bool), StoreError>;
     /// A live user of `app_id`.
     async fn user(&self, app_id: &str, id: u64) -> Result<Option<User>, StoreError>;
-    /// Deletes a user: revokes their devices and cancels their pending requests (with the opt-in
+    /// Deletes a user: revokes their devices, deletes their authenticator-app seed and cancels
+    /// their pending requests (with the opt-in
     /// callback in the outbox, as [`Store::cancel_request`]). Returns the revoked devices and
     /// cancelled requests, or `None` when there is no such user.
     async fn delete_user(
@@ -563,6 +588,37 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Checks inside the transaction that the device is still active, so a revocation stops its
     /// codes at once. Forgets the device's uses older than `step - 2` (they can no longer match).
     async fn use_code(&self, device_id: Uuid, step: i64, now: i64) -> Result<CodeUse, StoreError>;
+    /// Stores `user_id`'s sealed seed for another authenticator app, replacing an earlier one
+    /// and forgetting its used codes, in one transaction that holds the person's row (so a
+    /// deletion either comes first and nothing is written, or after and removes it). False when
+    /// the person is not a live user of `app_id`.
+    async fn replace_authenticator_seed(
+        &self,
+        app_id: &str,
+        user_id: u64,
+        sealed: Vec<u8>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// `user_id`'s sealed seed for another authenticator app, if they have one and are live.
+    async fn authenticator_seed(&self, user_id: u64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// As [`Store::use_code`], for `user_id`'s other authenticator app: records the use of the
+    /// code of step `step` once (the (person, step) primary key decides), checking inside the
+    /// transaction that the person is live and that `sealed` is still their seed (a seed replaced
+    /// or deleted meanwhile answers [`CodeUse::DeviceGone`]).
+    async fn use_authenticator_code(
+        &self,
+        user_id: u64,
+        sealed: &[u8],
+        step: i64,
+        now: i64,
+    ) -> Result<CodeUse, StoreError>;
+    /// Counts for `GET /protected/json/app/stats`: the app's live people now, and per month of
+    /// `months`, what [`MonthCounts`] says.
+    async fn app_stats(
+        &self,
+        app_id: &str,
+        months: &[MonthSpan],
+    ) -> Result<(u64, Vec<MonthCounts>), StoreError>;
     /// Counts a failed verification for `user_id` (one atomic upsert) and returns until when the
     /// person is locked out, when this failure locks them.
     async fn code_failed(

@@ -28,6 +28,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
+use super::authenticator_rows::authenticator_queries;
 use super::log_rows::log_queries;
 use super::rows::{
     APP_COLUMNS, DEVICE_COLUMNS, REQUEST_COLUMNS, USER_COLUMNS, codes, corrupt,
@@ -35,9 +36,9 @@ use super::rows::{
 };
 use super::{
     App, ApproverLoad, CodeLockout, CodeUse, CreateRefusal, DecisionRecord, DecisionResult, Device,
-    Enrollment, ExpiredRequest, NewApp, NewDevice, NewRequest, NewUser, OutboxItem, SealedSecret,
-    Store, StoreError, StoreMetrics, StoredCheckpoint, StoredReceipt, StoredRequest, TokenRefusal,
-    User,
+    Enrollment, ExpiredRequest, MonthCounts, MonthSpan, NewApp, NewDevice, NewRequest, NewUser,
+    OutboxItem, SealedSecret, Store, StoreError, StoreMetrics, StoredCheckpoint, StoredReceipt,
+    StoredRequest, TokenRefusal, User,
 };
 use crate::notary::Notary;
 use crate::sealed::SecretPurpose;
@@ -96,6 +97,7 @@ const WAITING_IDS: &str = concat!(
 
 row_mappers!(PgRow);
 log_queries!(Postgres, " FOR UPDATE");
+authenticator_queries!(Postgres, " FOR SHARE", " FOR UPDATE");
 
 async fn approvers_of<'e, E>(executor: E, request_id: &str) -> Result<Vec<u64>, StoreError>
 where
@@ -218,6 +220,17 @@ impl Store for PgStore {
                 value: row.try_get("seed")?,
             });
         }
+        for row in sqlx::query("SELECT user_id, seed FROM authenticator_app_seeds ORDER BY user_id")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            out.push(SealedSecret {
+                purpose: SecretPurpose::AuthenticatorAppSeed {
+                    user_id: to_u64(row.try_get("user_id")?)?,
+                },
+                value: row.try_get("seed")?,
+            });
+        }
         Ok(out)
     }
 
@@ -256,6 +269,14 @@ impl Store for PgStore {
                     .execute(&mut *tx)
                     .await?
                 }
+                SecretPurpose::AuthenticatorAppSeed { user_id } => sqlx::query(
+                    "UPDATE authenticator_app_seeds SET seed = $1 WHERE user_id = $2 AND seed = $3",
+                )
+                .bind(&new)
+                .bind(to_i64(*user_id))
+                .bind(&old.value)
+                .execute(&mut *tx)
+                .await?,
             };
             replaced += done.rows_affected();
         }
@@ -425,6 +446,7 @@ impl Store for PgStore {
         .iter()
         .map(device_from_row)
         .collect::<Result<Vec<_>, _>>()?;
+        forget_authenticator_seed_in(&mut tx, id).await?;
         let cancelled_ids: Vec<String> = sqlx::query_scalar(
             "UPDATE approval_requests SET status = 'cancelled', processed_at = $1, updated_at = $1 \
              WHERE user_id = $2 AND status = 'pending' RETURNING id",
@@ -639,8 +661,41 @@ impl Store for PgStore {
             .bind(user)
             .execute(&mut *tx)
             .await?;
+        count_accepted_code_in(&mut tx, user, now).await?;
         tx.commit().await?;
         Ok(CodeUse::Accepted)
+    }
+
+    async fn replace_authenticator_seed(
+        &self,
+        app_id: &str,
+        user_id: u64,
+        sealed: Vec<u8>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        replace_authenticator_seed_in(self.write_tx().await?, app_id, user_id, &sealed, now).await
+    }
+
+    async fn authenticator_seed(&self, user_id: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        read_authenticator_seed(&self.pool, user_id).await
+    }
+
+    async fn use_authenticator_code(
+        &self,
+        user_id: u64,
+        sealed: &[u8],
+        step: i64,
+        now: i64,
+    ) -> Result<CodeUse, StoreError> {
+        use_authenticator_code_in(self.write_tx().await?, user_id, sealed, step, now).await
+    }
+
+    async fn app_stats(
+        &self,
+        app_id: &str,
+        months: &[MonthSpan],
+    ) -> Result<(u64, Vec<MonthCounts>), StoreError> {
+        read_app_stats(&self.pool, app_id, months).await
     }
 
     async fn code_failed(

@@ -1208,3 +1208,92 @@ async fn app_details_answer_in_authys_shape_and_phone_channels_say_they_do_not_e
         .await;
     assent_testkit::assert_refused!(status, body, 401, "60001", "the key is checked first");
 }
+
+/// `GET /protected/json/app/stats` counts, per calendar month, the app's people, its approval
+/// requests and approvals, and the one-time codes accepted, from the rows themselves; a new month
+/// starts at zero and the old one keeps its counts.
+#[tokio::test]
+async fn app_stats_count_people_requests_approvals_and_codes_per_month() {
+    let (svc, clock) = TestService::with_adjustable_clock().await;
+    // The middle of a step, so the device's code below stays valid while it is used.
+    crate::codes::mid_step(&clock);
+    let (user, device) = svc.enrolled_user("stats@example.com").await;
+    let gone = svc.backend.create_user("gone@example.com").await;
+    svc.backend.create_user("third@example.com").await;
+    let (status, _) = svc
+        .backend
+        .post_json(&format!("/protected/json/users/{gone}/delete"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (approved, _) = svc
+        .backend
+        .request(user, json!({"message": "Log in"}))
+        .await;
+    svc.backend.request(user, json!({"message": "Pay"})).await;
+    assert_eq!(device.approve(approved).await.status, 200);
+    let (status, body) = svc
+        .backend
+        .get(&format!(
+            "/protected/json/verify/{}/{user}",
+            device.code_at(clock.now())
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = svc
+        .backend
+        .get(&format!("/protected/json/verify/000000/{user}"))
+        .await;
+    assert_ne!(status, 200, "a wrong code is not counted: {body}");
+
+    let (status, body) = svc.backend.get("/protected/json/app/stats").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true);
+    assert_eq!(body["message"], "Monthly statistics.");
+    assert_eq!(body["app_id"], svc.app.serial_id);
+    assert_eq!(body["total_users"], 2, "deleted people are not counted now");
+    let months = body["stats"].as_array().unwrap();
+    assert_eq!(body["count"], months.len());
+    let month = months.last().unwrap();
+    let now = time::OffsetDateTime::from_unix_timestamp(clock.now()).unwrap();
+    assert_eq!(month["month"], now.month().to_string());
+    assert_eq!(month["year"], now.year());
+    assert_eq!(
+        month["users_count"], 3,
+        "people created this month: {month}"
+    );
+    assert_eq!(month["approval_requests_count"], 2);
+    assert_eq!(month["approvals_count"], 1);
+    assert_eq!(month["codes_accepted_count"], 1);
+    assert_eq!(month["auths_count"], 2, "one approval and one code");
+    assert_eq!(month["sms_count"], 0);
+    assert_eq!(month["calls_count"], 0);
+    assert!(month["api_calls_count"].is_null(), "not counted: {month}");
+
+    clock.advance(32 * 86_400);
+    let (_, body) = svc.backend.get("/protected/json/app/stats").await;
+    let months = body["stats"].as_array().unwrap();
+    let before = months
+        .iter()
+        .find(|m| m["month"] == now.month().to_string() && m["year"] == now.year())
+        .unwrap_or_else(|| panic!("the earlier month is still listed: {body}"));
+    let current = months.last().unwrap();
+    assert_eq!(before["users_count"], 3, "last month keeps its counts");
+    assert_eq!(before["auths_count"], 2);
+    for field in [
+        "users_count",
+        "auths_count",
+        "approval_requests_count",
+        "codes_accepted_count",
+    ] {
+        assert_eq!(current[field], 0, "a new month starts at zero: {current}");
+    }
+    let (status, body) = svc
+        .backend
+        .with_key("wrong")
+        .get("/protected/json/app/stats")
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error_code"].as_str()),
+        (401, Some("60001"))
+    );
+}

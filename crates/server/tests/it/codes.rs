@@ -4,36 +4,29 @@
 
 use assent_protocol::totp::STEP_SECONDS;
 use assent_server::clock::Clock;
-use assent_testkit::{Options, TestService};
+use assent_testkit::TestService;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 /// A service on an adjustable clock.
 async fn service() -> (TestService, Clock) {
-    let clock = Clock::adjustable();
-    let service_clock = clock.clone();
-    let svc = TestService::start_with(Options {
-        configure: Some(Box::new(move |c| c.clock = service_clock)),
-        ..Options::default()
-    })
-    .await;
-    (svc, clock)
+    TestService::with_adjustable_clock().await
 }
 
 /// Moves the clock to the middle of a step, so a test has ~15 s before the step changes.
-fn mid_step(clock: &Clock) -> i64 {
+pub(crate) fn mid_step(clock: &Clock) -> i64 {
     let into = clock.now().rem_euclid(STEP_SECONDS);
     clock.advance((STEP_SECONDS / 2 - into).rem_euclid(STEP_SECONDS));
     clock.now()
 }
 
-async fn verify(svc: &TestService, token: &str, user: u64) -> (StatusCode, Value) {
+pub(crate) async fn verify(svc: &TestService, token: &str, user: u64) -> (StatusCode, Value) {
     svc.backend
         .get(&format!("/protected/json/verify/{token}/{user}"))
         .await
 }
 
-fn assert_invalid(reply: &(StatusCode, Value), why: &str) {
+pub(crate) fn assert_invalid(reply: &(StatusCode, Value), why: &str) {
     assert_eq!(reply.0, 401, "{why}: {}", reply.1);
     assert_eq!(reply.1["error_code"], "60020", "{why}: {}", reply.1);
     assert_eq!(reply.1["token"], "is invalid", "{why}: Authy's shape");

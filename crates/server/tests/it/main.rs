@@ -1,6 +1,7 @@
 //! Integration tests of `assent-server` over real sockets: one module per source module.
 
 mod approval_log;
+mod authenticator;
 mod backend;
 mod codes;
 mod device;

@@ -8,7 +8,7 @@ use assent_server::admin::Operator;
 use assent_server::config::{KekSource, ServiceConfig};
 use assent_server::sealed::{Kek, KeyRing, SealError, SecretPurpose};
 use assent_server::{OpenError, open_store};
-use assent_testkit::{Engine, Options, TestData, TestService};
+use assent_testkit::{AuthenticatorApp, Engine, Options, TestData, TestService};
 
 /// Everything a thief of the database gets: every file of a SQLite database (main file, WAL,
 /// shared memory) or a `pg_dump` of a PostgreSQL one (byte columns as hex).
@@ -337,16 +337,27 @@ async fn a_postgres_database_needs_a_key_given_explicitly() {
     }
 }
 
-/// A device's one-time code seed is stored sealed: a thief of the database (files or dump) finds
-/// no copy of it, raw or hex.
+/// A device's one-time code seed, and a person's seed for another authenticator app, are stored
+/// sealed: a thief of the database (files or dump) finds no copy of them, raw, hex, base64url or
+/// base32; nor does any other file of a SQLite service's data directory hold one.
 #[tokio::test]
 async fn a_stolen_database_holds_no_code_seed() {
     let svc = TestService::start().await;
-    let (_, first) = svc.enrolled_user("seed@example.com").await;
+    let (user, first) = svc.enrolled_user("seed@example.com").await;
     let (_, second) = svc.enrolled_user("seed2@example.com").await;
+    let (status, reply) = svc
+        .backend
+        .post_json(
+            &format!("/protected/json/users/{user}/secret"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let other_app = AuthenticatorApp::scan(reply["qr_code"].as_str().unwrap());
     let seeds = [
         *first.enrollment.code_seed.expose(),
         *second.enrollment.code_seed.expose(),
+        other_app.seed_bytes(),
     ];
     let stored = svc
         .state
@@ -355,11 +366,27 @@ async fn a_stolen_database_holds_no_code_seed() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|s| matches!(s.purpose, SecretPurpose::CodeSeed { .. }))
+        .filter(|s| {
+            matches!(
+                s.purpose,
+                SecretPurpose::CodeSeed { .. } | SecretPurpose::AuthenticatorAppSeed { .. }
+            )
+        })
         .count();
-    assert_eq!(stored, 2, "each enrolled device has a stored seed");
+    assert_eq!(
+        stored, 3,
+        "each enrolled device and the other app have a stored seed"
+    );
     let stopped = svc.stop().await;
-    let loot = stolen(&stopped.data);
+    let mut loot = stolen(&stopped.data);
+    if stopped.data.engine == Engine::Sqlite {
+        for entry in std::fs::read_dir(stopped.data.dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                loot.extend(std::fs::read(&path).unwrap());
+            }
+        }
+    }
     for seed in seeds {
         assert!(
             !contains(&loot, &seed),
@@ -368,6 +395,11 @@ async fn a_stolen_database_holds_no_code_seed() {
         assert!(
             !contains(&loot, assent_protocol::crypto::b64url(&seed).as_bytes()),
             "nor its text form"
+        );
+        let base32 = assent_protocol::totp::CodeSeed::from_bytes(seed).to_base32();
+        assert!(
+            !contains(&loot, base32.as_bytes()),
+            "nor its base32 form (the otpauth URI's)"
         );
     }
 }
