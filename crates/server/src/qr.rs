@@ -74,7 +74,7 @@ pub fn png_data_url(text: &str, size: u64) -> Result<Zeroizing<String>, QrError>
         writer.finish().map_err(png_error)?;
     }
     let mut url = Zeroizing::new(String::from("data:image/png;base64,"));
-    base64::engine::general_purpose::STANDARD.encode_string(&*png, &mut *url);
+    base64::engine::general_purpose::STANDARD.encode_string(&*png, &mut url);
     Ok(url)
 }
 
