@@ -49,6 +49,11 @@ pub struct ServeArgs {
     /// A proxy in front of the service whose X-Forwarded-For is trusted (repeat for several).
     #[arg(long, env = "ASSENT_TRUSTED_PROXY", value_delimiter = ',')]
     trusted_proxy: Vec<IpAddr>,
+    /// For tests only: run the service's clock this many seconds off the system's (a service
+    /// whose clock is wrong, to show what devices then see). Hidden from `--help`; see
+    /// docs/cli.md.
+    #[arg(long, hide = true, allow_hyphen_values = true, value_parser = clap::value_parser!(i64).range(-86_400..=86_400))]
+    clock_offset: Option<i64>,
 }
 
 fn rate(per_second: f64) -> Option<Rate> {
@@ -137,6 +142,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     limits.per_api_key = rate(args.rate_per_api_key);
     limits.per_source = rate(args.rate_per_source);
     limits.trusted_proxies = args.trusted_proxy;
+    if let Some(offset) = args.clock_offset {
+        let clock = assent_server::clock::Clock::adjustable();
+        clock.advance(offset);
+        tracing::warn!(
+            offset_secs = offset,
+            "the service's clock is set off the system's (--clock-offset, for tests only)"
+        );
+        config.clock = clock;
+    }
     let service = Service::open(config)
         .await
         .with_context(|| format!("opening the database {database}"))?;
