@@ -44,7 +44,7 @@ async fn a_service_clock_five_minutes_ahead_is_warned_about_until_it_agrees_agai
         svc.addr.to_string(),
         "named by host and port"
     );
-    assert_eq!(session.clocks(), vec![first.clone()]);
+    assert_eq!(session.clocks(), vec![first]);
 
     // The service's clock jumps 5 minutes ahead; the next connection is refused for the skew
     // (60101), and its answer's Date still tells the time.
