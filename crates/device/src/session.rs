@@ -509,10 +509,11 @@ impl DeviceSession {
             None => host.to_owned(),
         };
         let measured = ClockView::new(account_id, service, offset_secs, now_ms);
-        if measured.skewed {
-            tracing::warn!(account = %account_id, offset_secs, "this computer's clock is off from the service's; one-time codes will be refused");
-        }
         if let Some(clock) = self.inner.clocks.observe(measured) {
+            // Logged when it is news, not at every retry while it lasts.
+            if clock.skewed {
+                tracing::warn!(account = %account_id, offset_secs, "this computer's clock is off from the service's; one-time codes will be refused");
+            }
             self.emit(SessionEvent::Clock { clock });
         }
     }
