@@ -12,6 +12,11 @@ fn main() {
         "update_state",
         "check_update",
         "install_update",
+        "code",
+        "copy_code",
+        "code_digits",
+        "set_code_digits",
+        "clocks",
     ]);
     tauri_build::try_build(
         tauri_build::Attributes::new()

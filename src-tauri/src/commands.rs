@@ -107,6 +107,7 @@ pub async fn set_settings<R: Runtime>(
     let applied = desktop.session.set_settings(Settings {
         notifications_paused: settings.notifications_paused,
         check_for_updates: settings.check_for_updates,
+        ..before
     })?;
     if applied.check_for_updates && !before.check_for_updates {
         // Turned on: look now rather than at the next daily wake.

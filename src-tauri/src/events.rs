@@ -35,10 +35,15 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, mut session_events: SessionEvents)
                 SessionEvent::Settings { settings } => {
                     crate::tray::set_paused(&app, settings.notifications_paused);
                 }
-                SessionEvent::Connection { .. } | SessionEvent::Accounts { .. } => {
+                SessionEvent::Connection { .. } => crate::tray::refresh_links(&app),
+                SessionEvent::Accounts { .. } => {
                     crate::tray::refresh_links(&app);
+                    crate::codes::refresh_tray(&app);
                 }
-                SessionEvent::Resolved { .. } | SessionEvent::Notice { .. } => {}
+                // The window shows the clock warning; nothing else does.
+                SessionEvent::Resolved { .. }
+                | SessionEvent::Notice { .. }
+                | SessionEvent::Clock { .. } => {}
             }
             if let Err(e) = app.emit(events::SESSION, &event) {
                 tracing::warn!(error = %e, "could not send an event to the UI");

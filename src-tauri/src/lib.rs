@@ -11,6 +11,8 @@
 //! is enrolled.
 
 mod autostart;
+pub mod clipboard;
+pub mod codes;
 pub mod commands;
 pub mod desktop;
 mod events;
@@ -45,8 +47,14 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::update_state,
             commands::check_update,
             commands::install_update,
+            codes::code,
+            codes::copy_code,
+            codes::code_digits,
+            codes::set_code_digits,
+            codes::clocks,
         ])
         .manage(updates::Updates::default())
+        .manage(Arc::new(clipboard::CodeClipboard::system()))
         .on_window_event(|window, event| {
             if let WindowEvent::Destroyed = event {
                 // Closing the window destroys its web view; the app keeps running in the tray

@@ -1,6 +1,7 @@
 //! The tray icon: the pending count (the icon's label), a line per account saying whether it is
 //! connected, reconnecting (and when the next try is) or offline, and a menu (open, pause
-//! notifications, quit). It reads the session; it keeps no state of its own.
+//! notifications, copy each account's one-time code (see `codes`), quit). It reads the session;
+//! it keeps no state of its own.
 
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -69,7 +70,9 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
                 }
             }
             "quit" => app.exit(0),
-            _ => {}
+            other => {
+                crate::codes::on_menu(app, other);
+            }
         })
         .on_tray_icon_event(|tray, event| {
             if let TrayIconEvent::Click {
@@ -90,7 +93,14 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
         update: Mutex::new(None),
     });
     refresh_links(app);
+    crate::codes::refresh_tray(app);
     Ok(())
+}
+
+/// The tray's menu, once the tray exists.
+pub fn menu<R: Runtime>(app: &AppHandle<R>) -> Option<Menu<R>> {
+    app.try_state::<TrayItems<R>>()
+        .map(|items| items.menu.clone())
 }
 
 /// Shows the pending count on the icon (its label) and in the menu.

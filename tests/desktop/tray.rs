@@ -1,6 +1,6 @@
 //! The tray as a desktop panel sees it: a StatusNotifierWatcher and host on the session bus
 //! (`tray_host.py`, over D-Bus) reads the app's tray item: its label shows the pending count, and
-//! its menu the count and each account's link.
+//! its menu the count, each account's link and a line to copy each account's one-time code.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -120,6 +120,19 @@ fn the_tray_shows_the_pending_count_and_each_accounts_link() {
     assert!(
         idle["label"].as_str().unwrap_or_default().is_empty(),
         "no count on the icon while nothing waits: {idle}"
+    );
+    let menu = Panel::menu(&idle);
+    let copy = menu.iter().position(|l| l == "Copy code for Acme Bank");
+    let pause = menu.iter().position(|l| l == "Pause notifications");
+    assert!(
+        copy.is_some() && copy > pause,
+        "each account has a copy line, after the pause toggle: {menu:?}"
+    );
+    assert!(
+        !menu
+            .iter()
+            .any(|l| l.chars().filter(char::is_ascii_digit).count() >= 6),
+        "no code is ever in the menu's text: {menu:?}"
     );
 
     let first = service.send(user, "Sign in to Acme Bank?");

@@ -89,6 +89,40 @@ impl AppSession {
         panic!("no WebDriver session: {last_error}");
     }
 
+    /// Starts the app on a fresh data directory (`dir/desktop`) with a keychain namespace of its
+    /// own, logging to `shots/desktop.log`; returns it with the data directory, the namespace and
+    /// the log.
+    pub async fn start_fresh(
+        dir: &std::path::Path,
+        shots: PathBuf,
+    ) -> (AppSession, PathBuf, String, PathBuf) {
+        let data_dir = dir.join("desktop");
+        let keyring = format!("assent-test-{}", uuid::Uuid::new_v4());
+        let log = shots.join("desktop.log");
+        let app = Self::start(
+            &[
+                ("ASSENT_DATA_DIR", data_dir.to_str().unwrap()),
+                ("ASSENT_KEYRING_SERVICE", &keyring),
+                ("ASSENT_LOG", "info"),
+            ],
+            shots,
+            &log,
+        )
+        .await;
+        (app, data_dir, keyring, log)
+    }
+
+    /// Enrolls from an `assent://enroll` link on the onboarding screen, as a person pastes it.
+    pub async fn enroll(&self, link: &str, app_name: &str) {
+        self.el("enroll-input").await.send_keys(link).await.unwrap();
+        self.click("enroll-button").await;
+        self.wait_text(
+            "flash",
+            &format!("This computer now approves for {app_name}."),
+        )
+        .await;
+    }
+
     fn css(testid: &str) -> String {
         format!("[data-testid=\"{testid}\"]")
     }

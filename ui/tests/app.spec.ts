@@ -357,7 +357,7 @@ test("pausing notifications from the tray shows in Settings", async ({ page }) =
   const ui = await start(page, { state: state() });
   await page.getByTestId("tab-settings").click();
   await expect(page.getByTestId("pause-notifications")).not.toBeChecked();
-  await ui.session({ kind: "settings", settings: { notifications_paused: true, check_for_updates: true } });
+  await ui.session({ kind: "settings", settings: { notifications_paused: true, check_for_updates: true, code_digits: 6 } });
   await expect(page.getByTestId("pause-notifications")).toBeChecked();
 });
 

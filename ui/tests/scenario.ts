@@ -10,6 +10,13 @@ export interface Scenario {
   update?: UpdateView;
   /** Command → the error it rejects with. */
   failures?: Partial<Record<Command, ErrorView>>;
+  /** Account id → the codes `code` answers for it, one per call in turn (the last repeats);
+   * default one fixed code. */
+  codes?: Record<string, string[]>;
+  /** The seconds each answered code has left (default 30). */
+  codeSecondsLeft?: number;
+  /** The code length `code_digits` answers (default 6). */
+  codeDigits?: number;
   /** Command → its answer (instead of the default). */
   answers?: { [C in Command]?: Commands[C]["answer"] };
 }

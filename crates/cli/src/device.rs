@@ -548,6 +548,17 @@ async fn watch(auth: Authenticator, json: bool) -> anyhow::Result<()> {
                 );
             }
             SessionEvent::Notice { message, .. } => eprintln!("warning: {}", shown_text(&message)),
+            SessionEvent::Clock { clock } if json => {
+                println!(
+                    "{}",
+                    json!({"event": "clock", "account": clock.account_id, "service": clock.service,
+                           "offset_secs": clock.offset_secs, "skewed": clock.skewed})
+                );
+            }
+            SessionEvent::Clock { clock } if clock.skewed => {
+                eprintln!("warning: {}", assent_device::clock::warning(&clock));
+            }
+            SessionEvent::Clock { .. } => {}
             SessionEvent::Pending { .. } | SessionEvent::Settings { .. } => {}
         }
         std::io::stdout().flush()?;

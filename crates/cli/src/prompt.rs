@@ -472,6 +472,13 @@ impl Prompt {
             SessionEvent::Notice { message, .. } => {
                 self.screen.say(&format!("warning: {message}"));
             }
+            SessionEvent::Clock { clock } if clock.skewed => {
+                self.screen.say(&format!(
+                    "warning: {}",
+                    assent_device::clock::warning(&clock)
+                ));
+            }
+            SessionEvent::Clock { .. } => {}
             SessionEvent::Resolved { .. }
             | SessionEvent::Accounts { .. }
             | SessionEvent::Settings { .. } => {}

@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// uses it gives relying parties nothing to verify and devices nothing to watch.
     #[arg(long, hide = true)]
     without_receipts: bool,
+    /// For tests only: run the service's clock this many seconds off the system's (a service
+    /// whose clock is wrong, to show what devices then see). Hidden from `--help`; see
+    /// docs/cli.md.
+    #[arg(long, hide = true, allow_hyphen_values = true, value_parser = clap::value_parser!(i64).range(-86_400..=86_400))]
+    clock_offset: Option<i64>,
 }
 
 fn rate(per_second: f64) -> Option<Rate> {
@@ -146,6 +151,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     limits.per_api_key = rate(args.rate_per_api_key);
     limits.per_source = rate(args.rate_per_source);
     limits.trusted_proxies = args.trusted_proxy;
+    if let Some(offset) = args.clock_offset {
+        let clock = assent_server::clock::Clock::adjustable();
+        clock.advance(offset);
+        tracing::warn!(
+            offset_secs = offset,
+            "the service's clock is set off the system's (--clock-offset, for tests only)"
+        );
+        config.clock = clock;
+    }
     let service = Service::open(config)
         .await
         .with_context(|| format!("opening the database {database}"))?;

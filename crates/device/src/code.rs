@@ -5,13 +5,17 @@
 use std::fmt;
 use std::sync::Arc;
 
-use assent_protocol::totp::{Digits, seconds_left, time_step};
+use assent_protocol::totp::{Digits, STEP_SECONDS, seconds_left, time_step};
 use serde::Serialize;
+use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::Account;
 use crate::authenticator::{Authenticator, blocking};
 use crate::error::{Error, Result};
+use crate::session::DeviceSession;
+use crate::settings::Settings;
+use crate::view::shown_text;
 
 /// An account's current code.
 #[derive(Clone, PartialEq, Eq, Serialize)]
@@ -39,6 +43,91 @@ impl fmt::Debug for AccountCode {
             .field("code", &"<redacted>")
             .field("seconds_left", &self.seconds_left)
             .finish()
+    }
+}
+
+/// An account's current code as a UI shows it: with the seconds its step has left, so the UI
+/// counts down and asks again when the step ends. `Debug` prints the code as `<redacted>`; a shell
+/// puts it on screen and in the clipboard on the person's click, never in a notification, a log
+/// or a window title.
+#[derive(Clone, PartialEq, Eq, Serialize, TS)]
+pub struct CodeView {
+    /// The account.
+    pub account_id: Uuid,
+    /// The relying party's name (stripped of unsafe characters).
+    pub app_name: String,
+    /// The code's digits.
+    pub code: String,
+    /// Its length (6, 7 or 8: the setting).
+    pub digits: u8,
+    /// Seconds until it changes (1 to `step_seconds`), from this computer's clock.
+    pub seconds_left: i64,
+    /// The length of a step (30).
+    pub step_seconds: i64,
+}
+
+impl fmt::Debug for CodeView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeView")
+            .field("account_id", &self.account_id)
+            .field("app_name", &self.app_name)
+            .field("code", &"<redacted>")
+            .field("digits", &self.digits)
+            .field("seconds_left", &self.seconds_left)
+            .finish()
+    }
+}
+
+impl From<AccountCode> for CodeView {
+    fn from(code: AccountCode) -> Self {
+        CodeView {
+            account_id: code.account,
+            app_name: shown_text(&code.app_name),
+            digits: u8::try_from(code.code.len()).unwrap_or(u8::MAX),
+            code: code.code,
+            seconds_left: code.seconds_left,
+            step_seconds: STEP_SECONDS,
+        }
+    }
+}
+
+impl DeviceSession {
+    /// The current code of account `account_id` at Unix time `now` (this computer's clock, never
+    /// corrected by a service's: see [`crate::clock`]), with the length set in the settings.
+    ///
+    /// # Errors
+    /// [`Error::UnknownAccount`], [`Error::Storage`], then as [`Authenticator::code`] (revoked,
+    /// no seed in the keychain, keychain errors).
+    pub async fn code(&self, account_id: Uuid, now: i64) -> Result<CodeView> {
+        let account = self.authenticator().account(account_id)?;
+        let digits = self.settings().digits();
+        Ok(self
+            .authenticator()
+            .code(&account, now, digits)
+            .await?
+            .into())
+    }
+
+    /// The code length in effect (6 to 8).
+    pub fn code_digits(&self) -> u8 {
+        self.settings().digits().get()
+    }
+
+    /// Sets the code length: written to the settings file first, then in effect and announced.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] outside 6 to 8 (nothing written); [`Error::Storage`].
+    pub fn set_code_digits(&self, digits: u8) -> Result<u8> {
+        let checked = Digits::new(usize::from(digits)).map_err(|e| Error::InvalidSetting {
+            name: "the code length".into(),
+            value: digits.to_string(),
+            expected: format!("{e}; choose 6, 7 or 8"),
+        })?;
+        let settings = Settings {
+            code_digits: checked.get(),
+            ..self.settings()
+        };
+        Ok(self.set_settings(settings)?.digits().get())
     }
 }
 

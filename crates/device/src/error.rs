@@ -182,13 +182,16 @@ pub enum ErrorKind {
     UpdateNotNow,
     /// A verified update could not be written in place of the app (the app is unchanged).
     UpdateInstallFailed,
+    /// The system clipboard could not be used (no display, or a desktop that offers no
+    /// clipboard to the app): nothing was copied. Desktop shells only.
+    ClipboardUnavailable,
     /// Anything the shell could not classify (a bug): the UI shows a generic message.
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order (the generated TypeScript and its tests list them).
-    pub const ALL: [ErrorKind; 29] = [
+    pub const ALL: [ErrorKind; 30] = [
         ErrorKind::KeychainUnavailable,
         ErrorKind::KeychainError,
         ErrorKind::KeyMissing,
@@ -217,6 +220,7 @@ impl ErrorKind {
         ErrorKind::UpdateSignatureInvalid,
         ErrorKind::UpdateNotNow,
         ErrorKind::UpdateInstallFailed,
+        ErrorKind::ClipboardUnavailable,
         ErrorKind::Internal,
     ];
 
@@ -251,6 +255,7 @@ impl ErrorKind {
             ErrorKind::UpdateSignatureInvalid => "update_signature_invalid",
             ErrorKind::UpdateNotNow => "update_not_now",
             ErrorKind::UpdateInstallFailed => "update_install_failed",
+            ErrorKind::ClipboardUnavailable => "clipboard_unavailable",
             ErrorKind::Internal => "internal",
         }
     }

@@ -18,6 +18,9 @@
 //! - [`DeviceSession`]: a running device (every account's stream, the verified pending requests,
 //!   links, revocation, logos, settings) emitting typed [`view::SessionEvent`]s; the desktop app
 //!   and `assent device watch` are thin consumers of it.
+//! - One-time codes: [`DeviceSession::code`] ([`CodeView`], the length a setting), and
+//!   [`clock`]: how far each service's clock is from this device's, measured at each connection
+//!   and heartbeat, for a warning only.
 //! - [`view`]: what a session shows (the desktop UI's IPC types, from which its TypeScript is
 //!   generated) and [`ErrorKind`], the one enum of error codes.
 //!
@@ -49,6 +52,7 @@
 mod account;
 mod authenticator;
 mod client;
+pub mod clock;
 mod code;
 mod error;
 mod key;
@@ -63,7 +67,7 @@ pub mod view;
 pub use account::{Account, DataDir, HISTORY_LIMIT, HistoryEntry, host_name};
 pub use authenticator::{Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment};
 pub use client::{DeviceClient, MAX_ANSWER_BYTES};
-pub use code::AccountCode;
+pub use code::{AccountCode, CodeView};
 pub use error::{Error, ErrorKind, Result};
 pub use key::DeviceKey;
 pub use logo::picture::{PictureError, normalize as normalize_logo};

@@ -41,6 +41,7 @@ use crate::account::{Account, DataDir};
 use crate::authenticator::{
     Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment,
 };
+use crate::clock::{ClockView, ClockWatch};
 use crate::error::{Error, ErrorKind, Result};
 use crate::logo::{LogoCache, LogoLimits, LogoLookup, LogoScope, fetch_logo};
 use crate::revocation::RevocationProof;
@@ -219,6 +220,8 @@ struct Inner {
     config: SessionConfig,
     events: mpsc::UnboundedSender<SessionEvent>,
     state: Mutex<State>,
+    /// Each account's service clock, as last measured (see [`crate::clock`]).
+    clocks: ClockWatch,
 }
 
 impl Drop for Inner {
@@ -303,6 +306,7 @@ impl DeviceSession {
                 config,
                 events: tx,
                 state: Mutex::new(state),
+                clocks: ClockWatch::default(),
             }),
         };
         Ok((session, SessionEvents { rx }))
@@ -434,6 +438,13 @@ impl DeviceSession {
                 self.emit_link(account);
                 false
             }
+            PushEvent::ServiceClock {
+                account,
+                offset_secs,
+            } => {
+                self.service_clock(account, offset_secs, now);
+                false
+            }
             PushEvent::RequestArrived { account, id } => self.arrived(account, id).await,
             PushEvent::RequestResolved { id, status, .. } => {
                 let removed = {
@@ -485,6 +496,31 @@ impl DeviceSession {
                 false
             }
         }
+    }
+
+    /// An account's service told its time: reported when it is news (see [`ClockWatch`]).
+    fn service_clock(&self, account_id: Uuid, offset_secs: i64, now_ms: i64) {
+        let Ok(account) = self.inner.auth.account(account_id) else {
+            return;
+        };
+        let host = account.server.host_str().unwrap_or_default();
+        let service = match account.server.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let measured = ClockView::new(account_id, service, offset_secs, now_ms);
+        if let Some(clock) = self.inner.clocks.observe(measured) {
+            // Logged when it is news, not at every retry while it lasts.
+            if clock.skewed {
+                tracing::warn!(account = %account_id, offset_secs, "this computer's clock is off from the service's; one-time codes will be refused");
+            }
+            self.emit(SessionEvent::Clock { clock });
+        }
+    }
+
+    /// Each account's service clock as last measured, by account id: what a UI shows at start.
+    pub fn clocks(&self) -> Vec<ClockView> {
+        self.inner.clocks.all()
     }
 
     /// The stream was refused as revoked or unknown without proof: ask the service over a
@@ -592,6 +628,7 @@ impl DeviceSession {
             state.streams.remove(&account);
             gone
         };
+        self.inner.clocks.forget(account);
         self.set_link(account, Link::offline());
         for id in gone {
             self.emit(SessionEvent::Resolved {
@@ -759,6 +796,7 @@ impl DeviceSession {
             state.links.remove(&id);
             state.requests.retain(|_, p| p.shown.account_id != id);
         }
+        self.inner.clocks.forget(id);
         self.emit_accounts().await;
         self.emit_pending();
         Ok(())

@@ -17,10 +17,27 @@ pub struct Settings {
     /// installs one without the person's click). On by default; the terminal ignores it.
     #[serde(default = "on")]
     pub check_for_updates: bool,
+    /// Digits of the one-time codes this device shows: 6 (what backends and other authenticator
+    /// apps expect), 7 or 8. The service accepts any of the three (it checks a code at the length
+    /// typed), so this is the person's choice alone. A value outside 6 to 8 in the file is read
+    /// as 6 ([`Settings::digits`]).
+    #[serde(default = "six")]
+    pub code_digits: u8,
 }
 
 fn on() -> bool {
     true
+}
+
+fn six() -> u8 {
+    assent_protocol::totp::DEFAULT_DIGITS
+}
+
+impl Settings {
+    /// The code length in effect: [`Settings::code_digits`] when it is 6 to 8, else 6.
+    pub fn digits(&self) -> assent_protocol::totp::Digits {
+        assent_protocol::totp::Digits::new(usize::from(self.code_digits)).unwrap_or_default()
+    }
 }
 
 impl Default for Settings {
@@ -28,6 +45,7 @@ impl Default for Settings {
         Settings {
             notifications_paused: false,
             check_for_updates: true,
+            code_digits: six(),
         }
     }
 }
@@ -43,5 +61,19 @@ mod tests {
             old.notifications_paused && old.check_for_updates,
             "an older settings file keeps its values and checks for updates: {old:?}"
         );
+        assert_eq!(old.digits().get(), 6, "and shows 6-digit codes");
+    }
+
+    #[test]
+    fn a_code_length_outside_six_to_eight_in_the_file_reads_as_six() {
+        for (stored, shown) in [(6, 6), (7, 7), (8, 8), (0, 6), (5, 6), (9, 6), (255, 6)] {
+            let settings: Settings =
+                serde_json::from_str(&format!(r#"{{"code_digits":{stored}}}"#)).unwrap();
+            assert_eq!(
+                settings.digits().get(),
+                shown,
+                "code_digits {stored} in the file should show {shown}-digit codes"
+            );
+        }
     }
 }

@@ -117,6 +117,15 @@ pub enum PushEvent {
         /// The account.
         account: Uuid,
     },
+    /// The service told its time (the `Date` of a connection's answer, accepted or refused, or
+    /// a heartbeat's `ts`): its clock minus this device's, in seconds. Unsigned: only for a
+    /// warning (see [`crate::clock`]).
+    ServiceClock {
+        /// The account.
+        account: Uuid,
+        /// The service's clock minus this device's, in seconds.
+        offset_secs: i64,
+    },
 }
 
 /// Timing of a stream; the defaults are the protocol's.
@@ -381,7 +390,18 @@ async fn run(
         {
             return;
         }
-        let ended = match connect(&account, &client, config.connect_timeout()).await {
+        let mut clock = None;
+        let connected = connect(&account, &client, config.connect_timeout(), &mut clock).await;
+        if let Some(offset_secs) = clock {
+            let event = PushEvent::ServiceClock {
+                account: id,
+                offset_secs,
+            };
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+        let ended = match connected {
             Ok(socket) => run_connection(&account, socket, &mut tracked, &config, &tx).await,
             Err(ConnectError::Revoked(proof)) => Ended::Revoked(proof),
             Err(ConnectError::Unproven) => {
@@ -441,10 +461,27 @@ fn socket_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_FRAME_BYTES))
 }
 
+/// Unix milliseconds now, for clock measurements (read at the edge).
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The offset a connection answer's `Date` header tells, if it has a readable one.
+fn date_offset(headers: &tungstenite::http::HeaderMap, sent_ms: i64) -> Option<i64> {
+    let date = headers.get("date")?.to_str().ok()?;
+    crate::clock::offset_from_date_header(date, sent_ms, unix_ms())
+}
+
+/// Opens the stream. `clock` receives the service's clock offset when its answer (an accepted
+/// upgrade or a refusal, `60101` for a clock too far off included) carried a `Date`.
 async fn connect(
     account: &Account,
     client: &DeviceClient,
     timeout: Duration,
+    clock: &mut Option<i64>,
 ) -> Result<Socket, ConnectError> {
     let mut url = endpoint(client.server(), "/device/v1/stream");
     let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
@@ -463,10 +500,15 @@ async fn connect(
     );
     let connecting =
         tokio_tungstenite::connect_async_with_config(request, Some(socket_config()), false);
+    let sent_ms = unix_ms();
     match tokio::time::timeout(timeout, connecting).await {
         Err(_) => Err(ConnectError::Other("timed out".into())),
-        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Ok((socket, response))) => {
+            *clock = date_offset(response.headers(), sent_ms);
+            Ok(socket)
+        }
         Ok(Err(tungstenite::Error::Http(response))) => {
+            *clock = date_offset(response.headers(), sent_ms);
             // The body is what arrived with the headers (tungstenite reads no further).
             let body: Option<ErrorBody> = response
                 .body()
@@ -574,7 +616,10 @@ async fn run_connection(
                     tracing::warn!(account = %id, error = %why, "ignoring a revoked frame whose notice does not verify; the key is kept");
                 }
             },
-            StreamMessage::Heartbeat { .. } => {}
+            StreamMessage::Heartbeat { ts } => events.push(PushEvent::ServiceClock {
+                account: id,
+                offset_secs: crate::clock::offset_secs(ts, unix_ms()),
+            }),
         }
         if tracked.waiting.len() != backlog {
             backlog = tracked.waiting.len();

@@ -22,6 +22,8 @@ use uuid::Uuid;
 
 use crate::account::{Account, HistoryEntry};
 use crate::authenticator::ShownRequest;
+pub use crate::clock::ClockView;
+pub use crate::code::CodeView;
 use crate::error::{Error, ErrorKind};
 pub use crate::settings::Settings;
 
@@ -457,6 +459,13 @@ pub enum SessionEvent {
         /// The settings now in effect.
         settings: Settings,
     },
+    /// An account's service clock was measured and it is news: the first measurement, a
+    /// difference over one code step that starts or stops, or one that moved. A UI warns while
+    /// `skewed` holds (see [`crate::clock`]).
+    Clock {
+        /// The measurement.
+        clock: ClockView,
+    },
     /// Something the person should know that no command asked for: a request that failed its
     /// security check, a revocation, a settings file that could not be read.
     Notice {
@@ -499,6 +508,8 @@ pub fn typescript_declarations() -> String {
         StateView::decl(&cfg),
         DecisionView::decl(&cfg),
         ErrorView::decl(&cfg),
+        ClockView::decl(&cfg),
+        CodeView::decl(&cfg),
         SessionEvent::decl(&cfg),
     ];
     for decl in decls {

@@ -62,6 +62,25 @@ impl Clock {
     }
 }
 
+/// Sets every answer's `Date` header from the service's clock (HTTP would take the system's):
+/// devices compare it with their own clock to warn their person of a drift that would get their
+/// one-time codes refused, and the clock that matters is the one that checks codes.
+pub async fn date_header(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let now = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(u64::try_from(state.now()).unwrap_or(0));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::DATE, value);
+    }
+    response
+}
+
 /// Unix seconds now.
 pub fn unix_now() -> i64 {
     unix_now_ms() / 1000

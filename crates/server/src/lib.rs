@@ -515,6 +515,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::observe,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            clock::date_header,
+        ))
         .layer(
             tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 // The matched route, never the URI: a query may carry an API key.

@@ -306,6 +306,13 @@ impl AssentService {
         self.child = Some(child);
     }
 
+    /// (Re)starts the process on the same port and database with `args` as its further `assent
+    /// serve` arguments from now on (replacing those it was started with).
+    pub fn restart_with(&mut self, args: &[&str]) {
+        self.options.args = args.iter().map(|a| (*a).to_owned()).collect();
+        self.restart();
+    }
+
     /// Sends a signal (`-KILL`, `-TERM`) and waits for the process to end.
     pub fn signal(&mut self, signal: &str) {
         let mut child = self.child.take().expect("running");

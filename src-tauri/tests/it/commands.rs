@@ -339,3 +339,41 @@ fn updates_report_the_version_and_refuse_what_this_build_cannot_do() {
     let install = invoke(&main, "install_update", json!({})).expect_err("nothing to install");
     assert_eq!(install["code"], "update_not_now", "{install}");
 }
+
+#[test]
+fn code_commands_answer_in_the_ui_shapes_and_refuse_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let main = window(&app, "main");
+    assert_eq!(invoke(&main, "code_digits", json!({})).unwrap(), json!(6));
+    assert_eq!(
+        invoke(&main, "set_code_digits", json!({"digits": 7})).unwrap(),
+        json!(7)
+    );
+    for bad in [json!(5), json!(9), json!(0)] {
+        let refused = invoke(&main, "set_code_digits", json!({"digits": bad}))
+            .expect_err("only 6, 7 or 8 digits");
+        assert_eq!(refused["code"], "invalid_setting", "{bad}: {refused}");
+    }
+    assert!(
+        invoke(&main, "set_code_digits", json!({"digits": 300})).is_err(),
+        "not even a digit count"
+    );
+    assert_eq!(invoke(&main, "code_digits", json!({})).unwrap(), json!(7));
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    for cmd in ["code", "copy_code"] {
+        let refused =
+            invoke(&main, cmd, json!({"account_id": unknown})).expect_err("no such account");
+        assert_eq!(refused["code"], "unknown_account", "{cmd}: {refused}");
+        let malformed = invoke(&main, cmd, json!({"account_id": "not-a-uuid"}));
+        assert!(malformed.is_err(), "{cmd} with a malformed id is refused");
+    }
+    assert_eq!(invoke(&main, "clocks", json!({})).unwrap(), json!([]));
+
+    let other = window(&app, "other");
+    for cmd in ["code", "copy_code", "clocks", "set_code_digits"] {
+        let error = invoke(&other, cmd, json!({"account_id": unknown, "digits": 6}))
+            .expect_err("only the main window may see or copy codes");
+        assert!(error.to_string().contains("not allowed"), "{cmd}: {error}");
+    }
+}

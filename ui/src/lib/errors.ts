@@ -53,6 +53,8 @@ export function errorMessage(error: { code: ErrorKind }): string {
       return "The update cannot be installed right now. Answer any waiting request first, then try again.";
     case "update_install_failed":
       return "The update could not be installed. Assent keeps running the version you have.";
+    case "clipboard_unavailable":
+      return "The clipboard is not available, so the code was not copied. Type it from the screen instead.";
     case "service_error":
     case "protocol_error":
       return "The service could not handle this request. Try again in a moment.";

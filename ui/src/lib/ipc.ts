@@ -5,6 +5,8 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import { ERROR_KINDS, EVENTS } from "./generated/ipc";
 import type {
   AccountView,
+  ClockView,
+  CodeView,
   EnrollOffer,
   DecisionView,
   DenyReason,
@@ -30,6 +32,11 @@ export interface Commands {
   update_state: { args: Record<string, never>; answer: UpdateView };
   check_update: { args: Record<string, never>; answer: UpdateView };
   install_update: { args: Record<string, never>; answer: null };
+  code: { args: { account_id: string }; answer: CodeView };
+  copy_code: { args: { account_id: string }; answer: number };
+  code_digits: { args: Record<string, never>; answer: number };
+  set_code_digits: { args: { digits: number }; answer: number };
+  clocks: { args: Record<string, never>; answer: ClockView[] };
 }
 export type Command = keyof Commands;
 
@@ -65,6 +72,20 @@ export const updateState = () => call("update_state", {});
 export const checkUpdate = () => call("check_update", {});
 /** Installs the update found and restarts the app into it (refused while a request waits). */
 export const installUpdate = () => call("install_update", {});
+
+/** An account's current one-time code (computed by Rust from the keychain's seed). */
+export const code = (accountId: string) => call("code", { account_id: accountId });
+/** Copies an account's code to the clipboard (Rust does it); answers the seconds until it is cleared. */
+export const copyCode = (accountId: string) => call("copy_code", { account_id: accountId });
+export const codeDigits = () => call("code_digits", {});
+export const setCodeDigits = (digits: number) => call("set_code_digits", { digits });
+/** Each account's service clock as last measured. */
+export const clocks = () => call("clocks", {});
+
+/** Listens to the session's events alone (for a component that follows one kind); returns a function that unsubscribes. */
+export async function onSession(handle: (event: SessionEvent) => void): Promise<() => void> {
+  return on(EVENTS.session, handle);
+}
 
 export interface Handlers {
   session(event: SessionEvent): void;

@@ -20,6 +20,7 @@ declare global {
 
 const scenario = window.__scenario;
 const calls: Call[] = [];
+const codeCalls: Record<string, number> = {};
 
 const sampleAccount: AccountView = {
   id: "a-1",
@@ -45,6 +46,18 @@ const defaults: { [C in Command]: (args: Commands[C]["args"]) => Commands[C]["an
   update_state: () => scenario.update ?? idleUpdate,
   check_update: () => scenario.update ?? idleUpdate,
   install_update: () => null,
+  code: (args) => {
+    const list = scenario.codes?.[args.account_id] ?? ["492039"];
+    const n = codeCalls[args.account_id] ?? 0;
+    codeCalls[args.account_id] = n + 1;
+    const code = list[Math.min(n, list.length - 1)];
+    const app_name = scenario.state.accounts.find((a) => a.id === args.account_id)?.app.name ?? "Acme Bank";
+    return { account_id: args.account_id, app_name, code, digits: code.length, seconds_left: scenario.codeSecondsLeft ?? 30, step_seconds: 30 };
+  },
+  copy_code: () => 30,
+  code_digits: () => scenario.codeDigits ?? 6,
+  set_code_digits: (args) => args.digits,
+  clocks: () => [],
 };
 
 function isCommand(cmd: string): cmd is Command {

@@ -75,3 +75,65 @@ async fn the_code_seed_lives_only_in_the_keychain_and_its_code_verifies_at_the_s
         "a removed account shows no code: {after:?}"
     );
 }
+
+#[tokio::test]
+async fn the_session_shows_codes_at_the_length_set_and_refuses_other_lengths() {
+    use assent_device::ErrorKind;
+    use assent_device::view::SessionEvent;
+
+    use crate::support::{enrolled_session, until};
+
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let (session, mut events, user, account) =
+        enrolled_session(dir.path(), &svc, "lengths@example.com").await;
+    let now = assent_server::clock::unix_now();
+    let six = session.code(account.id, now).await.unwrap();
+    assert_eq!((six.code.len(), six.digits, six.step_seconds), (6, 6, 30));
+    assert!((1..=30).contains(&six.seconds_left));
+    assert!(
+        !format!("{six:?}").contains(&six.code),
+        "a code view's Debug never shows the code"
+    );
+    assert_eq!(session.code_digits(), 6);
+
+    assert_eq!(session.set_code_digits(8).unwrap(), 8);
+    until(
+        &mut events,
+        "the settings",
+        std::time::Duration::from_secs(5),
+        |e| matches!(e, SessionEvent::Settings { settings } if settings.code_digits == 8),
+    )
+    .await;
+    let eight = session.code(account.id, now).await.unwrap();
+    assert_eq!(eight.code.len(), 8);
+    assert!(
+        eight.code.ends_with(&six.code),
+        "8 digits keep the 6 as their last digits (same truncation)"
+    );
+    let verified = svc
+        .get(&format!("/protected/json/verify/{}/{user}", eight.code))
+        .await;
+    assert_eq!(
+        verified["token"], "is valid",
+        "the service accepts the length the app is set to: {verified}"
+    );
+
+    for bad in [0u8, 5, 9, 255] {
+        let refused = session.set_code_digits(bad).unwrap_err();
+        assert_eq!(
+            refused.kind(),
+            ErrorKind::InvalidSetting,
+            "{bad} digits should be refused"
+        );
+        assert_eq!(session.code_digits(), 8, "nothing changed");
+    }
+    let file = std::fs::read_to_string(dir.path().join("device/settings.json")).unwrap();
+    assert!(
+        file.replace([' ', '\n'], "").contains("\"code_digits\":8"),
+        "the length is kept in the settings file: {file}"
+    );
+
+    let unknown = session.code(uuid::Uuid::new_v4(), now).await.unwrap_err();
+    assert_eq!(unknown.kind(), ErrorKind::UnknownAccount);
+}

@@ -5,6 +5,7 @@
 mod account;
 mod authenticator;
 mod client;
+mod clock;
 mod code;
 mod logo;
 mod revocation;

@@ -13,7 +13,7 @@ use assent_device::{
 use assent_protocol::enroll::EnrollLink;
 use assent_server::Service;
 use assent_server::admin::AppSpec;
-use assent_server::clock::unix_now;
+use assent_server::clock::{Clock, unix_now};
 use assent_server::config::ServiceConfig;
 use assent_server::state::AppState;
 use serde_json::{Value, json};
@@ -67,8 +67,17 @@ impl TestService {
 
     /// A fresh service whose app's logo is at `logo_url`.
     pub async fn start_with_logo(dir: &std::path::Path, logo_url: &str) -> TestService {
+        Self::start_with(dir, logo_url, Clock::system()).await
+    }
+
+    /// A fresh service reading the time from `clock` (an adjustable one moves it).
+    pub async fn start_with_clock(dir: &std::path::Path, clock: Clock) -> TestService {
+        Self::start_with(dir, "https://acme.example/logo.png", clock).await
+    }
+
+    async fn start_with(dir: &std::path::Path, logo_url: &str, clock: Clock) -> TestService {
         let db = format!("sqlite://{}", dir.join("assent.db").display());
-        let mut svc = Self::start_on("127.0.0.1:0".parse().unwrap(), &db).await;
+        let mut svc = Self::start_on_clock("127.0.0.1:0".parse().unwrap(), &db, clock).await;
         let spec = AppSpec {
             name: "Acme Bank".into(),
             logo_url: Some(logo_url.into()),
@@ -89,9 +98,15 @@ impl TestService {
 
     /// A service on `addr` over an existing database (`api_key` must be set by the caller).
     pub async fn start_on(addr: SocketAddr, db: &str) -> TestService {
+        Self::start_on_clock(addr, db, Clock::system()).await
+    }
+
+    async fn start_on_clock(addr: SocketAddr, db: &str, clock: Clock) -> TestService {
         let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().unwrap();
-        let service = Service::open(ServiceConfig::new(addr, db)).await.unwrap();
+        let mut config = ServiceConfig::new(addr, db);
+        config.clock = clock;
+        let service = Service::open(config).await.unwrap();
         let state = service.state().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(service.serve(listener, async move {
@@ -405,6 +420,39 @@ pub async fn until_notice(
 
 pub fn link_is(event: &SessionEvent, wanted: fn(&LinkState) -> bool) -> bool {
     matches!(event, SessionEvent::Connection { connection } if wanted(&connection.state))
+}
+
+/// A session over a fresh data directory in `dir`, enrolled with `svc` for a new user `email`
+/// (its stream started): the session, its events, the user and the account.
+pub async fn enrolled_session(
+    dir: &std::path::Path,
+    svc: &TestService,
+    email: &str,
+) -> (
+    DeviceSession,
+    SessionEvents,
+    u64,
+    assent_device::view::AccountView,
+) {
+    let (session, events) = open_session(
+        dir,
+        test_keychain(),
+        fast_streams(),
+        SessionConfig::default(),
+    );
+    let user = svc.user(email).await;
+    let link = svc.link(user, &svc.base).await.render();
+    let account = session
+        .enroll(
+            &link,
+            None,
+            assent_device::InsecureServer::Refuse,
+            "laptop",
+            "linux",
+        )
+        .await
+        .expect("enrollment through the session");
+    (session, events, user, account)
 }
 
 /// Enrolls a session with a hostile service and waits until its stream is connected.

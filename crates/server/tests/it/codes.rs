@@ -305,3 +305,42 @@ async fn malformed_tokens_and_unknown_people_are_refused_and_write_nothing() {
     );
     assert_eq!(svc.rows("used_codes").await, 0, "nothing was used");
 }
+
+/// The `Date` an answer carries, as Unix seconds.
+async fn date_of(url: &str) -> i64 {
+    let answer = reqwest::get(url).await.unwrap();
+    let date = answer
+        .headers()
+        .get("date")
+        .expect("every answer has a Date")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    httpdate::parse_http_date(&date)
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn every_answer_tells_the_time_of_the_clock_that_checks_codes() {
+    let (svc, clock) = service().await;
+    let healthy = format!("{}/healthz", svc.base);
+    let refused = format!("{}/no/such/route", svc.base);
+    let before = date_of(&healthy).await;
+    assert!(
+        (before - clock.now()).abs() <= 1,
+        "Date is the service's clock: {before} vs {}",
+        clock.now()
+    );
+    clock.advance(300);
+    for url in [&healthy, &refused] {
+        let date = date_of(url).await;
+        assert!(
+            (date - clock.now()).abs() <= 1,
+            "a service whose clock is 5 minutes ahead says so in its Date ({url}): {date} vs {}",
+            clock.now()
+        );
+    }
+}

@@ -8,7 +8,7 @@ export type Outcome = "approve" | "deny";
 
 export type DenyReason = "not_me" | "cancelled";
 
-export type ErrorKind = "keychain_unavailable" | "keychain_error" | "key_missing" | "invalid_link" | "token_invalid" | "network" | "clock_skew" | "not_pending" | "request_not_found" | "already_decided" | "wrong_number" | "invalid_number" | "revoked" | "revocation_unproven" | "insecure_server" | "too_many_requests" | "spoofed" | "unknown_account" | "storage_error" | "service_error" | "protocol_error" | "invalid_setting" | "invalid_argument" | "autostart_failed" | "update_unavailable" | "update_signature_invalid" | "update_not_now" | "update_install_failed" | "internal";
+export type ErrorKind = "keychain_unavailable" | "keychain_error" | "key_missing" | "invalid_link" | "token_invalid" | "network" | "clock_skew" | "not_pending" | "request_not_found" | "already_decided" | "wrong_number" | "invalid_number" | "revoked" | "revocation_unproven" | "insecure_server" | "too_many_requests" | "spoofed" | "unknown_account" | "storage_error" | "service_error" | "protocol_error" | "invalid_setting" | "invalid_argument" | "autostart_failed" | "update_unavailable" | "update_signature_invalid" | "update_not_now" | "update_install_failed" | "clipboard_unavailable" | "internal";
 
 export type BrandingView = { 
 /**
@@ -204,7 +204,14 @@ notifications_paused: boolean,
  * A desktop app looks for a signed update of itself at start and once a day (it never
  * installs one without the person's click). On by default; the terminal ignores it.
  */
-check_for_updates: boolean, };
+check_for_updates: boolean, 
+/**
+ * Digits of the one-time codes this device shows: 6 (what backends and other authenticator
+ * apps expect), 7 or 8. The service accepts any of the three (it checks a code at the length
+ * typed), so this is the person's choice alone. A value outside 6 to 8 in the file is read
+ * as 6 ([`Settings::digits`]).
+ */
+code_digits: number, };
 
 export type SettingsView = { 
 /**
@@ -312,6 +319,56 @@ code: ErrorKind,
  */
 message: string, };
 
+export type ClockView = { 
+/**
+ * The account whose connection measured it.
+ */
+account_id: string, 
+/**
+ * The service's host (with its port when it is not the default), as the person knows it.
+ */
+service: string, 
+/**
+ * The service's clock minus this computer's, in seconds: positive when this computer's clock
+ * is behind, negative when it is ahead. Unsigned data from the network: only for a warning.
+ */
+offset_secs: number, 
+/**
+ * True when the difference is over one code step ([`CLOCK_WARNING_SECS`]): this computer's
+ * codes are likely refused, and its signed calls too beyond 120 s.
+ */
+skewed: boolean, 
+/**
+ * When it was measured (this computer's Unix milliseconds).
+ */
+measured_at_ms: number, };
+
+export type CodeView = { 
+/**
+ * The account.
+ */
+account_id: string, 
+/**
+ * The relying party's name (stripped of unsafe characters).
+ */
+app_name: string, 
+/**
+ * The code's digits.
+ */
+code: string, 
+/**
+ * Its length (6, 7 or 8: the setting).
+ */
+digits: number, 
+/**
+ * Seconds until it changes (1 to `step_seconds`), from this computer's clock.
+ */
+seconds_left: number, 
+/**
+ * The length of a step (30).
+ */
+step_seconds: number, };
+
 export type SessionEvent = { "kind": "pending", 
 /**
  * The verified requests waiting for this device's people.
@@ -349,7 +406,11 @@ accounts: Array<AccountView>, } | { "kind": "settings",
 /**
  * The settings now in effect.
  */
-settings: Settings, } | { "kind": "notice", 
+settings: Settings, } | { "kind": "clock", 
+/**
+ * The measurement.
+ */
+clock: ClockView, } | { "kind": "notice", 
 /**
  * The stable code.
  */
@@ -360,7 +421,7 @@ code: ErrorKind,
 message: string, };
 
 /** Every error code, in the Rust enum's order. */
-export const ERROR_KINDS: readonly ErrorKind[] = ["keychain_unavailable", "keychain_error", "key_missing", "invalid_link", "token_invalid", "network", "clock_skew", "not_pending", "request_not_found", "already_decided", "wrong_number", "invalid_number", "revoked", "revocation_unproven", "insecure_server", "too_many_requests", "spoofed", "unknown_account", "storage_error", "service_error", "protocol_error", "invalid_setting", "invalid_argument", "autostart_failed", "update_unavailable", "update_signature_invalid", "update_not_now", "update_install_failed", "internal"];
+export const ERROR_KINDS: readonly ErrorKind[] = ["keychain_unavailable", "keychain_error", "key_missing", "invalid_link", "token_invalid", "network", "clock_skew", "not_pending", "request_not_found", "already_decided", "wrong_number", "invalid_number", "revoked", "revocation_unproven", "insecure_server", "too_many_requests", "spoofed", "unknown_account", "storage_error", "service_error", "protocol_error", "invalid_setting", "invalid_argument", "autostart_failed", "update_unavailable", "update_signature_invalid", "update_not_now", "update_install_failed", "clipboard_unavailable", "internal"];
 
 /** The events a desktop shell emits, and their payloads. */
 export const EVENTS = {
