@@ -12,6 +12,8 @@ fn main() {
         "update_state",
         "check_update",
         "install_update",
+        "log_findings",
+        "dismiss_finding",
     ]);
     tauri_build::try_build(
         tauri_build::Attributes::new()

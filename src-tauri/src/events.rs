@@ -38,7 +38,9 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, mut session_events: SessionEvents)
                 SessionEvent::Connection { .. } | SessionEvent::Accounts { .. } => {
                     crate::tray::refresh_links(&app);
                 }
-                SessionEvent::Resolved { .. } | SessionEvent::Notice { .. } => {}
+                SessionEvent::Resolved { .. }
+                | SessionEvent::Notice { .. }
+                | SessionEvent::LogFindings { .. } => {}
             }
             if let Err(e) = app.emit(events::SESSION, &event) {
                 tracing::warn!(error = %e, "could not send an event to the UI");

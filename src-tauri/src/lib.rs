@@ -14,6 +14,7 @@ mod autostart;
 pub mod commands;
 pub mod desktop;
 mod events;
+pub mod findings;
 mod notify;
 #[cfg(target_os = "linux")]
 mod scheme_handler;
@@ -45,6 +46,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::update_state,
             commands::check_update,
             commands::install_update,
+            findings::log_findings,
+            findings::dismiss_finding,
         ])
         .manage(updates::Updates::default())
         .on_window_event(|window, event| {

@@ -472,9 +472,11 @@ impl Prompt {
             SessionEvent::Notice { message, .. } => {
                 self.screen.say(&format!("warning: {message}"));
             }
+            // `assent device watch` and the desktop app show the approval log's findings.
             SessionEvent::Resolved { .. }
             | SessionEvent::Accounts { .. }
-            | SessionEvent::Settings { .. } => {}
+            | SessionEvent::Settings { .. }
+            | SessionEvent::LogFindings { .. } => {}
         }
     }
 

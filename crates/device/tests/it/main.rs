@@ -7,6 +7,7 @@ mod authenticator;
 mod client;
 mod code;
 mod logo;
+mod monitor;
 mod revocation;
 mod session;
 mod stream;
