@@ -11,6 +11,7 @@ import type {
   ErrorKind,
   ErrorView,
   EventPayloads,
+  FindingView,
   HistoryView,
   SessionEvent,
   SettingsView,
@@ -30,6 +31,8 @@ export interface Commands {
   update_state: { args: Record<string, never>; answer: UpdateView };
   check_update: { args: Record<string, never>; answer: UpdateView };
   install_update: { args: Record<string, never>; answer: null };
+  log_findings: { args: Record<string, never>; answer: FindingView[] };
+  dismiss_finding: { args: { account_id: string; finding_id: string }; answer: FindingView[] };
 }
 export type Command = keyof Commands;
 
@@ -65,6 +68,17 @@ export const updateState = () => call("update_state", {});
 export const checkUpdate = () => call("check_update", {});
 /** Installs the update found and restarts the app into it (refused while a request waits). */
 export const installUpdate = () => call("install_update", {});
+
+/** The approval-log monitor's open findings ("a device you may not know", ...). */
+export const logFindings = () => call("log_findings", {});
+/** "I know this device": dismisses a finding for good; answers the findings still open. */
+export const dismissFinding = (accountId: string, findingId: string) =>
+  call("dismiss_finding", { account_id: accountId, finding_id: findingId });
+
+/** Subscribes to the session's events alone (a component that follows one kind of them). */
+export function onSession(handle: (event: SessionEvent) => void): Promise<UnlistenFn> {
+  return on(EVENTS.session, handle);
+}
 
 export interface Handlers {
   session(event: SessionEvent): void;

@@ -45,6 +45,13 @@ const defaults: { [C in Command]: (args: Commands[C]["args"]) => Commands[C]["an
   update_state: () => scenario.update ?? idleUpdate,
   check_update: () => scenario.update ?? idleUpdate,
   install_update: () => null,
+  log_findings: () => scenario.findings ?? [],
+  dismiss_finding: (args) => {
+    scenario.findings = (scenario.findings ?? []).filter(
+      (f) => !(f.id === args.finding_id && f.account_id === args.account_id),
+    );
+    return scenario.findings;
+  },
 };
 
 function isCommand(cmd: string): cmd is Command {
