@@ -5,6 +5,7 @@
 mod driver;
 mod heartbeat;
 mod hostile;
+mod monitor;
 mod scenarios;
 
 /// One app under WebDriver at a time: the tests of this binary run on parallel threads, and two
