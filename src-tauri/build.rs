@@ -17,6 +17,8 @@ fn main() {
         "code_digits",
         "set_code_digits",
         "clocks",
+        "log_findings",
+        "dismiss_finding",
     ]);
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -40,7 +40,7 @@ impl Desktop {
         streams: StreamConfig,
     ) -> Result<(Self, SessionEvents), Error> {
         let auth = Authenticator::open_with(data_dir, secrets, streams)?;
-        let (session, events) = DeviceSession::open(auth, SessionConfig::default())?;
+        let (session, events) = DeviceSession::open(auth, SessionConfig::from_env()?)?;
         Ok((
             Desktop {
                 session,

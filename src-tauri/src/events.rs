@@ -40,10 +40,11 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, mut session_events: SessionEvents)
                     crate::tray::refresh_links(&app);
                     crate::codes::refresh_tray(&app);
                 }
-                // The window shows the clock warning; nothing else does.
+                // The window shows the clock warning and the log's findings; nothing else does.
                 SessionEvent::Resolved { .. }
                 | SessionEvent::Notice { .. }
-                | SessionEvent::Clock { .. } => {}
+                | SessionEvent::Clock { .. }
+                | SessionEvent::LogFindings { .. } => {}
             }
             if let Err(e) = app.emit(events::SESSION, &event) {
                 tracing::warn!(error = %e, "could not send an event to the UI");

@@ -16,6 +16,7 @@ pub mod codes;
 pub mod commands;
 pub mod desktop;
 mod events;
+pub mod findings;
 mod notify;
 #[cfg(target_os = "linux")]
 mod scheme_handler;
@@ -52,6 +53,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             codes::code_digits,
             codes::set_code_digits,
             codes::clocks,
+            findings::log_findings,
+            findings::dismiss_finding,
         ])
         .manage(updates::Updates::default())
         .manage(Arc::new(clipboard::CodeClipboard::system()))

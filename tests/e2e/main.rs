@@ -6,6 +6,7 @@ mod codes;
 mod driver;
 mod heartbeat;
 mod hostile;
+mod monitor;
 mod scenarios;
 
 /// One app under WebDriver at a time: the tests of this binary run on parallel threads, and two

@@ -1,13 +1,15 @@
 // What a UI test hands the page: the answers the mocked Rust side gives. Typed by the types
 // generated from Rust, so a fixture that no longer matches them fails `npm run check`.
 import type { Command, Commands } from "../src/lib/ipc";
-import type { ErrorView, HistoryView, StateView, UpdateView } from "../src/lib/types";
+import type { ErrorView, FindingView, HistoryView, StateView, UpdateView } from "../src/lib/types";
 
 export interface Scenario {
   state: StateView;
   history?: HistoryView[];
   /** What the app knows about updates (default: nothing known, version 0.1.0). */
   update?: UpdateView;
+  /** The approval-log monitor's open findings (dismissing one removes it, as the Rust side does). */
+  findings?: FindingView[];
   /** Command → the error it rejects with. */
   failures?: Partial<Record<Command, ErrorView>>;
   /** Account id → the codes `code` answers for it, one per call in turn (the last repeats);

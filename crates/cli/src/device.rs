@@ -460,7 +460,7 @@ async fn start_session(
     if auth.accounts()?.iter().all(|a| !a.is_active()) {
         bail!("no active accounts: enroll first with `assent device enroll LINK`");
     }
-    let (session, events) = DeviceSession::open(auth, SessionConfig::default())?;
+    let (session, events) = DeviceSession::open(auth, SessionConfig::from_env()?)?;
     session.start().await?;
     Ok((session, events))
 }
@@ -490,6 +490,9 @@ async fn watch(auth: Authenticator, json: bool) -> anyhow::Result<()> {
         .map(|a| a.id)
         .collect();
     let (session, mut events) = start_session(auth).await?;
+    // Findings still open from earlier checks are printed first; later ones as they are found.
+    let mut printed = std::collections::HashSet::new();
+    crate::finding::print_new(&session.log_findings()?, &mut printed, json);
     let mut states: std::collections::HashMap<Uuid, LinkState> = Default::default();
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
@@ -559,6 +562,9 @@ async fn watch(auth: Authenticator, json: bool) -> anyhow::Result<()> {
                 eprintln!("warning: {}", assent_device::clock::warning(&clock));
             }
             SessionEvent::Clock { .. } => {}
+            SessionEvent::LogFindings { findings } => {
+                crate::finding::print_new(&findings, &mut printed, json);
+            }
             SessionEvent::Pending { .. } | SessionEvent::Settings { .. } => {}
         }
         std::io::stdout().flush()?;

@@ -8,6 +8,7 @@ mod callback;
 mod demo;
 mod device;
 mod exit;
+mod finding;
 mod kek;
 mod link;
 mod paths;

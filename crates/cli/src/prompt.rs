@@ -479,9 +479,11 @@ impl Prompt {
                 ));
             }
             SessionEvent::Clock { .. } => {}
+            // `assent device watch` and the desktop app show the approval log's findings.
             SessionEvent::Resolved { .. }
             | SessionEvent::Accounts { .. }
-            | SessionEvent::Settings { .. } => {}
+            | SessionEvent::Settings { .. }
+            | SessionEvent::LogFindings { .. } => {}
         }
     }
 

@@ -191,6 +191,13 @@ impl DataDir {
         Ok(Locked { _file: file })
     }
 
+    /// Runs `f` holding the directory's exclusive lock (a read-modify-write of a file that
+    /// another process may write too).
+    pub(crate) fn with_lock<R>(&self, f: impl FnOnce(&DataDir) -> Result<R>) -> Result<R> {
+        let _locked = self.lock()?;
+        f(self)
+    }
+
     /// The platform's data directory for Assent (`~/.local/share/assent` on Linux).
     pub fn default_path() -> Option<PathBuf> {
         directories::ProjectDirs::from("dev", "assent", "assent")
@@ -202,7 +209,8 @@ impl DataDir {
         &self.root
     }
 
-    fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+    /// Reads `name` as JSON; `None` when the file does not exist.
+    pub(crate) fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
         let path = self.root.join(name);
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -217,7 +225,7 @@ impl DataDir {
     /// renamed over the old one, and the directory synced so the rename itself survives a power
     /// cut. A crash leaves either the old or the new file, never half of one, and a failed write
     /// leaves the old file and no temporary file.
-    fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+    pub(crate) fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
         self.ensure_exists()?;
         let path = self.root.join(name);
         let tmp = self.root.join(format!(".{name}.{}.tmp", Uuid::new_v4()));

@@ -47,7 +47,7 @@ pub(crate) fn unix_now() -> i64 {
 }
 
 /// One HTTP client per process: connection pools and TLS roots are shared.
-fn http() -> &'static reqwest::Client {
+pub(crate) fn http() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
         reqwest::Client::builder()
@@ -62,7 +62,7 @@ fn http() -> &'static reqwest::Client {
 }
 
 /// Why one attempt failed; decides whether to retry.
-enum Failure {
+pub(crate) enum Failure {
     /// No answer (connection refused, reset, timed out).
     Transport(String),
     /// An HTTP error status, with the error body when it had one.
@@ -76,7 +76,7 @@ impl Failure {
         matches!(self, Failure::Transport(_)) || matches!(self, Failure::Status(s, _) if *s >= 500)
     }
 
-    fn into_error(self, server: &Url) -> Error {
+    pub(crate) fn into_error(self, server: &Url) -> Error {
         match self {
             Failure::Transport(detail) => Error::Network {
                 server: server.to_string(),
@@ -96,7 +96,7 @@ impl Failure {
 }
 
 /// What failed, without the URL (it adds nothing for a person).
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut detail = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -117,7 +117,7 @@ fn describe(e: &reqwest::Error) -> String {
 /// Reads a body up to `limit` bytes; a longer one is refused as soon as the bound is passed (a
 /// declared length over it is refused before reading anything), so memory stays flat whatever
 /// the service sends.
-async fn read_bounded(
+pub(crate) async fn read_bounded(
     response: reqwest::Response,
     limit: usize,
 ) -> std::result::Result<Vec<u8>, Failure> {

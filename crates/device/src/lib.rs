@@ -21,6 +21,8 @@
 //! - One-time codes: [`DeviceSession::code`] ([`CodeView`], the length a setting), and
 //!   [`clock`]: how far each service's clock is from this device's, measured at each connection
 //!   and heartbeat, for a warning only.
+//! - [`LogMonitor`]: the person's watch on the service's approval log: another device enrolled
+//!   for them, a decision in their name made elsewhere or with a leaked key, a rewritten log.
 //! - [`view`]: what a session shows (the desktop UI's IPC types, from which its TypeScript is
 //!   generated) and [`ErrorKind`], the one enum of error codes.
 //!
@@ -57,6 +59,7 @@ mod code;
 mod error;
 mod key;
 mod logo;
+mod monitor;
 mod revocation;
 mod secret_store;
 mod session;
@@ -75,11 +78,15 @@ pub use logo::{
     LOGO_SIDE, LogoCache, LogoError, LogoImage, LogoLimits, LogoLookup, LogoScope, MAX_REDIRECTS,
     fetch_logo, sniff as sniff_image,
 };
+pub use monitor::{
+    LogMonitor, MAX_ENTRIES_ANSWER_BYTES, MonitorError, MonitorErrorKind, PollReport,
+    UNCONFIRMED_GRACE_SECS, fingerprint,
+};
 pub use revocation::RevocationProof;
 #[cfg(feature = "memory-store")]
 pub use secret_store::MemoryStore;
 pub use secret_store::{DEFAULT_KEYCHAIN_SERVICE, KEYCHAIN_SERVICE_ENV, Keychain, SecretStore};
-pub use session::{DeviceSession, SessionConfig, SessionEvents};
+pub use session::{DeviceSession, LOG_POLL_ENV, SessionConfig, SessionEvents};
 pub use stream::{
     Backoff, ConnectionState, HEARTBEAT_WINDOW_ENV, MAX_FRAME_BYTES, MAX_PENDING_PER_ACCOUNT,
     MAX_WAITING_PER_ACCOUNT, PushEvent, PushStream, StreamConfig,

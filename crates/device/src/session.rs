@@ -24,7 +24,11 @@
 //!   not be written (that is a separate notice);
 //! - an account's link is `connected` only while its stream hears from the service within the
 //!   heartbeat window (see [`crate::StreamConfig`]);
-//! - settings change in memory only after they were written to disk.
+//! - settings change in memory only after they were written to disk;
+//! - each active account's approval log is checked ([`crate::LogMonitor`]) when its stream starts,
+//!   every [`SessionConfig::log_poll_interval`] and after each reconnect; findings are announced
+//!   as the whole open list ([`SessionEvent::LogFindings`]), and a failed check is told once
+//!   until a check succeeds again (an unreachable service is not news: the link shows it).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -33,7 +37,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use assent_protocol::decision::DenyReason;
 use assent_protocol::enroll::EnrollLink;
 use assent_protocol::request::RequestStatus;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -44,11 +48,12 @@ use crate::authenticator::{
 use crate::clock::{ClockView, ClockWatch};
 use crate::error::{Error, ErrorKind, Result};
 use crate::logo::{LogoCache, LogoLimits, LogoLookup, LogoScope, fetch_logo};
+use crate::monitor::{LogMonitor, MonitorError, MonitorErrorKind};
 use crate::revocation::RevocationProof;
 use crate::stream::{ConnectionState, PushEvent};
 use crate::view::{
-    AccountView, ConnectionView, DecisionView, EnrollOffer, HistoryView, LinkState, RequestView,
-    SessionEvent, SessionSnapshot, Settings,
+    AccountView, ConnectionView, DecisionView, EnrollOffer, FindingView, HistoryView, LinkState,
+    RequestView, SessionEvent, SessionSnapshot, Settings,
 };
 
 /// Tuning of a session; the defaults suit the desktop and the terminal.
@@ -64,6 +69,9 @@ pub struct SessionConfig {
     /// New requests per minute that may alert the person (raise the window, notify); the rest
     /// are only added to the list.
     pub alerts_per_minute: usize,
+    /// How often each active account's approval log is checked (also at start and after each
+    /// reconnect).
+    pub log_poll_interval: Duration,
 }
 
 impl Default for SessionConfig {
@@ -73,7 +81,26 @@ impl Default for SessionConfig {
             logo_retry_after: Duration::from_secs(60),
             logo_cache_capacity: 64,
             alerts_per_minute: 6,
+            log_poll_interval: Duration::from_secs(60),
         }
+    }
+}
+
+/// Environment variable overriding [`SessionConfig::log_poll_interval`], in seconds (5 to 86400).
+pub const LOG_POLL_ENV: &str = "ASSENT_LOG_POLL_SECS";
+
+impl SessionConfig {
+    /// The defaults, with the log poll interval from [`LOG_POLL_ENV`] when set.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] when the variable is set to anything but a whole number of
+    /// seconds from 5 to 86400.
+    pub fn from_env() -> Result<Self> {
+        let mut config = SessionConfig::default();
+        if let Some(interval) = crate::settings::seconds_from_env(LOG_POLL_ENV, 5..=86_400)? {
+            config.log_poll_interval = interval;
+        }
+        Ok(config)
     }
 }
 
@@ -212,11 +239,16 @@ struct State {
     /// proof of revocation, a backlog beyond what is shown.
     told_unproven: HashSet<Uuid>,
     told_backlog: HashSet<Uuid>,
+    /// Each active account's log monitor task and the bell that makes it check now.
+    monitors: HashMap<Uuid, (JoinHandle<()>, Arc<Notify>)>,
+    /// Accounts whose failed log check was told (once, until a check succeeds).
+    told_monitor: HashSet<Uuid>,
 }
 
 struct Inner {
     auth: Authenticator,
     data: DataDir,
+    monitor: LogMonitor,
     config: SessionConfig,
     events: mpsc::UnboundedSender<SessionEvent>,
     state: Mutex<State>,
@@ -228,6 +260,9 @@ impl Drop for Inner {
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         for (_, task) in state.streams.drain() {
+            task.abort();
+        }
+        for (_, (task, _)) in state.monitors.drain() {
             task.abort();
         }
     }
@@ -298,11 +333,15 @@ impl DeviceSession {
             alerts: AlertBudget::new(config.alerts_per_minute),
             told_unproven: HashSet::new(),
             told_backlog: HashSet::new(),
+            monitors: HashMap::new(),
+            told_monitor: HashSet::new(),
         };
+        let monitor = LogMonitor::open(auth.data_dir())?;
         let session = DeviceSession {
             inner: Arc::new(Inner {
                 auth,
                 data,
+                monitor,
                 config,
                 events: tx,
                 state: Mutex::new(state),
@@ -399,6 +438,123 @@ impl DeviceSession {
         if let Some(old) = self.state().streams.insert(account.id, task) {
             old.abort();
         }
+        self.start_monitor(account.id);
+    }
+
+    /// Starts checking `account_id`'s approval log: now, every
+    /// [`SessionConfig::log_poll_interval`], and whenever its bell rings (a reconnect). The task
+    /// ends once the account is no longer active or the session is gone.
+    fn start_monitor(&self, account_id: Uuid) {
+        let bell = Arc::new(Notify::new());
+        let ring = Arc::clone(&bell);
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let interval = self.inner.config.log_poll_interval;
+        let task = tokio::spawn(async move {
+            loop {
+                {
+                    let Some(inner) = weak.upgrade() else { return };
+                    let session = DeviceSession { inner };
+                    if !session.state().active.contains(&account_id) {
+                        return;
+                    }
+                    session.check_log(account_id).await;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = ring.notified() => {}
+                }
+            }
+        });
+        if let Some((old, _)) = self.state().monitors.insert(account_id, (task, bell)) {
+            old.abort();
+        }
+    }
+
+    /// One check of an account's approval log; a new finding announces the open list.
+    async fn check_log(&self, account_id: Uuid) {
+        let Ok(account) = self.inner.auth.account(account_id) else {
+            return;
+        };
+        match self.inner.monitor.poll(&account, unix_ms() / 1000).await {
+            Ok(report) => {
+                self.state().told_monitor.remove(&account_id);
+                if !report.new.is_empty() {
+                    tracing::warn!(account = %account_id, found = report.new.len(), "the approval log shows something about this person");
+                    self.emit_findings();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(account = %account_id, error = %e, "approval log check failed");
+                if e.kind() != MonitorErrorKind::Network
+                    && self.state().told_monitor.insert(account_id)
+                {
+                    self.emit(SessionEvent::Notice {
+                        code: e.error_kind(),
+                        message: format!(
+                            "the approval log of {} could not be checked: {e}",
+                            account.app.name
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Checks `account_id`'s approval log now (the desktop's and tests' "check now").
+    pub fn check_log_now(&self, account_id: Uuid) {
+        if let Some((_, bell)) = self.state().monitors.get(&account_id) {
+            bell.notify_one();
+        }
+    }
+
+    /// Every account's open approval-log findings, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the account file or a monitor's state file cannot be read.
+    pub fn log_findings(&self) -> Result<Vec<FindingView>> {
+        let mut all = Vec::new();
+        for account in self.inner.auth.accounts()? {
+            all.extend(
+                self.inner
+                    .monitor
+                    .findings(&account)
+                    .map_err(MonitorError::into_error)?,
+            );
+        }
+        all.sort_by_key(|f| f.found_at);
+        Ok(all)
+    }
+
+    /// Dismisses a finding ("I know this device"): stored, so it is never shown again. Returns
+    /// (and announces) the open findings.
+    ///
+    /// # Errors
+    /// [`Error::UnknownAccount`]; [`Error::Storage`].
+    pub fn dismiss_finding(&self, account_id: Uuid, id: &str) -> Result<Vec<FindingView>> {
+        let account = self.inner.auth.account(account_id)?;
+        self.inner
+            .monitor
+            .dismiss(&account, id)
+            .map_err(MonitorError::into_error)?;
+        let findings = self.log_findings()?;
+        self.emit(SessionEvent::LogFindings {
+            findings: findings.clone(),
+        });
+        Ok(findings)
+    }
+
+    fn emit_findings(&self) {
+        match self.log_findings() {
+            Ok(findings) => self.emit(SessionEvent::LogFindings { findings }),
+            Err(e) => self.notice(&e),
+        }
+    }
+
+    /// Stops an account's log monitor.
+    fn stop_monitor(state: &mut State, account: Uuid) {
+        if let Some((task, _)) = state.monitors.remove(&account) {
+            task.abort();
+        }
     }
 
     fn set_link(&self, account: Uuid, link: Link) {
@@ -419,7 +575,12 @@ impl DeviceSession {
         match event {
             PushEvent::Connection { account, state } => {
                 if state == ConnectionState::Connected {
-                    self.state().told_unproven.remove(&account);
+                    let mut s = self.state();
+                    s.told_unproven.remove(&account);
+                    if let Some((_, bell)) = s.monitors.get(&account) {
+                        // After each (re)connect, check the log too.
+                        bell.notify_one();
+                    }
                 }
                 self.state()
                     .links
@@ -626,6 +787,7 @@ impl DeviceSession {
             // The stream task may be the caller: it ends itself once its account is inactive.
             state.active.remove(&account);
             state.streams.remove(&account);
+            Self::stop_monitor(&mut state, account);
             gone
         };
         self.inner.clocks.forget(account);
@@ -794,6 +956,7 @@ impl DeviceSession {
                 task.abort();
             }
             state.links.remove(&id);
+            Self::stop_monitor(&mut state, id);
             state.requests.retain(|_, p| p.shown.account_id != id);
         }
         self.inner.clocks.forget(id);
@@ -922,6 +1085,9 @@ impl DeviceSession {
         let mut state = self.state();
         state.active.clear();
         for (_, task) in state.streams.drain() {
+            task.abort();
+        }
+        for (_, (task, _)) in state.monitors.drain() {
             task.abort();
         }
     }

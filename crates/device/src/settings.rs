@@ -40,6 +40,36 @@ impl Settings {
     }
 }
 
+/// A whole number of seconds within `range` from the environment variable `name` (a timing a
+/// test or an operator may change); `None` when it is not set.
+///
+/// # Errors
+/// [`crate::Error::InvalidSetting`] naming the variable, the value and the range.
+pub(crate) fn seconds_from_env(
+    name: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> crate::Result<Option<std::time::Duration>> {
+    let Some(value) = std::env::var_os(name) else {
+        return Ok(None);
+    };
+    let value = value.to_string_lossy().into_owned();
+    let secs = value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|s| range.contains(s))
+        .ok_or_else(|| crate::Error::InvalidSetting {
+            name: name.into(),
+            value: value.clone(),
+            expected: format!(
+                "a whole number of seconds from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        })?;
+    Ok(Some(std::time::Duration::from_secs(secs)))
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {

@@ -153,19 +153,8 @@ impl StreamConfig {
     /// of seconds from 3 to 600.
     pub fn from_env() -> crate::Result<Self> {
         let mut config = StreamConfig::default();
-        if let Some(value) = std::env::var_os(HEARTBEAT_WINDOW_ENV) {
-            let value = value.to_string_lossy().into_owned();
-            let secs = value
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|s| (3..=600).contains(s))
-                .ok_or_else(|| crate::Error::InvalidSetting {
-                    name: HEARTBEAT_WINDOW_ENV.into(),
-                    value: value.clone(),
-                    expected: "a whole number of seconds from 3 to 600".into(),
-                })?;
-            config.heartbeat_timeout = Duration::from_secs(secs);
+        if let Some(window) = crate::settings::seconds_from_env(HEARTBEAT_WINDOW_ENV, 3..=600)? {
+            config.heartbeat_timeout = window;
         }
         Ok(config)
     }

@@ -417,6 +417,89 @@ impl From<&Error> for ErrorView {
     }
 }
 
+/// Something the approval-log monitor found about an account's person (see
+/// [`crate::LogMonitor`]). Findings stay until the person dismisses them ("I know this
+/// device"); a dismissed one is never shown again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct FindingView {
+    /// Stable id (`device:<device id>`, `decision:<request id>:<device id>`,
+    /// `fork:<size>:<root>`, `refused:<size>`): what a dismissal names.
+    pub id: String,
+    /// The account (this device's enrollment) it concerns.
+    pub account_id: Uuid,
+    /// The relying party's name, as the account shows it.
+    pub app_name: String,
+    /// The service's host (with its port when not the default).
+    pub service: String,
+    /// When this device found it, Unix seconds.
+    pub found_at: i64,
+    /// What was found.
+    pub finding: Finding,
+}
+
+/// What the approval-log monitor found. The UI switches on `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// Another device was enrolled for this person: "a device you may not know".
+    UnknownDevice {
+        /// The other device.
+        device_id: Uuid,
+        /// When the service enrolled it, Unix seconds.
+        enrolled_at: i64,
+        /// Its public key's fingerprint (the first 16 hex digits of SHA-256 of the key, in
+        /// groups of four).
+        fingerprint: String,
+        /// Its enrollment's index in the log.
+        log_index: u64,
+    },
+    /// A decision in this person's name was signed by another device.
+    DecisionOnOtherDevice {
+        /// The request.
+        request_id: Uuid,
+        /// The deciding device.
+        device_id: Uuid,
+        /// Approve or deny.
+        outcome: Outcome,
+        /// When the device signed it, Unix seconds.
+        signed_at: i64,
+        /// The receipt's index in the log.
+        log_index: u64,
+        /// True when that device was already reported (or the person said they know it): the
+        /// decision is then for information.
+        informational: bool,
+    },
+    /// A decision signed with THIS device's key that this device never made: the key leaked.
+    DecisionNotMade {
+        /// The request.
+        request_id: Uuid,
+        /// Approve or deny.
+        outcome: Outcome,
+        /// When it was signed, Unix seconds.
+        signed_at: i64,
+        /// The receipt's index in the log.
+        log_index: u64,
+    },
+    /// The service's log does not extend the checkpoint this device verified before: its
+    /// history was rewritten. The earlier checkpoint is kept.
+    Fork {
+        /// The size of the checkpoint kept.
+        size: u64,
+        /// Its root, lower-case hex.
+        root: String,
+        /// The size of the checkpoint that does not extend it.
+        new_size: u64,
+        /// Its root, lower-case hex.
+        new_root: String,
+    },
+    /// The service refuses to sign its log (`60113`): the log in its database no longer matches
+    /// a checkpoint it signed.
+    LogRefused {
+        /// The service's message.
+        message: String,
+    },
+}
+
 /// A change in a [`crate::DeviceSession`], in the order it happened. A shell forwards them to
 /// its UI (the desktop emits each as [`events::SESSION`]) or prints them (the terminal).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -466,6 +549,12 @@ pub enum SessionEvent {
         /// The measurement.
         clock: ClockView,
     },
+    /// The approval-log monitor's open findings (every account, oldest first), after any
+    /// change: a new finding, or one dismissed.
+    LogFindings {
+        /// The findings not dismissed.
+        findings: Vec<FindingView>,
+    },
     /// Something the person should know that no command asked for: a request that failed its
     /// security check, a revocation, a settings file that could not be read.
     Notice {
@@ -505,6 +594,8 @@ pub fn typescript_declarations() -> String {
         UpdateState::decl(&cfg),
         UpdateView::decl(&cfg),
         SessionSnapshot::decl(&cfg),
+        Finding::decl(&cfg),
+        FindingView::decl(&cfg),
         StateView::decl(&cfg),
         DecisionView::decl(&cfg),
         ErrorView::decl(&cfg),
@@ -587,6 +678,40 @@ mod tests {
             shown_text("Pay \u{202e}lived\u{1b}[2J\u{2028}now"),
             "Pay lived[2Jnow"
         );
+    }
+
+    #[test]
+    fn a_finding_event_nests_the_finding_under_its_own_kind() {
+        let event = SessionEvent::LogFindings {
+            findings: vec![FindingView {
+                id: "device:x".into(),
+                account_id: Uuid::nil(),
+                app_name: "Acme".into(),
+                service: "auth.acme.example".into(),
+                found_at: 5,
+                finding: Finding::UnknownDevice {
+                    device_id: Uuid::nil(),
+                    enrolled_at: 4,
+                    fingerprint: "0000 1111 2222 3333".into(),
+                    log_index: 1,
+                },
+            }],
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["kind"], "log_findings");
+        assert_eq!(json["findings"][0]["finding"]["kind"], "unknown_device");
+        assert_eq!(json["findings"][0]["finding"]["log_index"], 1);
+        let ts = typescript_declarations();
+        for needle in [
+            "export type FindingView = {",
+            "\"kind\": \"unknown_device\"",
+            "\"kind\": \"log_findings\"",
+        ] {
+            assert!(
+                ts.contains(needle),
+                "the TypeScript should contain {needle:?}"
+            );
+        }
     }
 
     #[test]

@@ -32,3 +32,23 @@ pub async fn execute(data: &TestData, statement: &str) {
         }
     }
 }
+
+/// Removes the receipt entry at `index` from the approval log behind the service's back, as a
+/// rogue operator hiding a decision would: the later leaves (and their receipts) move down one
+/// place and the log head shrinks, so the log has no gap, but its history is rewritten. The
+/// stored checkpoints are left (the service then notices and refuses to sign).
+pub async fn remove_receipt_entry(data: &TestData, index: u64) {
+    execute(
+        data,
+        &format!(
+            "DELETE FROM log_leaves WHERE idx = {index}; \
+             UPDATE log_leaves SET idx = -idx - 1 WHERE idx > {index}; \
+             UPDATE log_leaves SET idx = -idx - 2 WHERE idx < 0; \
+             UPDATE log_head SET size = size - 1 WHERE id = 1; \
+             DELETE FROM receipts WHERE leaf_index = {index}; \
+             UPDATE receipts SET leaf_index = -leaf_index - 1 WHERE leaf_index > {index}; \
+             UPDATE receipts SET leaf_index = -leaf_index - 2 WHERE leaf_index < 0;"
+        ),
+    )
+    .await;
+}

@@ -61,6 +61,11 @@ fn get_state_and_history_have_the_ui_shapes() {
     );
     assert_eq!(state["enroll_link"], Value::Null);
     assert_eq!(invoke(&main, "history", json!({})).unwrap(), json!([]));
+    assert_eq!(
+        invoke(&main, "log_findings", json!({})).unwrap(),
+        json!([]),
+        "no account, no findings"
+    );
 }
 
 #[test]
@@ -120,6 +125,11 @@ fn errors_are_code_and_message() {
             json!({"account_id": unknown}),
             "unknown_account",
         ),
+        (
+            "dismiss_finding",
+            json!({"account_id": unknown, "finding_id": "device:x"}),
+            "unknown_account",
+        ),
     ];
     for (cmd, args, code) in cases {
         let error = invoke(&main, cmd, args.clone()).expect_err("the command must fail");
@@ -176,7 +186,14 @@ fn a_window_without_the_capability_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path());
     let other = window(&app, "other");
-    for cmd in ["get_state", "approve", "enroll", "history"] {
+    for cmd in [
+        "get_state",
+        "approve",
+        "enroll",
+        "history",
+        "log_findings",
+        "dismiss_finding",
+    ] {
         let error = invoke(&other, cmd, json!({}))
             .expect_err("only the main window may call the app's commands");
         let text = error.to_string();

@@ -13,6 +13,7 @@ import type {
   ErrorKind,
   ErrorView,
   EventPayloads,
+  FindingView,
   HistoryView,
   SessionEvent,
   SettingsView,
@@ -37,6 +38,8 @@ export interface Commands {
   code_digits: { args: Record<string, never>; answer: number };
   set_code_digits: { args: { digits: number }; answer: number };
   clocks: { args: Record<string, never>; answer: ClockView[] };
+  log_findings: { args: Record<string, never>; answer: FindingView[] };
+  dismiss_finding: { args: { account_id: string; finding_id: string }; answer: FindingView[] };
 }
 export type Command = keyof Commands;
 
@@ -81,6 +84,12 @@ export const codeDigits = () => call("code_digits", {});
 export const setCodeDigits = (digits: number) => call("set_code_digits", { digits });
 /** Each account's service clock as last measured. */
 export const clocks = () => call("clocks", {});
+
+/** The approval-log monitor's open findings ("a device you may not know", ...). */
+export const logFindings = () => call("log_findings", {});
+/** "I know this device": dismisses a finding for good; answers the findings still open. */
+export const dismissFinding = (accountId: string, findingId: string) =>
+  call("dismiss_finding", { account_id: accountId, finding_id: findingId });
 
 /** Listens to the session's events alone (for a component that follows one kind); returns a function that unsubscribes. */
 export async function onSession(handle: (event: SessionEvent) => void): Promise<() => void> {

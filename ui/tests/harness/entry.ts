@@ -58,6 +58,13 @@ const defaults: { [C in Command]: (args: Commands[C]["args"]) => Commands[C]["an
   code_digits: () => scenario.codeDigits ?? 6,
   set_code_digits: (args) => args.digits,
   clocks: () => [],
+  log_findings: () => scenario.findings ?? [],
+  dismiss_finding: (args) => {
+    scenario.findings = (scenario.findings ?? []).filter(
+      (f) => !(f.id === args.finding_id && f.account_id === args.account_id),
+    );
+    return scenario.findings;
+  },
 };
 
 function isCommand(cmd: string): cmd is Command {

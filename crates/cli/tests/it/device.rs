@@ -698,3 +698,58 @@ fn a_service_saying_revoked_without_proof_leaves_the_key() {
         );
     }
 }
+
+#[test]
+fn watch_prints_a_device_enrolled_by_hand_for_the_same_person_once() {
+    let svc = Service::start();
+    let (user, device) = enrolled(&svc, "watched@example.com");
+    // An operator enrolls a second device for the same person.
+    let link = svc
+        .assent(&["enroll-link", "--user", &user.to_string(), "--json"])
+        .ok()
+        .json();
+    let second = Device::new(svc.dir.path());
+    second
+        .run(&[
+            "enroll",
+            link["enroll_url"].as_str().unwrap(),
+            "--name",
+            "other",
+        ])
+        .ok();
+    let second_id = second.run(&["list", "--json"]).ok().json()[0]["device_id"].clone();
+    let mut watch = device.watch_with(&[("ASSENT_LOG_POLL_SECS", "5")]);
+    let lines = watch_lines(&mut watch);
+    let mut findings = Vec::new();
+    // The service signs a checkpoint within 10 s; watch checks at start and every 5 s. After the
+    // first finding, a few more checks go by: it must not be printed again.
+    let mut until = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while std::time::Instant::now() < until {
+        match lines.recv_timeout(std::time::Duration::from_secs(1)) {
+            Ok(line) if line["event"] == "finding" => {
+                if findings.is_empty() {
+                    until = std::time::Instant::now() + std::time::Duration::from_secs(12);
+                }
+                findings.push(line);
+            }
+            Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(e) => panic!("watch stopped: {e}"),
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert_eq!(
+        findings.len(),
+        1,
+        "the second device is printed once, across several checks: {findings:#?}"
+    );
+    let finding = &findings[0]["finding"];
+    assert_eq!(finding["app_name"], "Acme Bank");
+    assert_eq!(finding["finding"]["kind"], "unknown_device");
+    assert_eq!(finding["finding"]["device_id"], second_id);
+    assert_eq!(
+        finding["finding"]["fingerprint"].as_str().map(str::len),
+        Some(19),
+        "four groups of four hex digits: {finding}"
+    );
+}

@@ -8,6 +8,7 @@ mod client;
 mod clock;
 mod code;
 mod logo;
+mod monitor;
 mod revocation;
 mod session;
 mod stream;

@@ -277,6 +277,113 @@ connections: Array<ConnectionView>,
  */
 settings: Settings, };
 
+export type Finding = { "kind": "unknown_device", 
+/**
+ * The other device.
+ */
+device_id: string, 
+/**
+ * When the service enrolled it, Unix seconds.
+ */
+enrolled_at: number, 
+/**
+ * Its public key's fingerprint (the first 16 hex digits of SHA-256 of the key, in
+ * groups of four).
+ */
+fingerprint: string, 
+/**
+ * Its enrollment's index in the log.
+ */
+log_index: number, } | { "kind": "decision_on_other_device", 
+/**
+ * The request.
+ */
+request_id: string, 
+/**
+ * The deciding device.
+ */
+device_id: string, 
+/**
+ * Approve or deny.
+ */
+outcome: Outcome, 
+/**
+ * When the device signed it, Unix seconds.
+ */
+signed_at: number, 
+/**
+ * The receipt's index in the log.
+ */
+log_index: number, 
+/**
+ * True when that device was already reported (or the person said they know it): the
+ * decision is then for information.
+ */
+informational: boolean, } | { "kind": "decision_not_made", 
+/**
+ * The request.
+ */
+request_id: string, 
+/**
+ * Approve or deny.
+ */
+outcome: Outcome, 
+/**
+ * When it was signed, Unix seconds.
+ */
+signed_at: number, 
+/**
+ * The receipt's index in the log.
+ */
+log_index: number, } | { "kind": "fork", 
+/**
+ * The size of the checkpoint kept.
+ */
+size: number, 
+/**
+ * Its root, lower-case hex.
+ */
+root: string, 
+/**
+ * The size of the checkpoint that does not extend it.
+ */
+new_size: number, 
+/**
+ * Its root, lower-case hex.
+ */
+new_root: string, } | { "kind": "log_refused", 
+/**
+ * The service's message.
+ */
+message: string, };
+
+export type FindingView = { 
+/**
+ * Stable id (`device:<device id>`, `decision:<request id>:<device id>`,
+ * `fork:<size>:<root>`, `refused:<size>`): what a dismissal names.
+ */
+id: string, 
+/**
+ * The account (this device's enrollment) it concerns.
+ */
+account_id: string, 
+/**
+ * The relying party's name, as the account shows it.
+ */
+app_name: string, 
+/**
+ * The service's host (with its port when not the default).
+ */
+service: string, 
+/**
+ * When this device found it, Unix seconds.
+ */
+found_at: number, 
+/**
+ * What was found.
+ */
+finding: Finding, };
+
 export type StateView = { 
 /**
  * Accounts.
@@ -410,7 +517,11 @@ settings: Settings, } | { "kind": "clock",
 /**
  * The measurement.
  */
-clock: ClockView, } | { "kind": "notice", 
+clock: ClockView, } | { "kind": "log_findings", 
+/**
+ * The findings not dismissed.
+ */
+findings: Array<FindingView>, } | { "kind": "notice", 
 /**
  * The stable code.
  */
