@@ -1,15 +1,15 @@
 //! One-time codes in the desktop: the commands the window's code cards call, the code-length
-//! setting, the service clocks the window warns about, and the tray's "Copy code for ..." lines.
+//! setting, the service clocks the window warns about, and the copy the tray's "Copy code for
+//! ..." lines do (the lines themselves are the tray's).
 //! Each is a thin call into the device session (`assent_device::DeviceSession::code`, `clocks`);
 //! the code itself goes to the screen or the clipboard, never to a log, notification or title.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use assent_device::DeviceSession;
-use assent_device::view::{ClockView, CodeView, ErrorView, shown_text};
-use tauri::menu::MenuItem;
-use tauri::{AppHandle, Manager as _, Runtime, State};
+use assent_device::view::{ClockView, CodeView, ErrorView};
+use tauri::State;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -17,9 +17,6 @@ use crate::clipboard::CodeClipboard;
 use crate::desktop::Desktop;
 
 type Result<T> = std::result::Result<T, ErrorView>;
-
-/// The prefix of the tray's copy lines' ids (followed by the account id).
-const COPY_ID: &str = "copy-code:";
 
 /// This computer's clock: codes always follow it, never a service's (see
 /// `assent_device::clock`).
@@ -47,7 +44,8 @@ pub async fn copy_code(
     copy(&desktop.session, &clipboard, account_id).await
 }
 
-async fn copy(
+/// Copies `account_id`'s current code to the clipboard; answers the seconds until it is cleared.
+pub(crate) async fn copy(
     session: &DeviceSession,
     clipboard: &Arc<CodeClipboard>,
     account_id: Uuid,
@@ -73,77 +71,4 @@ pub async fn set_code_digits(desktop: State<'_, Desktop>, digits: u8) -> Result<
 #[tauri::command(rename_all = "snake_case")]
 pub async fn clocks(desktop: State<'_, Desktop>) -> Result<Vec<ClockView>> {
     Ok(desktop.session.clocks())
-}
-
-/// The tray's copy lines shown now, with their texts.
-struct CopyItems<R: Runtime>(Mutex<Vec<(String, MenuItem<R>)>>);
-
-/// Shows one "Copy code for <app>" line per active account in the tray menu (after "Pause
-/// notifications"), when they changed.
-pub fn refresh_tray<R: Runtime>(app: &AppHandle<R>) {
-    let Some(menu) = crate::tray::menu(app) else {
-        return;
-    };
-    let wanted: Vec<(String, String)> = app
-        .state::<Desktop>()
-        .session
-        .authenticator()
-        .accounts()
-        .unwrap_or_default()
-        .iter()
-        .filter(|a| a.is_active())
-        .map(|a| {
-            (
-                format!("{COPY_ID}{}", a.id),
-                format!("Copy code for {}", shown_text(&a.app.name)),
-            )
-        })
-        .collect();
-    if app.try_state::<CopyItems<R>>().is_none() {
-        app.manage(CopyItems::<R>(Mutex::new(Vec::new())));
-    }
-    let items = app.state::<CopyItems<R>>();
-    let mut shown = items.0.lock().unwrap_or_else(|p| p.into_inner());
-    let texts: Vec<String> = wanted
-        .iter()
-        .map(|(id, text)| format!("{id} {text}"))
-        .collect();
-    if shown.iter().map(|(t, _)| t).eq(texts.iter()) {
-        return;
-    }
-    for (_, item) in shown.drain(..) {
-        let _ = menu.remove(&item);
-    }
-    for ((id, text), key) in wanted.into_iter().zip(texts) {
-        // Before the last separator and "Quit".
-        let at = menu
-            .items()
-            .map_or(0, |items| items.len().saturating_sub(2));
-        match MenuItem::with_id(app, &id, &text, true, None::<&str>) {
-            Ok(item) => {
-                let _ = menu.insert(&item, at);
-                shown.push((key, item));
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot add a tray line"),
-        }
-    }
-}
-
-/// Handles a tray menu click; true when it was a copy line.
-pub fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) -> bool {
-    let Some(account) = id
-        .strip_prefix(COPY_ID)
-        .and_then(|a| Uuid::try_parse(a).ok())
-    else {
-        return false;
-    };
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        let session = app.state::<Desktop>().session.clone();
-        let clipboard = Arc::clone(&app.state::<Arc<CodeClipboard>>());
-        if let Err(e) = copy(&session, &clipboard, account).await {
-            tracing::warn!(account = %account, code = %e.code, error = %e.message, "copying a code from the tray failed");
-        }
-    });
-    true
 }

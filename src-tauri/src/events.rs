@@ -38,7 +38,7 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, mut session_events: SessionEvents)
                 SessionEvent::Connection { .. } => crate::tray::refresh_links(&app),
                 SessionEvent::Accounts { .. } => {
                     crate::tray::refresh_links(&app);
-                    crate::codes::refresh_tray(&app);
+                    crate::tray::refresh_code_lines(&app);
                 }
                 // The window shows the clock warning and the log's findings; nothing else does.
                 SessionEvent::Resolved { .. }

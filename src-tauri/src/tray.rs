@@ -1,16 +1,18 @@
 //! The tray icon: the pending count (the icon's label), a line per account saying whether it is
 //! connected, reconnecting (and when the next try is) or offline, and a menu (open, pause
-//! notifications, copy each account's one-time code (see `codes`), quit). It reads the session;
+//! notifications, copy each account's one-time code (the copy is `codes`'), quit). It reads the session;
 //! it keeps no state of its own.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use assent_device::view::LinkState;
+use assent_device::view::{LinkState, shown_text};
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager as _, Runtime};
+use uuid::Uuid;
 
+use crate::clipboard::CodeClipboard;
 use crate::desktop::Desktop;
 
 const TRAY: &str = "main";
@@ -71,7 +73,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
             }
             "quit" => app.exit(0),
             other => {
-                crate::codes::on_menu(app, other);
+                on_code_line(app, other);
             }
         })
         .on_tray_icon_event(|tray, event| {
@@ -93,7 +95,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
         update: Mutex::new(None),
     });
     refresh_links(app);
-    crate::codes::refresh_tray(app);
+    refresh_code_lines(app);
     Ok(())
 }
 
@@ -219,4 +221,80 @@ pub fn refresh_links<R: Runtime>(app: &AppHandle<R>) {
             Err(e) => tracing::warn!(error = %e, "cannot add a tray line"),
         }
     }
+}
+
+/// The prefix of the tray's copy lines' ids (followed by the account id).
+const COPY_ID: &str = "copy-code:";
+
+/// The tray's copy lines shown now, with their texts.
+struct CopyItems<R: Runtime>(Mutex<Vec<(String, MenuItem<R>)>>);
+
+/// Shows one "Copy code for <app>" line per active account in the tray menu (after "Pause
+/// notifications"), when they changed.
+pub fn refresh_code_lines<R: Runtime>(app: &AppHandle<R>) {
+    let Some(menu) = menu(app) else {
+        return;
+    };
+    let wanted: Vec<(String, String)> = app
+        .state::<Desktop>()
+        .session
+        .authenticator()
+        .accounts()
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.is_active())
+        .map(|a| {
+            (
+                format!("{COPY_ID}{}", a.id),
+                format!("Copy code for {}", shown_text(&a.app.name)),
+            )
+        })
+        .collect();
+    if app.try_state::<CopyItems<R>>().is_none() {
+        app.manage(CopyItems::<R>(Mutex::new(Vec::new())));
+    }
+    let items = app.state::<CopyItems<R>>();
+    let mut shown = items.0.lock().unwrap_or_else(|p| p.into_inner());
+    let texts: Vec<String> = wanted
+        .iter()
+        .map(|(id, text)| format!("{id} {text}"))
+        .collect();
+    if shown.iter().map(|(t, _)| t).eq(texts.iter()) {
+        return;
+    }
+    for (_, item) in shown.drain(..) {
+        let _ = menu.remove(&item);
+    }
+    for ((id, text), key) in wanted.into_iter().zip(texts) {
+        // Before the last separator and "Quit".
+        let at = menu
+            .items()
+            .map_or(0, |items| items.len().saturating_sub(2));
+        match MenuItem::with_id(app, &id, &text, true, None::<&str>) {
+            Ok(item) => {
+                let _ = menu.insert(&item, at);
+                shown.push((key, item));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot add a tray line"),
+        }
+    }
+}
+
+/// Handles a tray menu click; true when it was a copy line.
+fn on_code_line<R: Runtime>(app: &AppHandle<R>, id: &str) -> bool {
+    let Some(account) = id
+        .strip_prefix(COPY_ID)
+        .and_then(|a| Uuid::try_parse(a).ok())
+    else {
+        return false;
+    };
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let session = app.state::<Desktop>().session.clone();
+        let clipboard = Arc::clone(&app.state::<Arc<CodeClipboard>>());
+        if let Err(e) = crate::codes::copy(&session, &clipboard, account).await {
+            tracing::warn!(account = %account, code = %e.code, error = %e.message, "copying a code from the tray failed");
+        }
+    });
+    true
 }

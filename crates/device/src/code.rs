@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use assent_protocol::totp::{Digits, STEP_SECONDS, seconds_left, time_step};
 use serde::Serialize;
-use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::Account;
@@ -15,7 +14,7 @@ use crate::authenticator::{Authenticator, blocking};
 use crate::error::{Error, Result};
 use crate::session::DeviceSession;
 use crate::settings::Settings;
-use crate::view::shown_text;
+use crate::view::{CodeView, shown_text};
 
 /// An account's current code.
 #[derive(Clone, PartialEq, Eq, Serialize)]
@@ -41,38 +40,6 @@ impl fmt::Debug for AccountCode {
             .field("account", &self.account)
             .field("app_name", &self.app_name)
             .field("code", &"<redacted>")
-            .field("seconds_left", &self.seconds_left)
-            .finish()
-    }
-}
-
-/// An account's current code as a UI shows it: with the seconds its step has left, so the UI
-/// counts down and asks again when the step ends. `Debug` prints the code as `<redacted>`; a shell
-/// puts it on screen and in the clipboard on the person's click, never in a notification, a log
-/// or a window title.
-#[derive(Clone, PartialEq, Eq, Serialize, TS)]
-pub struct CodeView {
-    /// The account.
-    pub account_id: Uuid,
-    /// The relying party's name (stripped of unsafe characters).
-    pub app_name: String,
-    /// The code's digits.
-    pub code: String,
-    /// Its length (6, 7 or 8: the setting).
-    pub digits: u8,
-    /// Seconds until it changes (1 to `step_seconds`), from this computer's clock.
-    pub seconds_left: i64,
-    /// The length of a step (30).
-    pub step_seconds: i64,
-}
-
-impl fmt::Debug for CodeView {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CodeView")
-            .field("account_id", &self.account_id)
-            .field("app_name", &self.app_name)
-            .field("code", &"<redacted>")
-            .field("digits", &self.digits)
             .field("seconds_left", &self.seconds_left)
             .finish()
     }

@@ -70,7 +70,7 @@ pub mod view;
 pub use account::{Account, DataDir, HISTORY_LIMIT, HistoryEntry, host_name};
 pub use authenticator::{Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment};
 pub use client::{DeviceClient, MAX_ANSWER_BYTES};
-pub use code::{AccountCode, CodeView};
+pub use code::AccountCode;
 pub use error::{Error, ErrorKind, Result};
 pub use key::DeviceKey;
 pub use logo::picture::{PictureError, normalize as normalize_logo};
@@ -91,3 +91,4 @@ pub use stream::{
     Backoff, ConnectionState, HEARTBEAT_WINDOW_ENV, MAX_FRAME_BYTES, MAX_PENDING_PER_ACCOUNT,
     MAX_WAITING_PER_ACCOUNT, PushEvent, PushStream, StreamConfig,
 };
+pub use view::CodeView;

@@ -16,6 +16,8 @@ use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::enroll::EnrollLink;
 use assent_protocol::request::RequestStatus;
 use assent_protocol::text::strip_unsafe;
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uuid::Uuid;
@@ -23,9 +25,40 @@ use uuid::Uuid;
 use crate::account::{Account, HistoryEntry};
 use crate::authenticator::ShownRequest;
 pub use crate::clock::ClockView;
-pub use crate::code::CodeView;
 use crate::error::{Error, ErrorKind};
 pub use crate::settings::Settings;
+
+/// An account's current code as a UI shows it: with the seconds its step has left, so the UI
+/// counts down and asks again when the step ends. `Debug` prints the code as `<redacted>`; a shell
+/// puts it on screen and in the clipboard on the person's click, never in a notification, a log
+/// or a window title.
+#[derive(Clone, PartialEq, Eq, Serialize, TS)]
+pub struct CodeView {
+    /// The account.
+    pub account_id: Uuid,
+    /// The relying party's name (stripped of unsafe characters).
+    pub app_name: String,
+    /// The code's digits.
+    pub code: String,
+    /// Its length (6, 7 or 8: the setting).
+    pub digits: u8,
+    /// Seconds until it changes (1 to `step_seconds`), from this computer's clock.
+    pub seconds_left: i64,
+    /// The length of a step (30).
+    pub step_seconds: i64,
+}
+
+impl fmt::Debug for CodeView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeView")
+            .field("account_id", &self.account_id)
+            .field("app_name", &self.app_name)
+            .field("code", &"<redacted>")
+            .field("digits", &self.digits)
+            .field("seconds_left", &self.seconds_left)
+            .finish()
+    }
+}
 
 /// Names of the events a desktop shell emits to its UI.
 pub mod events {
