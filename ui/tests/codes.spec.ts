@@ -33,6 +33,7 @@ for (const dark of [false, true]) {
     await expect(cards.first().getByTestId("code")).toHaveText("492 039");
     await expect(cards.nth(1).getByTestId("code")).toHaveText("770 211");
     await expect(cards.first().getByTestId("code-seconds")).toHaveText(/Changes in [012] s/);
+    await expect(cards.nth(1).getByTestId("code-seconds"), "never more than the step").not.toHaveText(/Changes in 3\d s/);
     await shot(page, "codes", dark);
     // The step ends after 2 s: the card asks Rust again and shows the next code.
     await expect(cards.first().getByTestId("code")).toHaveText("118 305", { timeout: 10_000 });
@@ -87,6 +88,7 @@ test("the code length is a setting", async ({ page }) => {
   await ui.fail("set_code_digits", "storage_error");
   await page.getByTestId("code-length").selectOption("7");
   await expect(page.getByTestId("code-length-error")).toHaveAttribute("data-code", "storage_error");
+  await expect(page.getByTestId("code-length"), "a refused change shows the length still in effect").toHaveValue("8");
   await shot(page, "code-length");
 });
 
