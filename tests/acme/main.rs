@@ -116,6 +116,40 @@ impl Browser {
         );
     }
 
+    /// Clicks "Sign out" and waits until its redirect has landed on the home page: a `goto`
+    /// issued while the sign-out POST is still in flight is overtaken by its redirect, and the
+    /// next page's form never appears.
+    async fn sign_out(&self) {
+        self.client
+            .find(Locator::Css("form[action='/logout'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let home = self
+                .client
+                .current_url()
+                .await
+                .is_ok_and(|u| u.path() == "/");
+            let signed_out = self
+                .client
+                .find(Locator::Css("form[action='/logout']"))
+                .await
+                .is_err();
+            if home && signed_out {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "signing out never landed on the home page"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn shot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(artifacts_dir("acme-bank").join(format!("{name}.png")), png).unwrap();
@@ -205,14 +239,7 @@ async fn acme_bank_flows_in_a_real_browser() {
     browser.shot("04-account").await;
 
     // Two-factor login: denied ("this wasn't me").
-    browser
-        .client
-        .find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.sign_out().await;
     browser.goto("/login").await;
     browser.fill("username", "ana").await;
     browser.fill("password", "demo").await;
