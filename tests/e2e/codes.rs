@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use assent_device::{Keychain, SecretStore as _};
 use assent_protocol::totp::Digits;
+use assent_testkit::Backend;
 use assent_testkit::process::{AssentService, LogsOnFailure, artifacts_dir, require_session};
 use serde_json::Value;
 
@@ -21,17 +22,10 @@ fn unix_now() -> i64 {
 
 /// Authy's token verification of `code` for `user`: the HTTP status and the body.
 async fn verify(service: &AssentService, code: &str, user: u64) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .get(format!(
-            "{}/protected/json/verify/{code}/{user}",
-            service.url
-        ))
-        .header("X-Authy-API-Key", &service.api_key)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let (status, body) = Backend::new(&service.url, &service.api_key)
+        .get(&format!("/protected/json/verify/{code}/{user}"))
+        .await;
+    (status.as_u16(), body)
 }
 
 /// The code on screen (the card keeps the digits in `data-code`; the text is grouped).

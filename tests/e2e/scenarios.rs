@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use assent_device::{Keychain, SecretStore as _};
+use assent_testkit::Backend;
 use assent_testkit::process::{
     ACME_LOGO, AssentService, CallbackSink, HeadlessDevice, LogsOnFailure, StaticFile,
     artifacts_dir, free_port, require_session, wait_for,
@@ -341,16 +342,10 @@ async fn the_desktop_app_approves_real_requests() {
         keychain.load(account_id).unwrap().is_some(),
         "the key is in the keychain before revocation"
     );
-    let revoked = reqwest::Client::new()
-        .delete(format!(
-            "{}/protected/json/sdk/devices/{device_id}",
-            service.url
-        ))
-        .header("X-Authy-API-Key", &service.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 200);
+    let (revoked, body) = Backend::new(&service.url, &service.api_key)
+        .delete(&format!("/protected/json/sdk/devices/{device_id}"))
+        .await;
+    assert_eq!(revoked, 200, "the backend revokes the device: {body}");
     app.click("tab-accounts").await;
     app.wait_text("account-revoked", "Revoked").await;
     app.shot("account-revoked").await;

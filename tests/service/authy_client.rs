@@ -144,34 +144,7 @@ fn the_authy_python_library_verifies_codes_printed_by_the_headless_device() {
     assert_eq!(code.len(), 6, "six digits by default: {printed}");
     assert!((1..=30).contains(&printed["seconds_left"].as_i64().unwrap()));
 
-    let refused = authy(&service, &["verify", &user, &wrong_code(&code)], None);
-    assert_eq!(refused["ok"], false, "a wrong code is refused: {refused}");
-    assert_eq!(refused["status"], 401);
-    assert_eq!(refused["error_code"], "60020");
-
-    let accepted = authy(&service, &["verify", &user, &code], None);
-    assert_eq!(
-        accepted["ok"], true,
-        "the printed code is accepted: {accepted}"
-    );
-
-    let replayed = authy(&service, &["verify", &user, &code], None);
-    assert_eq!(
-        replayed["ok"], false,
-        "the same code is refused the second time"
-    );
-    assert_eq!(
-        replayed["errors"]["message"],
-        "Token is invalid. Token was used recently"
-    );
-
-    let expired = expired_code(&device);
-    let refused = authy(&service, &["verify", &user, &expired], None);
-    assert_eq!(
-        refused["ok"], false,
-        "a code from over a minute ago has expired"
-    );
-    assert_eq!(refused["error_code"], "60020");
+    verify_accepts_only_the_right_code_once(&service, &user, &code, &expired_code(&device));
 }
 
 /// `users.generate_qr`: the QR code the library gets back scans (with an independent decoder) to
@@ -203,31 +176,7 @@ fn the_authy_python_library_gets_a_qr_code_for_another_authenticator_app() {
 
     let now = unix_now();
     let code = app.code_at(now);
-    let refused = authy(&service, &["verify", &user, &wrong_code(&code)], None);
-    assert_eq!(refused["ok"], false, "a wrong code is refused");
-    assert_eq!(refused["error_code"], "60020");
-    let accepted = authy(&service, &["verify", &user, &code], None);
-    assert_eq!(
-        accepted["ok"], true,
-        "the other app's code is accepted: {}",
-        accepted["errors"]
-    );
-    let replayed = authy(&service, &["verify", &user, &code], None);
-    assert_eq!(
-        replayed["ok"], false,
-        "the same code is refused the second time"
-    );
-    assert_eq!(
-        replayed["errors"]["message"],
-        "Token is invalid. Token was used recently"
-    );
-    let expired = app.code_at(now - 70);
-    let refused = authy(&service, &["verify", &user, &expired], None);
-    assert_eq!(
-        refused["ok"], false,
-        "a code from over a minute ago has expired"
-    );
-    assert_eq!(refused["error_code"], "60020");
+    verify_accepts_only_the_right_code_once(&service, &user, &code, &app.code_at(now - 70));
 
     let stats = authy(&service, &["stats"], None);
     assert_eq!(stats["ok"], true, "stats.fetch answers: {stats}");
@@ -240,6 +189,43 @@ fn the_authy_python_library_gets_a_qr_code_for_another_authenticator_app() {
         .clone();
     assert_eq!(month["codes_accepted_count"], 1, "{month}");
     assert_eq!(month["users_count"], 1, "{month}");
+}
+
+/// The library's `tokens.verify` for `user`: `code` is accepted once; a wrong code, `code`
+/// again and `expired` (a code from over a minute ago) are refused as Authy refuses them.
+fn verify_accepts_only_the_right_code_once(
+    service: &AssentService,
+    user: &str,
+    code: &str,
+    expired: &str,
+) {
+    let refused = authy(service, &["verify", user, &wrong_code(code)], None);
+    assert_eq!(refused["ok"], false, "a wrong code is refused: {refused}");
+    assert_eq!(refused["status"], 401);
+    assert_eq!(refused["error_code"], "60020");
+
+    let accepted = authy(service, &["verify", user, code], None);
+    assert_eq!(
+        accepted["ok"], true,
+        "the right code is accepted: {accepted}"
+    );
+
+    let replayed = authy(service, &["verify", user, code], None);
+    assert_eq!(
+        replayed["ok"], false,
+        "the same code is refused the second time"
+    );
+    assert_eq!(
+        replayed["errors"]["message"],
+        "Token is invalid. Token was used recently"
+    );
+
+    let refused = authy(service, &["verify", user, expired], None);
+    assert_eq!(
+        refused["ok"], false,
+        "a code from over a minute ago has expired"
+    );
+    assert_eq!(refused["error_code"], "60020");
 }
 
 /// Unix seconds now.
