@@ -494,6 +494,8 @@ impl Authenticator {
             outcome,
             reason,
             number,
+            code: None,
+            verification: None,
             signed_at: now,
         };
         let signed = Signed::sign(&decision, key.signing_key())

@@ -30,6 +30,9 @@ use crate::request::Logo;
 
 /// `callback_action` of every approval-request callback.
 pub const CALLBACK_ACTION: &str = "approval_request_status";
+/// `callback_action` of the event sent when a person says "this wasn't me": the app's requests to
+/// that person are frozen (see `docs/api.md`).
+pub const FRAUD_REPORTED_ACTION: &str = "fraud_reported";
 /// Header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "X-Authy-Signature";
 /// Header carrying the nonce (Unix seconds as a string).
@@ -308,12 +311,7 @@ pub fn verify(
     signature: &str,
 ) -> Result<(), CallbackError> {
     let expected = sign(key, nonce, method, url, params);
-    let same_length = expected.len() == signature.len();
-    let diff = expected
-        .bytes()
-        .zip(signature.bytes())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    if same_length && diff == 0 {
+    if crate::crypto::constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
         Ok(())
     } else {
         Err(CallbackError::BadSignature)
@@ -465,6 +463,26 @@ pub struct CallbackPayload {
     /// Assent extension, GET callbacks: where to fetch the receipt (with the API key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt_url: Option<String>,
+}
+
+/// The `fraud_reported` event: a person denied a request with "this wasn't me". Signed like every
+/// callback; sent in addition to the request's own `approval_request_status` callback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FraudReportedPayload {
+    /// Always [`FRAUD_REPORTED_ACTION`].
+    pub callback_action: String,
+    /// The app.
+    pub app_id: String,
+    /// The person who reported.
+    pub authy_id: u64,
+    /// The request they reported.
+    pub uuid: String,
+    /// The reporting device's integer alias.
+    pub device_uuid: u64,
+    /// Unix seconds when the device signed the report.
+    pub reported_at: i64,
+    /// Unix seconds until which new requests to this person from this app are refused.
+    pub frozen_until: i64,
 }
 
 #[cfg(test)]

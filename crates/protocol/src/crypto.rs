@@ -313,6 +313,12 @@ pub fn digest(kind: MessageKind, canonical: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// True when `a` and `b` are equal, in time that depends only on their lengths (for comparing
+/// secrets and MACs).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// SHA-256 of arbitrary bytes (bodies, tokens).
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()

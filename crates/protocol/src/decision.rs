@@ -42,10 +42,35 @@ impl DenyReason {
     }
 }
 
+/// How the device confirmed the person before it signed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum VerificationMethod {
+    /// Not at all: whoever sat at the unlocked device decided.
+    #[default]
+    None,
+    /// The operating system asked for the account password (polkit, macOS, Windows Hello PIN).
+    OsPassword,
+    /// The operating system checked a biometric (Touch ID, Windows Hello face or fingerprint).
+    Biometric,
+}
+
+impl VerificationMethod {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerificationMethod::None => "none",
+            VerificationMethod::OsPassword => "os_password",
+            VerificationMethod::Biometric => "biometric",
+        }
+    }
+}
+
 /// The decision object a device signs (kind [`MessageKind::Decision`]).
 ///
-/// Invariants, checked by [`Decision::check_shape`]: a reason only with `deny`; a number only with
-/// `approve`; the digest is 64 lower-case hex characters.
+/// Invariants, checked by [`Decision::check_shape`]: a reason only with `deny`; a number or a code only with `approve`, never
+/// both; a code is 2 to 6 ASCII digits; the digest is 64 lower-case hex characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
@@ -62,9 +87,17 @@ pub struct Decision {
     /// Why, for a denial (absent means unspecified).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<DenyReason>,
-    /// The number the person picked, for number matching.
+    /// The number the person picked, for number matching in pick mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<u32>,
+    /// The code the person typed, for number matching in typed mode (ASCII digits, leading
+    /// zeros kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// How the person was verified before signing; absent (from devices older than the field)
+    /// means [`VerificationMethod::None`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationMethod>,
     /// Unix seconds when the person decided.
     pub signed_at: i64,
 }
@@ -88,6 +121,9 @@ pub enum DecisionShapeError {
     /// The digest is not 64 lower-case hex characters.
     #[error("request_digest must be 64 lower-case hex characters")]
     Digest,
+    /// A code with a denial, a code next to a number, or a code that is not 2 to 6 digits.
+    #[error("a code is 2 to 6 digits, only with an approval and never next to a number")]
+    Code,
 }
 
 impl Decision {
@@ -107,6 +143,17 @@ impl Decision {
                 return Err(DecisionShapeError::NumberWithDenial);
             }
             _ => {}
+        }
+        if let Some(code) = &self.code {
+            let digits = crate::request::MIN_TYPED_DIGITS as usize
+                ..=crate::request::MAX_TYPED_DIGITS as usize;
+            if self.outcome == Outcome::Deny
+                || self.number.is_some()
+                || !digits.contains(&code.len())
+                || !code.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(DecisionShapeError::Code);
+            }
         }
         let digest_ok = self.request_digest.len() == 64
             && self
@@ -129,6 +176,10 @@ pub struct DecisionReceipt {
     pub status: RequestStatus,
     /// True when this exact decision had already been recorded (a retry): nothing new was written.
     pub duplicate: bool,
+    /// After a "this wasn't me" denial: until when (Unix seconds) the app may not send this person
+    /// new requests, so the device can tell the person what happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen_until: Option<i64>,
 }
 
 #[cfg(test)]
@@ -144,6 +195,8 @@ mod tests {
             outcome: Outcome::Approve,
             reason: None,
             number: Some(42),
+            code: None,
+            verification: None,
             signed_at: 1,
         }
     }
@@ -167,5 +220,28 @@ mod tests {
         let mut d = decision();
         d.v = 2;
         assert_eq!(d.check_shape(), Err(DecisionShapeError::Version(2)));
+        let mut d = decision();
+        d.number = None;
+        d.code = Some("0042".into());
+        assert_eq!(
+            d.check_shape(),
+            Ok(()),
+            "a typed code keeps its leading zeros"
+        );
+        for bad in ["1", "1234567", "12a4", "١٢٣"] {
+            d.code = Some(bad.into());
+            assert_eq!(
+                d.check_shape(),
+                Err(DecisionShapeError::Code),
+                "{bad:?} is no code"
+            );
+        }
+        let mut d = decision();
+        d.code = Some("1234".into());
+        assert_eq!(
+            d.check_shape(),
+            Err(DecisionShapeError::Code),
+            "a number and a code together are refused"
+        );
     }
 }

@@ -102,6 +102,18 @@ error_codes! {
     /// SMS, voice calls and phone verification: Assent sends nothing over the phone network; codes
     /// come from the person's Assent app instead.
     PhoneChannelsUnsupported = "60115", 400;
+    /// Push-fatigue defence: this person denied a request from this app recently, and new
+    /// requests wait an exponentially growing time (10 s doubling to an hour); retry after
+    /// `Retry-After` seconds.
+    PersonBackingOff = "60116", 429;
+    /// Push-fatigue defence: this person said "this wasn't me" to a request from this app, and new
+    /// requests are refused until the freeze ends (`Retry-After`) or an operator lifts it.
+    PersonFrozen = "60117", 429;
+    /// Push-fatigue defence: this person already has a pending request from this app; the relying
+    /// party may send `allow_concurrent=true` when several at once are intended.
+    PendingRequestExists = "60118", 409;
+    /// The request requires user verification and the approval names none.
+    UserVerificationRequired = "60119", 403;
     /// Unexpected failure inside the service; details are in the service log, never the reply.
     Internal = "60199", 500;
 }

@@ -511,14 +511,43 @@ fn check_status(
                     request.quorum
                 )));
             }
+            let typed = request
+                .number_matching
+                .as_ref()
+                .and_then(|m| m.typed.as_ref().map(|t| (m.user_id, t)));
+            for d in decisions {
+                if let Some((picker, code)) = typed
+                    && d.device.user_id == picker
+                    && !d.decision.code.as_deref().is_some_and(|c| code.matches(c))
+                {
+                    return Err(ReceiptError::Status(
+                        "approved, but the approval does not carry the code the request binds"
+                            .into(),
+                    ));
+                }
+                let verified = d
+                    .decision
+                    .verification
+                    .is_some_and(|m| m != crate::decision::VerificationMethod::None);
+                if request.user_verification.is_some() && !verified {
+                    return Err(ReceiptError::Status(
+                        "approved, but the request required user verification and an approval names none"
+                            .into(),
+                    ));
+                }
+            }
             Ok(())
         }
         RequestStatus::Denied if reason == Some(WRONG_NUMBER) => {
-            let picker = request.number_matching.as_ref().map(|m| m.user_id);
+            let matching = request.number_matching.as_ref();
             let picked = decisions.iter().any(|d| {
-                Some(d.device.user_id) == picker
+                let wrong = match matching.and_then(|m| m.typed.as_ref()) {
+                    Some(code) => d.decision.code.as_deref().is_some_and(|c| !code.matches(c)),
+                    None => d.decision.number.is_some(),
+                };
+                Some(d.device.user_id) == matching.map(|m| m.user_id)
                     && d.decision.outcome == Outcome::Approve
-                    && d.decision.number.is_some()
+                    && wrong
             });
             if picked {
                 Ok(())

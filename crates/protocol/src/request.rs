@@ -188,14 +188,114 @@ impl RequesterContext {
     }
 }
 
-/// Number matching: the initiating person must pick the number the relying party shows them.
+/// Number matching: the initiating person must show they see the relying party's screen, by
+/// picking the number it shows (pick mode, `choices`) or typing the code it shows (typed mode,
+/// `typed`). Exactly one of the two is set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NumberMatching {
-    /// The user who must pick (the initiator); other approvers approve without a number.
+    /// The user who must pick or type (the initiator); other approvers approve without a number.
     pub user_id: u64,
-    /// The choices to offer, in display order; exactly one is right.
+    /// Pick mode: the choices to offer, in display order; exactly one is right. A blind guess
+    /// wins one time in three, so typed mode is the default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<u32>,
+    /// Typed mode: how long the code is and its salted hash (never the code itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typed: Option<TypedCode>,
+}
+
+/// Shortest typed code.
+pub const MIN_TYPED_DIGITS: u8 = 2;
+/// Longest typed code.
+pub const MAX_TYPED_DIGITS: u8 = 6;
+/// Wrong codes a request tolerates: the last one allowed denies it with `wrong_number`.
+pub const TYPED_CODE_ATTEMPTS: u32 = 3;
+
+/// A typed code as the signed request carries it: `hash` is
+/// `SHA-256("assent-typed-code-v1" || 0x00 || salt || code)` in lower-case hex, with `salt` 16
+/// random bytes (lower-case hex) and `code` the ASCII digits.
+///
+/// The hash binds the code into what the device signs without writing it down: whoever is later
+/// handed the signed details (a receipt, the log) learns it only by trying the 10^digits codes,
+/// and by then the request has ended. It does not hide the code from someone holding the details
+/// while the request is pending; the service, not the hash, enforces the three attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedCode {
+    /// Number of digits ([`MIN_TYPED_DIGITS`]..=[`MAX_TYPED_DIGITS`]).
+    pub digits: u8,
+    /// 16 bytes, lower-case hex.
+    pub salt: String,
+    /// Lower-case hex SHA-256, see the type.
+    pub hash: String,
+}
+
+impl TypedCode {
+    /// The typed-code hash of `code` under `salt` (hex), as [`TypedCode::hash`] stores it.
+    pub fn hash_of(salt: &str, code: &str) -> String {
+        let mut data = Vec::with_capacity(21 + salt.len() / 2 + code.len());
+        data.extend_from_slice(b"assent-typed-code-v1\0");
+        data.extend_from_slice(&hex::decode(salt).unwrap_or_default());
+        data.extend_from_slice(code.as_bytes());
+        hex::encode(crate::crypto::sha256(&data))
+    }
+
+    /// Binds `code` under a fresh `salt`.
+    pub fn bind(code: &str, salt: [u8; 16]) -> Self {
+        let salt = hex::encode(salt);
+        TypedCode {
+            digits: code.len() as u8,
+            hash: Self::hash_of(&salt, code),
+            salt,
+        }
+    }
+
+    /// True when `code` is this code: the right number of ASCII digits with the right hash.
+    pub fn matches(&self, code: &str) -> bool {
+        code.len() == usize::from(self.digits)
+            && code.bytes().all(|b| b.is_ascii_digit())
+            && crate::crypto::constant_time_eq(
+                Self::hash_of(&self.salt, code).as_bytes(),
+                self.hash.as_bytes(),
+            )
+    }
+}
+
+/// Whether the person must confirm themselves to the operating system before the device signs
+/// an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum UserVerification {
+    /// An approval must name a verification method other than `none`; the service refuses one
+    /// that does not. Denials never need verification.
+    Required,
+}
+
+impl UserVerification {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserVerification::Required => "required",
+        }
+    }
+}
+
+/// Facts the service observed when the request was created, signed into it so that the person
+/// can judge the request with something the relying party did not write.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestFacts {
+    /// Requests this app sent this person in the hour before this one was created, this one
+    /// included: a burst stands out.
+    pub requests_last_hour: u32,
+    /// Present only when the relying party reported the requester's IP address: the devices
+    /// whose last connection to the service came from that same address. A device in the list
+    /// may say "same network" and one outside it "another network"; neither is proof (a shared
+    /// NAT or a VPN makes either wrong), and the device says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_network: Option<Vec<Uuid>>,
 }
 
 /// The canonical approval request: everything a device shows, signed by the service key.
@@ -233,6 +333,12 @@ pub struct RequestDetails {
     pub approvers: Vec<u64>,
     /// Distinct approvers needed (1..=approvers.len()).
     pub quorum: u32,
+    /// Set when approvals must carry an operating-system verification of the person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<UserVerification>,
+    /// What the service observed (absent in requests created before these facts were signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<RequestFacts>,
 }
 
 impl SignedMessage for RequestDetails {

@@ -131,6 +131,8 @@ fn approval(
         created_at: now,
         expires_at: Some(now + 300),
         number_matching: None,
+        user_verification: None,
+        facts: None,
         approvers: vec![user],
         quorum: 1,
     };
@@ -172,6 +174,8 @@ fn approval(
         outcome: Outcome::Approve,
         reason: None,
         number: None,
+        code: None,
+        verification: None,
         signed_at: now,
     };
     let signed = Signed::sign(&decision, key).map_err(failed)?;

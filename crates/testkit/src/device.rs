@@ -168,6 +168,8 @@ impl TestDevice {
             outcome,
             reason,
             number,
+            code: None,
+            verification: None,
             signed_at: unix_now(),
         };
         serde_json::to_vec(&Signed::sign(&decision, &self.key).unwrap()).unwrap()

@@ -261,6 +261,8 @@ fn default_details(shared: &Shared, id: Uuid) -> RequestDetails {
         number_matching: None,
         approvers: vec![shared.user_id],
         quorum: 1,
+        user_verification: None,
+        facts: None,
     }
 }
 
@@ -366,6 +368,7 @@ async fn decision(State(shared): State<Arc<Shared>>, Path(id): Path<Uuid>) -> Re
             success: true,
             status: RequestStatus::Approved,
             duplicate: false,
+            frozen_until: None,
         })
         .into_response()
     })

@@ -1,8 +1,9 @@
 use assent_protocol::crypto::{self, MessageKind, PublicKey, Signature};
-use assent_protocol::decision::{Decision, DenyReason, Outcome};
+use assent_protocol::decision::{Decision, DenyReason, Outcome, VerificationMethod};
 use assent_protocol::enroll::EnrollmentRequest;
 use assent_protocol::request::{
-    AppBranding, DetailField, NumberMatching, RequestDetails, RequesterContext,
+    AppBranding, DetailField, NumberMatching, RequestDetails, RequestFacts, RequesterContext,
+    TypedCode, UserVerification,
 };
 use assent_protocol::revocation::RevocationNotice;
 use assent_protocol::secret::SecretString;
@@ -134,7 +135,10 @@ prop_compose! {
         created_at in 1_600_000_000i64..1_900_000_000,
         ttl in prop::option::of(1i64..100_000),
         choices in prop::option::of(prop::collection::vec(10u32..100, 3)),
+        typed in prop::option::of((prop::array::uniform16(any::<u8>()), 0u32..1_000_000)),
         quorum in 1u32..3,
+        verification in any::<bool>(),
+        facts in prop::option::of((0u32..1000, prop::option::of(prop::collection::vec(any::<u128>(), 0..3)))),
     ) -> RequestDetails {
         RequestDetails {
             v: 1,
@@ -146,9 +150,18 @@ prop_compose! {
             requester: ip.map(|ip| RequesterContext { ip: Some(ip), location: None, user_agent: None }),
             created_at,
             expires_at: ttl.map(|t| created_at + t),
-            number_matching: choices.map(|choices| NumberMatching { user_id, choices }),
+            number_matching: match (choices, typed) {
+                (_, Some((salt, code))) => Some(NumberMatching { user_id, choices: vec![], typed: Some(TypedCode::bind(&format!("{code:06}"), salt)) }),
+                (Some(choices), None) => Some(NumberMatching { user_id, choices, typed: None }),
+                (None, None) => None,
+            },
             approvers: vec![user_id, user_id + 1],
             quorum,
+            user_verification: verification.then_some(UserVerification::Required),
+            facts: facts.map(|(requests_last_hour, same)| RequestFacts {
+                requests_last_hour,
+                same_network: same.map(|ids| ids.into_iter().map(Uuid::from_u128).collect()),
+            }),
         }
     }
 }
@@ -159,6 +172,8 @@ prop_compose! {
         digest in prop::array::uniform32(any::<u8>()),
         approve in any::<bool>(),
         number in prop::option::of(10u32..100),
+        code in prop::option::of("[0-9]{2,6}"),
+        method in prop::option::of(prop::sample::select(vec![VerificationMethod::None, VerificationMethod::OsPassword, VerificationMethod::Biometric])),
         not_me in any::<bool>(),
         signed_at in 1_600_000_000i64..1_900_000_000,
     ) -> Decision {
@@ -169,7 +184,9 @@ prop_compose! {
             device_id: Uuid::from_u128(!id),
             outcome: if approve { Outcome::Approve } else { Outcome::Deny },
             reason: if approve { None } else if not_me { Some(DenyReason::NotMe) } else { Some(DenyReason::Cancelled) },
-            number: if approve { number } else { None },
+            number: if approve && code.is_none() { number } else { None },
+            code: if approve { code } else { None },
+            verification: method,
             signed_at,
         }
     }
@@ -260,6 +277,8 @@ fn unknown_fields_and_non_objects_are_refused() {
         device_id: Uuid::nil(),
         outcome: Outcome::Approve,
         reason: None,
+        code: None,
+        verification: None,
         number: None,
         signed_at: 0,
     })

@@ -332,9 +332,15 @@ pub async fn create(
         requester: requester.clone(),
         created_at: now,
         expires_at,
-        number_matching: number_matching.then_some(NumberMatching { user_id, choices }),
+        number_matching: number_matching.then_some(NumberMatching {
+            user_id,
+            choices,
+            typed: None,
+        }),
         approvers: approvers.clone(),
         quorum,
+        user_verification: None,
+        facts: None,
     };
     let canonical = to_canonical_bytes(&canonical_request).map_err(|e| ApiError::internal(&e))?;
     let stored = StoredRequest {

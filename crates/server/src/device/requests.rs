@@ -160,12 +160,14 @@ pub async fn decide(
                 success: true,
                 status,
                 duplicate: false,
+                frozen_until: None,
             }))
         }
         DecisionResult::Duplicate { status } => Ok(Json(DecisionReceipt {
             success: true,
             status,
             duplicate: true,
+            frozen_until: None,
         })),
         DecisionResult::Refused {
             refusal,

@@ -917,6 +917,8 @@ async fn a_decision_dated_outside_the_clock_window_is_refused() {
             outcome: Outcome::Approve,
             reason: None,
             number: None,
+            code: None,
+            verification: None,
             signed_at: unix_now() + offset,
         };
         let body = serde_json::to_vec(&Signed::sign(&decision, &device.key).unwrap()).unwrap();
