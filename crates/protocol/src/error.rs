@@ -114,6 +114,10 @@ error_codes! {
     PendingRequestExists = "60118", 409;
     /// The request requires user verification and the approval names none.
     UserVerificationRequired = "60119", 403;
+    /// Typed number matching: the code typed is wrong, and the request stays pending; the
+    /// message says how many tries are left. The last wrong try answers [`ErrorCode::WrongNumber`]
+    /// instead (the request is then denied).
+    WrongCode = "60120", 409;
     /// Unexpected failure inside the service; details are in the service log, never the reply.
     Internal = "60199", 500;
 }
