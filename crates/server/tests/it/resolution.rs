@@ -117,6 +117,22 @@ async fn a_wrong_typed_code_is_refused_twice_and_the_third_denies() {
             "a wrong try records no decision"
         );
     }
+    // An approval without a code (or with a pick number) is incomplete, and costs no try.
+    for incomplete in [
+        device.draft(&details, Outcome::Approve),
+        assent_protocol::decision::Decision {
+            number: Some(12),
+            ..device.draft(&details, Outcome::Approve)
+        },
+    ] {
+        let reply = device.decide_body(id, device.sign(&incomplete)).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (400, "60004"),
+            "{:?}",
+            reply.body
+        );
+    }
     // A code with the wrong shape is refused before it is judged, and costs no try.
     let mut malformed = device.draft(&details, Outcome::Approve);
     malformed.code = Some("12a4".into());
@@ -178,6 +194,10 @@ async fn number_matching_parameters_are_checked() {
         (
             json!({"message": "m", "user_verification": "sometimes"}),
             "user_verification",
+        ),
+        (
+            json!({"message": "m", "number_matching_mode": "typed"}),
+            "number_matching_mode",
         ),
     ] {
         let (status, reply) = svc.backend.create_request(user, body.clone()).await;
