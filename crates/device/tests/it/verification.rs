@@ -49,12 +49,20 @@ fn polkit_for(bus: &PolkitBus, pid: u32) -> Arc<dyn UserVerifier> {
     )
 }
 
+/// Whether a test's request requires user verification (signed into it by the service).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Requires {
+    Verification,
+    Nothing,
+}
+
 /// Enrolls the session for a new person and waits until `message` from them is pending.
 async fn pending_request(
     svc: &TestService,
     session: &DeviceSession,
     events: &mut SessionEvents,
     message: &str,
+    requires: Requires,
 ) -> uuid::Uuid {
     session.start().await.unwrap();
     let user = svc.user("ana@example.com").await;
@@ -63,7 +71,19 @@ async fn pending_request(
         .enroll(&link, None, InsecureServer::Refuse, "laptop", "linux")
         .await
         .expect("enrollment");
-    let id = svc.request(user, message).await;
+    let id = match requires {
+        Requires::Nothing => svc.request(user, message).await,
+        Requires::Verification => svc
+            .post(
+                &format!("/onetouch/json/users/{user}/approval_requests"),
+                serde_json::json!({"message": message, "user_verification": "required"}),
+            )
+            .await["approval_request"]["uuid"]
+            .as_str()
+            .expect("the request is created")
+            .parse()
+            .unwrap(),
+    };
     until(
         events,
         "the request shown",
@@ -96,14 +116,14 @@ struct Verified {
     _dir: tempfile::TempDir,
 }
 
-async fn verified(answer: Option<AgentAnswer>, message: &str) -> Verified {
+async fn verified(answer: Option<AgentAnswer>, message: &str, requires: Requires) -> Verified {
     let bus = PolkitBus::start();
     let subject = unprivileged_subject();
     let agent = answer.map(|answer| PolkitAgent::register(&bus, subject.0.id(), answer));
     let dir = tempfile::tempdir().unwrap();
     let svc = TestService::start(dir.path()).await;
     let (session, mut events) = session_verified_by(dir.path(), polkit_for(&bus, subject.0.id()));
-    let id = pending_request(&svc, &session, &mut events, message).await;
+    let id = pending_request(&svc, &session, &mut events, message, requires).await;
     Verified {
         session,
         events,
@@ -137,7 +157,12 @@ async fn recorded_verification(svc: &TestService, id: uuid::Uuid) -> Value {
 
 #[tokio::test]
 async fn an_approval_asks_polkit_first_and_names_the_password_when_the_agent_approves() {
-    let t = verified(Some(AgentAnswer::Approve), "Sign in to the bank?").await;
+    let t = verified(
+        Some(AgentAnswer::Approve),
+        "Sign in to the bank?",
+        Requires::Nothing,
+    )
+    .await;
     verify_every_approval(&t.session);
 
     let decided = t
@@ -173,7 +198,12 @@ async fn an_approval_asks_polkit_first_and_names_the_password_when_the_agent_app
 
 #[tokio::test]
 async fn a_refused_verification_signs_nothing_and_the_request_stays_pending() {
-    let t = verified(Some(AgentAnswer::Refuse), "Wire $12,500?").await;
+    let t = verified(
+        Some(AgentAnswer::Refuse),
+        "Wire $12,500?",
+        Requires::Nothing,
+    )
+    .await;
     verify_every_approval(&t.session);
 
     let refused = t.session.approve(t.id, None).await.unwrap_err();
@@ -209,7 +239,7 @@ async fn a_refused_verification_signs_nothing_and_the_request_stays_pending() {
 
 #[tokio::test]
 async fn without_the_setting_or_for_a_denial_nobody_is_asked() {
-    let mut t = verified(Some(AgentAnswer::Refuse), "Sign in?").await;
+    let mut t = verified(Some(AgentAnswer::Refuse), "Sign in?", Requires::Nothing).await;
     t.session
         .approve(t.id, None)
         .await
@@ -244,7 +274,7 @@ async fn without_the_setting_or_for_a_denial_nobody_is_asked() {
 
 #[tokio::test]
 async fn with_no_agent_to_ask_the_approval_is_refused_as_unavailable() {
-    let t = verified(None, "Sign in?").await;
+    let t = verified(None, "Sign in?", Requires::Nothing).await;
     verify_every_approval(&t.session);
 
     let refused = t.session.approve(t.id, None).await.unwrap_err();
@@ -255,6 +285,84 @@ async fn with_no_agent_to_ask_the_approval_is_refused_as_unavailable() {
     );
     assert_eq!(t.svc.status(t.id).await, "pending", "nothing was sent");
     assert_eq!(t.session.pending().len(), 1, "the request is still shown");
+}
+
+#[tokio::test]
+async fn a_request_that_requires_verification_asks_even_without_the_setting() {
+    let t = verified(
+        Some(AgentAnswer::Approve),
+        "Wire $12,500?",
+        Requires::Verification,
+    )
+    .await;
+    assert!(
+        !t.session.settings().verify_every_approval,
+        "the person's setting is off"
+    );
+    assert!(
+        t.session.pending()[0].verification_required,
+        "the view tells the shell the system will ask"
+    );
+
+    t.session
+        .approve(t.id, None)
+        .await
+        .expect("the agent approved");
+    assert_eq!(t.agent().asked().len(), 1, "polkit asked, setting or not");
+    assert_eq!(t.svc.status(t.id).await, "approved");
+    assert_eq!(recorded_verification(&t.svc, t.id).await, "os_password");
+}
+
+#[tokio::test]
+async fn a_required_verification_refused_leaves_the_request_pending_and_it_can_still_be_denied() {
+    let t = verified(
+        Some(AgentAnswer::Refuse),
+        "Wire $12,500?",
+        Requires::Verification,
+    )
+    .await;
+    let refused = t.session.approve(t.id, None).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::VerificationRefused, "{refused}");
+    assert_eq!(
+        t.svc.status(t.id).await,
+        "pending",
+        "nothing was signed or sent"
+    );
+    assert_eq!(t.session.pending().len(), 1, "the request is still shown");
+
+    t.session
+        .deny(t.id, DenyReason::Cancelled)
+        .await
+        .expect("denying needs no verification, even when approving does");
+    assert_eq!(t.svc.status(t.id).await, "denied");
+    assert_eq!(
+        t.agent().asked().len(),
+        1,
+        "the denial asked nobody: only the refused approval did"
+    );
+}
+
+#[tokio::test]
+async fn where_the_system_cannot_verify_a_required_request_cannot_be_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let (session, mut events) =
+        session_verified_by(dir.path(), Arc::new(assent_device::UnsupportedPlatform));
+    let id = pending_request(
+        &svc,
+        &session,
+        &mut events,
+        "Sign in?",
+        Requires::Verification,
+    )
+    .await;
+    let refused = session.approve(id, None).await.unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        ErrorKind::VerificationUnavailable,
+        "macOS and Windows have no verifier yet: {refused}"
+    );
+    assert_eq!(svc.status(id).await, "pending", "nothing was sent");
 }
 
 #[test]
