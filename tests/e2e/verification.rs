@@ -11,66 +11,58 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use assent_testkit::polkit::{AgentAnswer, PolkitAgent, PolkitBus, SUBJECT_GROUP, SUBJECT_USER};
+use assent_testkit::polkit::{
+    AgentAnswer, PolkitAgent, PolkitBus, SUBJECT_GROUP, SUBJECT_UID, SUBJECT_USER, UnprivilegedHome,
+};
 use assent_testkit::process::{
     AssentService, LogsOnFailure, artifacts_dir, built_binary, require_session, wait_for,
 };
 
 use crate::driver::AppSession;
 
-/// The uid and gid of `nobody`/`nogroup` on Debian.
-const NOBODY: u32 = 65_534;
-
-/// Everything the app needs to run as `nobody`, in a directory the test removes; the
-/// gnome-keyring it starts is ended when this is dropped.
+/// The app as `nobody`: a wrapper WebKitWebDriver starts, in a home of their own, with the
+/// private polkit bus as the system bus.
 struct UnprivilegedApp {
-    root: PathBuf,
+    /// Kept for its lifetime: dropping it ends the app's keyring and removes the home.
+    _home: UnprivilegedHome,
     wrapper: PathBuf,
     pid_file: PathBuf,
-    runtime: PathBuf,
 }
 
 impl UnprivilegedApp {
     fn prepare(root: &Path, bus: &PolkitBus) -> Self {
-        let home = root.join("home");
-        let runtime = root.join("run");
-        let data = root.join("data");
-        for dir in [&home, &runtime, &data] {
-            std::fs::create_dir_all(dir).unwrap();
-            std::os::unix::fs::chown(dir, Some(NOBODY), Some(NOBODY)).unwrap();
-        }
-        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let home = UnprivilegedHome::create(root);
         let xauthority = root.join("Xauthority");
         let display_cookie = std::env::var_os("XAUTHORITY").expect("xvfb-run sets XAUTHORITY");
         std::fs::copy(display_cookie, &xauthority).expect("copy the display's cookie");
-        std::os::unix::fs::chown(&xauthority, Some(NOBODY), Some(NOBODY)).unwrap();
-        let pid_file = home.join("app.pid");
+        std::os::unix::fs::chown(&xauthority, Some(SUBJECT_UID), Some(SUBJECT_UID)).unwrap();
+        let pid_file = home.home().join("app.pid");
         let inner = root.join("inner.sh");
         // As nobody, inside its own session bus: a keychain, then the app in this same process
         // (so the pid written is the app's).
         std::fs::write(
             &inner,
             format!(
-                "#!/bin/sh\nset -e\neval \"$(printf assent-session | gnome-keyring-daemon --unlock --components=secrets)\"\n\
-                 export GNOME_KEYRING_CONTROL\necho $$ > '{pid}'\nexec '{app}' \"$@\"\n",
+                "#!/bin/sh\nset -e\n{unlock}echo $$ > '{pid}'\nexec '{app}' \"$@\"\n",
+                unlock = UnprivilegedHome::UNLOCK_KEYRING,
                 pid = pid_file.display(),
                 app = built_binary("assent-desktop").display(),
             ),
         )
         .unwrap();
+        let env: String = home
+            .env()
+            .iter()
+            .map(|(k, v)| format!("{k}='{v}' "))
+            .collect();
         let wrapper = root.join("assent-desktop-as-nobody");
         std::fs::write(
             &wrapper,
             format!(
                 "#!/bin/sh\nexec setpriv --reuid={SUBJECT_USER} --regid={SUBJECT_GROUP} --clear-groups env \
-                 HOME='{home}' XDG_RUNTIME_DIR='{runtime}' XDG_DATA_HOME='{home}/.local/share' \
-                 XDG_CACHE_HOME='{home}/.cache' XDG_CONFIG_HOME='{home}/.config' XAUTHORITY='{xauth}' \
-                 ASSENT_DATA_DIR='{data}' DBUS_SYSTEM_BUS_ADDRESS='{bus}' \
+                 {env}XAUTHORITY='{xauth}' DBUS_SYSTEM_BUS_ADDRESS='{bus}' \
                  dbus-run-session -- '{inner}' \"$@\"\n",
-                home = home.display(),
-                runtime = runtime.display(),
                 xauth = xauthority.display(),
-                data = data.display(),
                 bus = bus.address(),
                 inner = inner.display(),
             ),
@@ -80,10 +72,9 @@ impl UnprivilegedApp {
             std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         UnprivilegedApp {
-            root: root.to_path_buf(),
+            _home: home,
             wrapper,
             pid_file,
-            runtime,
         }
     }
 
@@ -94,31 +85,6 @@ impl UnprivilegedApp {
                 .ok()
                 .and_then(|p| p.trim().parse().ok())
         })
-    }
-}
-
-impl Drop for UnprivilegedApp {
-    fn drop(&mut self) {
-        // gnome-keyring-daemon daemonizes: end the one started for this app (found by the
-        // runtime directory in its environment), only it.
-        let marker = format!("XDG_RUNTIME_DIR={}", self.runtime.display());
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let path = entry.path();
-            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-            if !comm.starts_with("gnome-keyring-d") {
-                continue;
-            }
-            let environ = std::fs::read(path.join("environ")).unwrap_or_default();
-            if environ
-                .split(|b| *b == 0)
-                .any(|var| var == marker.as_bytes())
-            {
-                let _ = std::process::Command::new("kill")
-                    .arg(entry.file_name())
-                    .status();
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -162,7 +128,7 @@ async fn the_desktop_app_asks_the_system_before_approving_a_request_that_require
     let pid = unprivileged.pid();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(
-        status.contains(&format!("Uid:\t{NOBODY}\t")),
+        status.contains(&format!("Uid:\t{SUBJECT_UID}\t")),
         "the app runs as nobody: {status}"
     );
     let agent = PolkitAgent::register(&bus, pid, AgentAnswer::Refuse);
@@ -222,7 +188,7 @@ async fn the_desktop_app_asks_the_system_before_approving_a_request_that_require
     assert_eq!(asked.len(), 2, "polkit asked again: {asked:#?}");
     assert_eq!(
         asked[1].uids,
-        vec![NOBODY],
+        vec![SUBJECT_UID],
         "for the app user's own password"
     );
 }

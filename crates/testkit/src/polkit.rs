@@ -59,6 +59,95 @@ pub fn unprivileged(program: impl AsRef<std::ffi::OsStr>) -> Command {
     command
 }
 
+/// The uid (and gid) of [`SUBJECT_USER`] and [`SUBJECT_GROUP`] on Debian.
+pub const SUBJECT_UID: u32 = 65_534;
+
+/// A home of [`SUBJECT_USER`]'s for a program run as them with a session of its own: a home, a
+/// private runtime directory and an Assent data directory, owned by them, under `root` (which
+/// becomes world-traversable). The gnome-keyring a script started there with
+/// [`UnprivilegedHome::UNLOCK_KEYRING`] is ended when this is dropped (it daemonizes).
+#[derive(Debug)]
+pub struct UnprivilegedHome {
+    root: PathBuf,
+    home: PathBuf,
+    runtime: PathBuf,
+    data: PathBuf,
+}
+
+impl UnprivilegedHome {
+    /// Shell lines that start and unlock a gnome-keyring (Secret Service) on the session bus the
+    /// script runs in, as `scripts/lib/in-session.sh` does.
+    pub const UNLOCK_KEYRING: &str = "eval \"$(printf assent-session | gnome-keyring-daemon --unlock --components=secrets)\"\nexport GNOME_KEYRING_CONTROL\n";
+
+    /// Creates the directories under `root`.
+    pub fn create(root: &Path) -> Self {
+        let (home, runtime, data) = (root.join("home"), root.join("run"), root.join("data"));
+        for dir in [&home, &runtime, &data] {
+            std::fs::create_dir_all(dir).expect("create the unprivileged home");
+            std::os::unix::fs::chown(dir, Some(SUBJECT_UID), Some(SUBJECT_UID)).expect("chown");
+        }
+        set_mode(root, 0o755);
+        set_mode(&runtime, 0o700);
+        UnprivilegedHome {
+            root: root.to_path_buf(),
+            home,
+            runtime,
+            data,
+        }
+    }
+
+    /// The directory everything is under.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The home directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The Assent data directory (`ASSENT_DATA_DIR`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// The environment a program needs to use these: `HOME`, the XDG directories and
+    /// `ASSENT_DATA_DIR`.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let home = self.home.display();
+        vec![
+            ("HOME", home.to_string()),
+            ("XDG_RUNTIME_DIR", self.runtime.display().to_string()),
+            ("XDG_DATA_HOME", format!("{home}/.local/share")),
+            ("XDG_CACHE_HOME", format!("{home}/.cache")),
+            ("XDG_CONFIG_HOME", format!("{home}/.config")),
+            ("ASSENT_DATA_DIR", self.data.display().to_string()),
+        ]
+    }
+}
+
+impl Drop for UnprivilegedHome {
+    fn drop(&mut self) {
+        // Only the gnome-keyring started here: found by this runtime directory in its environment.
+        let marker = format!("XDG_RUNTIME_DIR={}", self.runtime.display());
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let path = entry.path();
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if !comm.starts_with("gnome-keyring-d") {
+                continue;
+            }
+            let environ = std::fs::read(path.join("environ")).unwrap_or_default();
+            if environ
+                .split(|b| *b == 0)
+                .any(|var| var == marker.as_bytes())
+            {
+                let _ = Command::new("kill").arg(entry.file_name()).status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
 /// A private system bus with polkitd on it. Both daemons end when this is dropped.
 #[derive(Debug)]
 pub struct PolkitBus {
