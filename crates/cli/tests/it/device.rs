@@ -768,7 +768,6 @@ struct UnprivilegedDevice {
 
 impl UnprivilegedDevice {
     fn enroll(svc: &Service, link: &str, bus: &assent_testkit::polkit::PolkitBus) -> Self {
-        use std::io::Write as _;
         use std::os::unix::fs::PermissionsExt as _;
         let home = assent_testkit::polkit::UnprivilegedHome::create(&svc.dir.path().join("nobody"));
         let script = home.root().join("device.sh");
