@@ -298,9 +298,10 @@ mod polkit {
     }
 
     impl UserVerifier for PolkitVerifier {
+        /// `_prompt` is not shown: see the comment on the details below.
         fn verify(
             &self,
-            prompt: &VerificationPrompt,
+            _prompt: &VerificationPrompt,
         ) -> Result<VerificationMethod, VerificationError> {
             let subject = match self.subject {
                 Some(subject) => subject,
@@ -318,7 +319,6 @@ mod polkit {
             // No details: polkit refuses details from a caller that is neither root nor the
             // action's owner, so the dialog shows the policy's fixed message and the person
             // reads what they approve in Assent's own window, where they clicked Approve.
-            let _ = prompt;
             let details: HashMap<&str, &str> = HashMap::new();
             let cancellation = format!("assent-{}", uuid::Uuid::new_v4());
             let answer: Result<(AuthorizationResult,), dbus::Error> = authority.method_call(

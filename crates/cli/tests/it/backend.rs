@@ -150,7 +150,9 @@ fn request_send_status_and_cancel() {
         .ok()
         .json();
     let uuid = sent["uuid"].as_str().unwrap().to_owned();
-    let code = sent["code"].as_str().expect("typed number matching prints the code");
+    let code = sent["code"]
+        .as_str()
+        .expect("typed number matching prints the code");
     assert!(
         code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()),
         "a 4-digit code by default: {sent}"
@@ -253,7 +255,15 @@ fn wait_exit_codes_are_0_approved_1_denied_2_expired_4_cancelled() {
             );
             let db = format!("sqlite://{}", svc.dir.path().join("assent.db").display());
             let lifted = run(
-                &["app", "unfreeze", &svc.app_id, "--user", &user, "--database", &db],
+                &[
+                    "app",
+                    "unfreeze",
+                    &svc.app_id,
+                    "--user",
+                    &user,
+                    "--database",
+                    &db,
+                ],
                 &[],
             )
             .ok();
@@ -345,11 +355,30 @@ fn app_commands_and_completions() {
     let shown = run(&["app", "defences", &svc.app_id, "--database", &db], &[]).ok();
     assert!(shown.stdout.contains("5 min"), "{shown:?}");
     let bad = run(
-        &["app", "defences", &svc.app_id, "--backoff", "maybe", "--database", &db],
+        &[
+            "app",
+            "defences",
+            &svc.app_id,
+            "--backoff",
+            "maybe",
+            "--database",
+            &db,
+        ],
         &[],
     );
     assert_ne!(bad.code, 0, "--backoff takes on or off: {bad:?}");
-    let unknown = run(&["app", "unfreeze", &svc.app_id, "--user", "99", "--database", &db], &[]);
+    let unknown = run(
+        &[
+            "app",
+            "unfreeze",
+            &svc.app_id,
+            "--user",
+            "99",
+            "--database",
+            &db,
+        ],
+        &[],
+    );
     assert_eq!(unknown.code, 3, "an unknown person: {unknown:?}");
     let rotated = run(
         &[

@@ -56,6 +56,19 @@ enum Requires {
     Nothing,
 }
 
+/// A request to `user` that requires user verification.
+async fn request_requiring_verification(svc: &TestService, user: u64, message: &str) -> uuid::Uuid {
+    svc.post(
+        &format!("/onetouch/json/users/{user}/approval_requests"),
+        serde_json::json!({"message": message, "user_verification": "required"}),
+    )
+    .await["approval_request"]["uuid"]
+        .as_str()
+        .expect("the request is created")
+        .parse()
+        .unwrap()
+}
+
 /// Enrolls the session for a new person and waits until `message` from them is pending.
 async fn pending_request(
     svc: &TestService,
@@ -73,16 +86,7 @@ async fn pending_request(
         .expect("enrollment");
     let id = match requires {
         Requires::Nothing => svc.request(user, message).await,
-        Requires::Verification => svc
-            .post(
-                &format!("/onetouch/json/users/{user}/approval_requests"),
-                serde_json::json!({"message": message, "user_verification": "required"}),
-            )
-            .await["approval_request"]["uuid"]
-            .as_str()
-            .expect("the request is created")
-            .parse()
-            .unwrap(),
+        Requires::Verification => request_requiring_verification(svc, user, message).await,
     };
     until(
         events,
@@ -311,6 +315,27 @@ async fn a_request_that_requires_verification_asks_even_without_the_setting() {
     assert_eq!(t.agent().asked().len(), 1, "polkit asked, setting or not");
     assert_eq!(t.svc.status(t.id).await, "approved");
     assert_eq!(recorded_verification(&t.svc, t.id).await, "os_password");
+
+    // No authorization is kept (no auth_self_keep): the next approval asks again.
+    let mut t = t;
+    let user = t.session.authenticator().accounts().unwrap()[0].user_id;
+    let next = request_requiring_verification(&t.svc, user, "And another?").await;
+    until(
+        &mut t.events,
+        "the next request",
+        Duration::from_secs(20),
+        |e| matches!(e, SessionEvent::Arrived { request, .. } if request.id == next),
+    )
+    .await;
+    t.session
+        .approve(next, None)
+        .await
+        .expect("the agent approved again");
+    assert_eq!(
+        t.agent().asked().len(),
+        2,
+        "every approval asks for the password again"
+    );
 }
 
 #[tokio::test]
