@@ -11,7 +11,8 @@ TOOLS_DIR="$ASSENT_ROOT/target/tools"
 # Packages: WebKitGTK 4.1 and friends to build the desktop app; Secret Service, D-Bus, Xvfb and a
 # notification daemon to run it in tests; Chromium for the UI browser tests; tmux to drive the
 # terminal demo like a person at a terminal; PostgreSQL and nginx for the multi-instance tests
-# (their own throwaway cluster and balancer, never the system ones).
+# (their own throwaway cluster and balancer, never the system ones); polkitd for user
+# verification, run on a private system bus by the tests (never the machine's).
 APT_PACKAGES=(
   build-essential pkg-config curl ca-certificates git
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev
@@ -21,6 +22,7 @@ APT_PACKAGES=(
   chromium chromium-driver
   python3 python3-venv
   postgresql nginx
+  polkitd
 )
 
 # Each step is stamped with the time of day, so a slow run (CI has a 90-minute cap) shows where it went.
@@ -135,6 +137,17 @@ ensure_cargo_tool() {
   if ! cargo install --list 2>/dev/null | grep -q "^$tool v$version:"; then
     log "installing $tool $version"
     cargo install --locked --quiet "$tool" --version "$version"
+  fi
+}
+
+# Assent's polkit action, where polkitd reads actions (the desktop packages install the same file):
+# the user-verification tests run polkitd on a private bus, and it reads only this directory.
+ensure_polkit_policy() {
+  local policy="$ASSENT_ROOT/packaging/desktop/dev.assent.approve.policy"
+  local installed=/usr/share/polkit-1/actions/dev.assent.approve.policy
+  if ! cmp -s "$policy" "$installed"; then
+    log "installing the polkit action dev.assent.approve"
+    as_root install -D -m 0644 "$policy" "$installed"
   fi
 }
 

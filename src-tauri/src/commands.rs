@@ -107,6 +107,7 @@ pub async fn set_settings<R: Runtime>(
     let applied = desktop.session.set_settings(Settings {
         notifications_paused: settings.notifications_paused,
         check_for_updates: settings.check_for_updates,
+        verify_every_approval: settings.verify_every_approval,
         ..before
     })?;
     if applied.check_for_updates && !before.check_for_updates {
@@ -120,6 +121,7 @@ pub async fn set_settings<R: Runtime>(
         autostart: crate::autostart::enabled(&app),
         notifications_paused: applied.notifications_paused,
         check_for_updates: applied.check_for_updates,
+        verify_every_approval: applied.verify_every_approval,
     })
 }
 

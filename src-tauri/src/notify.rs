@@ -109,6 +109,7 @@ mod tests {
             number_choices: None,
             quorum: 1,
             approvers: 1,
+            verification_required: false,
         }
     }
 

@@ -8,6 +8,7 @@ mod heartbeat;
 mod hostile;
 mod monitor;
 mod scenarios;
+mod verification;
 
 /// One app under WebDriver at a time: the tests of this binary run on parallel threads, and two
 /// WebKit apps at once on a 2-core machine make every wait a race.

@@ -147,6 +147,17 @@ async fn the_desktop_deb_installs_handles_enroll_links_and_removes_cleanly() {
         listed.lines().any(|l| l == "/usr/bin/assent-desktop"),
         "{listed}"
     );
+    // The polkit action user verification asks for, as packaged (auth_self, nothing kept).
+    let policy = "/usr/share/polkit-1/actions/dev.assent.approve.policy";
+    assert!(
+        listed.lines().any(|l| l == policy),
+        "the package installs {policy}: {listed}"
+    );
+    assert_eq!(
+        std::fs::read(policy).ok(),
+        std::fs::read(assent_testkit::polkit::packaged_policy()).ok(),
+        "the installed polkit policy is the packaged one"
+    );
     let entry = Path::new("/usr/share/applications/Assent.desktop");
     let desktop_file =
         std::fs::read_to_string(entry).expect("the package installs a desktop entry");

@@ -224,8 +224,8 @@ for (const dark of [false, true]) {
       await expect(page.getByTestId("pause-notifications")).toBeChecked();
       const calls = await ui.calls("set_settings");
       expect(calls.map((c) => c.args.settings)).toEqual([
-        { autostart: true, notifications_paused: false, check_for_updates: true },
-        { autostart: true, notifications_paused: true, check_for_updates: true },
+        { autostart: true, notifications_paused: false, check_for_updates: true, verify_every_approval: false },
+        { autostart: true, notifications_paused: true, check_for_updates: true, verify_every_approval: false },
       ]);
       await expect(page.locator("html"), "following the system").toHaveAttribute("data-theme", theme);
       await page.getByTestId(`theme-${dark ? "light" : "dark"}`).check();
@@ -282,7 +282,7 @@ test("About shows the version; update checks are a setting; Check now", async ({
   await expect(page.getByTestId("check-for-updates")).toBeChecked();
   await page.getByTestId("check-for-updates").uncheck();
   expect((await ui.calls("set_settings")).map((c) => c.args.settings)).toEqual([
-    { autostart: false, notifications_paused: false, check_for_updates: false },
+    { autostart: false, notifications_paused: false, check_for_updates: false, verify_every_approval: false },
   ]);
   await ui.fail("check_update", "update_unavailable");
   await page.getByTestId("check-update").click();
@@ -357,8 +357,43 @@ test("pausing notifications from the tray shows in Settings", async ({ page }) =
   const ui = await start(page, { state: state() });
   await page.getByTestId("tab-settings").click();
   await expect(page.getByTestId("pause-notifications")).not.toBeChecked();
-  await ui.session({ kind: "settings", settings: { notifications_paused: true, check_for_updates: true, code_digits: 6 } });
+  await ui.session({
+    kind: "settings",
+    settings: { notifications_paused: true, check_for_updates: true, code_digits: 6, verify_every_approval: false },
+  });
   await expect(page.getByTestId("pause-notifications")).toBeChecked();
+});
+
+test("a request that requires verification says the system will ask, and a refusal leaves it waiting with the next step", async ({
+  page,
+}) => {
+  const required = login({ verification_required: true });
+  const ui = await start(page, { state: state({ pending: [required] }) });
+  await expect(page.getByTestId("verification-note")).toContainText("your system will ask for your password");
+  await ui.fail("approve", "verification_refused");
+  await page.getByTestId("approve").click();
+  const banner = page.getByTestId("error");
+  await expect(banner).toHaveAttribute("data-code", "verification_refused");
+  await expect(banner).toContainText("The request is still waiting: choose Approve again and enter your password");
+  await expect(page.getByTestId("approve"), "the request can still be approved or denied").toBeEnabled();
+  await expect(page.getByTestId("deny")).toBeEnabled();
+  await shot(page, "approval-verification-refused");
+});
+
+test("asking for the password before every approval is a setting, and the approval view says so", async ({ page }) => {
+  const ui = await start(page, { state: state({ pending: [login()] }) });
+  await expect(page.getByTestId("message")).toBeVisible();
+  await expect(page.getByTestId("verification-note"), "no note while nothing asks").toHaveCount(0);
+  await page.getByTestId("tab-settings").click();
+  await page.getByTestId("verify-every-approval").check();
+  await expect(page.getByTestId("verify-every-approval")).toBeChecked();
+  expect((await ui.calls("set_settings")).map((c) => c.args.settings)).toEqual([
+    { autostart: false, notifications_paused: false, check_for_updates: true, verify_every_approval: true },
+  ]);
+  await shot(page, "settings-verify-every-approval");
+  await page.getByTestId("tab-requests").click();
+  await page.getByTestId("request-item").first().click();
+  await expect(page.getByTestId("verification-note")).toContainText("(your setting)");
 });
 
 const codes: [ErrorKind, string][] = [
@@ -377,6 +412,9 @@ const codes: [ErrorKind, string][] = [
   ["protocol_error", "The service could not handle"],
   ["storage_error", "data folder"],
   ["invalid_setting", "settings has a value it cannot use"],
+  ["verification_refused", "did not confirm it is you"],
+  ["verification_unavailable", "cannot ask for your password"],
+  ["verification_failed", "Confirming it is you failed"],
   ["internal", "Something went wrong"],
 ];
 

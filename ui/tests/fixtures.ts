@@ -43,6 +43,7 @@ export function login(overrides: Partial<RequestView> = {}): RequestView {
     number_choices: null,
     quorum: 1,
     approvers: 1,
+    verification_required: false,
     ...overrides,
   };
 }
@@ -75,7 +76,7 @@ export function state(overrides: Partial<StateView> = {}): StateView {
     accounts: [account],
     pending: [],
     connections: [connected("acc-1")],
-    settings: { autostart: false, notifications_paused: false, check_for_updates: true },
+    settings: { autostart: false, notifications_paused: false, check_for_updates: true, verify_every_approval: false },
     enroll_link: null,
     ...overrides,
   };

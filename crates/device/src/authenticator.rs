@@ -3,10 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use assent_protocol::decision::{DECISION_VERSION, Decision, DecisionReceipt, DenyReason, Outcome};
+use assent_protocol::decision::{
+    DECISION_VERSION, Decision, DecisionReceipt, DenyReason, Outcome, VerificationMethod,
+};
 use assent_protocol::enroll::{EnrollLink, EnrollmentRequest, check_token_shape, parse_server_url};
 use assent_protocol::error::ErrorCode;
-use assent_protocol::request::{RequestDetails, RequestStatus};
+use assent_protocol::request::{RequestDetails, RequestStatus, UserVerification};
 use assent_protocol::secret::SecretString;
 use assent_protocol::signed::Signed;
 use uuid::Uuid;
@@ -18,6 +20,7 @@ use crate::key::DeviceKey;
 use crate::revocation::RevocationProof;
 use crate::secret_store::SecretStore;
 use crate::stream::{MAX_PENDING_PER_ACCOUNT, PushStream, StreamConfig};
+use crate::verification::{UserVerifier, VerificationPrompt, platform_verifier};
 
 /// A request fetched from the service and verified against the account's pinned service key.
 /// Only verified requests exist as this type, so only they can be shown or decided.
@@ -78,10 +81,13 @@ pub fn parse_enrollment(input: &str, server: Option<&str>) -> Result<EnrollLink>
     })
 }
 
-/// Device-side operations over a data directory and a secret store. Cheap to clone.
+/// Device-side operations over a data directory, a secret store and a user verifier. Cheap to
+/// clone.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     inner: Arc<Inner>,
+    /// Asked before an approval that needs the person confirmed (see [`Authenticator::approve`]).
+    verifier: Arc<dyn UserVerifier>,
 }
 
 #[derive(Debug)]
@@ -101,7 +107,8 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 impl Authenticator {
-    /// Opens the data directory (creating it) with `secrets` holding the keys.
+    /// Opens the data directory (creating it) with `secrets` holding the keys, and this
+    /// platform's user verifier ([`platform_verifier`]; see [`Authenticator::with_verifier`]).
     ///
     /// # Errors
     /// [`Error::Storage`] when the directory cannot be created.
@@ -115,7 +122,14 @@ impl Authenticator {
                 secrets,
                 stream_config: StreamConfig::default(),
             }),
+            verifier: platform_verifier(),
         })
+    }
+
+    /// The same authenticator, asking `verifier` to confirm the person before an approval
+    /// (tests: polkit on a private bus).
+    pub fn with_verifier(self, verifier: Arc<dyn UserVerifier>) -> Self {
+        Authenticator { verifier, ..self }
     }
 
     /// The same, with custom stream timing (tests use short backoffs).
@@ -134,6 +148,7 @@ impl Authenticator {
                 stream_config,
                 ..inner
             }),
+            verifier: auth.verifier,
         })
     }
 
@@ -429,8 +444,17 @@ impl Authenticator {
 
     /// Approves `shown`. With number matching, `number` must be one of the offered choices.
     ///
+    /// Before anything is signed, the operating system confirms the person (the verifier) when
+    /// the request requires it or when the setting `verify_every_approval` is on (an unreadable
+    /// settings file counts as on: it may have been). The signed decision names the method
+    /// used, `none` when nobody was asked. A verification that does not confirm the person
+    /// signs and sends nothing: the request stays waiting.
+    ///
     /// # Errors
-    /// [`Error::InvalidNumber`]; the service's refusal (`not_pending`, `wrong_number`, ...).
+    /// [`Error::InvalidNumber`]; [`Error::Verification`] (`verification_refused`,
+    /// `verification_unavailable`, `verification_failed`); the service's refusal
+    /// (`not_pending`, `wrong_number`, `60119` for a verification the service does not accept,
+    /// ...).
     pub async fn approve(
         &self,
         shown: &ShownRequest,
@@ -457,8 +481,44 @@ impl Authenticator {
             }
             _ => None,
         };
-        self.decide(shown, Outcome::Approve, None, number, now)
-            .await
+        let verification = if self.must_verify(shown) {
+            let verifier = Arc::clone(&self.verifier);
+            let prompt = VerificationPrompt::new(&shown.details.app.name, &shown.details.message);
+            let method = tokio::task::spawn_blocking(move || verifier.verify(&prompt))
+                .await
+                .map_err(|e| {
+                    Error::Verification(crate::verification::VerificationError::Failed {
+                        detail: format!("the verification task failed: {e}"),
+                    })
+                })??;
+            tracing::info!(request = %shown.details.id, method = method.as_str(), "the system confirmed the person");
+            method
+        } else {
+            VerificationMethod::None
+        };
+        self.decide(
+            shown,
+            Outcome::Approve,
+            None,
+            number,
+            Some(verification),
+            now,
+        )
+        .await
+    }
+
+    /// True when approving `shown` needs the operating system to confirm the person first.
+    fn must_verify(&self, shown: &ShownRequest) -> bool {
+        if shown.details.user_verification == Some(UserVerification::Required) {
+            return true;
+        }
+        match self.inner.data.settings() {
+            Ok(settings) => settings.unwrap_or_default().verify_every_approval,
+            Err(e) => {
+                tracing::warn!(error = %e, "settings unreadable; verifying the person in case they asked for it");
+                true
+            }
+        }
     }
 
     /// Denies `shown` with a reason.
@@ -471,7 +531,8 @@ impl Authenticator {
         reason: DenyReason,
         now: i64,
     ) -> Result<Decided> {
-        self.decide(shown, Outcome::Deny, Some(reason), None, now)
+        // Denials never ask: refusing must stay one click, whoever clicks.
+        self.decide(shown, Outcome::Deny, Some(reason), None, None, now)
             .await
     }
 
@@ -481,6 +542,7 @@ impl Authenticator {
         outcome: Outcome,
         reason: Option<DenyReason>,
         number: Option<u32>,
+        verification: Option<VerificationMethod>,
         now: i64,
     ) -> Result<Decided> {
         let account = self.account(shown.account_id)?;
@@ -495,7 +557,7 @@ impl Authenticator {
             reason,
             number,
             code: None,
-            verification: None,
+            verification,
             signed_at: now,
         };
         let signed = Signed::sign(&decision, key.signing_key())

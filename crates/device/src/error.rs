@@ -7,6 +7,8 @@ use assent_protocol::error::ErrorCode;
 use assent_protocol::revocation::RevocationNotice;
 use assent_protocol::signed::Signed;
 
+use crate::verification::VerificationError;
+
 /// Everything that can go wrong on the device side.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -104,6 +106,10 @@ pub enum Error {
         /// What is accepted.
         expected: String,
     },
+    /// The operating system did not confirm the person before an approval: nothing was signed
+    /// or sent, and the request is still waiting.
+    #[error(transparent)]
+    Verification(#[from] crate::verification::VerificationError),
     /// Reading or writing the data directory failed.
     #[error("cannot use the data directory {path}: {detail}")]
     Storage {
@@ -185,13 +191,21 @@ pub enum ErrorKind {
     /// The system clipboard could not be used (no display, or a desktop that offers no
     /// clipboard to the app): nothing was copied. Desktop shells only.
     ClipboardUnavailable,
+    /// The person cancelled the operating system's verification (or failed it): nothing was
+    /// signed, the request is still waiting.
+    VerificationRefused,
+    /// The operating system cannot verify the person (no polkit, no authentication agent, the
+    /// polkit action not installed, an unsupported platform): nothing was signed.
+    VerificationUnavailable,
+    /// The operating system's verification failed unexpectedly: nothing was signed.
+    VerificationFailed,
     /// Anything the shell could not classify (a bug): the UI shows a generic message.
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order (the generated TypeScript and its tests list them).
-    pub const ALL: [ErrorKind; 30] = [
+    pub const ALL: [ErrorKind; 33] = [
         ErrorKind::KeychainUnavailable,
         ErrorKind::KeychainError,
         ErrorKind::KeyMissing,
@@ -221,6 +235,9 @@ impl ErrorKind {
         ErrorKind::UpdateNotNow,
         ErrorKind::UpdateInstallFailed,
         ErrorKind::ClipboardUnavailable,
+        ErrorKind::VerificationRefused,
+        ErrorKind::VerificationUnavailable,
+        ErrorKind::VerificationFailed,
         ErrorKind::Internal,
     ];
 
@@ -256,6 +273,9 @@ impl ErrorKind {
             ErrorKind::UpdateNotNow => "update_not_now",
             ErrorKind::UpdateInstallFailed => "update_install_failed",
             ErrorKind::ClipboardUnavailable => "clipboard_unavailable",
+            ErrorKind::VerificationRefused => "verification_refused",
+            ErrorKind::VerificationUnavailable => "verification_unavailable",
+            ErrorKind::VerificationFailed => "verification_failed",
             ErrorKind::Internal => "internal",
         }
     }
@@ -311,6 +331,11 @@ impl Error {
             Error::UnknownRequest(_) => ErrorKind::RequestNotFound,
             Error::InvalidNumber(_) => ErrorKind::InvalidNumber,
             Error::Storage { .. } => ErrorKind::StorageError,
+            Error::Verification(e) => match e {
+                VerificationError::Refused { .. } => ErrorKind::VerificationRefused,
+                VerificationError::Unavailable { .. } => ErrorKind::VerificationUnavailable,
+                VerificationError::Failed { .. } => ErrorKind::VerificationFailed,
+            },
             Error::InvalidSetting { .. } => ErrorKind::InvalidSetting,
         }
     }
@@ -393,5 +418,30 @@ mod tests {
             Error::UnknownRequest(uuid::Uuid::nil()).kind(),
             ErrorKind::RequestNotFound
         );
+    }
+
+    #[test]
+    fn verification_errors_have_their_own_kinds_and_never_end_the_request() {
+        for (error, kind) in [
+            (
+                VerificationError::Refused { detail: "d".into() },
+                ErrorKind::VerificationRefused,
+            ),
+            (
+                VerificationError::Unavailable { detail: "d".into() },
+                ErrorKind::VerificationUnavailable,
+            ),
+            (
+                VerificationError::Failed { detail: "d".into() },
+                ErrorKind::VerificationFailed,
+            ),
+        ] {
+            let error = Error::from(error);
+            assert_eq!(error.kind(), kind, "{error} has the kind {kind}");
+            assert!(
+                !kind.ends_the_request(),
+                "{kind}: the request stays waiting after a failed verification"
+            );
+        }
     }
 }

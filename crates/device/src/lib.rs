@@ -23,6 +23,9 @@
 //!   and heartbeat, for a warning only.
 //! - [`LogMonitor`]: the person's watch on the service's approval log: another device enrolled
 //!   for them, a decision in their name made elsewhere or with a leaked key, a rewritten log.
+//! - [`UserVerifier`]: the operating system confirms the person before a key signs an approval
+//!   that requires it, or every approval when the person asked for that (polkit on Linux,
+//!   [`PolkitVerifier`]).
 //! - [`view`]: what a session shows (the desktop UI's IPC types, from which its TypeScript is
 //!   generated) and [`ErrorKind`], the one enum of error codes.
 //!
@@ -65,6 +68,7 @@ mod secret_store;
 mod session;
 mod settings;
 mod stream;
+mod verification;
 pub mod view;
 
 pub use account::{Account, DataDir, HISTORY_LIMIT, HistoryEntry, host_name};
@@ -90,5 +94,11 @@ pub use session::{DeviceSession, LOG_POLL_ENV, SessionConfig, SessionEvents};
 pub use stream::{
     Backoff, ConnectionState, HEARTBEAT_WINDOW_ENV, MAX_FRAME_BYTES, MAX_PENDING_PER_ACCOUNT,
     MAX_WAITING_PER_ACCOUNT, PushEvent, PushStream, StreamConfig,
+};
+#[cfg(target_os = "linux")]
+pub use verification::{POLKIT_ACTION, PolkitSubject, PolkitVerifier};
+pub use verification::{
+    PROMPT_PART_CHARS, UnsupportedPlatform, UserVerifier, VerificationError, VerificationPrompt,
+    platform_verifier,
 };
 pub use view::CodeView;

@@ -23,6 +23,11 @@ pub struct Settings {
     /// as 6 ([`Settings::digits`]).
     #[serde(default = "six")]
     pub code_digits: u8,
+    /// Every approval asks the operating system to confirm the person first (polkit on Linux:
+    /// the person's own password), not only approvals of requests that require it. Off by
+    /// default. Denials never ask.
+    #[serde(default)]
+    pub verify_every_approval: bool,
 }
 
 fn on() -> bool {
@@ -76,6 +81,7 @@ impl Default for Settings {
             notifications_paused: false,
             check_for_updates: true,
             code_digits: six(),
+            verify_every_approval: false,
         }
     }
 }
@@ -92,6 +98,10 @@ mod tests {
             "an older settings file keeps its values and checks for updates: {old:?}"
         );
         assert_eq!(old.digits().get(), 6, "and shows 6-digit codes");
+        assert!(
+            !old.verify_every_approval,
+            "and does not ask for verification of every approval"
+        );
     }
 
     #[test]

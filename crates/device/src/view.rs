@@ -171,6 +171,9 @@ pub struct RequestView {
     pub quorum: u32,
     /// People who may approve.
     pub approvers: u32,
+    /// The service requires the operating system to confirm the person before approving: the
+    /// system will ask for their password (denying never asks).
+    pub verification_required: bool,
 }
 
 impl RequestView {
@@ -209,6 +212,8 @@ impl RequestView {
             },
             quorum: d.quorum,
             approvers: u32::try_from(d.approvers.len()).unwrap_or(u32::MAX),
+            verification_required: d.user_verification
+                == Some(assent_protocol::request::UserVerification::Required),
         }
     }
 }
@@ -324,6 +329,9 @@ pub struct SettingsView {
     pub notifications_paused: bool,
     /// Look for updates at start and once a day.
     pub check_for_updates: bool,
+    /// Every approval asks the system to confirm the person (their password), not only those
+    /// the service requires it for.
+    pub verify_every_approval: bool,
 }
 
 /// What a session holds now (see [`crate::DeviceSession::snapshot`]).
@@ -369,6 +377,7 @@ impl StateView {
                 autostart,
                 notifications_paused: snapshot.settings.notifications_paused,
                 check_for_updates: snapshot.settings.check_for_updates,
+                verify_every_approval: snapshot.settings.verify_every_approval,
             },
             enroll_link,
         }

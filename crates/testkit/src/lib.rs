@@ -13,6 +13,8 @@
 //! - [`balancer`]: Debian's nginx in front of several instances, as an operator runs it;
 //! - [`wait`]: waiting for things that should happen promptly, and raw HTTP;
 //! - [`rogue`]: a writer of the database without any key, to show what it cannot do;
+//! - [`polkit`] (Linux): a private system bus with polkitd and a test authentication agent that
+//!   approves or refuses on command;
 //! - [`process`]: the built binaries as processes (`assent serve`, headless devices), artifacts,
 //!   the virtual display.
 
@@ -22,6 +24,8 @@ pub mod balancer;
 pub mod callbacks;
 pub mod device;
 pub mod hostile;
+#[cfg(target_os = "linux")]
+pub mod polkit;
 pub mod postgres;
 pub mod process;
 pub mod rogue;

@@ -57,7 +57,7 @@ fn get_state_and_history_have_the_ui_shapes() {
     assert_eq!(state["pending"], json!([]));
     assert_eq!(
         state["settings"],
-        json!({"autostart": false, "notifications_paused": false, "check_for_updates": true})
+        json!({"autostart": false, "notifications_paused": false, "check_for_updates": true, "verify_every_approval": false})
     );
     assert_eq!(state["enroll_link"], Value::Null);
     assert_eq!(invoke(&main, "history", json!({})).unwrap(), json!([]));
@@ -163,6 +163,11 @@ fn argument_shapes_are_enforced() {
             json!({"id": "00000000-0000-4000-8000-000000000000"}),
         ),
         ("set_settings", json!({"settings": {"autostart": "yes"}})),
+        (
+            "set_settings",
+            json!({"settings": {"autostart": false, "notifications_paused": false,
+                "check_for_updates": true, "verify_every_approval": "yes"}}),
+        ),
     ] {
         let error = invoke(&main, cmd, args.clone()).expect_err("malformed arguments are refused");
         assert!(

@@ -55,6 +55,12 @@ export function errorMessage(error: { code: ErrorKind }): string {
       return "The update could not be installed. Assent keeps running the version you have.";
     case "clipboard_unavailable":
       return "The clipboard is not available, so the code was not copied. Type it from the screen instead.";
+    case "verification_refused":
+      return "Your system did not confirm it is you, so nothing was approved. The request is still waiting: choose Approve again and enter your password, or deny it.";
+    case "verification_unavailable":
+      return "Your system cannot ask for your password (no polkit authentication agent is running, or this system is not supported), so nothing was approved. Deny the request, or approve it on a device that can confirm it is you.";
+    case "verification_failed":
+      return "Confirming it is you failed, so nothing was approved. The request is still waiting: try again.";
     case "service_error":
     case "protocol_error":
       return "The service could not handle this request. Try again in a moment.";

@@ -756,3 +756,176 @@ fn watch_prints_a_device_enrolled_by_hand_for_the_same_person_once() {
         "four groups of four hex digits: {finding}"
     );
 }
+
+/// `assent device approve` as `nobody` (polkit says yes to root without asking), in a session
+/// of its own (bus, gnome-keyring), with polkit on a private system bus: each approval is a new
+/// process, which says its pid and waits for "go" so the test agent is registered for it first.
+struct UnprivilegedDevice {
+    child: std::process::Child,
+    /// Closing it ends the script's loop, so the script and its session bus end by themselves.
+    input: Option<std::process::ChildStdin>,
+    output: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    _home: assent_testkit::polkit::UnprivilegedHome,
+}
+
+impl UnprivilegedDevice {
+    fn enroll(svc: &Service, link: &str, bus: &assent_testkit::polkit::PolkitBus) -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let home = assent_testkit::polkit::UnprivilegedHome::create(&svc.dir.path().join("nobody"));
+        let script = home.root().join("device.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nset -e\n{unlock}'{assent}' device enroll \"$1\" --name ci >&2\necho ENROLLED\n\
+                 while read -r id; do\n\
+                 \x20 set +e\n\
+                 \x20 sh -c 'echo \"PID $$\"; read go; exec \"$0\" device approve \"$1\" --json 2>&1' '{assent}' \"$id\"\n\
+                 \x20 echo \"EXIT $?\"\n\
+                 \x20 set -e\n\
+                 done\n",
+                unlock = assent_testkit::polkit::UnprivilegedHome::UNLOCK_KEYRING,
+                assent = crate::support::assent_bin(),
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut child = assent_testkit::polkit::unprivileged("dbus-run-session")
+            .args(["--", script.to_str().unwrap(), link])
+            .envs(home.env())
+            .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+            .env("ASSENT_KEYRING_SERVICE", "assent-test")
+            .env("ASSENT_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("setpriv and dbus-run-session are installed");
+        let input = child.stdin.take().unwrap();
+        let mut output = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = output.next().and_then(Result::ok);
+        assert_eq!(
+            first.as_deref(),
+            Some("ENROLLED"),
+            "nobody's device enrolls"
+        );
+        UnprivilegedDevice {
+            child,
+            input: Some(input),
+            output,
+            _home: home,
+        }
+    }
+
+    /// Runs `assent device approve id` with a test agent answering `answer`; returns the exit
+    /// code, what it printed, and what the agent was asked.
+    fn approve(
+        &mut self,
+        id: &str,
+        bus: &assent_testkit::polkit::PolkitBus,
+        answer: assent_testkit::polkit::AgentAnswer,
+    ) -> (i32, String, Vec<assent_testkit::polkit::AgentPrompt>) {
+        use std::io::Write as _;
+        let input = self.input.as_mut().expect("the script's input is open");
+        writeln!(input, "{id}").unwrap();
+        let pid: u32 = self
+            .next_line()
+            .strip_prefix("PID ")
+            .and_then(|p| p.parse().ok())
+            .expect("the approval process says its pid");
+        let agent = assent_testkit::polkit::PolkitAgent::register(bus, pid, answer);
+        let input = self.input.as_mut().expect("the script's input is open");
+        writeln!(input, "go").unwrap();
+        let mut printed = String::new();
+        loop {
+            let line = self.next_line();
+            if let Some(code) = line.strip_prefix("EXIT ") {
+                return (code.parse().unwrap(), printed, agent.asked());
+            }
+            printed.push_str(&line);
+            printed.push('\n');
+        }
+    }
+
+    fn next_line(&mut self) -> String {
+        self.output
+            .next()
+            .and_then(Result::ok)
+            .expect("the device script is still running")
+    }
+}
+
+impl Drop for UnprivilegedDevice {
+    fn drop(&mut self) {
+        // End of input ends the script; dbus-run-session then stops its bus. Killing it instead
+        // would leave that bus behind.
+        drop(self.input.take());
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn approve_asks_the_system_first_for_a_request_that_requires_it() {
+    let svc = Service::start();
+    let bus = assent_testkit::polkit::PolkitBus::start();
+    let (user, link) = user_with_link(&svc, "uv@example.com");
+    let mut device = UnprivilegedDevice::enroll(&svc, link["enroll_url"].as_str().unwrap(), &bus);
+    let id = svc
+        .assent(&[
+            "request",
+            "send",
+            "--user",
+            &user.to_string(),
+            "--message",
+            "Wire $12,500?",
+            "--require-verification",
+            "--json",
+        ])
+        .ok()
+        .json()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = || {
+        svc.assent(&["request", "status", &id, "--json"])
+            .ok()
+            .json()["status"]
+            .clone()
+    };
+
+    let (code, printed, asked) =
+        device.approve(&id, &bus, assent_testkit::polkit::AgentAnswer::Refuse);
+    assert_eq!(
+        code, 3,
+        "a refused verification is an error exit, nothing approved: {printed}"
+    );
+    assert!(
+        printed.contains("did not confirm it is you"),
+        "the error says why: {printed}"
+    );
+    assert_eq!(
+        asked.len(),
+        1,
+        "polkit asked the agent for the approving process"
+    );
+    assert_eq!(status(), "pending", "nothing was signed or sent");
+
+    let (code, printed, asked) =
+        device.approve(&id, &bus, assent_testkit::polkit::AgentAnswer::Approve);
+    assert_eq!(code, 0, "approved after the password: {printed}");
+    assert_eq!(asked.len(), 1);
+    let answer = printed
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("the JSON answer");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(answer).unwrap()["status"],
+        "approved"
+    );
+    assert_eq!(status(), "approved");
+}

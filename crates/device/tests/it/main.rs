@@ -13,3 +13,4 @@ mod revocation;
 mod session;
 mod stream;
 mod support;
+mod verification;

@@ -8,7 +8,7 @@ export type Outcome = "approve" | "deny";
 
 export type DenyReason = "not_me" | "cancelled";
 
-export type ErrorKind = "keychain_unavailable" | "keychain_error" | "key_missing" | "invalid_link" | "token_invalid" | "network" | "clock_skew" | "not_pending" | "request_not_found" | "already_decided" | "wrong_number" | "invalid_number" | "revoked" | "revocation_unproven" | "insecure_server" | "too_many_requests" | "spoofed" | "unknown_account" | "storage_error" | "service_error" | "protocol_error" | "invalid_setting" | "invalid_argument" | "autostart_failed" | "update_unavailable" | "update_signature_invalid" | "update_not_now" | "update_install_failed" | "clipboard_unavailable" | "internal";
+export type ErrorKind = "keychain_unavailable" | "keychain_error" | "key_missing" | "invalid_link" | "token_invalid" | "network" | "clock_skew" | "not_pending" | "request_not_found" | "already_decided" | "wrong_number" | "invalid_number" | "revoked" | "revocation_unproven" | "insecure_server" | "too_many_requests" | "spoofed" | "unknown_account" | "storage_error" | "service_error" | "protocol_error" | "invalid_setting" | "invalid_argument" | "autostart_failed" | "update_unavailable" | "update_signature_invalid" | "update_not_now" | "update_install_failed" | "clipboard_unavailable" | "verification_refused" | "verification_unavailable" | "verification_failed" | "internal";
 
 export type BrandingView = { 
 /**
@@ -92,7 +92,12 @@ quorum: number,
 /**
  * People who may approve.
  */
-approvers: number, };
+approvers: number, 
+/**
+ * The service requires the operating system to confirm the person before approving: the
+ * system will ask for their password (denying never asks).
+ */
+verification_required: boolean, };
 
 export type AccountView = { 
 /**
@@ -211,7 +216,13 @@ check_for_updates: boolean,
  * typed), so this is the person's choice alone. A value outside 6 to 8 in the file is read
  * as 6 ([`Settings::digits`]).
  */
-code_digits: number, };
+code_digits: number, 
+/**
+ * Every approval asks the operating system to confirm the person first (polkit on Linux:
+ * the person's own password), not only approvals of requests that require it. Off by
+ * default. Denials never ask.
+ */
+verify_every_approval: boolean, };
 
 export type SettingsView = { 
 /**
@@ -225,7 +236,12 @@ notifications_paused: boolean,
 /**
  * Look for updates at start and once a day.
  */
-check_for_updates: boolean, };
+check_for_updates: boolean, 
+/**
+ * Every approval asks the system to confirm the person (their password), not only those
+ * the service requires it for.
+ */
+verify_every_approval: boolean, };
 
 export type UpdateState = { "state": "idle" } | { "state": "checking" } | { "state": "available", 
 /**
@@ -532,7 +548,7 @@ code: ErrorKind,
 message: string, };
 
 /** Every error code, in the Rust enum's order. */
-export const ERROR_KINDS: readonly ErrorKind[] = ["keychain_unavailable", "keychain_error", "key_missing", "invalid_link", "token_invalid", "network", "clock_skew", "not_pending", "request_not_found", "already_decided", "wrong_number", "invalid_number", "revoked", "revocation_unproven", "insecure_server", "too_many_requests", "spoofed", "unknown_account", "storage_error", "service_error", "protocol_error", "invalid_setting", "invalid_argument", "autostart_failed", "update_unavailable", "update_signature_invalid", "update_not_now", "update_install_failed", "clipboard_unavailable", "internal"];
+export const ERROR_KINDS: readonly ErrorKind[] = ["keychain_unavailable", "keychain_error", "key_missing", "invalid_link", "token_invalid", "network", "clock_skew", "not_pending", "request_not_found", "already_decided", "wrong_number", "invalid_number", "revoked", "revocation_unproven", "insecure_server", "too_many_requests", "spoofed", "unknown_account", "storage_error", "service_error", "protocol_error", "invalid_setting", "invalid_argument", "autostart_failed", "update_unavailable", "update_signature_invalid", "update_not_now", "update_install_failed", "clipboard_unavailable", "verification_refused", "verification_unavailable", "verification_failed", "internal"];
 
 /** The events a desktop shell emits, and their payloads. */
 export const EVENTS = {
