@@ -106,7 +106,8 @@ mod tests {
             requester: None,
             created_at: 0,
             expires_at: None,
-            number_choices: None,
+            number_matching: None,
+            facts: None,
             quorum: 1,
             approvers: 1,
         }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use assent_device::{Error, InsecureServer, SecretStore as _};
+use assent_device::{Answer, Error, InsecureServer, SecretStore as _};
 use assent_protocol::crypto::b64url;
 use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::request::RequestStatus;
@@ -156,7 +156,7 @@ async fn number_matching_is_checked_before_anything_is_sent() {
     );
     assert_eq!(
         device
-            .approve(&shown, Some(100), now)
+            .approve(&shown, Some(&Answer::Number(100)), now)
             .await
             .unwrap_err()
             .code(),
@@ -166,7 +166,7 @@ async fn number_matching_is_checked_before_anything_is_sent() {
     assert_eq!(svc.status(id).await, "pending", "nothing was sent");
     assert_eq!(
         device
-            .approve(&shown, Some(number), now)
+            .approve(&shown, Some(&Answer::Number(number)), now)
             .await
             .unwrap()
             .receipt
