@@ -163,6 +163,15 @@ async fn number_matching_is_checked_before_anything_is_sent() {
         "invalid_number",
         "not one of the choices"
     );
+    assert_eq!(
+        device
+            .approve(&shown, Some(&Answer::Code(number.to_string())), now)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_number",
+        "a pick-mode request takes a number, not a code"
+    );
     assert_eq!(svc.status(id).await, "pending", "nothing was sent");
     assert_eq!(
         device
