@@ -393,9 +393,22 @@ pub struct SendArgs {
     /// Distinct approvals needed.
     #[arg(long, requires = "approvers")]
     quorum: Option<u32>,
-    /// Ask the person to pick the number this command prints.
+    /// Ask the person to type the code this command prints (or, with `--pick`, to pick the
+    /// number it prints out of three).
     #[arg(long)]
     number_matching: bool,
+    /// Number matching by picking one of three numbers instead of typing a code.
+    #[arg(long, requires = "number_matching")]
+    pick: bool,
+    /// Digits of the code to type, 2 to 6 (default 4).
+    #[arg(long, requires = "number_matching", conflicts_with = "pick")]
+    digits: Option<u8>,
+    /// The approver must confirm themselves to their operating system before approving.
+    #[arg(long)]
+    require_verification: bool,
+    /// Send even while another request from this app waits for the person.
+    #[arg(long)]
+    allow_concurrent: bool,
     /// Requester IP shown to the approver.
     #[arg(long)]
     requester_ip: Option<String>,
@@ -523,31 +536,43 @@ pub async fn request(connection: &Connection, command: RequestCommand) -> anyhow
                 approvers: args.approvers,
                 quorum: args.quorum,
                 number_matching: args.number_matching,
+                number_matching_mode: args.pick.then(|| "pick".to_owned()),
+                number_matching_digits: args.digits,
+                user_verification: args.require_verification.then(|| "required".to_owned()),
+                allow_concurrent: args.allow_concurrent,
                 requester: (!requester.is_empty()).then_some(requester),
             };
             let created = client.send_request(args.user, &body).await?;
             let uuid = created.approval_request.uuid;
             let number = created.approval_request.number;
+            let code = created.approval_request.code;
             if !args.wait {
                 if args.json {
-                    println!("{}", json!({"uuid": uuid, "number": number}));
+                    println!("{}", json!({"uuid": uuid, "number": number, "code": code}));
                 } else {
                     println!("{uuid}");
                     if let Some(n) = number {
                         eprintln!("Number to show the person: {n}");
                     }
+                    if let Some(code) = &code {
+                        eprintln!("Code for the person to type: {code}");
+                    }
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            if let Some(n) = number
-                && !args.json
-            {
-                eprintln!("Ask the person to pick {n}.");
+            if !args.json {
+                if let Some(n) = number {
+                    eprintln!("Ask the person to pick {n}.");
+                }
+                if let Some(code) = &code {
+                    eprintln!("Ask the person to type {code}.");
+                }
             }
             let info = wait_until_final(&client, &uuid, args.json).await?;
             if args.json {
                 let mut out = info_json(&info);
                 out["number"] = json!(number);
+                out["code"] = json!(code);
                 println!("{out}");
             } else {
                 println!("{uuid} {}", info.status);

@@ -149,9 +149,23 @@ pub struct NewApprovalRequest {
     /// Extension: distinct approvals needed (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum: Option<u32>,
-    /// Extension: ask the initiator to pick the number the backend shows.
+    /// Extension: ask the initiator to prove they see the backend's screen: type the code it
+    /// shows (typed mode, the default) or pick the number it shows out of three (pick mode).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub number_matching: bool,
+    /// Extension: `typed` (default) or `pick`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_matching_mode: Option<String>,
+    /// Extension: digits of a typed code, 2 to 6 (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_matching_digits: Option<u8>,
+    /// Extension: `required` to make the approver confirm themselves to their operating system
+    /// before approving (`none` overrides an app default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<String>,
+    /// Extension: allow this request while another from this app waits for the same person.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_concurrent: bool,
     /// Extension: where the action came from, shown to the approver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requester: Option<RequesterContext>,
@@ -162,9 +176,13 @@ pub struct NewApprovalRequest {
 pub struct CreatedApprovalRequest {
     /// The request UUID.
     pub uuid: String,
-    /// Extension: with number matching, the number to show the person.
+    /// Extension: with number matching in pick mode, the number to show the person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<u32>,
+    /// Extension: with number matching in typed mode (the default), the code to show the person,
+    /// who types it on their device. A string: leading zeros are part of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// Response of the create call.

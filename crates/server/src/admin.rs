@@ -33,6 +33,8 @@ pub struct AppSpec {
     /// Accept a logo on this machine or a private network (development and demos only: devices
     /// refuse to fetch from such hosts unless their service is itself on loopback).
     pub allow_local_logo: bool,
+    /// Push-fatigue and verification settings (the defaults are on).
+    pub defences: crate::defences::AppDefences,
 }
 
 /// Why an operator action failed.
@@ -235,6 +237,7 @@ impl Operator {
                 api_key_hash: secret_hash(key.expose()),
                 sealed_callback_key,
                 created_at: now,
+                defences: spec.defences,
             })
             .await?;
         Ok((app, key))
@@ -261,6 +264,43 @@ impl Operator {
         } else {
             Err(AdminError::UnknownApp(app_id.to_owned()))
         }
+    }
+
+    /// Replaces an app's push-fatigue and verification settings (they apply to requests created
+    /// from now on).
+    ///
+    /// # Errors
+    /// [`AdminError::UnknownApp`]; [`AdminError::Store`].
+    pub async fn set_defences(
+        &self,
+        app_id: &str,
+        defences: &crate::defences::AppDefences,
+    ) -> Result<(), AdminError> {
+        if self.store.set_app_defences(app_id, defences).await? {
+            Ok(())
+        } else {
+            Err(AdminError::UnknownApp(app_id.to_owned()))
+        }
+    }
+
+    /// Lifts the freeze and back-off that denials put on a person of `app_id`: their denials
+    /// before `now` stop counting. For an operator who has checked with the person that the
+    /// reports were a mistake (or that the account is safe again).
+    ///
+    /// # Errors
+    /// [`AdminError::UnknownApp`], [`AdminError::Invalid`] when the person is not one of the
+    /// app's; [`AdminError::Store`].
+    pub async fn unfreeze(&self, app_id: &str, user_id: u64, now: i64) -> Result<(), AdminError> {
+        if self.store.app(app_id).await?.is_none() {
+            return Err(AdminError::UnknownApp(app_id.to_owned()));
+        }
+        let person = self.store.user(app_id, user_id).await?;
+        if person.is_none() || !self.store.lift_person_guards(user_id, now).await? {
+            return Err(AdminError::Invalid(format!(
+                "app {app_id} has no person with id {user_id}"
+            )));
+        }
+        Ok(())
     }
 
     /// Re-seals every secret with the current key-encryption key (after a rotation, once every

@@ -86,6 +86,10 @@ pub async fn approvals_per_second(
                         NewRequest {
                             request,
                             max_pending_per_user: 10,
+                            // The person-guard reads run (their cost is part of a create); the
+                            // limit itself would only refuse the load this measures.
+                            defences: crate::defences::AppDefences::default(),
+                            allow_concurrent: true,
                         },
                         now,
                     )
@@ -152,6 +156,9 @@ fn approval(
         expires_at: details.expires_at,
         quorum: 1,
         number: None,
+        typed_code: None,
+        code_attempts: 0,
+        user_verification: false,
         signature: crypto::sign_canonical(
             service.signing_key(),
             MessageKind::RequestDetails,
@@ -186,6 +193,8 @@ fn approval(
         outcome: Outcome::Approve,
         reason: None,
         number: None,
+        code: None,
+        verification: None,
         signed_at: now,
         payload: canonicalize(signed.payload()).map_err(failed)?,
         signature: *signed.signature(),

@@ -19,6 +19,7 @@ mod body;
 pub mod ceiling;
 pub mod clock;
 pub mod config;
+pub mod defences;
 mod device;
 pub mod error;
 mod expiry;

@@ -85,6 +85,8 @@ pub struct Metrics {
     pub callback_latency: Histogram,
     /// Stream messages sent to devices.
     pub pushes: AtomicU64,
+    /// "This wasn't me" reports recorded by this instance (each froze a person for an app).
+    pub fraud_reports: AtomicU64,
 }
 
 impl Metrics {
@@ -200,6 +202,16 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         out,
         "assent_pushes_total{{instance=\"{instance}\"}} {}",
         m.pushes.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP assent_fraud_reports_total \"This wasn't me\" denials recorded on this instance (refusals of frozen people are under assent_refusals_total, code 60117)."
+    );
+    let _ = writeln!(out, "# TYPE assent_fraud_reports_total counter");
+    let _ = writeln!(
+        out,
+        "assent_fraud_reports_total{{instance=\"{instance}\"}} {}",
+        m.fraud_reports.load(Ordering::Relaxed)
     );
     let _ = writeln!(
         out,

@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use assent_protocol::callback::{
     self, CALLBACK_ACTION, CallbackApprovalRequest, CallbackDevice, CallbackKey, CallbackMethod,
-    CallbackPayload, CallbackTransaction, NONCE_HEADER, SIGNATURE_HEADER,
+    CallbackPayload, CallbackTransaction, FRAUD_REPORTED_ACTION, FraudReportedPayload,
+    NONCE_HEADER, SIGNATURE_HEADER,
 };
 use assent_protocol::request::RequestStatus;
 use base64::Engine as _;
@@ -118,6 +119,26 @@ pub fn callback_payload(
         }),
         receipt: None,
         receipt_url: None,
+    }
+}
+
+/// The `fraud_reported` event of a "this wasn't me" `decision` (by `device`) on `request`: sent
+/// in addition to the request's own callback, so a relying party that only knows Authy's
+/// callbacks still hears the denial. `frozen_until` follows the app's settings at that moment.
+pub fn fraud_reported_payload(
+    app: &App,
+    request: &StoredRequest,
+    device: &Device,
+    decision: &DecisionRecord,
+) -> FraudReportedPayload {
+    FraudReportedPayload {
+        callback_action: FRAUD_REPORTED_ACTION.to_owned(),
+        app_id: app.id.clone(),
+        authy_id: request.user_id,
+        uuid: request.id.to_string(),
+        device_uuid: device.alias,
+        reported_at: decision.signed_at,
+        frozen_until: decision.recorded_at + i64::from(app.defences.freeze_secs),
     }
 }
 

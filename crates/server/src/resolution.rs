@@ -7,15 +7,18 @@
 //!   from a device without a service-signed enrollment record is accepted either.
 //! - Approved once `quorum` distinct approvers approved.
 //! - Denied as soon as one approver denies (a veto), or when the person who must match a number
-//!   picks the wrong one.
+//!   picks the wrong one (pick mode) or types a wrong code for the third time (typed mode; the
+//!   first two wrong codes are counted and refused, and the request stays pending).
+//! - An approval of a request that requires user verification must name a method other than
+//!   `none`; one that does not is refused and nothing is written (the person can still deny).
 //! - A person decides once: the same decision again is a harmless duplicate (a retry after a lost
 //!   response); a different one is refused.
 //! - Nothing is accepted once the request is final or past its deadline.
 
 use std::collections::BTreeSet;
 
-use assent_protocol::decision::{DenyReason, Outcome};
-use assent_protocol::request::RequestStatus;
+use assent_protocol::decision::{DenyReason, Outcome, VerificationMethod};
+use assent_protocol::request::{RequestStatus, TYPED_CODE_ATTEMPTS, TypedCode};
 
 use crate::store::{DecisionContext, DecisionEffects, DecisionRecord, DecisionResult};
 
@@ -31,12 +34,35 @@ pub struct RequestState {
     pub expires_at: Option<i64>,
     /// Distinct approvals needed.
     pub quorum: u32,
-    /// With number matching: the right number and who must pick it.
-    pub number_matching: Option<(u32, u64)>,
+    /// With number matching: how, and who must match.
+    pub matching: Option<Matching>,
+    /// Approvals must name a verification method other than `none`.
+    pub verification_required: bool,
+}
+
+/// Number matching as a decision is judged against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Matching {
+    /// Pick one of three: `number` is right.
+    Pick {
+        /// The right number.
+        number: u32,
+        /// Who must pick.
+        picker: u64,
+    },
+    /// Type the code the relying party shows.
+    Typed {
+        /// The code's salted hash.
+        code: TypedCode,
+        /// Who must type.
+        picker: u64,
+        /// Wrong codes typed so far.
+        attempts: u32,
+    },
 }
 
 /// One decision, as far as resolution cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vote {
     /// Who decided.
     pub user_id: u64,
@@ -46,6 +72,10 @@ pub struct Vote {
     pub reason: Option<DenyReason>,
     /// Number picked.
     pub number: Option<u32>,
+    /// Code typed.
+    pub code: Option<String>,
+    /// How the person was verified.
+    pub verification: Option<VerificationMethod>,
 }
 
 /// Why a decision is not accepted.
@@ -62,6 +92,13 @@ pub enum Refusal {
     AlreadyDecided,
     /// Number matching failed. The decision is still recorded and the request denied.
     WrongNumber,
+    /// A wrong typed code with `left` tries left: counted, nothing else written.
+    WrongCode {
+        /// Tries left.
+        left: u32,
+    },
+    /// The request requires user verification and this approval names none.
+    VerificationRequired,
 }
 
 /// What to do with an incoming decision.
@@ -79,6 +116,11 @@ pub enum Plan {
     /// Number matching failed: write the decision, deny the request with `wrong_number`, and
     /// answer with [`Refusal::WrongNumber`].
     RecordWrongNumber,
+    /// A wrong typed code with tries left: count it and answer [`Refusal::WrongCode`].
+    CountWrongCode {
+        /// Tries left after this one.
+        left: u32,
+    },
     /// Refuse. `expire` when the request must be marked expired now.
     Refuse {
         /// Why.
@@ -133,15 +175,43 @@ pub fn plan(request: &RequestState, recorded: &[Vote], incoming: &Vote, now: i64
             expire: true,
         };
     }
-    if let Some((number, picker)) = request.number_matching
-        && incoming.user_id == picker
-        && incoming.outcome == Outcome::Approve
-        && incoming.number != Some(number)
-    {
-        return Plan::RecordWrongNumber;
+    if incoming.outcome == Outcome::Approve {
+        let verified = incoming
+            .verification
+            .is_some_and(|m| m != VerificationMethod::None);
+        if request.verification_required && !verified {
+            return Plan::Refuse {
+                refusal: Refusal::VerificationRequired,
+                expire: false,
+            };
+        }
+        match &request.matching {
+            Some(Matching::Pick { number, picker })
+                if incoming.user_id == *picker && incoming.number != Some(*number) =>
+            {
+                return Plan::RecordWrongNumber;
+            }
+            Some(Matching::Typed {
+                code,
+                picker,
+                attempts,
+            }) if incoming.user_id == *picker
+                && !incoming.code.as_deref().is_some_and(|c| code.matches(c)) =>
+            {
+                let used = attempts + 1;
+                return if used >= TYPED_CODE_ATTEMPTS {
+                    Plan::RecordWrongNumber
+                } else {
+                    Plan::CountWrongCode {
+                        left: TYPED_CODE_ATTEMPTS - used,
+                    }
+                };
+            }
+            _ => {}
+        }
     }
     let mut votes = recorded.to_vec();
-    votes.push(*incoming);
+    votes.push(incoming.clone());
     let (status, reason) = verdict(request.quorum, &votes);
     Plan::Record { status, reason }
 }
@@ -153,6 +223,8 @@ impl From<&DecisionRecord> for Vote {
             outcome: d.outcome,
             reason: d.reason,
             number: d.number,
+            code: d.code.clone(),
+            verification: d.verification,
         }
     }
 }
@@ -168,6 +240,8 @@ pub fn judge(ctx: &DecisionContext, incoming: &DecisionRecord, now: i64) -> Deci
         record: false,
         finalize: expire.then_some((RequestStatus::Expired, None)),
         callback: None,
+        count_wrong_code: false,
+        fraud_report: None,
     };
     if ctx.device.revoked_at.is_some() || !ctx.person_active {
         return refuse(Refusal::DeviceRevoked, false);
@@ -180,7 +254,19 @@ pub fn judge(ctx: &DecisionContext, incoming: &DecisionRecord, now: i64) -> Deci
         status: request.status,
         expires_at: request.expires_at,
         quorum: request.quorum,
-        number_matching: request.number.map(|n| (n, request.user_id)),
+        matching: match (&request.typed_code, request.number) {
+            (Some(code), _) => Some(Matching::Typed {
+                code: code.clone(),
+                picker: request.user_id,
+                attempts: request.code_attempts,
+            }),
+            (None, Some(number)) => Some(Matching::Pick {
+                number,
+                picker: request.user_id,
+            }),
+            (None, None) => None,
+        },
+        verification_required: request.user_verification,
     };
     let recorded: Vec<Vote> = ctx.recorded.iter().map(Vote::from).collect();
     let (status, reason, result) = match plan(&state, &recorded, &Vote::from(incoming), now) {
@@ -192,9 +278,17 @@ pub fn judge(ctx: &DecisionContext, incoming: &DecisionRecord, now: i64) -> Deci
                 record: false,
                 finalize: None,
                 callback: None,
+                count_wrong_code: false,
+                fraud_report: None,
             };
         }
         Plan::Refuse { refusal, expire } => return refuse(refusal, expire),
+        Plan::CountWrongCode { left } => {
+            return DecisionEffects {
+                count_wrong_code: true,
+                ..refuse(Refusal::WrongCode { left }, false)
+            };
+        }
         Plan::Record { status, reason } => (
             status,
             reason,
@@ -227,11 +321,29 @@ pub fn judge(ctx: &DecisionContext, incoming: &DecisionRecord, now: i64) -> Deci
         ),
         _ => None,
     };
+    let fraud_report = match (&finalize, &ctx.app.callback_url) {
+        (Some((RequestStatus::Denied, _)), Some(_))
+            if incoming.outcome == Outcome::Deny && incoming.reason == Some(DenyReason::NotMe) =>
+        {
+            Some(
+                serde_json::to_value(crate::outbox::fraud_reported_payload(
+                    &ctx.app,
+                    request,
+                    &ctx.device,
+                    incoming,
+                ))
+                .expect("callback payloads serialize"),
+            )
+        }
+        _ => None,
+    };
     DecisionEffects {
         result,
         record: true,
         finalize,
         callback,
+        count_wrong_code: false,
+        fraud_report,
     }
 }
 
@@ -244,7 +356,8 @@ mod tests {
             status: RequestStatus::Pending,
             expires_at: Some(100),
             quorum,
-            number_matching: None,
+            matching: None,
+            verification_required: false,
         }
     }
 
@@ -254,6 +367,8 @@ mod tests {
             outcome: Outcome::Approve,
             reason: None,
             number: None,
+            code: None,
+            verification: None,
         }
     }
 
@@ -263,6 +378,8 @@ mod tests {
             outcome: Outcome::Deny,
             reason: Some(DenyReason::NotMe),
             number: None,
+            code: None,
+            verification: None,
         }
     }
 
@@ -352,7 +469,10 @@ mod tests {
     #[test]
     fn number_matching_applies_to_the_picker_only() {
         let mut s = state(2);
-        s.number_matching = Some((42, 1));
+        s.matching = Some(Matching::Pick {
+            number: 42,
+            picker: 1,
+        });
         let mut right = approve(1);
         right.number = Some(42);
         let mut wrong = approve(1);
@@ -380,6 +500,86 @@ mod tests {
                 reason: Some("not_me".into())
             },
             "denying needs no number"
+        );
+    }
+
+    #[test]
+    fn typed_codes_allow_three_tries_and_the_third_wrong_one_denies() {
+        let mut s = state(1);
+        let code = TypedCode::bind("0427", [7; 16]);
+        let typed = |attempts| Matching::Typed {
+            code: code.clone(),
+            picker: 1,
+            attempts,
+        };
+        let with = |c: Option<&str>| Vote {
+            code: c.map(str::to_owned),
+            ..approve(1)
+        };
+        s.matching = Some(typed(0));
+        assert_eq!(
+            plan(&s, &[], &with(Some("0427")), 50),
+            Plan::Record {
+                status: RequestStatus::Approved,
+                reason: None
+            }
+        );
+        assert_eq!(
+            plan(&s, &[], &with(Some("427")), 50),
+            Plan::CountWrongCode { left: 2 },
+            "leading zeros are part of the code"
+        );
+        assert_eq!(
+            plan(&s, &[], &with(None), 50),
+            Plan::CountWrongCode { left: 2 },
+            "an approval without a code is a wrong try"
+        );
+        s.matching = Some(typed(1));
+        assert_eq!(
+            plan(&s, &[], &with(Some("1111")), 50),
+            Plan::CountWrongCode { left: 1 }
+        );
+        s.matching = Some(typed(2));
+        assert_eq!(
+            plan(&s, &[], &with(Some("1111")), 50),
+            Plan::RecordWrongNumber
+        );
+        assert_eq!(
+            plan(&s, &[], &deny(1), 50),
+            Plan::Record {
+                status: RequestStatus::Denied,
+                reason: Some("not_me".into())
+            },
+            "denying needs no code"
+        );
+    }
+
+    #[test]
+    fn required_verification_refuses_an_unverified_approval_only() {
+        let mut s = state(1);
+        s.verification_required = true;
+        let refused = Plan::Refuse {
+            refusal: Refusal::VerificationRequired,
+            expire: false,
+        };
+        assert_eq!(plan(&s, &[], &approve(1), 50), refused);
+        let none = Vote {
+            verification: Some(VerificationMethod::None),
+            ..approve(1)
+        };
+        assert_eq!(
+            plan(&s, &[], &none, 50),
+            refused,
+            "`none` is no verification"
+        );
+        let password = Vote {
+            verification: Some(VerificationMethod::OsPassword),
+            ..approve(1)
+        };
+        assert!(matches!(plan(&s, &[], &password, 50), Plan::Record { .. }));
+        assert!(
+            matches!(plan(&s, &[], &deny(1), 50), Plan::Record { .. }),
+            "a denial never needs verification"
         );
     }
 }

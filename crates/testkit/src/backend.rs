@@ -132,6 +132,31 @@ impl Backend {
         .await
     }
 
+    /// Creates a request and returns the answer with its `Retry-After` seconds, if any.
+    pub async fn create_request_retry(
+        &self,
+        user: u64,
+        body: Value,
+    ) -> (StatusCode, Value, Option<u64>) {
+        let response = self
+            .http
+            .post(format!(
+                "{}/onetouch/json/users/{user}/approval_requests",
+                self.base
+            ))
+            .header("X-Authy-API-Key", &self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .expect("service reachable");
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse().expect("Retry-After is seconds"));
+        (status, response.json().await.unwrap_or(Value::Null), retry)
+    }
+
     /// Creates a request that must succeed; returns its uuid (and number, when asked for).
     pub async fn request(&self, user: u64, body: Value) -> (Uuid, Option<u32>) {
         let (status, reply) = self.create_request(user, body).await;

@@ -15,12 +15,31 @@ pub struct ReceivedCallback {
     pub body: Vec<u8>,
 }
 
+impl ReceivedCallback {
+    /// Its `callback_action` (from the JSON body, or the query of a GET callback).
+    pub fn action(&self) -> String {
+        if let Some(query) = &self.query {
+            return form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "callback_action")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+        }
+        serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v["callback_action"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
 /// An HTTP server that records callbacks and answers with a configurable status.
 #[derive(Debug)]
 pub struct CallbackReceiver {
     pub url: String,
     pub received: mpsc::UnboundedReceiver<ReceivedCallback>,
     pub answer: Arc<Mutex<u16>>,
+    /// `fraud_reported` events that arrived while [`CallbackReceiver::next`] waited for a
+    /// request's callback.
+    fraud_reports: std::collections::VecDeque<ReceivedCallback>,
 }
 
 impl CallbackReceiver {
@@ -58,10 +77,37 @@ impl CallbackReceiver {
             url,
             received,
             answer,
+            fraud_reports: Default::default(),
         }
     }
 
+    /// The next request callback (`approval_request_status`); `fraud_reported` events that
+    /// arrive meanwhile are kept for [`CallbackReceiver::next_fraud_report`].
     pub async fn next(&mut self) -> ReceivedCallback {
+        loop {
+            let received = self.any().await;
+            if received.action() == "fraud_reported" {
+                self.fraud_reports.push_back(received);
+            } else {
+                return received;
+            }
+        }
+    }
+
+    /// The next `fraud_reported` event (request callbacks arriving meanwhile are dropped).
+    pub async fn next_fraud_report(&mut self) -> ReceivedCallback {
+        if let Some(kept) = self.fraud_reports.pop_front() {
+            return kept;
+        }
+        loop {
+            let received = self.any().await;
+            if received.action() == "fraud_reported" {
+                return received;
+            }
+        }
+    }
+
+    async fn any(&mut self) -> ReceivedCallback {
         tokio::time::timeout(Duration::from_secs(20), self.received.recv())
             .await
             .expect("a callback arrives")

@@ -10,7 +10,7 @@ use assent_protocol::secret::SecretString;
 use assent_protocol::signed::{Signed, Verified};
 use assent_protocol::stream::StreamMessage;
 use assent_protocol::{SigningKey, Uuid};
-use assent_server::clock::unix_now;
+use assent_server::clock::Clock;
 use futures_util::{SinkExt as _, StreamExt as _};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -31,6 +31,9 @@ pub struct TestDevice {
     pub enrollment: EnrollmentResponse,
     pub base: String,
     http: reqwest::Client,
+    /// Where its timestamps come from: the system clock, or a test's adjustable service clock
+    /// ([`TestDevice::on_clock`]) so that its calls stay within the allowed skew.
+    clock: Clock,
 }
 
 /// What a device call returned.
@@ -73,6 +76,7 @@ impl TestDevice {
             enrollment,
             base: base.to_owned(),
             http,
+            clock: Clock::system(),
         }
     }
 
@@ -86,7 +90,14 @@ impl TestDevice {
             enrollment: self.enrollment.clone(),
             base: base.to_owned(),
             http: self.http.clone(),
+            clock: self.clock.clone(),
         }
+    }
+
+    /// The same device, its timestamps read from `clock` (a test's adjustable service clock).
+    pub fn on_clock(mut self, clock: &Clock) -> TestDevice {
+        self.clock = clock.clone();
+        self
     }
 
     /// The device's 6-digit one-time code at Unix time `now`, from the seed its enrollment gave.
@@ -131,7 +142,7 @@ impl TestDevice {
 
     /// Sends a correctly signed call.
     pub async fn call(&self, method: &str, target: &str, body: Vec<u8>) -> Reply {
-        let header = self.auth(method, target, &body, unix_now());
+        let header = self.auth(method, target, &body, self.clock.now());
         self.call_with(method, target, body, &header).await
     }
 
@@ -152,6 +163,28 @@ impl TestDevice {
         (verified, reply.body)
     }
 
+    /// The decision this device would sign over `details` now: change its fields, then
+    /// [`TestDevice::sign`] it.
+    pub fn draft(&self, details: &Verified<RequestDetails>, outcome: Outcome) -> Decision {
+        Decision {
+            v: 1,
+            request_id: details.message.id,
+            request_digest: hex::encode(details.digest),
+            device_id: self.id,
+            outcome,
+            reason: None,
+            number: None,
+            code: None,
+            verification: None,
+            signed_at: self.clock.now(),
+        }
+    }
+
+    /// A signed decision body.
+    pub fn sign(&self, decision: &Decision) -> Vec<u8> {
+        serde_json::to_vec(&Signed::sign(decision, &self.key).unwrap()).unwrap()
+    }
+
     /// A signed decision body over `details`.
     pub fn decision(
         &self,
@@ -160,19 +193,11 @@ impl TestDevice {
         reason: Option<DenyReason>,
         number: Option<u32>,
     ) -> Vec<u8> {
-        let decision = Decision {
-            v: 1,
-            request_id: details.message.id,
-            request_digest: hex::encode(details.digest),
-            device_id: self.id,
-            outcome,
+        self.sign(&Decision {
             reason,
             number,
-            code: None,
-            verification: None,
-            signed_at: unix_now(),
-        };
-        serde_json::to_vec(&Signed::sign(&decision, &self.key).unwrap()).unwrap()
+            ..self.draft(details, outcome)
+        })
     }
 
     pub async fn decide_body(&self, id: Uuid, body: Vec<u8>) -> Reply {
@@ -218,7 +243,9 @@ impl TestDevice {
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
             "Authorization",
-            self.auth("GET", target, b"", unix_now()).parse().unwrap(),
+            self.auth("GET", target, b"", self.clock.now())
+                .parse()
+                .unwrap(),
         );
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(2048).unwrap();
@@ -237,7 +264,9 @@ impl TestDevice {
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
             "Authorization",
-            self.auth("GET", target, b"", unix_now()).parse().unwrap(),
+            self.auth("GET", target, b"", self.clock.now())
+                .parse()
+                .unwrap(),
         );
         let (socket, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(DeviceStream { socket })

@@ -96,6 +96,8 @@ pub struct Options {
     pub callback_get: bool,
     /// Callbacks for expired and cancelled requests too.
     pub callback_expired_cancelled: bool,
+    /// The app's push-fatigue and verification settings (default: the service's defaults).
+    pub defences: assent_server::defences::AppDefences,
     /// Changes the configuration.
     pub configure: Option<Configure>,
     /// Start on the data (and app) of a stopped service, or as another instance beside a running
@@ -103,6 +105,20 @@ pub struct Options {
     pub reuse: Option<Stopped>,
     /// The engine (default: [`Engine::from_env`]).
     pub engine: Option<Engine>,
+}
+
+impl Options {
+    /// An app that lets a person have any number of requests waiting at once (the relying party
+    /// "saying otherwise"), for tests about something else that create several per person.
+    pub fn several_pending() -> Options {
+        Options {
+            defences: assent_server::defences::AppDefences {
+                max_pending_per_person: 0,
+                ..Default::default()
+            },
+            ..Options::default()
+        }
+    }
 }
 
 /// What a stopped service leaves: its data and its app, to start again on.
@@ -189,6 +205,7 @@ impl TestService {
                     },
                     callback_expired_cancelled: options.callback_expired_cancelled,
                     allow_local_logo: false,
+                    defences: options.defences,
                 };
                 let (app, key) = state.operator().create_app(spec, unix_now()).await.unwrap();
                 (app, key.expose().to_owned())
@@ -301,6 +318,9 @@ impl TestService {
     /// Enrolls a new protocol-level device for `user`.
     pub async fn enroll(&self, user: u64) -> TestDevice {
         let token = self.backend.registration(user).await;
-        TestDevice::enroll(&self.base, &token, "test device").await
+        // On the service's clock, so a test that moves it keeps its devices' calls in the skew.
+        TestDevice::enroll(&self.base, &token, "test device")
+            .await
+            .on_clock(&self.state.config.clock)
     }
 }

@@ -219,6 +219,7 @@ async fn start_parts(
         callback_expired_cancelled: false,
         // The demo's bank serves its logo on loopback, beside a loopback service.
         allow_local_logo: true,
+        defences: Default::default(),
     };
     let (_, api_key) = service
         .state()

@@ -11,8 +11,9 @@ use assent_protocol::canonical::to_canonical_bytes;
 use assent_protocol::crypto::{self, MessageKind};
 use assent_protocol::error::ErrorCode;
 use assent_protocol::request::{
-    AppBranding, DetailField, Logo, LogoResolution, NumberMatching, REQUEST_DETAILS_VERSION,
-    RequestDetails, RequestStatus, RequesterContext,
+    AppBranding, DetailField, Logo, LogoResolution, MAX_TYPED_DIGITS, MIN_TYPED_DIGITS,
+    NumberMatching, REQUEST_DETAILS_VERSION, RequestDetails, RequestFacts, RequestStatus,
+    RequesterContext, TypedCode, UserVerification,
 };
 use axum::Json;
 use axum::extract::State;
@@ -26,14 +27,15 @@ use super::users::{MAX_USER_ID, user_id_from_path, user_not_found};
 use super::{BackendCall, ok};
 use crate::clock::rfc3339;
 use crate::config::Limits;
+use crate::defences::Guard;
 use crate::error::{ApiError, ApiResult};
 use crate::segment::Segment;
 use crate::state::AppState;
 use crate::store::{App, CreateRefusal, DecisionRecord, NewRequest, StoredReceipt, StoredRequest};
 use assent_protocol::params::{Params, as_unsigned, scalar_string};
 
-fn param(field: &'static str, message: String) -> ApiError {
-    ApiError::param(message).with_field(field, "is invalid")
+fn param(field: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::param(message.into()).with_field(field, "is invalid")
 }
 
 /// Refuses relying-party text a person will read when it carries control or bidirectional
@@ -280,6 +282,23 @@ pub async fn create(
     }
     let quorum = quorum as u32;
     let number_matching = p.boolean("number_matching")?.unwrap_or(false);
+    let matching = if number_matching {
+        Some(parse_matching(p)?)
+    } else {
+        None
+    };
+    let user_verification = match p.string("user_verification")?.as_deref() {
+        None => app.defences.require_user_verification,
+        Some("required") => true,
+        Some("none") => false,
+        Some(_) => {
+            return Err(param(
+                "user_verification",
+                "user_verification must be `required` or `none`.",
+            ));
+        }
+    };
+    let allow_concurrent = p.boolean("allow_concurrent")?.unwrap_or(false);
     let requester = parse_requester(&p.nested("requester")?, limits)?;
 
     // Checked again, authoritatively, inside the creating transaction; here for an early,
@@ -295,10 +314,30 @@ pub async fn create(
 
     let id = Uuid::new_v4();
     let expires_at = (seconds_to_expire > 0).then(|| now + seconds_to_expire as i64);
-    let (number, choices) = if number_matching {
-        number_choices()
-    } else {
-        (0, Vec::new())
+    let (number, choices, code) = match matching {
+        Some(MatchingMode::Pick) => {
+            let (number, choices) = number_choices();
+            (Some(number), choices, None)
+        }
+        Some(MatchingMode::Typed(digits)) => (None, Vec::new(), Some(typed_code(digits))),
+        None => (None, Vec::new(), None),
+    };
+    let typed = code
+        .as_deref()
+        .map(|code| TypedCode::bind(code, rand::thread_rng().r#gen()));
+    let facts = RequestFacts {
+        requests_last_hour: state
+            .store
+            .requests_since(user_id, now - 3600)
+            .await?
+            .saturating_add(1),
+        same_network: requester.as_ref().and_then(|r| r.ip.as_deref()).map(|ip| {
+            devices
+                .iter()
+                .filter(|d| d.last_address.as_deref() == Some(ip))
+                .map(|d| d.id)
+                .collect()
+        }),
     };
     let shown_logos = if logos.is_empty() {
         app.logo_url
@@ -335,12 +374,12 @@ pub async fn create(
         number_matching: number_matching.then_some(NumberMatching {
             user_id,
             choices,
-            typed: None,
+            typed: typed.clone(),
         }),
         approvers: approvers.clone(),
         quorum,
-        user_verification: None,
-        facts: None,
+        user_verification: user_verification.then_some(UserVerification::Required),
+        facts: Some(facts),
     };
     let canonical = to_canonical_bytes(&canonical_request).map_err(|e| ApiError::internal(&e))?;
     let stored = StoredRequest {
@@ -356,7 +395,10 @@ pub async fn create(
         created_at: now,
         expires_at,
         quorum,
-        number: number_matching.then_some(number),
+        number,
+        typed_code: typed,
+        code_attempts: 0,
+        user_verification,
         signature: crypto::sign_canonical(
             state.service_key.signing_key(),
             MessageKind::RequestDetails,
@@ -374,6 +416,8 @@ pub async fn create(
     let new = NewRequest {
         request: stored.clone(),
         max_pending_per_user: limits.max_pending_per_user,
+        defences: app.defences,
+        allow_concurrent,
     };
     state.config.pause_points.at("create.before_write").await;
     if let Err(refusal) = state.store.create_request(new, now).await? {
@@ -386,6 +430,7 @@ pub async fn create(
             CreateRefusal::TooFewDevices { enrolled, quorum } => {
                 no_devices(enrolled, quorum, &stored.approvers)
             }
+            CreateRefusal::Guarded(guard) => guard_refusal(app, guard, now),
             CreateRefusal::TooManyPending(id) => ApiError::new(
                 ErrorCode::TooManyPendingRequests,
                 format!(
@@ -399,14 +444,94 @@ pub async fn create(
         state.expiry_wake.notify_one();
     }
     state.announce_request(&stored, started).await;
-    tracing::info!(request = %id, app = %app.id, user = user_id, quorum, number_matching, "approval request created");
+    tracing::info!(request = %id, app = %app.id, user = user_id, quorum, number_matching, user_verification, "approval request created");
     Ok(ok(ApprovalRequestCreated {
         approval_request: CreatedApprovalRequest {
             uuid: id.to_string(),
-            number: number_matching.then_some(number),
+            number,
+            code,
         },
         success: true,
     }))
+}
+
+/// How the initiator proves they see the relying party's screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MatchingMode {
+    /// Pick the number shown out of three.
+    Pick,
+    /// Type the code shown, this many digits long.
+    Typed(u8),
+}
+
+/// Default length of a typed code: a blind guess with three tries wins 3 times in 10,000.
+const DEFAULT_TYPED_DIGITS: u8 = 4;
+
+fn parse_matching(p: &Params) -> Result<MatchingMode, ApiError> {
+    let digits = p.unsigned("number_matching_digits")?;
+    match p.string("number_matching_mode")?.as_deref() {
+        Some("pick") if digits.is_some() => Err(param(
+            "number_matching_digits",
+            "number_matching_digits applies to the typed mode only.",
+        )),
+        Some("pick") => Ok(MatchingMode::Pick),
+        None | Some("typed") => {
+            let range = u64::from(MIN_TYPED_DIGITS)..=u64::from(MAX_TYPED_DIGITS);
+            match digits {
+                None => Ok(MatchingMode::Typed(DEFAULT_TYPED_DIGITS)),
+                Some(d) if range.contains(&d) => Ok(MatchingMode::Typed(d as u8)),
+                Some(_) => Err(param(
+                    "number_matching_digits",
+                    format!(
+                        "number_matching_digits must be between {MIN_TYPED_DIGITS} and {MAX_TYPED_DIGITS}."
+                    ),
+                )),
+            }
+        }
+        Some(_) => Err(param(
+            "number_matching_mode",
+            "number_matching_mode must be `typed` or `pick`.",
+        )),
+    }
+}
+
+/// A uniformly random code of `digits` digits (leading zeros included).
+fn typed_code(digits: u8) -> String {
+    let mut rng = rand::thread_rng();
+    (0..digits)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
+/// The answer to a create refused by a push-fatigue defence.
+fn guard_refusal(app: &App, guard: Guard, now: i64) -> ApiError {
+    let error = match guard {
+        Guard::Frozen { until } => ApiError::new(
+            ErrorCode::PersonFrozen,
+            format!(
+                "This person reported a request from {} as not theirs; new requests are refused until {} (or until an operator lifts the freeze).",
+                app.name,
+                rfc3339(until)
+            ),
+        ),
+        Guard::BackingOff { until } => ApiError::new(
+            ErrorCode::PersonBackingOff,
+            format!(
+                "This person recently denied a request; new requests are held back until {} (the wait doubles with each denial, up to an hour).",
+                rfc3339(until)
+            ),
+        ),
+        Guard::PendingExists { pending } => ApiError::new(
+            ErrorCode::PendingRequestExists,
+            format!(
+                "This person already has {pending} request(s) from this app waiting; wait for an answer or the expiry, cancel it, or send allow_concurrent=true when several at once are intended."
+            ),
+        ),
+    };
+    match guard.retry_after(now) {
+        Some(secs) => error.retry_after(secs as u64),
+        None => error,
+    }
 }
 
 fn no_devices(enrolled: u32, quorum: u32, approvers: &[u64]) -> ApiError {

@@ -118,8 +118,14 @@ impl FromRequest<AppState> for DeviceCall {
                 "This request was already received (replayed nonce).",
             ));
         }
-        if device.last_seen_at < now - TOUCH_AFTER_SECS {
-            state.store.touch_device(device.id, now).await?;
+        // The address feeds the signed "same network" fact; written when it changes, and
+        // otherwise at most once per TOUCH_AFTER_SECS.
+        let address = crate::backend::call_source(state, &parts).map(|ip| ip.to_string());
+        if device.last_seen_at < now - TOUCH_AFTER_SECS || address != device.last_address {
+            state
+                .store
+                .touch_device(device.id, now, address.as_deref())
+                .await?;
         }
         Ok(DeviceCall { device, body, now })
     }

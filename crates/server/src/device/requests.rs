@@ -2,12 +2,14 @@
 //! removing itself.
 
 use assent_protocol::backend::Done;
-use assent_protocol::decision::{Decision, DecisionReceipt, Outcome};
+use assent_protocol::decision::{Decision, DecisionReceipt, DenyReason, Outcome};
 use assent_protocol::error::ErrorCode;
 use assent_protocol::request::{DeviceRequest, PendingRequests, RequestStatus};
 use assent_protocol::signed::{Signed, VerifyError};
 use axum::Json;
 use axum::extract::State;
+use std::sync::atomic::Ordering;
+
 use uuid::Uuid;
 
 use super::DeviceCall;
@@ -124,7 +126,9 @@ pub async fn decide(
             "The decision signs a different request than the one on record; fetch the request again.",
         ));
     }
-    let picks_number = request.number.is_some() && device.user_id == request.user_id;
+    let picks_number = request.number.is_some()
+        && request.typed_code.is_none()
+        && device.user_id == request.user_id;
     if picks_number && decision.outcome == Outcome::Approve && decision.number.is_none() {
         return Err(ApiError::param(
             "This request uses number matching: approve with the number shown.",
@@ -138,6 +142,8 @@ pub async fn decide(
         outcome: decision.outcome,
         reason: decision.reason,
         number: decision.number,
+        code: decision.code.clone(),
+        verification: decision.verification,
         signed_at: decision.signed_at,
         payload: verified.canonical,
         signature: *signed.signature(),
@@ -156,11 +162,24 @@ pub async fn decide(
                     .announce_resolved(request.id, status, &request.approvers)
                     .await;
             }
+            let frozen_until = if status == RequestStatus::Denied
+                && decision.reason == Some(DenyReason::NotMe)
+            {
+                state.metrics.fraud_reports.fetch_add(1, Ordering::Relaxed);
+                let freeze = match state.store.app(&request.app_id).await? {
+                    Some(app) => app.defences.freeze_secs,
+                    None => 0,
+                };
+                tracing::warn!(request = %request.id, app = %request.app_id, user = request.user_id, freeze_secs = freeze, "fraud reported: this wasn't me");
+                (freeze > 0).then(|| now + i64::from(freeze))
+            } else {
+                None
+            };
             Ok(Json(DecisionReceipt {
                 success: true,
                 status,
                 duplicate: false,
-                frozen_until: None,
+                frozen_until,
             }))
         }
         DecisionResult::Duplicate { status } => Ok(Json(DecisionReceipt {
@@ -203,9 +222,24 @@ pub async fn decide(
                         .await;
                     ApiError::new(
                         ErrorCode::WrongNumber,
-                        "That is not the number shown; the request was denied for your safety.",
+                        if request.typed_code.is_some() {
+                            "That is not the code shown, for the third time; the request was denied for your safety."
+                        } else {
+                            "That is not the number shown; the request was denied for your safety."
+                        },
                     )
                 }
+                Refusal::WrongCode { left } => ApiError::new(
+                    ErrorCode::WrongCode,
+                    format!(
+                        "That is not the code shown. {left} {} left; after that the request is denied.",
+                        if left == 1 { "try" } else { "tries" }
+                    ),
+                ),
+                Refusal::VerificationRequired => ApiError::new(
+                    ErrorCode::UserVerificationRequired,
+                    "This request requires you to confirm it is you (your system password or biometrics) before approving; nothing was recorded.",
+                ),
             })
         }
     }

@@ -197,7 +197,7 @@ macro_rules! log_queries {
             if effects.record {
                 ::sqlx::query(
                     "INSERT INTO decisions (request_id, user_id, device_id, outcome, reason, number, signed_at, payload, \
-                     signature, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     signature, recorded_at, code, verification) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(decision.request_id.to_string())
                 .bind($crate::store::rows::to_i64(decision.user_id))
@@ -209,12 +209,29 @@ macro_rules! log_queries {
                 .bind(&decision.payload)
                 .bind(&decision.signature.to_bytes()[..])
                 .bind(now)
+                .bind(decision.code.as_deref())
+                .bind(decision.verification.map(::assent_protocol::decision::VerificationMethod::as_str))
                 .execute(&mut **tx)
                 .await?;
             }
+            if effects.count_wrong_code {
+                ::sqlx::query(
+                    "UPDATE approval_requests SET code_attempts = code_attempts + 1, updated_at = $2 WHERE id = $1",
+                )
+                .bind(decision.request_id.to_string())
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+
             // The callback row goes in before the log head is locked: every decision waits for
             // that lock, so it is held for the receipt and its leaf only.
             if let Some(payload) = &effects.callback {
+                queue_callback(tx, &context.app.id, decision.request_id, payload, now).await?;
+            }
+            // After the request's own callback: a relying party that hears both in order learns
+            // of the denial first.
+            if let Some(payload) = &effects.fraud_report {
                 queue_callback(tx, &context.app.id, decision.request_id, payload, now).await?;
             }
             if let Some((status, reason)) = &effects.finalize {
@@ -251,6 +268,53 @@ macro_rules! log_queries {
                 }
             }
             Ok(effects.result)
+        }
+
+        /// What the push-fatigue defences judge a new request for `user_id` on
+        /// ([`crate::defences::admit`]), read in the creating transaction (after the person's
+        /// row is locked, on PostgreSQL).
+        async fn read_person_history(
+            tx: &mut LogTx,
+            user_id: u64,
+            now: i64,
+        ) -> Result<$crate::defences::PersonHistory, $crate::store::StoreError> {
+            let user = $crate::store::rows::to_i64(user_id);
+            let lifted: i64 = ::sqlx::query_scalar(
+                "SELECT COALESCE(MAX(lifted_at), 0) FROM person_guards WHERE user_id = $1",
+            )
+            .bind(user)
+            .fetch_one(&mut **tx)
+            .await?;
+            let pending: i64 = ::sqlx::query_scalar(
+                "SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND status = 'pending' \
+                 AND (expires_at IS NULL OR expires_at > $2)",
+            )
+            .bind(user)
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?;
+            let denials: Vec<i64> = ::sqlx::query_scalar(
+                "SELECT processed_at FROM approval_requests WHERE user_id = $1 AND status = 'denied' \
+                 AND processed_at > $2 ORDER BY processed_at DESC LIMIT $3",
+            )
+            .bind(user)
+            .bind(lifted)
+            .bind($crate::defences::STREAK_WINDOW as i64)
+            .fetch_all(&mut **tx)
+            .await?;
+            let last_not_me: Option<i64> = ::sqlx::query_scalar(
+                "SELECT MAX(processed_at) FROM approval_requests WHERE user_id = $1 AND status = 'denied' \
+                 AND reason = 'not_me' AND processed_at > $2",
+            )
+            .bind(user)
+            .bind(lifted)
+            .fetch_one(&mut **tx)
+            .await?;
+            Ok($crate::defences::PersonHistory {
+                pending: u32::try_from(pending).unwrap_or(u32::MAX),
+                denials,
+                last_not_me,
+            })
         }
 
         async fn queue_callback(

@@ -25,12 +25,13 @@ use std::collections::BTreeMap;
 
 use assent_protocol::callback::CallbackMethod;
 use assent_protocol::crypto::{PublicKey, Signature};
-use assent_protocol::decision::{DenyReason, Outcome};
-use assent_protocol::request::{Logo, RequestStatus, RequesterContext};
+use assent_protocol::decision::{DenyReason, Outcome, VerificationMethod};
+use assent_protocol::request::{Logo, RequestStatus, RequesterContext, TypedCode};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::defences::{AppDefences, Guard};
 use crate::notary::Notary;
 use crate::resolution::Refusal;
 use crate::sealed::SecretPurpose;
@@ -75,6 +76,8 @@ pub struct App {
     pub sealed_callback_key: Vec<u8>,
     /// Unix seconds.
     pub created_at: i64,
+    /// Push-fatigue and verification settings.
+    pub defences: AppDefences,
 }
 
 /// What `create_app` writes.
@@ -100,6 +103,8 @@ pub struct NewApp {
     pub sealed_callback_key: Vec<u8>,
     /// Unix seconds.
     pub created_at: i64,
+    /// See [`App::defences`].
+    pub defences: AppDefences,
 }
 
 /// A person, as one app knows them.
@@ -155,6 +160,8 @@ pub struct Device {
     pub last_seen_at: i64,
     /// Unix seconds, once revoked.
     pub revoked_at: Option<i64>,
+    /// Source address of its last authenticated call, when known.
+    pub last_address: Option<String>,
 }
 
 /// What enrollment writes.
@@ -252,8 +259,14 @@ pub struct StoredRequest {
     pub expires_at: Option<i64>,
     /// Distinct approvals needed.
     pub quorum: u32,
-    /// Number-matching number, when asked for.
+    /// Number-matching number, when asked for in pick mode.
     pub number: Option<u32>,
+    /// Typed number matching: the code's salted hash (the code itself is not stored).
+    pub typed_code: Option<TypedCode>,
+    /// Wrong codes typed so far.
+    pub code_attempts: u32,
+    /// Approvals must name a user-verification method.
+    pub user_verification: bool,
     /// Canonical request-details bytes (what devices are shown).
     pub canonical: Vec<u8>,
     /// Digest of `canonical` (kind request-details).
@@ -293,6 +306,11 @@ pub struct NewRequest {
     /// Refuse (without writing) when an approver already has this many requests waiting for
     /// them.
     pub max_pending_per_user: u32,
+    /// The app's push-fatigue defences, applied to the request's person
+    /// ([`crate::defences::admit`]).
+    pub defences: AppDefences,
+    /// The relying party asked to skip the one-pending-request limit.
+    pub allow_concurrent: bool,
 }
 
 /// One approver as the admission rule sees them, read inside the creating transaction.
@@ -321,8 +339,12 @@ pub struct DecisionRecord {
     pub outcome: Outcome,
     /// Deny reason.
     pub reason: Option<DenyReason>,
-    /// Number picked.
+    /// Number picked (pick mode).
     pub number: Option<u32>,
+    /// Code typed (typed mode).
+    pub code: Option<String>,
+    /// How the device verified the person (`None`: the decision did not say).
+    pub verification: Option<VerificationMethod>,
     /// When the device signed, Unix seconds.
     pub signed_at: i64,
     /// Canonical decision bytes, as signed.
@@ -413,6 +435,8 @@ pub enum CreateRefusal {
     },
     /// This approver already has too many requests waiting.
     TooManyPending(u64),
+    /// A push-fatigue defence holds for the request's person.
+    Guarded(Guard),
 }
 
 /// Everything a decision is judged against, read inside the recording transaction.
@@ -478,6 +502,10 @@ pub struct DecisionEffects {
     pub finalize: Option<(RequestStatus, Option<String>)>,
     /// Write this callback payload to the outbox.
     pub callback: Option<Value>,
+    /// Count a wrong typed code on the request.
+    pub count_wrong_code: bool,
+    /// Write this `fraud_reported` payload to the outbox too (a "this wasn't me").
+    pub fraud_report: Option<Value>,
 }
 
 /// A sealed secret as stored, for re-sealing under a new key-encryption key.
@@ -637,8 +665,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StoreError>;
     /// Forgets nonces seen before `before`, and updates `last_seen_at` bookkeeping.
     async fn prune_nonces(&self, before: i64) -> Result<u64, StoreError>;
-    /// Marks a device as seen now.
-    async fn touch_device(&self, id: Uuid, now: i64) -> Result<(), StoreError>;
+    /// Marks a device as seen now, from `address` (the source of its authenticated call).
+    async fn touch_device(
+        &self,
+        id: Uuid,
+        now: i64,
+        address: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Requests created for `user_id` at or after `since`.
+    async fn requests_since(&self, user_id: u64, since: i64) -> Result<u32, StoreError>;
+    /// Replaces an app's push-fatigue and verification settings. False when there is no such app.
+    async fn set_app_defences(
+        &self,
+        app_id: &str,
+        defences: &AppDefences,
+    ) -> Result<bool, StoreError>;
+    /// Lifts a person's freeze and back-off: denials before `now` no longer count. False when the
+    /// person does not exist.
+    async fn lift_person_guards(&self, user_id: u64, now: i64) -> Result<bool, StoreError>;
 
     /// Writes a new pending request and its approvers when [`crate::admission::admit`] accepts
     /// it, judged on the approvers as they are inside the transaction (each approver's row is

@@ -4,7 +4,7 @@
 //! as bytes, JSON as text so detail order is kept), so one definition maps a row of either; each
 //! engine instantiates it for its own row type with [`row_mappers`].
 
-use assent_protocol::decision::{DenyReason, Outcome};
+use assent_protocol::decision::{DenyReason, Outcome, VerificationMethod};
 use serde_json::{Map, Value};
 
 use super::StoreError;
@@ -83,14 +83,25 @@ pub(crate) fn parse_reason(text: Option<&str>) -> Result<Option<DenyReason>, Sto
     }
 }
 
+pub(crate) fn parse_verification(
+    text: Option<&str>,
+) -> Result<Option<VerificationMethod>, StoreError> {
+    match text {
+        None => Ok(None),
+        Some("none") => Ok(Some(VerificationMethod::None)),
+        Some("os_password") => Ok(Some(VerificationMethod::OsPassword)),
+        Some("biometric") => Ok(Some(VerificationMethod::Biometric)),
+        Some(other) => Err(corrupt(format!("verification {other}"))),
+    }
+}
+
 pub(crate) const APP_COLUMNS: &str = "serial_id, id, name, logo_url, accent_color, callback_url, callback_method, callback_key, created_at, \
-     callback_expired_cancelled";
+     callback_expired_cancelled, defences";
 pub(crate) const USER_COLUMNS: &str = "id, app_id, email, cellphone, country_code, created_at";
-pub(crate) const DEVICE_COLUMNS: &str =
-    "id, alias, app_id, user_id, public_key, name, platform, created_at, last_seen_at, revoked_at";
+pub(crate) const DEVICE_COLUMNS: &str = "id, alias, app_id, user_id, public_key, name, platform, created_at, last_seen_at, revoked_at, last_address";
 pub(crate) const REQUEST_COLUMNS: &str = "id, app_id, user_id, message, details, hidden_details, logos, requester, \
      seconds_to_expire, created_at, expires_at, quorum, number, canonical, digest, signature, status, reason, \
-     notified, processed_at, updated_at";
+     notified, processed_at, updated_at, typed_code, code_attempts, user_verification";
 
 /// Defines `app_from_row`, `user_from_row`, `device_from_row`, `request_from_row` and
 /// `decision_from_row` for an engine's row type.
@@ -113,6 +124,11 @@ macro_rules! row_mappers {
                 callback_expired_cancelled: row.try_get::<bool, _>("callback_expired_cancelled")?,
                 sealed_callback_key: row.try_get("callback_key")?,
                 created_at: row.try_get("created_at")?,
+                defences: row
+                    .try_get::<Option<String>, _>("defences")?
+                    .map(|text| serde_json::from_str(&text).map_err($crate::store::rows::corrupt))
+                    .transpose()?
+                    .unwrap_or_default(),
             })
         }
 
@@ -147,6 +163,7 @@ macro_rules! row_mappers {
                 created_at: row.try_get("created_at")?,
                 last_seen_at: row.try_get("last_seen_at")?,
                 revoked_at: row.try_get("revoked_at")?,
+                last_address: row.try_get("last_address")?,
             })
         }
 
@@ -184,6 +201,13 @@ macro_rules! row_mappers {
                 expires_at: row.try_get("expires_at")?,
                 quorum: $crate::store::rows::opt_u32(Some(row.try_get("quorum")?))?.unwrap_or(1),
                 number: $crate::store::rows::opt_u32(row.try_get("number")?)?,
+                typed_code: row
+                    .try_get::<Option<String>, _>("typed_code")?
+                    .map(|text| serde_json::from_str(&text).map_err($crate::store::rows::corrupt))
+                    .transpose()?,
+                code_attempts: $crate::store::rows::opt_u32(Some(row.try_get("code_attempts")?))?
+                    .unwrap_or(0),
+                user_verification: row.try_get::<bool, _>("user_verification")?,
                 canonical: row.try_get("canonical")?,
                 digest: digest
                     .try_into()
@@ -219,6 +243,10 @@ macro_rules! row_mappers {
                 outcome: $crate::store::rows::parse_outcome(&outcome)?,
                 reason: $crate::store::rows::parse_reason(reason.as_deref())?,
                 number: $crate::store::rows::opt_u32(row.try_get("number")?)?,
+                code: row.try_get("code")?,
+                verification: $crate::store::rows::parse_verification(
+                    row.try_get::<Option<String>, _>("verification")?.as_deref(),
+                )?,
                 signed_at: row.try_get("signed_at")?,
                 payload: row.try_get("payload")?,
                 signature: ::assent_protocol::crypto::Signature::from_bytes(&signature),

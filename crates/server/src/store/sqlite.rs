@@ -34,6 +34,7 @@ use super::{
     OutboxItem, SealedSecret, Store, StoreError, StoreMetrics, StoredCheckpoint, StoredReceipt,
     StoredRequest, TokenRefusal, User,
 };
+use crate::defences::AppDefences;
 use crate::notary::Notary;
 use crate::sealed::SecretPurpose;
 
@@ -298,7 +299,7 @@ impl Store for SqliteStore {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO apps (id, name, logo_url, accent_color, callback_url, callback_method, api_key_hash, \
-             callback_key, created_at, callback_expired_cancelled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             callback_key, created_at, callback_expired_cancelled, defences) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&app.id)
         .bind(&app.name)
@@ -313,6 +314,7 @@ impl Store for SqliteStore {
         .bind(&app.sealed_callback_key)
         .bind(app.created_at)
         .bind(app.callback_expired_cancelled)
+        .bind(serde_json::to_string(&app.defences).expect("defences serialize"))
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
@@ -752,13 +754,67 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn touch_device(&self, id: Uuid, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
-            .bind(now)
-            .bind(id.to_string())
+    async fn touch_device(
+        &self,
+        id: Uuid,
+        now: i64,
+        address: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE devices SET last_seen_at = $1, last_address = COALESCE($3, last_address) \
+             WHERE id = $2 AND (last_seen_at < $1 OR last_address IS DISTINCT FROM COALESCE($3, last_address))",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .bind(address)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn requests_since(&self, user_id: u64, since: i64) -> Result<u32, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND created_at >= $2",
+        )
+        .bind(to_i64(user_id))
+        .bind(since)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn set_app_defences(
+        &self,
+        app_id: &str,
+        defences: &AppDefences,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE apps SET defences = $1 WHERE id = $2")
+            .bind(serde_json::to_string(defences).expect("defences serialize"))
+            .bind(app_id)
             .execute(&self.writer)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn lift_person_guards(&self, user_id: u64, now: i64) -> Result<bool, StoreError> {
+        let user = to_i64(user_id);
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
+                .bind(user)
+                .fetch_optional(&self.writer)
+                .await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO person_guards (user_id, lifted_at) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO UPDATE SET lifted_at = excluded.lifted_at",
+        )
+        .bind(user)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(true)
     }
 
     async fn create_request(
@@ -801,11 +857,18 @@ impl Store for SqliteStore {
         if let Err(refusal) = crate::admission::admit(&loads, r.quorum, new.max_pending_per_user) {
             return Ok(Err(refusal));
         }
+        let history = read_person_history(&mut tx, r.user_id, now).await?;
+        if let Err(guard) =
+            crate::defences::admit(&new.defences, &history, new.allow_concurrent, now)
+        {
+            return Ok(Err(CreateRefusal::Guarded(guard)));
+        }
         let id = r.id.to_string();
         sqlx::query(
             "INSERT INTO approval_requests (id, app_id, user_id, message, details, hidden_details, logos, requester, \
-             seconds_to_expire, created_at, expires_at, quorum, number, canonical, digest, signature, status, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'pending', $10)",
+             seconds_to_expire, created_at, expires_at, quorum, number, canonical, digest, signature, status, updated_at, \
+             typed_code, user_verification) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'pending', $10, $17, $18)",
         )
         .bind(&id)
         .bind(&r.app_id)
@@ -823,6 +886,8 @@ impl Store for SqliteStore {
         .bind(&r.canonical)
         .bind(&r.digest[..])
         .bind(&r.signature.to_bytes()[..])
+        .bind(r.typed_code.as_ref().map(|c| serde_json::to_string(c).expect("typed codes serialize")))
+        .bind(r.user_verification)
         .execute(&mut *tx)
         .await?;
         for approver in &r.approvers {

@@ -7,7 +7,7 @@ use assent_protocol::checkpoint::Checkpoint;
 use assent_protocol::crypto::PublicKey;
 use assent_protocol::merkle::{self, ProofError, verify_consistency, verify_inclusion};
 use assent_protocol::receipt::LogEntry;
-use assent_testkit::{TestService, rogue};
+use assent_testkit::{Options, TestService, rogue};
 use serde_json::{Value, json};
 
 async fn log_get(svc: &TestService, path: &str) -> (u16, String) {
@@ -55,7 +55,7 @@ async fn leaves(svc: &TestService, size: u64) -> Vec<Vec<u8>> {
 
 #[tokio::test]
 async fn concurrent_decisions_on_two_instances_get_gapless_leaves_and_proofs_verify() {
-    let svc = TestService::start().await;
+    let svc = TestService::start_with(Options::several_pending()).await;
     let other = svc.another_instance(None).await;
     let key = svc.state.notary.public();
     let mut people = Vec::new();

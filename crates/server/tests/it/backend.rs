@@ -232,7 +232,7 @@ async fn registration_returns_a_token_and_an_enroll_link() {
 
 #[tokio::test]
 async fn approval_requests_accept_every_client_encoding() {
-    let svc = TestService::start().await;
+    let svc = TestService::start_with(Options::several_pending()).await;
     let (user, device) = svc.enrolled_user("enc@example.com").await;
     let b = &svc.backend;
     let path = format!("/onetouch/json/users/{user}/approval_requests");
@@ -491,7 +491,7 @@ async fn bad_input_gets_a_stable_code_and_writes_nothing() {
 async fn pending_requests_per_user_are_capped() {
     let svc = TestService::start_with(Options {
         configure: Some(Box::new(|c| c.limits.max_pending_per_user = 3)),
-        ..Options::default()
+        ..Options::several_pending()
     })
     .await;
     let (user, device) = svc.enrolled_user("bomb@example.com").await;
@@ -1056,7 +1056,7 @@ async fn a_parameter_without_a_name_is_not_an_internal_error() {
 /// of 10 admit exactly 10.
 #[tokio::test]
 async fn the_pending_cap_holds_under_20_concurrent_creates() {
-    let svc = TestService::start().await;
+    let svc = TestService::start_with(Options::several_pending()).await;
     let (user, _device) = svc.enrolled_user("crowd@example.com").await;
     let mut calls = Vec::new();
     for i in 0..20 {
@@ -1229,7 +1229,9 @@ async fn app_stats_count_people_requests_approvals_and_codes_per_month() {
         .backend
         .request(user, json!({"message": "Log in"}))
         .await;
-    svc.backend.request(user, json!({"message": "Pay"})).await;
+    svc.backend
+        .request(user, json!({"message": "Pay", "allow_concurrent": true}))
+        .await;
     assert_eq!(device.approve(approved).await.status, 200);
     let (status, body) = svc
         .backend

@@ -238,14 +238,14 @@ async fn one_deny_vetoes_a_quorum() {
 
 #[tokio::test]
 async fn number_matching_refuses_a_wrong_number_and_accepts_the_right_one() {
-    let svc = TestService::start().await;
+    let (svc, clock) = TestService::with_adjustable_clock().await;
     let (user, device) = svc.enrolled_user("nm@example.com").await;
 
     let (id, number) = svc
         .backend
         .request(
             user,
-            json!({"message": "Sign in?", "number_matching": true}),
+            json!({"message": "Sign in?", "number_matching": true, "number_matching_mode": "pick"}),
         )
         .await;
     let number = number.expect("the create response carries the number to show");
@@ -293,11 +293,13 @@ async fn number_matching_refuses_a_wrong_number_and_accepts_the_right_one() {
     );
     assert_eq!(status["reason"], "wrong_number");
 
+    // The denial holds the next request back for 10 s (push-fatigue back-off).
+    clock.advance(10);
     let (id, number) = svc
         .backend
         .request(
             user,
-            json!({"message": "Sign in again?", "number_matching": "true"}),
+            json!({"message": "Sign in again?", "number_matching": "true", "number_matching_mode": "pick"}),
         )
         .await;
     let reply = device.decide(id, Outcome::Approve, None, number).await;
@@ -306,7 +308,7 @@ async fn number_matching_refuses_a_wrong_number_and_accepts_the_right_one() {
 
 #[tokio::test]
 async fn an_offline_device_gets_requests_in_the_catch_up() {
-    let svc = TestService::start().await;
+    let svc = TestService::start_with(Options::several_pending()).await;
     let (user, device) = svc.enrolled_user("offline@example.com").await;
     let (first, _) = svc.backend.request(user, json!({"message": "first"})).await;
     let (second, _) = svc
