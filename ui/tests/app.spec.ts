@@ -151,13 +151,13 @@ for (const dark of [false, true]) {
 
     test("typed mode: a wrong code shows the service's message and clears the field", async ({ page }) => {
       const ui = await start(page, { state: state({ pending: [typedLogin()] }) }, { dark });
-      await ui.fail("approve", "wrong_code", "Wrong code: 2 tries left");
+      await ui.fail("approve", "wrong_code", "That is not the code shown. 2 tries left; after that the request is denied.");
       const field = page.getByTestId("code-input");
       await field.fill("1234");
       await page.getByTestId("approve").click();
       const banner = page.getByTestId("error");
       await expect(banner).toHaveAttribute("data-code", "wrong_code");
-      await expect(banner).toHaveText("Wrong code: 2 tries left");
+      await expect(banner).toHaveText("That is not the code shown. 2 tries left; after that the request is denied.");
       await expect(field, "the field is cleared for the next try").toHaveValue("");
       await expect(field).toBeFocused();
       await expect(field).toHaveAttribute("aria-invalid", "true");

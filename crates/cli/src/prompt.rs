@@ -655,7 +655,8 @@ impl Prompt {
             }
             // The service counted a wrong code; the request still waits for the right one.
             Err(e) if e.kind() == ErrorKind::WrongCode => {
-                self.ask(&format!("{e}. Type the code again, or d to deny."));
+                let said = assent_device::view::ErrorView::from(&e).message;
+                self.ask(&format!("{said} Type the code again, or d to deny."));
             }
             Err(e) if e.kind().ends_the_request() => {
                 self.screen.say(&format!("Not sent: {e}"));

@@ -151,8 +151,15 @@ fn request_send_status_and_cancel() {
         .json();
     let uuid = sent["uuid"].as_str().unwrap().to_owned();
     assert!(
-        sent["number"].as_u64().is_some(),
-        "number matching prints the number"
+        sent["code"]
+            .as_str()
+            .is_some_and(|c| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit())),
+        "number matching prints the 4-digit code to show: {sent}"
+    );
+    assert_eq!(
+        sent["number"],
+        serde_json::Value::Null,
+        "typed mode has no number"
     );
     let status = svc
         .assent(&["request", "status", &uuid, "--json"])

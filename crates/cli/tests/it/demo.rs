@@ -218,18 +218,24 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
     tmux.keys(&["a", "Enter"]);
     tmux.shows("Acme Bank: Ana is signed in.");
 
-    // 2. The wire: Bo approves; Ana first types a wrong number (nothing is sent), then the one
-    //    Acme Bank shows her.
-    let number: String = tmux.until(
-        "the number on the bank's page",
+    // 2. The wire: Bo approves; Ana first types a code of the wrong length (nothing is sent),
+    //    then a wrong code (the service counts it and says how many tries are left), then the
+    //    one Acme Bank shows her.
+    let code: String = tmux.until(
+        "the code on the bank's page",
         Duration::from_secs(60),
         |s| {
-            s.split("Acme Bank's page shows Ana the number ")
+            s.split("Acme Bank's page shows Ana the code ")
                 .nth(1)
                 .and_then(|rest| rest.split(':').next())
                 .map(str::to_owned)
         },
     );
+    assert_eq!(code.len(), 4, "a 4-digit code: {code:?}");
+    let wrong: String = code
+        .bytes()
+        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
+        .collect();
     let mut answered = Vec::new();
     while answered.len() < 2 {
         let (who, card) = tmux.until("a wire card", Duration::from_secs(60), |s| {
@@ -243,16 +249,18 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
             tmux.shows("Approved. Waiting for the other approvers.");
         } else {
             assert!(
-                card.contains("Pick the number shown where you signed in:"),
+                card.contains("Type the 4-digit code shown where you signed in to approve."),
                 "{card}"
             );
             assert!(
-                card.contains(&number),
-                "the choices include {number}: {card}"
+                !card.contains(&code),
+                "the device never shows the code: {card}"
             );
-            tmux.keys(&["0", "Enter"]);
-            tmux.shows("0 is not one of");
-            tmux.keys(&[&number, "Enter"]);
+            tmux.keys(&["12", "Enter"]);
+            tmux.shows("The code has 4 digits; nothing was sent.");
+            tmux.keys(&[&wrong, "Enter"]);
+            tmux.shows("2 tries left");
+            tmux.keys(&[&code, "Enter"]);
         }
         answered.push(who);
     }
@@ -280,7 +288,8 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
         .then_some(())
     });
     tmux.keys(&["n", "Enter"]);
-    tmux.shows("Denied and reported as not you.");
+    tmux.shows("Denied and reported as not you: Acme Bank was told.");
+    tmux.shows("New requests from Acme Bank are blocked until");
     let status: Value = http
         .get(format!("{bank}/flows/{flow}/status"))
         .send()
@@ -409,11 +418,11 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
         .unwrap()
         .to_owned();
     let wire = wait_for("sent: Approve wire transfer");
-    let number = wire
-        .rsplit("(pick ")
-        .next()
-        .unwrap()
-        .trim_end_matches(')')
+    let code = wire
+        .split("(type ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("the demo prints the code to type")
         .to_owned();
     assert_eq!(
         keys_in(&keyring),
@@ -424,8 +433,8 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
     let stdin = demo.0.stdin.as_mut().unwrap();
     for _ in 0..2 {
         let answers = wait_for("this wasn't me");
-        if answers.contains("type the number") {
-            writeln!(stdin, "{number}").unwrap();
+        if answers.contains("type the code") {
+            writeln!(stdin, "{code}").unwrap();
         } else {
             writeln!(stdin, "a").unwrap();
         }

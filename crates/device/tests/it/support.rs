@@ -202,10 +202,21 @@ impl TestService {
     }
 
     pub async fn request(&self, user: u64, message: &str) -> uuid::Uuid {
+        self.request_with(user, json!({"message": message})).await
+    }
+
+    /// A request sent while another may still wait for the same person (the relying party says
+    /// so with `allow_concurrent`; by default the service allows one at a time).
+    pub async fn another_request(&self, user: u64, message: &str) -> uuid::Uuid {
+        self.request_with(user, json!({"message": message, "allow_concurrent": true}))
+            .await
+    }
+
+    async fn request_with(&self, user: u64, body: Value) -> uuid::Uuid {
         let body = self
             .post(
                 &format!("/onetouch/json/users/{user}/approval_requests"),
-                json!({"message": message}),
+                body,
             )
             .await;
         body["approval_request"]["uuid"]
