@@ -74,6 +74,9 @@ struct Flow {
 /// A callback whose signature checked out.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifiedCallback {
+    /// `approval_request_status`, or `fraud_reported` (the person said "this wasn't me": Assent
+    /// refuses new requests to them for a while).
+    pub action: String,
     /// The request.
     pub uuid: String,
     /// Its status.

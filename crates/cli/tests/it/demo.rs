@@ -300,26 +300,39 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
         status["status"], "denied",
         "Acme Bank sees the denial: {status}"
     );
-    let callbacks: Value = http
-        .get(format!("{bank}/callbacks"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let callbacks = callbacks.as_array().cloned().unwrap_or_default();
-    let seen: Vec<(String, String)> = callbacks
-        .iter()
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap_or_default().to_owned(),
-                c["reason"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    // The decision's callback and the fraud_reported event are delivered separately.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (callbacks, seen) = loop {
+        let callbacks: Value = http
+            .get(format!("{bank}/callbacks"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let callbacks = callbacks.as_array().cloned().unwrap_or_default();
+        let seen: Vec<(String, String, String)> = callbacks
+            .iter()
+            .map(|c| {
+                let field = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+                (field("action"), field("status"), field("reason"))
+            })
+            .collect();
+        let complete = seen.iter().filter(|(_, s, _)| s == "approved").count() >= 2
+            && seen.iter().any(|(_, s, r)| s == "denied" && r == "not_me")
+            && seen.iter().any(|(a, _, _)| a == "fraud_reported");
+        if complete || std::time::Instant::now() > deadline {
+            break (callbacks, seen);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert!(
-        seen.iter().filter(|(s, _)| s == "approved").count() >= 2
-            && seen.iter().any(|(s, r)| s == "denied" && r == "not_me"),
+        seen.iter().filter(|(_, s, _)| s == "approved").count() >= 2
+            && seen.iter().any(|(_, s, r)| s == "denied" && r == "not_me"),
         "Acme Bank verified signed callbacks for the login, the wire and the denial: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(a, _, _)| a == "fraud_reported"),
+        "Acme Bank verified the fraud_reported event too: {callbacks:?}"
     );
 
     let dir = artifacts();

@@ -52,6 +52,7 @@ fn enroll_list_pending_show_approve_deny_and_remove() {
             &user,
             "--message",
             "Not me",
+            "--allow-concurrent",
             "--json",
         ])
         .ok()
@@ -669,6 +670,22 @@ fn recipe_a_headless_device_keeps_its_keys_between_commands_and_restarts() {
         device(&format!("deny {second} --json")).ok().json()["status"],
         "denied"
     );
+    // "This wasn't me" (the default reason) froze new requests to this person: the operator
+    // lifts it, as after a real mistake.
+    let db = format!("sqlite://{}", svc.dir.path().join("assent.db").display());
+    run(
+        &[
+            "app",
+            "unfreeze",
+            &svc.app_id,
+            "--user",
+            &user,
+            "--database",
+            &db,
+        ],
+        &[],
+    )
+    .ok();
 
     // A wrong passphrase leaves the keyring locked: commands fail clearly and change nothing.
     shell(&stop, "").ok();
