@@ -229,9 +229,10 @@ async fn the_desktop_app_approves_real_requests() {
         field.attr("inputmode").await.unwrap().as_deref(),
         Some("numeric")
     );
-    assert!(
-        !app.text("message").await.contains(&code) && !app.text("details").await.contains(&code),
-        "the app never shows the code"
+    assert_eq!(
+        field.prop("value").await.unwrap().as_deref(),
+        Some(""),
+        "the field starts empty: the app never has the code"
     );
     let wrong: String = code
         .bytes()
@@ -382,12 +383,22 @@ async fn the_desktop_app_approves_real_requests() {
     app.wait_text("report-next", "change it").await;
     app.shot("not-me-report").await;
     assert_eq!(service.status(&next)["status"], "denied");
-    let payload = verified_callback(&sink, &service, &callback_url, dir.path());
+    // The decision's callback and the fraud_reported event, in either order.
+    let first = verified_callback(&sink, &service, &callback_url, dir.path());
+    let second = verified_callback(&sink, &service, &callback_url, dir.path());
+    let (payload, fraud) = if first["callback_action"] == "fraud_reported" {
+        (second, first)
+    } else {
+        (first, second)
+    };
     assert_eq!(payload["status"], "denied");
     assert_eq!(
         payload["approval_request"]["transaction"]["reason"],
         "not_me"
     );
+    assert_eq!(fraud["callback_action"], "fraud_reported", "{fraud}");
+    assert_eq!(fraud["uuid"], next.as_str());
+    assert!(fraud["frozen_until"].as_i64().is_some(), "{fraud}");
     let backend = Backend::new(&service.url, &service.api_key);
     let (refused, body) = backend
         .create_request(
