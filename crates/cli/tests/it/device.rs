@@ -193,10 +193,7 @@ fn typed_codes_facts_and_the_freeze_at_the_command_line() {
             "{why}: the error says what to type: {refused:?}"
         );
     }
-    let wrong: String = code
-        .bytes()
-        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
-        .collect();
+    let wrong = crate::support::another_code(&code);
     let wrong = device.run(&["approve", &uuid, "--code", &wrong]);
     assert_eq!(wrong.code, 3, "{wrong:?}");
     assert!(

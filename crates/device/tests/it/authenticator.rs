@@ -7,7 +7,9 @@ use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::request::RequestStatus;
 use base64::Engine as _;
 
-use crate::support::{Action, Proxy, TestService, authenticator, files_under, test_keychain};
+use crate::support::{
+    Action, Proxy, TestService, another_code, authenticator, files_under, test_keychain,
+};
 
 #[tokio::test]
 async fn enrollment_keeps_the_key_only_in_the_keychain_and_remove_deletes_it() {
@@ -358,13 +360,6 @@ async fn typed_request(
         .expect("typed mode gives the relying party a code to show")
         .to_owned();
     (id, code)
-}
-
-/// A code of `code`'s length that is not `code`.
-fn another_code(code: &str) -> String {
-    code.bytes()
-        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
-        .collect()
 }
 
 #[tokio::test]
