@@ -289,7 +289,7 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
         }
         AppCommand::Unfreeze { app_id, user, db } => {
             let operator = db.operator().await?;
-            let lifted = operator.unfreeze(&app_id, user, unix_now()).await;
+            let lifted = operator.unfreeze(&app_id, user).await;
             operator.store().close().await;
             lifted?;
             println!(

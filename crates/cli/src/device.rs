@@ -93,8 +93,10 @@ pub enum DeviceCommand {
     Deny {
         /// The request id.
         id: Uuid,
-        /// Why: `not_me` if you did not start this, `cancelled` if you changed your mind.
-        #[arg(long, value_enum, default_value = "not-me")]
+        /// Why: `cancelled` (the default) if you started it and changed your mind; `not-me` if you
+        /// did not start it, which reports it: the app may not push to you for a while (20
+        /// minutes by default) and is told that someone else may have your password.
+        #[arg(long, value_enum, default_value = "cancelled")]
         reason: Reason,
         /// Print JSON.
         #[arg(long)]

@@ -473,7 +473,7 @@ pub struct FraudReportedPayload {
     pub callback_action: String,
     /// The app.
     pub app_id: String,
-    /// The person who reported.
+    /// The person who reported (the request's initiator, or one of its other approvers).
     pub authy_id: u64,
     /// The request they reported.
     pub uuid: String,
@@ -481,8 +481,10 @@ pub struct FraudReportedPayload {
     pub device_uuid: u64,
     /// Unix seconds when the device signed the report.
     pub reported_at: i64,
-    /// Unix seconds until which new requests to this person from this app are refused.
-    pub frozen_until: i64,
+    /// Unix seconds until which new requests naming this person are refused; absent when the
+    /// app turned the freeze off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen_until: Option<i64>,
 }
 
 #[cfg(test)]

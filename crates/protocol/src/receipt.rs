@@ -542,7 +542,7 @@ fn check_status(
             let matching = request.number_matching.as_ref();
             let picked = decisions.iter().any(|d| {
                 let wrong = match matching.and_then(|m| m.typed.as_ref()) {
-                    Some(code) => d.decision.code.as_deref().is_some_and(|c| !code.matches(c)),
+                    Some(code) => !d.decision.code.as_deref().is_some_and(|c| code.matches(c)),
                     None => d.decision.number.is_some(),
                 };
                 Some(d.device.user_id) == matching.map(|m| m.user_id)

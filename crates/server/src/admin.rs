@@ -283,19 +283,19 @@ impl Operator {
         }
     }
 
-    /// Lifts the freeze and back-off that denials put on a person of `app_id`: their denials
-    /// before `now` stop counting. For an operator who has checked with the person that the
+    /// Lifts the freeze and back-off that denials put on a person of `app_id`: the decisions they
+    /// have made so far stop counting. For an operator who has checked with the person that the
     /// reports were a mistake (or that the account is safe again).
     ///
     /// # Errors
     /// [`AdminError::UnknownApp`], [`AdminError::Invalid`] when the person is not one of the
     /// app's; [`AdminError::Store`].
-    pub async fn unfreeze(&self, app_id: &str, user_id: u64, now: i64) -> Result<(), AdminError> {
+    pub async fn unfreeze(&self, app_id: &str, user_id: u64) -> Result<(), AdminError> {
         if self.store.app(app_id).await?.is_none() {
             return Err(AdminError::UnknownApp(app_id.to_owned()));
         }
         let person = self.store.user(app_id, user_id).await?;
-        if person.is_none() || !self.store.lift_person_guards(user_id, now).await? {
+        if person.is_none() || !self.store.lift_person_guards(user_id).await? {
             return Err(AdminError::Invalid(format!(
                 "app {app_id} has no person with id {user_id}"
             )));

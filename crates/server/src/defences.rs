@@ -3,12 +3,16 @@
 //! and every instance applies them the same way, and tests move a clock instead of sleeping.
 //!
 //! Per person and app, on by default ([`AppDefences::default`]):
-//! - at most one pending request (unless the relying party sends `allow_concurrent=true` or the
-//!   app allows more);
-//! - after a denial, the next request waits 10 s, doubling with each denial that follows within
+//! - at most one pending request created in the last [`PENDING_WINDOW_SECS`] for which the
+//!   person is the initiator (unless the relying party sends `allow_concurrent=true` or the app
+//!   allows more): a prompt the person ignored stops blocking their next sign-in after the window;
+//! - after one of their denials (as initiator or approver), the next request naming them waits
+//!   10 s, doubling with each denial that follows within
 //!   24 hours of the one before, up to an hour; 24 hours without a denial start again at 10 s;
-//! - after "this wasn't me", nothing for `freeze_secs` (20 minutes by default);
-//! - an operator lifting the freeze (`assent app unfreeze`) also forgets the denials before it.
+//! - after they said "this wasn't me", no request naming them (as initiator or approver) for
+//!   `freeze_secs` (20 minutes by default);
+//! - an operator lifting the freeze (`assent app unfreeze`) also forgets the denials before it
+//!   (every decision the person had made when it was lifted).
 //!
 //! What they stop and what they do not is in `docs/security.md`.
 
@@ -22,6 +26,8 @@ pub const MAX_BACKOFF_SECS: i64 = 3600;
 pub const STREAK_RESET_SECS: i64 = 86_400;
 /// Default freeze after "this wasn't me".
 pub const DEFAULT_FREEZE_SECS: u32 = 1200;
+/// Only pending requests younger than this count against the one-pending limit.
+pub const PENDING_WINDOW_SECS: i64 = 300;
 /// Denials read to measure a streak (enough to reach [`MAX_BACKOFF_SECS`]).
 pub const STREAK_WINDOW: usize = 10;
 
@@ -55,10 +61,11 @@ impl Default for AppDefences {
 /// creating transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PersonHistory {
-    /// Requests from this app waiting for this person (pending and not past their deadline).
+    /// Requests this person initiated that are pending, not past their deadline, and created in
+    /// the last [`PENDING_WINDOW_SECS`].
     pub pending: u32,
-    /// When their most recent denied requests were denied, newest first, at most
-    /// [`STREAK_WINDOW`], none from before (or in the second of) an operator lifting the guards.
+    /// When this person's most recent denials were recorded, newest first, at most
+    /// [`STREAK_WINDOW`], none from before an operator lifted the guards.
     pub denials: Vec<i64>,
     /// When this person last said "this wasn't me" to this app (after any lift).
     pub last_not_me: Option<i64>,

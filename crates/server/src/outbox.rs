@@ -134,11 +134,12 @@ pub fn fraud_reported_payload(
     FraudReportedPayload {
         callback_action: FRAUD_REPORTED_ACTION.to_owned(),
         app_id: app.id.clone(),
-        authy_id: request.user_id,
+        authy_id: decision.user_id,
         uuid: request.id.to_string(),
         device_uuid: device.alias,
         reported_at: decision.signed_at,
-        frozen_until: decision.recorded_at + i64::from(app.defences.freeze_secs),
+        frozen_until: (app.defences.freeze_secs > 0)
+            .then(|| decision.recorded_at + i64::from(app.defences.freeze_secs)),
     }
 }
 

@@ -150,17 +150,14 @@ fn request_send_status_and_cancel() {
         .ok()
         .json();
     let uuid = sent["uuid"].as_str().unwrap().to_owned();
+    let code = sent["code"]
+        .as_str()
+        .expect("typed number matching prints the code");
     assert!(
-        sent["code"]
-            .as_str()
-            .is_some_and(|c| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit())),
-        "number matching prints the 4-digit code to show: {sent}"
+        code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()),
+        "a 4-digit code by default: {sent}"
     );
-    assert_eq!(
-        sent["number"],
-        serde_json::Value::Null,
-        "typed mode has no number"
-    );
+    assert!(sent["number"].is_null(), "no pick number in typed mode");
     let status = svc
         .assent(&["request", "status", &uuid, "--json"])
         .ok()
@@ -171,6 +168,24 @@ fn request_send_status_and_cancel() {
         .ok()
         .json();
     assert_eq!(cancelled["status"], "cancelled");
+    let picked = svc
+        .assent(&[
+            "request",
+            "send",
+            "--user",
+            &user.to_string(),
+            "--message",
+            "Pick?",
+            "--number-matching",
+            "--pick",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(
+        picked["number"].as_u64().is_some() && picked["code"].is_null(),
+        "--pick keeps the pick-one-of-three mode: {picked}"
+    );
     let again = svc.assent(&["request", "cancel", &uuid]);
     assert_eq!(again.code, 3);
     assert!(again.stderr.contains("60079"), "{again:?}");
@@ -229,6 +244,30 @@ fn wait_exit_codes_are_0_approved_1_denied_2_expired_4_cancelled() {
             "approve" => drop(device.run(&["approve", &id]).ok()),
             "deny" => drop(device.run(&["deny", &id, "--reason", "not-me"]).ok()),
             _ => drop(svc.assent(&["request", "cancel", &id]).ok()),
+        }
+        if action == "deny" {
+            // "Not me" froze the person for this app: a new request is refused until an
+            // operator lifts the freeze.
+            let frozen = svc.assent(&["request", "send", "--user", &user, "--message", "x"]);
+            assert!(
+                frozen.code != 0 && frozen.stderr.contains("not theirs"),
+                "a frozen person gets no request: {frozen:?}"
+            );
+            let db = format!("sqlite://{}", svc.dir.path().join("assent.db").display());
+            let lifted = run(
+                &[
+                    "app",
+                    "unfreeze",
+                    &svc.app_id,
+                    "--user",
+                    &user,
+                    "--database",
+                    &db,
+                ],
+                &[],
+            )
+            .ok();
+            assert!(lifted.stdout.contains("Lifted"), "{lifted:?}");
         }
         let out = child.wait_with_output().unwrap();
         assert_eq!(
@@ -302,6 +341,62 @@ fn app_commands_and_completions() {
     assert_eq!(list[0]["name"], "Acme Bank");
     assert_eq!(list[0]["callback_method"], "get");
     assert_eq!(list[0]["accent_color"], "#0b5fff");
+    assert_eq!(
+        list[0]["defences"],
+        serde_json::json!({"max_pending_per_person": 1, "backoff": true, "freeze_secs": 1200, "require_user_verification": false}),
+        "push-fatigue defences are on by default"
+    );
+    let changed = run(
+        &[
+            "app",
+            "defences",
+            &svc.app_id,
+            "--freeze-minutes",
+            "5",
+            "--backoff",
+            "off",
+            "--json",
+            "--database",
+            &db,
+        ],
+        &[],
+    )
+    .ok()
+    .json();
+    assert_eq!(changed["freeze_secs"], 300);
+    assert_eq!(changed["backoff"], false);
+    assert_eq!(
+        changed["max_pending_per_person"], 1,
+        "flags left out keep their value"
+    );
+    let shown = run(&["app", "defences", &svc.app_id, "--database", &db], &[]).ok();
+    assert!(shown.stdout.contains("5 min"), "{shown:?}");
+    let bad = run(
+        &[
+            "app",
+            "defences",
+            &svc.app_id,
+            "--backoff",
+            "maybe",
+            "--database",
+            &db,
+        ],
+        &[],
+    );
+    assert_ne!(bad.code, 0, "--backoff takes on or off: {bad:?}");
+    let unknown = run(
+        &[
+            "app",
+            "unfreeze",
+            &svc.app_id,
+            "--user",
+            "99",
+            "--database",
+            &db,
+        ],
+        &[],
+    );
+    assert_eq!(unknown.code, 3, "an unknown person: {unknown:?}");
     let rotated = run(
         &[
             "app",

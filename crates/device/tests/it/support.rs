@@ -84,6 +84,12 @@ impl TestService {
             accent_color: Some("#0b5fff".into()),
             // Tests serve logos from loopback, beside a loopback service.
             allow_local_logo: true,
+            // The device suite shows several requests waiting at once; the one-pending rule is
+            // the service's, tested there.
+            defences: assent_server::defences::AppDefences {
+                max_pending_per_person: 0,
+                ..Default::default()
+            },
             ..AppSpec::default()
         };
         let (_, key) = svc

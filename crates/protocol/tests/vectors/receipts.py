@@ -154,13 +154,29 @@ def verify_receipt(data, service_key_b64):
     decisions = [(i["decision"]["payload"], i["enrollment"]["payload"]) for i in receipt["decisions"]]
     status, reason = receipt["status"], receipt.get("reason")
     denials = [d for d, _ in decisions if d["outcome"] == "deny"]
+    matching = details.get("number_matching", {})
+    picker, typed = matching.get("user_id"), matching.get("typed")
+
+    def code_matches(decision):
+        code = decision.get("code")
+        if typed is None or not isinstance(code, str) or len(code) != typed["digits"]:
+            return False
+        data = b"assent-typed-code-v1\0" + bytes.fromhex(typed["salt"]) + code.encode()
+        return hashlib.sha256(data).hexdigest() == typed["hash"]
+
     if status == "approved":
         approvals = [d for d, _ in decisions if d["outcome"] == "approve"]
         if denials or reason is not None or len(approvals) < details["quorum"]:
             raise ValueError("status")
+        for d, r in decisions:
+            if typed is not None and r["user_id"] == picker and not code_matches(d):
+                raise ValueError("status: the approval does not carry the bound code")
+            if details.get("user_verification") == "required" \
+                    and d.get("verification", "none") == "none":
+                raise ValueError("status: required user verification missing")
     elif status == "denied" and reason == "wrong_number":
-        picker = details.get("number_matching", {}).get("user_id")
-        if not any(r["user_id"] == picker and d["outcome"] == "approve" and "number" in d
+        wrong = (lambda d: not code_matches(d)) if typed is not None else (lambda d: "number" in d)
+        if not any(r["user_id"] == picker and d["outcome"] == "approve" and wrong(d)
                    for d, r in decisions):
             raise ValueError("status")
     elif status == "denied":

@@ -24,3 +24,5 @@ CREATE TABLE person_guards (
 CREATE INDEX approval_requests_by_user_created ON approval_requests (user_id, created_at);
 CREATE INDEX approval_requests_denials ON approval_requests (user_id, processed_at)
     WHERE status = 'denied';
+-- A person's own decisions, newest first: their denials and "not me" reports (push-fatigue).
+CREATE INDEX decisions_by_user ON decisions (user_id, recorded_at);

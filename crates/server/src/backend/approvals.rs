@@ -285,6 +285,11 @@ pub async fn create(
     let matching = if number_matching {
         Some(parse_matching(p)?)
     } else {
+        for field in ["number_matching_mode", "number_matching_digits"] {
+            if p.string(field)?.is_some() {
+                return Err(param(field, format!("{field} needs number_matching=true.")));
+            }
+        }
         None
     };
     let user_verification = match p.string("user_verification")?.as_deref() {
@@ -331,13 +336,20 @@ pub async fn create(
             .requests_since(user_id, now - 3600)
             .await?
             .saturating_add(1),
-        same_network: requester.as_ref().and_then(|r| r.ip.as_deref()).map(|ip| {
-            devices
-                .iter()
-                .filter(|d| d.last_address.as_deref() == Some(ip))
-                .map(|d| d.id)
-                .collect()
-        }),
+        // Compared as canonical addresses (an IPv4 client of a dual-stack listener is the same
+        // address as its IPv4 form); a requester address that does not parse says nothing.
+        same_network: requester
+            .as_ref()
+            .and_then(|r| r.ip.as_deref())
+            .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+            .map(|ip| {
+                let ip = ip.to_canonical().to_string();
+                devices
+                    .iter()
+                    .filter(|d| d.last_address.as_deref() == Some(ip.as_str()))
+                    .map(|d| d.id)
+                    .collect()
+            }),
     };
     let shown_logos = if logos.is_empty() {
         app.logo_url
@@ -430,7 +442,9 @@ pub async fn create(
             CreateRefusal::TooFewDevices { enrolled, quorum } => {
                 no_devices(enrolled, quorum, &stored.approvers)
             }
-            CreateRefusal::Guarded(guard) => guard_refusal(app, guard, now),
+            CreateRefusal::Guarded(person, guard) => {
+                guard_refusal(app, (person != user_id).then_some(person), guard, now)
+            }
             CreateRefusal::TooManyPending(id) => ApiError::new(
                 ErrorCode::TooManyPendingRequests,
                 format!(
@@ -503,13 +517,15 @@ fn typed_code(digits: u8) -> String {
         .collect()
 }
 
-/// The answer to a create refused by a push-fatigue defence.
-fn guard_refusal(app: &App, guard: Guard, now: i64) -> ApiError {
+/// The answer to a create refused by a push-fatigue defence (for `approver`, when it is not
+/// the person the request is for).
+fn guard_refusal(app: &App, approver: Option<u64>, guard: Guard, now: i64) -> ApiError {
+    let who = approver.map_or_else(|| "This person".to_owned(), |id| format!("Approver {id}"));
     let error = match guard {
         Guard::Frozen { until } => ApiError::new(
             ErrorCode::PersonFrozen,
             format!(
-                "This person reported a request from {} as not theirs; new requests are refused until {} (or until an operator lifts the freeze).",
+                "{who} reported a request from {} as not theirs; new requests naming them are refused until {} (or until an operator lifts the freeze).",
                 app.name,
                 rfc3339(until)
             ),
@@ -517,7 +533,7 @@ fn guard_refusal(app: &App, guard: Guard, now: i64) -> ApiError {
         Guard::BackingOff { until } => ApiError::new(
             ErrorCode::PersonBackingOff,
             format!(
-                "This person recently denied a request; new requests are held back until {} (the wait doubles with each denial, up to an hour).",
+                "{who} recently denied a request; new requests naming them are held back until {} (the wait doubles with each denial, up to an hour).",
                 rfc3339(until)
             ),
         ),

@@ -120,8 +120,10 @@ impl FromRequest<AppState> for DeviceCall {
         }
         // The address feeds the signed "same network" fact; written when it changes, and
         // otherwise at most once per TOUCH_AFTER_SECS.
-        let address = crate::backend::call_source(state, &parts).map(|ip| ip.to_string());
-        if device.last_seen_at < now - TOUCH_AFTER_SECS || address != device.last_address {
+        let address =
+            crate::backend::call_source(state, &parts).map(|ip| ip.to_canonical().to_string());
+        let moved = address.is_some() && address != device.last_address;
+        if device.last_seen_at < now - TOUCH_AFTER_SECS || moved {
             state
                 .store
                 .touch_device(device.id, now, address.as_deref())

@@ -135,6 +135,16 @@ pub async fn decide(
         )
         .with_field("number", "is required"));
     }
+    let types_code = request.typed_code.is_some() && device.user_id == request.user_id;
+    if types_code
+        && decision.outcome == Outcome::Approve
+        && (decision.code.is_none() || decision.number.is_some())
+    {
+        return Err(ApiError::param(
+            "This request uses number matching: approve with the code shown, typed.",
+        )
+        .with_field("code", "is required"));
+    }
     let record = DecisionRecord {
         request_id: request.id,
         user_id: device.user_id,

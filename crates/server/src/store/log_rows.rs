@@ -272,7 +272,9 @@ macro_rules! log_queries {
 
         /// What the push-fatigue defences judge a new request for `user_id` on
         /// ([`crate::defences::admit`]), read in the creating transaction (after the person's
-        /// row is locked, on PostgreSQL).
+        /// row is locked, on PostgreSQL). Denials and "not me" reports are the person's own
+        /// decisions (as initiator or as one of several approvers), so they guard the person
+        /// whoever initiates the next request.
         async fn read_person_history(
             tx: &mut LogTx,
             user_id: u64,
@@ -287,15 +289,20 @@ macro_rules! log_queries {
             .await?;
             let pending: i64 = ::sqlx::query_scalar(
                 "SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND status = 'pending' \
-                 AND (expires_at IS NULL OR expires_at > $2)",
+                 AND (expires_at IS NULL OR expires_at > $2) AND created_at > $3",
             )
             .bind(user)
             .bind(now)
+            .bind(now - $crate::defences::PENDING_WINDOW_SECS)
             .fetch_one(&mut **tx)
             .await?;
+            // A denial is a deny by this person, or their wrong typed code or pick (recorded as
+            // their approval of a request denied for `wrong_number`).
             let denials: Vec<i64> = ::sqlx::query_scalar(
-                "SELECT processed_at FROM approval_requests WHERE user_id = $1 AND status = 'denied' \
-                 AND processed_at > $2 ORDER BY processed_at DESC LIMIT $3",
+                "SELECT d.recorded_at FROM decisions d JOIN approval_requests r ON r.id = d.request_id \
+                 WHERE d.user_id = $1 AND d.recorded_at > $2 \
+                 AND (d.outcome = 'deny' OR (r.status = 'denied' AND r.reason = 'wrong_number' AND r.user_id = d.user_id)) \
+                 ORDER BY d.recorded_at DESC LIMIT $3",
             )
             .bind(user)
             .bind(lifted)
@@ -303,8 +310,8 @@ macro_rules! log_queries {
             .fetch_all(&mut **tx)
             .await?;
             let last_not_me: Option<i64> = ::sqlx::query_scalar(
-                "SELECT MAX(processed_at) FROM approval_requests WHERE user_id = $1 AND status = 'denied' \
-                 AND reason = 'not_me' AND processed_at > $2",
+                "SELECT MAX(recorded_at) FROM decisions WHERE user_id = $1 AND reason = 'not_me' \
+                 AND recorded_at > $2",
             )
             .bind(user)
             .bind(lifted)

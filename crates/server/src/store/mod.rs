@@ -435,8 +435,8 @@ pub enum CreateRefusal {
     },
     /// This approver already has too many requests waiting.
     TooManyPending(u64),
-    /// A push-fatigue defence holds for the request's person.
-    Guarded(Guard),
+    /// A push-fatigue defence holds for this approver (the initiator or another).
+    Guarded(u64, Guard),
 }
 
 /// Everything a decision is judged against, read inside the recording transaction.
@@ -680,9 +680,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         app_id: &str,
         defences: &AppDefences,
     ) -> Result<bool, StoreError>;
-    /// Lifts a person's freeze and back-off: denials before `now` no longer count. False when the
-    /// person does not exist.
-    async fn lift_person_guards(&self, user_id: u64, now: i64) -> Result<bool, StoreError>;
+    /// Lifts a person's freeze and back-off: every decision they have made so far stops counting
+    /// (the lift is pinned to their latest decision, not to a clock, so an operator machine's
+    /// clock cannot widen or narrow it). False when the person does not exist.
+    async fn lift_person_guards(&self, user_id: u64) -> Result<bool, StoreError>;
 
     /// Writes a new pending request and its approvers when [`crate::admission::admit`] accepts
     /// it, judged on the approvers as they are inside the transaction (each approver's row is

@@ -796,7 +796,7 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn lift_person_guards(&self, user_id: u64, now: i64) -> Result<bool, StoreError> {
+    async fn lift_person_guards(&self, user_id: u64) -> Result<bool, StoreError> {
         let user = to_i64(user_id);
         let exists: Option<i64> =
             sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
@@ -807,11 +807,11 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO person_guards (user_id, lifted_at) VALUES ($1, $2) \
+            "INSERT INTO person_guards (user_id, lifted_at) \
+             SELECT $1, COALESCE(MAX(recorded_at), 0) FROM decisions WHERE user_id = $1 \
              ON CONFLICT (user_id) DO UPDATE SET lifted_at = excluded.lifted_at",
         )
         .bind(user)
-        .bind(now)
         .execute(&self.writer)
         .await?;
         Ok(true)
@@ -857,11 +857,14 @@ impl Store for SqliteStore {
         if let Err(refusal) = crate::admission::admit(&loads, r.quorum, new.max_pending_per_user) {
             return Ok(Err(refusal));
         }
-        let history = read_person_history(&mut tx, r.user_id, now).await?;
-        if let Err(guard) =
-            crate::defences::admit(&new.defences, &history, new.allow_concurrent, now)
-        {
-            return Ok(Err(CreateRefusal::Guarded(guard)));
+        // Every approver is guarded (a frozen person is not pushed through someone else's
+        // request); the pending limit is the initiator's.
+        for approver in &r.approvers {
+            let history = read_person_history(&mut tx, *approver, now).await?;
+            let concurrent = new.allow_concurrent || *approver != r.user_id;
+            if let Err(guard) = crate::defences::admit(&new.defences, &history, concurrent, now) {
+                return Ok(Err(CreateRefusal::Guarded(*approver, guard)));
+            }
         }
         let id = r.id.to_string();
         sqlx::query(

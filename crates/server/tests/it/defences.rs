@@ -92,6 +92,18 @@ async fn one_pending_request_holds_under_20_concurrent_creates() {
     assert_eq!(svc.rows("approval_requests").await, 1);
 }
 
+/// When the service recorded request `id`'s outcome (its clock, Unix seconds).
+async fn decided_at(svc: &TestService, id: uuid::Uuid) -> i64 {
+    svc.state
+        .store
+        .request(None, id)
+        .await
+        .unwrap()
+        .expect("the request exists")
+        .processed_at
+        .expect("the request was decided")
+}
+
 #[tokio::test]
 async fn denials_hold_new_requests_back_10_s_doubling_and_a_quiet_day_resets() {
     let (svc, clock) = TestService::with_adjustable_clock().await;
@@ -109,16 +121,21 @@ async fn denials_hold_new_requests_back_10_s_doubling_and_a_quiet_day_resets() {
             );
         }
     };
-    for (round, wait) in [10u64, 20, 40, 80].into_iter().enumerate() {
+    // Moves the service clock to `at` (it only moves forward).
+    let move_to = |at: i64| clock.advance((at - clock.now()).max(0));
+    for (round, wait) in [10i64, 20, 40, 80].into_iter().enumerate() {
         let (id, _) = svc
             .backend
             .request(user, json!({"message": format!("round {round}")}))
             .await;
         deny(id).await;
+        let until = decided_at(&svc, id).await + wait;
+        let before = clock.now();
         let (status, body, retry) = svc
             .backend
             .create_request_retry(user, json!({"message": "again"}))
             .await;
+        let after = clock.now();
         assert_refused!(
             status,
             body,
@@ -127,23 +144,25 @@ async fn denials_hold_new_requests_back_10_s_doubling_and_a_quiet_day_resets() {
             "denial {} holds the next request back: {body}",
             round + 1
         );
-        assert_eq!(
-            retry,
-            Some(wait),
-            "after denial {} the wait is {wait} s",
+        let retry = retry.expect("a back-off says when to retry") as i64;
+        assert!(
+            (until - after..=until - before).contains(&retry),
+            "after denial {} the wait is {wait} s from the denial: Retry-After {retry}",
             round + 1
         );
-        clock.advance(wait as i64 - 1);
-        let (status, _, retry) = svc
+        move_to(until - 2);
+        let (status, body, _) = svc
             .backend
             .create_request_retry(user, json!({"message": "almost"}))
             .await;
-        assert_eq!(
-            (status.as_u16(), retry),
-            (429, Some(1)),
-            "one second before the end it still waits"
+        assert_refused!(
+            status,
+            body,
+            429,
+            "60116",
+            "just before the end it still waits"
         );
-        clock.advance(1);
+        move_to(until);
     }
     // A day without denials: the streak is forgotten and the next denial waits 10 s again.
     clock.advance(86_400);
@@ -152,14 +171,15 @@ async fn denials_hold_new_requests_back_10_s_doubling_and_a_quiet_day_resets() {
         .request(user, json!({"message": "a day later"}))
         .await;
     deny(id).await;
+    let until = decided_at(&svc, id).await + 10;
     let (_, _, retry) = svc
         .backend
         .create_request_retry(user, json!({"message": "again"}))
         .await;
-    assert_eq!(
-        retry,
-        Some(10),
-        "after a quiet day the back-off starts again at 10 s"
+    let retry = retry.expect("held back") as i64;
+    assert!(
+        (until - clock.now()..=10).contains(&retry),
+        "after a quiet day the back-off starts again at 10 s, not {retry}"
     );
 }
 
@@ -182,11 +202,11 @@ async fn not_me_freezes_the_person_sends_a_signed_fraud_report_and_counts() {
         .backend
         .request(user, json!({"message": "Sign in"}))
         .await;
-    let now = clock.now();
     let reply = device
         .decide(id, Outcome::Deny, Some(DenyReason::NotMe), None)
         .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let now = decided_at(&svc, id).await;
     assert_eq!(
         reply.body["frozen_until"].as_i64(),
         Some(now + 1200),
@@ -204,7 +224,11 @@ async fn not_me_freezes_the_person_sends_a_signed_fraud_report_and_counts() {
         "60117",
         "a frozen person gets no request: {body}"
     );
-    assert_eq!(retry, Some(1200), "the default freeze is 20 minutes");
+    let left = retry.expect("a freeze says when it ends") as i64;
+    assert!(
+        (now + 1200 - clock.now()..=1200).contains(&left),
+        "the default freeze is 20 minutes from the report, not {left} s"
+    );
 
     // The request's own callback, then the fraud report, both signed by Authy's rules.
     let key = CallbackKey::from_api_key(&svc.backend.api_key);
@@ -264,7 +288,7 @@ async fn not_me_freezes_the_person_sends_a_signed_fraud_report_and_counts() {
         "the refused create is counted under its code"
     );
 
-    clock.advance(1200);
+    clock.advance(now + 1200 - clock.now());
     let (status, body) = svc
         .backend
         .create_request(user, json!({"message": "after the freeze"}))
@@ -274,7 +298,7 @@ async fn not_me_freezes_the_person_sends_a_signed_fraud_report_and_counts() {
 
 #[tokio::test]
 async fn an_operator_lifts_a_freeze_and_the_back_off() {
-    let svc = TestService::start().await;
+    let (svc, clock) = TestService::with_adjustable_clock().await;
     let (user, device) = svc.enrolled_user("lift@example.com").await;
     let (id, _) = svc
         .backend
@@ -297,21 +321,18 @@ async fn an_operator_lifts_a_freeze_and_the_back_off() {
         })
         .await;
     assert!(
-        operator
-            .unfreeze(&other_app.id, user, svc.state.now())
-            .await
-            .is_err(),
+        operator.unfreeze(&other_app.id, user).await.is_err(),
         "an operator cannot lift a freeze through another app"
     );
     assert!(
         operator
-            .unfreeze(&svc.app.id, stranger + 1000, svc.state.now())
+            .unfreeze(&svc.app.id, stranger + 1000)
             .await
             .is_err(),
         "an unknown person is an error"
     );
     operator
-        .unfreeze(&svc.app.id, user, svc.state.now())
+        .unfreeze(&svc.app.id, user)
         .await
         .expect("the operator lifts the freeze");
     let (status, body) = svc
@@ -321,6 +342,113 @@ async fn an_operator_lifts_a_freeze_and_the_back_off() {
     assert_eq!(
         status, 200,
         "after the lift neither freeze nor back-off holds: {body}"
+    );
+    // Denials after the lift count again (a lift forgets decisions up to the second of the
+    // latest one).
+    clock.advance(1);
+    device
+        .decide(created(&body), Outcome::Deny, Some(DenyReason::NotMe), None)
+        .await;
+    let (status, body) = svc
+        .backend
+        .create_request(user, json!({"message": "again"}))
+        .await;
+    assert_refused!(
+        status,
+        body,
+        429,
+        "60117",
+        "a report after the lift freezes again: {body}"
+    );
+}
+
+#[tokio::test]
+async fn an_approver_who_says_not_me_is_frozen_themselves_whoever_initiates() {
+    let mut callbacks = CallbackReceiver::start().await;
+    let svc = TestService::start_with(Options {
+        callback_url: Some(callbacks.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let (ana, _ana_device) = svc.enrolled_user("ana@example.com").await;
+    let (ben, ben_device) = svc.enrolled_user("ben@example.com").await;
+    let (carla, _carla_device) = svc.enrolled_user("carla@example.com").await;
+    let (id, _) = svc
+        .backend
+        .request(
+            ana,
+            json!({"message": "Release $12,500?", "approvers": [ben], "quorum": 2}),
+        )
+        .await;
+    let reply = ben_device
+        .decide(id, Outcome::Deny, Some(DenyReason::NotMe), None)
+        .await;
+    assert!(
+        reply.body["frozen_until"].is_i64(),
+        "the reporter is told they are frozen: {:?}",
+        reply.body
+    );
+    let report = callbacks.next_fraud_report().await;
+    let event: Value = serde_json::from_slice(&report.body).unwrap();
+    assert_eq!(
+        event["authy_id"], ben,
+        "the event names the person who reported"
+    );
+    // Ben is not pushed again, neither as initiator nor through someone else's request.
+    let (status, body) = svc
+        .backend
+        .create_request(ben, json!({"message": "Sign in"}))
+        .await;
+    assert_refused!(status, body, 429, "60117", "the reporter is frozen: {body}");
+    let (status, body) = svc
+        .backend
+        .create_request(carla, json!({"message": "Approve?", "approvers": [ben]}))
+        .await;
+    assert_refused!(
+        status,
+        body,
+        429,
+        "60117",
+        "a frozen approver is not reached through another person's request: {body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Approver {ben}")),
+        "the refusal names the approver: {body}"
+    );
+    // Ana did not report anything: only the veto's back-off applies to nobody but Ben.
+    let (status, body) = svc
+        .backend
+        .create_request(ana, json!({"message": "Ana signs in"}))
+        .await;
+    assert_eq!(
+        status, 200,
+        "the initiator is not frozen by someone else's report: {body}"
+    );
+}
+
+#[tokio::test]
+async fn an_ignored_prompt_stops_blocking_the_next_sign_in_after_five_minutes() {
+    let (svc, clock) = TestService::with_adjustable_clock().await;
+    let (user, _device) = svc.enrolled_user("ignored@example.com").await;
+    svc.backend
+        .request(user, json!({"message": "ignored"}))
+        .await;
+    let (status, body) = svc
+        .backend
+        .create_request(user, json!({"message": "too soon"}))
+        .await;
+    assert_refused!(status, body, 409, "60118", "{body}");
+    clock.advance(300);
+    let (status, body) = svc
+        .backend
+        .create_request(user, json!({"message": "later"}))
+        .await;
+    assert_eq!(
+        status, 200,
+        "a prompt ignored for 5 minutes no longer blocks the person's next sign-in: {body}"
     );
 }
 
@@ -360,10 +488,10 @@ async fn each_app_sets_its_own_freeze_back_off_and_pending_limit() {
         .backend
         .create_request_retry(user, json!({"message": "frozen"}))
         .await;
-    assert_eq!(
-        (status.as_u16(), retry),
-        (429, Some(60)),
-        "this app freezes for a minute"
+    assert_eq!(status, 429);
+    assert!(
+        matches!(retry, Some(59 | 60)),
+        "this app freezes for a minute: {retry:?}"
     );
 }
 
@@ -371,7 +499,7 @@ async fn each_app_sets_its_own_freeze_back_off_and_pending_limit() {
 async fn the_service_signs_same_network_and_recent_request_facts_into_each_request() {
     let svc = TestService::start_with(Options::several_pending()).await;
     let (user, device) = svc.enrolled_user("facts@example.com").await;
-    let (_other_user, other_device) = svc.enrolled_user("facts2@example.com").await;
+    let (other_user, other_device) = svc.enrolled_user("facts2@example.com").await;
     // Any authenticated call records where the device connects from (loopback here).
     let _ = device.connect_synced().await;
     let (plain, _) = svc.backend.request(user, json!({"message": "one"})).await;
@@ -412,13 +540,44 @@ async fn the_service_signs_same_network_and_recent_request_facts_into_each_reque
         Some(vec![device.id]),
         "the device that connects from the requester's address is on the same network"
     );
-    assert!(
-        !second
-            .same_network
-            .as_ref()
-            .unwrap()
-            .contains(&other_device.id),
-        "another person's device is never listed"
+
+    // An approver whose device has made no authenticated call is not on any network.
+    let (with_approver, _) = svc
+        .backend
+        .request(
+            user,
+            json!({"message": "four", "approvers": [other_user], "requester": {"ip": "127.0.0.1"}}),
+        )
+        .await;
+    let fourth = facts(with_approver).await;
+    assert_eq!(fourth.same_network, Some(vec![device.id]));
+    let _ = other_device.connect_synced().await;
+    let (both, _) = svc
+        .backend
+        .request(
+            user,
+            json!({"message": "five", "approvers": [other_user], "requester": {"ip": "::ffff:127.0.0.1"}}),
+        )
+        .await;
+    let mut listed = facts(both).await.same_network.unwrap();
+    listed.sort();
+    let mut expected = vec![device.id, other_device.id];
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "addresses compare canonically (an IPv4-mapped address is the IPv4 one)"
+    );
+    let (garbage, _) = svc
+        .backend
+        .request(
+            user,
+            json!({"message": "six", "requester": {"ip": "somewhere"}}),
+        )
+        .await;
+    assert_eq!(
+        facts(garbage).await.same_network,
+        None,
+        "an address that does not parse says nothing"
     );
     let third = facts(elsewhere).await;
     assert_eq!(third.requests_last_hour, 3);

@@ -55,7 +55,7 @@ fn service_key(svc: &TestService) -> PublicKey {
 }
 
 /// Runs the independent Python verifier (`receipts.py verify`) over `receipt`.
-fn python_verify(receipt: &[u8], key: &PublicKey) -> Value {
+pub(crate) fn python_verify(receipt: &[u8], key: &PublicKey) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("receipt.json");
     std::fs::write(&path, receipt).unwrap();

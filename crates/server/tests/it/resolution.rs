@@ -6,6 +6,8 @@ use assent_protocol::receipt::verify_receipt;
 use assent_protocol::request::{RequestStatus, TypedCode, UserVerification};
 use assent_server::defences::AppDefences;
 use assent_testkit::{Options, TestService, assert_refused};
+
+use crate::receipts::python_verify;
 use serde_json::{Value, json};
 
 /// Every string and integer anywhere in `value`.
@@ -72,6 +74,11 @@ async fn a_typed_code_approves_and_the_signed_details_carry_only_its_salted_hash
     let verified = verify_receipt(&receipt, &svc.state.notary.public())
         .expect("the receipt of a typed-code approval verifies");
     assert_eq!(verified.decisions[0].decision.code.as_deref(), Some(code));
+    let independent = python_verify(&receipt, &svc.state.notary.public());
+    assert_eq!(
+        independent["valid"], true,
+        "the independent verifier checks the code against the bound hash too: {independent}"
+    );
 }
 
 #[tokio::test]
@@ -117,6 +124,22 @@ async fn a_wrong_typed_code_is_refused_twice_and_the_third_denies() {
             "a wrong try records no decision"
         );
     }
+    // An approval without a code (or with a pick number) is incomplete, and costs no try.
+    for incomplete in [
+        device.draft(&details, Outcome::Approve),
+        assent_protocol::decision::Decision {
+            number: Some(12),
+            ..device.draft(&details, Outcome::Approve)
+        },
+    ] {
+        let reply = device.decide_body(id, device.sign(&incomplete)).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (400, "60004"),
+            "{:?}",
+            reply.body
+        );
+    }
     // A code with the wrong shape is refused before it is judged, and costs no try.
     let mut malformed = device.draft(&details, Outcome::Approve);
     malformed.code = Some("12a4".into());
@@ -152,6 +175,8 @@ async fn a_wrong_typed_code_is_refused_twice_and_the_third_denies() {
     let verified = verify_receipt(&receipt, &svc.state.notary.public())
         .expect("the wrong_number receipt verifies");
     assert_eq!(verified.status, RequestStatus::Denied);
+    let independent = python_verify(&receipt, &svc.state.notary.public());
+    assert_eq!(independent["valid"], true, "{independent}");
 }
 
 #[tokio::test]
@@ -178,6 +203,10 @@ async fn number_matching_parameters_are_checked() {
         (
             json!({"message": "m", "user_verification": "sometimes"}),
             "user_verification",
+        ),
+        (
+            json!({"message": "m", "number_matching_mode": "typed"}),
+            "number_matching_mode",
         ),
     ] {
         let (status, reply) = svc.backend.create_request(user, body.clone()).await;
@@ -246,6 +275,8 @@ async fn an_approval_without_required_verification_is_refused_and_changes_nothin
         Some(VerificationMethod::OsPassword),
         "the receipt shows how the approver was verified"
     );
+    let independent = python_verify(&receipt, &svc.state.notary.public());
+    assert_eq!(independent["valid"], true, "{independent}");
 
     // A request that does not ask needs nothing (Authy clients send no such field).
     let (plain, _) = svc
