@@ -5,7 +5,7 @@ use assent_device::view::{
     AccountView, DecisionView, ErrorView, HistoryView, Settings, SettingsView, StateView,
     UpdateView,
 };
-use assent_device::{ErrorKind, InsecureServer};
+use assent_device::{Answer, ErrorKind, InsecureServer};
 use assent_protocol::decision::DenyReason;
 use tauri::{AppHandle, Runtime, State};
 
@@ -65,14 +65,15 @@ pub async fn remove_account(desktop: State<'_, Desktop>, account_id: Uuid) -> Re
     Ok(desktop.session.remove_account(account_id).await?)
 }
 
-/// Approves a pending request, with the number picked when number matching asks for one.
+/// Approves a pending request, with the number picked or the code typed when number matching
+/// asks for one (`{"number": 27}` or `{"code": "0427"}`).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn approve(
     desktop: State<'_, Desktop>,
     id: Uuid,
-    number: Option<u32>,
+    answer: Option<Answer>,
 ) -> Result<DecisionView> {
-    Ok(desktop.session.approve(id, number).await?)
+    Ok(desktop.session.approve(id, answer).await?)
 }
 
 /// Denies a pending request; `reason` is `not_me` ("This wasn't me") or `cancelled`.

@@ -201,10 +201,8 @@ async fn acme_bank_flows_in_a_real_browser() {
         .unwrap();
     assert!(line.starts_with("Acme Bank on "), "the bank starts: {line}");
     // The bank registered its customers by e-mail; the same e-mail gives the same Assent user.
-    let ana = HeadlessDevice::enroll(
-        dir.path(),
-        &service.enroll_link(service.user("ana@acme.example")),
-    );
+    let ana_id = service.user("ana@acme.example");
+    let ana = HeadlessDevice::enroll(dir.path(), &service.enroll_link(ana_id));
     let bo = HeadlessDevice::enroll(
         dir.path(),
         &service.enroll_link(service.user("bo@acme.example")),
@@ -252,6 +250,29 @@ async fn acme_bank_flows_in_a_real_browser() {
         .await;
     browser.shot("05-login-denied").await;
 
+    // "This wasn't me" froze new requests from the bank to Ana: the bank says so in her terms,
+    // and nothing reaches her device until the operator lifts the freeze.
+    browser.goto("/login").await;
+    browser.fill("username", "ana").await;
+    browser.fill("password", "demo").await;
+    browser.click_id("sign-in").await;
+    browser
+        .wait_for("[data-testid=outcome]", "a recent request was not you")
+        .await;
+    browser.shot("05-login-paused").await;
+    assert_eq!(ana.run(&["pending", "--json"]).ok().json(), json!([]));
+    service
+        .assent(&[
+            "app",
+            "unfreeze",
+            &service.app_id,
+            "--user",
+            &ana_id.to_string(),
+            "--database",
+            &service.database,
+        ])
+        .ok();
+
     // A wrong password never reaches the device.
     browser.goto("/login").await;
     browser.fill("username", "ana").await;
@@ -276,9 +297,9 @@ async fn acme_bank_flows_in_a_real_browser() {
     browser.goto("/passwordless").await;
     browser.fill("username", "ana").await;
     browser.click_id("sign-in").await;
-    let number = browser.text("[data-testid=number]").await;
+    let code = browser.text("[data-testid=code]").await;
     browser.shot("07-passwordless-waiting").await;
-    ana.run(&["approve", &pending_id(&ana), "--number", &number])
+    ana.run(&["approve", &pending_id(&ana), "--code", &code])
         .ok();
     browser
         .wait_for("[data-testid=welcome]", "Welcome, Ana Ferreira")
@@ -286,12 +307,12 @@ async fn acme_bank_flows_in_a_real_browser() {
 
     // The wire: waits for the second approver, completes only after both.
     browser.click_id("wire").await;
-    let number = browser.text("[data-testid=number]").await;
+    let code = browser.text("[data-testid=code]").await;
     let wire_url = browser.client.current_url().await.unwrap().to_string();
     let flow = wire_url.rsplit('/').next().unwrap().to_owned();
     browser.shot("08-wire-waiting").await;
     let wire = pending_id(&ana);
-    ana.run(&["approve", &wire, "--number", &number]).ok();
+    ana.run(&["approve", &wire, "--code", &code]).ok();
     browser
         .wait_for("[data-approver='Ana Ferreira']", "approved")
         .await;

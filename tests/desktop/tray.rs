@@ -136,7 +136,18 @@ fn the_tray_shows_the_pending_count_and_each_accounts_link() {
     );
 
     let first = service.send(user, "Sign in to Acme Bank?");
-    service.send(user, "Approve wire transfer?");
+    // Two at once: the relying party says so (by default one waits at a time).
+    service
+        .assent(&[
+            "request",
+            "send",
+            "--user",
+            &user.to_string(),
+            "--message",
+            "Approve wire transfer?",
+            "--allow-concurrent",
+        ])
+        .ok();
     let two = panel.until("2 waiting", |r| {
         r["label"] == "2"
             && Panel::menu(r)

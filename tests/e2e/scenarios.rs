@@ -1,4 +1,4 @@
-//! The eight scenarios, in order, on one running app (as a person would live through them).
+//! The nine scenarios, in order, on one running app (as a person would live through them).
 
 use std::time::Duration;
 
@@ -166,6 +166,13 @@ async fn the_desktop_app_approves_real_requests() {
         "{details}"
     );
     assert!(app.text("requester").await.contains("203.0.113.7"));
+    app.wait_text(
+        "fact-requests",
+        "The only request from Acme Bank in the last hour",
+    )
+    .await;
+    app.wait_text("fact-network", "Another network than this computer")
+        .await;
     assert!(
         app.el("logo")
             .await
@@ -186,34 +193,78 @@ async fn the_desktop_app_approves_real_requests() {
         (Some(login.as_str()), Some("approved"))
     );
 
-    // 3. "This wasn't me": denied, reason not_me in the callback.
-    let next = send(
+    // 3. Typed number matching: the relying party got a code from the create call; the person
+    //    types a wrong one first (the service counts it, the field empties), then the right one.
+    let typed = send(
         &service,
         &[
             "--user",
             &user,
             "--message",
             "Sign in from a new browser?",
-            "--requester-location",
-            "Minsk, Belarus",
+            "--number-matching",
+            "--requester-ip",
+            "127.0.0.1",
         ],
     );
-    let next = next["uuid"].as_str().unwrap().to_owned();
+    let (typed_id, code) = (
+        typed["uuid"].as_str().unwrap().to_owned(),
+        typed["code"]
+            .as_str()
+            .expect("the create call gives the relying party a code")
+            .to_owned(),
+    );
+    assert_eq!(code.len(), 4, "four digits by default: {code:?}");
     app.wait_text("message", "Sign in from a new browser?")
         .await;
-    app.shot("suspicious-request").await;
-    app.click("not-me").await;
-    app.wait_text("flash", "Denied and reported as not you.")
+    app.wait_text(
+        "fact-requests",
+        "2nd request from Acme Bank in the last hour",
+    )
+    .await;
+    app.wait_text("fact-network", "Same network as this computer")
         .await;
-    assert_eq!(service.status(&next)["status"], "denied");
-    let payload = verified_callback(&sink, &service, &callback_url, dir.path());
-    assert_eq!(payload["status"], "denied");
+    let field = app.el("code-input").await;
     assert_eq!(
-        payload["approval_request"]["transaction"]["reason"],
-        "not_me"
+        field.attr("inputmode").await.unwrap().as_deref(),
+        Some("numeric")
     );
+    assert_eq!(
+        field.prop("value").await.unwrap().as_deref(),
+        Some(""),
+        "the field starts empty: the app never has the code"
+    );
+    let wrong: String = code
+        .bytes()
+        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
+        .collect();
+    field.send_keys(&wrong).await.unwrap();
+    app.click("approve").await;
+    app.wait_text("error", "2 tries left").await;
+    assert_eq!(
+        app.el("code-input")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(""),
+        "the field is cleared after a wrong code"
+    );
+    assert_eq!(
+        service.status(&typed_id)["status"],
+        "pending",
+        "a wrong code with tries left keeps the request"
+    );
+    app.shot("typed-code-wrong").await;
+    app.el("code-input").await.send_keys(&code).await.unwrap();
+    app.shot("typed-code-entered").await;
+    app.click("approve").await;
+    app.wait_text("flash", "Approved.").await;
+    assert_eq!(service.status(&typed_id)["status"], "approved");
+    verified_callback(&sink, &service, &callback_url, dir.path());
 
-    // 4. Number matching: the right number is picked and accepted.
+    // 4. Number matching in pick mode: the right number is picked and accepted.
     let wire = send(
         &service,
         &[
@@ -226,6 +277,7 @@ async fn the_desktop_app_approves_real_requests() {
             "--detail",
             "To=ACME Corp",
             "--number-matching",
+            "--pick",
         ],
     );
     let (wire_id, number) = (
@@ -303,7 +355,73 @@ async fn the_desktop_app_approves_real_requests() {
     app.shot("request-expired").await;
     app.click("back").await;
 
-    // 7. The service restarts while the app runs; a request created afterwards still appears.
+    // 7. "This wasn't me": denied with reason not_me; the app says what happened, until when new
+    //    requests are blocked and what to do; the service refuses the next request (60117)
+    //    until the operator lifts the freeze.
+    let next = send(
+        &service,
+        &[
+            "--user",
+            &user,
+            "--message",
+            "Sign in from Minsk?",
+            "--requester-location",
+            "Minsk, Belarus",
+        ],
+    );
+    let next = next["uuid"].as_str().unwrap().to_owned();
+    app.wait_text("message", "Sign in from Minsk?").await;
+    app.shot("suspicious-request").await;
+    app.click("not-me").await;
+    app.wait_text("not-me-report", "Denied and reported as not you")
+        .await;
+    app.wait_text(
+        "report-frozen",
+        "New requests from Acme Bank are blocked until",
+    )
+    .await;
+    app.wait_text("report-next", "change it").await;
+    app.shot("not-me-report").await;
+    assert_eq!(service.status(&next)["status"], "denied");
+    // The decision's callback and the fraud_reported event, in either order.
+    let first = verified_callback(&sink, &service, &callback_url, dir.path());
+    let second = verified_callback(&sink, &service, &callback_url, dir.path());
+    let (payload, fraud) = if first["callback_action"] == "fraud_reported" {
+        (second, first)
+    } else {
+        (first, second)
+    };
+    assert_eq!(payload["status"], "denied");
+    assert_eq!(
+        payload["approval_request"]["transaction"]["reason"],
+        "not_me"
+    );
+    assert_eq!(fraud["callback_action"], "fraud_reported", "{fraud}");
+    assert_eq!(fraud["uuid"], next.as_str());
+    assert!(fraud["frozen_until"].as_i64().is_some(), "{fraud}");
+    let backend = Backend::new(&service.url, &service.api_key);
+    let (refused, body) = backend
+        .create_request(
+            user.parse().unwrap(),
+            serde_json::json!({"message": "Sign in again?"}),
+        )
+        .await;
+    assert_eq!(refused, 429, "a frozen person gets no request: {body}");
+    assert_eq!(body["error_code"], "60117", "{body}");
+    app.click("report-dismiss").await;
+    service
+        .assent(&[
+            "app",
+            "unfreeze",
+            &service.app_id,
+            "--user",
+            &user,
+            "--database",
+            &service.database,
+        ])
+        .ok();
+
+    // 8. The service restarts while the app runs; a request created afterwards still appears.
     service.signal("-TERM");
     app.wait_text("connection", "Reconnecting").await;
     app.shot("service-down").await;
@@ -321,7 +439,7 @@ async fn the_desktop_app_approves_real_requests() {
     assert_eq!(service.status(&after)["status"], "denied");
     verified_callback(&sink, &service, &callback_url, dir.path());
 
-    // 8. The backend revokes the device: the app shows the account revoked; its key is gone.
+    // 9. The backend revokes the device: the app shows the account revoked; its key is gone.
     let status = service
         .assent(&["user", "status", &user, "--json"])
         .ok()

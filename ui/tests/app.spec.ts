@@ -2,7 +2,7 @@ import { expect, test } from "@playwright/test";
 import { EVENTS } from "../src/lib/generated/ipc";
 import type { ErrorKind } from "../src/lib/types";
 import { expectNoViolations, shot, start } from "./harness";
-import { account, connected, history, login, now, otherAccount, state, updateAvailable, wire } from "./fixtures";
+import { account, connected, history, login, now, otherAccount, state, typedLogin, updateAvailable, wire } from "./fixtures";
 
 for (const dark of [false, true]) {
   const theme = dark ? "dark" : "light";
@@ -104,12 +104,12 @@ for (const dark of [false, true]) {
       await shot(page, "approval-login", dark);
       await page.getByTestId("approve").click();
       await expect(page.getByTestId("flash")).toHaveText("Approved.");
-      expect(await ui.calls("approve")).toEqual([{ cmd: "approve", args: { id: login().id, number: null } }]);
+      expect(await ui.calls("approve")).toEqual([{ cmd: "approve", args: { id: login().id, answer: null } }]);
       expectNoViolations(ui.violations);
     });
 
     test("number matching needs the right pick before approving", async ({ page }) => {
-      const ui = await start(page, { state: state({ pending: [wire()] }), answers: { approve: { id: wire().id, status: "pending" } } }, { dark });
+      const ui = await start(page, { state: state({ pending: [wire()] }), answers: { approve: { id: wire().id, status: "pending", frozen_until: null } } }, { dark });
       await expect(page.getByTestId("number-choices")).toBeVisible();
       await expect(page.getByTestId("number-choice")).toHaveText(["27", "64", "93"]);
       await expect(page.getByTestId("quorum")).toHaveText("Needs 2 of 2 approvers.");
@@ -119,13 +119,95 @@ for (const dark of [false, true]) {
       await expect(page.getByTestId("number-choice").nth(1)).toHaveAttribute("aria-checked", "true");
       await page.getByTestId("approve").click();
       await expect(page.getByTestId("flash")).toHaveText("Approved. Waiting for the other approvers.");
-      expect((await ui.calls("approve"))[0].args).toEqual({ id: wire().id, number: 64 });
+      expect((await ui.calls("approve"))[0].args).toEqual({ id: wire().id, answer: { number: 64 } });
+    });
+
+    test("typed mode: one numeric field, digits only, Approve only with the whole code", async ({ page }) => {
+      const ui = await start(page, { state: state({ pending: [typedLogin()] }) }, { dark });
+      const field = page.getByTestId("code-input");
+      await expect(page.getByTestId("message"), "arriving focuses the message, never a control").toBeFocused();
+      await expect(field).toHaveAttribute("inputmode", "numeric");
+      await expect(field).toHaveAttribute("autocomplete", "off");
+      await expect(field).toHaveAttribute("maxlength", "4");
+      await expect(page.getByText("Type the 4-digit code shown where you signed in")).toBeVisible();
+      await expect(page.getByTestId("number-choices"), "no choices in typed mode").toHaveCount(0);
+      await expect(page.getByTestId("approve")).toBeDisabled();
+      await field.click();
+      await page.keyboard.type("0a4-2");
+      await expect(field, "only digits are kept").toHaveValue("042");
+      await page.keyboard.press("Enter");
+      expect(await ui.calls("approve"), "Enter with an incomplete code does not approve").toEqual([]);
+      await expect(page.getByTestId("approve")).toBeDisabled();
+      await page.keyboard.type("79");
+      await expect(field, "no more digits than the code has").toHaveValue("0427");
+      await expect(field, "typing the last digit leaves focus in the field, not on Approve").toBeFocused();
+      await expect(page.getByTestId("approve")).toBeEnabled();
+      await shot(page, "approval-typed-code", dark);
+      await page.keyboard.press("Enter");
+      await expect(page.getByTestId("flash")).toHaveText("Approved.");
+      expect(await ui.calls("approve")).toEqual([{ cmd: "approve", args: { id: typedLogin().id, answer: { code: "0427" } } }]);
+      expectNoViolations(ui.violations);
+    });
+
+    test("typed mode: a wrong code shows the service's message and clears the field", async ({ page }) => {
+      const ui = await start(page, { state: state({ pending: [typedLogin()] }) }, { dark });
+      await ui.fail("approve", "wrong_code", "That is not the code shown. 2 tries left; after that the request is denied.");
+      const field = page.getByTestId("code-input");
+      await field.fill("1234");
+      await page.getByTestId("approve").click();
+      const banner = page.getByTestId("error");
+      await expect(banner).toHaveAttribute("data-code", "wrong_code");
+      await expect(banner).toHaveText("That is not the code shown. 2 tries left; after that the request is denied.");
+      await expect(field, "the field is cleared for the next try").toHaveValue("");
+      await expect(field).toBeFocused();
+      await expect(field).toHaveAttribute("aria-invalid", "true");
+      await expect(page.getByTestId("approve")).toBeDisabled();
+      await expect(page.getByTestId("message"), "the request is still on screen").toHaveText("Sign in to Acme Bank?");
+      await shot(page, "approval-typed-code-wrong", dark);
+      await ui.succeed("approve");
+      await field.fill("0427");
+      await page.getByTestId("approve").click();
+      await expect(page.getByTestId("flash")).toHaveText("Approved.");
+      expect((await ui.calls("approve")).map((c) => c.args.answer)).toEqual([{ code: "1234" }, { code: "0427" }]);
+    });
+
+    test("the service's facts: a burst stands out, the network is a hint", async ({ page }) => {
+      await start(page, { state: state({ pending: [typedLogin()] }) }, { dark });
+      await expect(page.getByTestId("fact-requests")).toHaveText("3rd request from Acme Bank in the last hour");
+      await expect(page.getByTestId("fact-requests")).toHaveAttribute("data-burst", "true");
+      const network = page.getByTestId("fact-network");
+      await expect(network).toContainText("Same network as this computer");
+      await expect(network).toContainText("as far as the service can tell");
+      await expect(network).toHaveAttribute("title", /As far as the service can tell/);
+      await shot(page, "approval-facts", dark);
+    });
+
+    test("after \"This wasn't me\" the app says what happened, until when, and what to do", async ({ page }) => {
+      const frozenUntil = now() + 20 * 60;
+      const ui = await start(
+        page,
+        { state: state({ pending: [login()] }), answers: { deny: { id: login().id, status: "denied", frozen_until: frozenUntil } } },
+        { dark },
+      );
+      await page.getByTestId("not-me").click();
+      const report = page.getByTestId("not-me-report");
+      await expect(report).toBeVisible();
+      await expect(page.getByTestId("report-told")).toContainText("Acme Bank was told");
+      const until = new Date(frozenUntil * 1000).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+      await expect(page.getByTestId("report-frozen")).toHaveText(`New requests from Acme Bank are blocked until ${until}, so you are not asked again.`);
+      await expect(page.getByTestId("report-next")).toContainText("someone may know your Acme Bank password: change it");
+      await shot(page, "not-me-report", dark);
+      expect((await ui.calls("deny")).map((c) => c.args.reason)).toEqual(["not_me"]);
+      await page.getByTestId("report-dismiss").click();
+      await expect(report).toHaveCount(0);
+      expectNoViolations(ui.violations);
     });
 
     test("deny with a reason: not me, and cancelled", async ({ page }) => {
       const ui = await start(page, { state: state({ pending: [login(), wire()] }) }, { dark });
       await page.getByTestId("not-me").click();
-      await expect(page.getByTestId("flash")).toHaveText("Denied and reported as not you.");
+      await expect(page.getByTestId("not-me-report")).toContainText("Denied and reported as not you");
+      await expect(page.getByTestId("report-frozen"), "no freeze is claimed when the service froze nothing").toHaveCount(0);
       await page.getByTestId("request-item").nth(1).click();
       await expect(page.getByTestId("message")).toHaveText("Approve wire transfer of $12,500 to ACME Corp?");
       await page.getByTestId("deny").click();
@@ -303,6 +385,31 @@ test("Enter never approves; Escape goes back", async ({ page }) => {
   expect(await ui.calls("approve")).toEqual([]);
 });
 
+test("facts: the only request, another network, or no network line when the service could not tell", async ({ page }) => {
+  const other = typedLogin({ facts: { requests_last_hour: 1, network: "other" } });
+  const unknown = wire({ facts: { requests_last_hour: 22, network: "unknown" } });
+  const ui = await start(page, { state: state({ pending: [other, unknown] }) });
+  await expect(page.getByTestId("fact-requests")).toHaveText("The only request from Acme Bank in the last hour");
+  await expect(page.getByTestId("fact-requests")).toHaveAttribute("data-burst", "false");
+  await expect(page.getByTestId("fact-network")).toContainText("Another network than this computer");
+  await page.getByTestId("back-to-list").click();
+  await page.getByTestId("request-item").nth(1).click();
+  await expect(page.getByTestId("fact-requests")).toHaveText("22nd request from Acme Bank in the last hour");
+  await expect(page.getByTestId("fact-network"), "no claim about a network the service did not see").toHaveCount(0);
+  await page.getByTestId("back-to-list").click();
+  await page.getByTestId("request-item").nth(0).click();
+  await expect(page.getByTestId("code-input")).toBeVisible();
+  await page.keyboard.press("Enter");
+  expect(await ui.calls("approve"), "Enter on arrival does not approve a typed-code request").toEqual([]);
+  await page.getByTestId("back-to-list").click();
+});
+
+test("a request without facts shows no facts", async ({ page }) => {
+  await start(page, { state: state({ pending: [login()] }) });
+  await expect(page.getByTestId("message")).toBeVisible();
+  await expect(page.getByTestId("facts")).toHaveCount(0);
+});
+
 test("a missing or broken logo falls back to the placeholder", async ({ page }) => {
   const broken = { ...account.app, logo: "data:image/png;base64,AAAA" };
   await start(page, { state: state({ pending: [login({ app: { ...account.app, logo: null } }), wire({ app: broken })] }) });
@@ -405,8 +512,9 @@ const codes: [ErrorKind, string][] = [
   ["not_pending", "no longer waiting for you"],
   ["request_not_found", "no longer waiting for you"],
   ["already_decided", "You already answered"],
-  ["wrong_number", "not the number shown"],
-  ["invalid_number", "Pick the number shown"],
+  ["wrong_number", "not the number or code shown"],
+  ["wrong_code", "mock wrong_code"],
+  ["invalid_number", "Pick the number or type the whole code"],
   ["revoked", "This device was removed"],
   ["service_error", "The service could not handle"],
   ["protocol_error", "The service could not handle"],

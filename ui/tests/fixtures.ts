@@ -40,7 +40,8 @@ export function login(overrides: Partial<RequestView> = {}): RequestView {
     requester: { ip: "203.0.113.7", location: "Lisbon, Portugal", user_agent: "Firefox 133 on Linux" },
     created_at: now() - 5,
     expires_at: now() + 295,
-    number_choices: null,
+    number_matching: null,
+    facts: null,
     quorum: 1,
     approvers: 1,
     verification_required: false,
@@ -57,11 +58,22 @@ export function wire(overrides: Partial<RequestView> = {}): RequestView {
       { label: "To", value: "ACME Corp — IBAN PT50 0002 0123 1234 5678 9015 4" },
       { label: "Reference", value: "Invoice 2026-114" },
     ],
-    number_choices: [27, 64, 93],
+    number_matching: { mode: "pick", choices: [27, 64, 93] },
     quorum: 2,
     approvers: 2,
     created_at: now() - 2,
     expires_at: now() + 600,
+    ...overrides,
+  });
+}
+
+/** A sign-in asking the initiator to type the 4-digit code the relying party shows, with the
+ * service's facts: the third request in an hour, from this computer's network. */
+export function typedLogin(overrides: Partial<RequestView> = {}): RequestView {
+  return login({
+    id: "33333333-3333-4333-8333-333333333333",
+    number_matching: { mode: "typed", digits: 4 },
+    facts: { requests_last_hour: 3, network: "same" },
     ...overrides,
   });
 }

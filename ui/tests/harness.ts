@@ -48,13 +48,14 @@ export async function start(page: Page, scenario: Scenario, options: { dark?: bo
       const all = await page.evaluate(() => window.__assent.calls);
       return cmd ? all.filter((c) => c.cmd === cmd) : all;
     },
-    async fail(cmd: Command, code: ErrorKind) {
+    /** Makes `cmd` reject with `code` (and `message`, as the Rust side would word it). */
+    async fail(cmd: Command, code: ErrorKind, message?: string) {
       await page.evaluate(
-        ([c, k]) => {
+        ([c, k, m]) => {
           const s = window.__assent.scenario;
-          s.failures = { ...(s.failures ?? {}), [c]: { code: k, message: `mock ${k}` } };
+          s.failures = { ...(s.failures ?? {}), [c]: { code: k, message: m ?? `mock ${k}` } };
         },
-        [cmd, code] as const,
+        [cmd, code, message] as const,
       );
     },
     async succeed(cmd: Command) {

@@ -7,11 +7,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use assent_device::view::{AccountView, ConnectionView, LinkState, SessionEvent, shown_text};
+use assent_device::view::{
+    AccountView, ConnectionView, FactsView, LinkState, SessionEvent, shown_text,
+};
 
 use crate::link::{describe_link, now_ms};
 use assent_device::{
-    Account, Authenticator, DEFAULT_KEYCHAIN_SERVICE, DataDir, Decided, DeviceSession,
+    Account, Answer, Authenticator, DEFAULT_KEYCHAIN_SERVICE, DataDir, Decided, DeviceSession,
     InsecureServer, Keychain, SessionConfig, ShownRequest, StreamConfig, host_name,
     parse_enrollment,
 };
@@ -71,13 +73,18 @@ pub enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Approve a request (with number matching, pass the number shown where you signed in).
+    /// Approve a request (with number matching, pass the number or the code shown where you
+    /// signed in).
     Approve {
+        /// The number to pick (number matching in pick mode).
+        #[arg(long, conflicts_with = "code")]
+        number: Option<u32>,
+        /// The code to type (number matching in typed mode), digits as shown, leading zeros
+        /// kept. A wrong code is counted by the service: after the third the request is denied.
+        #[arg(long)]
+        code: Option<String>,
         /// The request id.
         id: Uuid,
-        /// The number to pick.
-        #[arg(long)]
-        number: Option<u32>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -182,7 +189,9 @@ pub fn request_json(request: &ShownRequest) -> Value {
         "created_at": d.created_at,
         "expires_at": d.expires_at,
         "status": request.status,
-        "number_choices": if request.needs_number { d.number_matching.as_ref().map(|m| m.choices.clone()) } else { None },
+        "number_choices": d.number_matching.as_ref().filter(|m| request.needs_number && m.typed.is_none()).map(|m| m.choices.clone()),
+        "code_digits": d.number_matching.as_ref().filter(|_| request.needs_number).and_then(|m| m.typed.as_ref()).map(|t| t.digits),
+        "facts": FactsView::new(request).map(|f| json!({"requests_last_hour": f.requests_last_hour, "network": f.network})),
         "approvers": d.approvers,
         "quorum": d.quorum,
     })
@@ -218,13 +227,26 @@ fn print_request(request: &ShownRequest) {
     if let Some(at) = d.expires_at {
         println!("  expires in {} s", (at - unix_now()).max(0));
     }
+    if let Some(facts) = FactsView::new(request) {
+        let (lines, burst) = crate::prompt::facts_lines(&shown_text(&d.app.name), &facts);
+        for (i, line) in lines.iter().enumerate() {
+            let mark = if i == 0 && burst { "! " } else { "" };
+            println!("  {mark}{line}");
+        }
+    }
     if request.needs_number
         && let Some(m) = &d.number_matching
     {
-        println!(
-            "  pick the number you were shown: {:?} (assent device approve {} --number N)",
-            m.choices, d.id
-        );
+        match &m.typed {
+            Some(typed) => println!(
+                "  type the {}-digit code you were shown (assent device approve {} --code CODE)",
+                typed.digits, d.id
+            ),
+            None => println!(
+                "  pick the number you were shown: {:?} (assent device approve {} --number N)",
+                m.choices, d.id
+            ),
+        }
     }
     if d.quorum > 1 {
         println!("  needs {} of {} approvers", d.quorum, d.approvers.len());
@@ -342,9 +364,15 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
                 println!("  status: {}", request.status);
             }
         }
-        DeviceCommand::Approve { id, number, json } => {
+        DeviceCommand::Approve {
+            id,
+            number,
+            code,
+            json,
+        } => {
             let request = auth.find_request(id).await?;
-            let receipt = decided(auth.approve(&request, number, unix_now()).await?);
+            let answer = number.map(Answer::Number).or(code.map(Answer::Code));
+            let receipt = decided(auth.approve(&request, answer.as_ref(), unix_now()).await?);
             if json {
                 println!(
                     "{}",
@@ -364,7 +392,16 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
             if json {
                 println!(
                     "{}",
-                    json!({"id": id, "status": receipt.status, "duplicate": receipt.duplicate})
+                    json!({"id": id, "status": receipt.status, "duplicate": receipt.duplicate,
+                           "frozen_until": receipt.frozen_until})
+                );
+            } else if reason == DenyReason::NotMe {
+                println!(
+                    "{}",
+                    crate::prompt::not_me_text(
+                        &shown_text(&request.details.app.name),
+                        receipt.frozen_until
+                    )
                 );
             } else {
                 println!(

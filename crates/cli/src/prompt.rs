@@ -12,8 +12,10 @@ use std::io::{IsTerminal as _, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use assent_device::DeviceSession;
-use assent_device::view::{LinkState, RequestView, SessionEvent};
+use assent_device::view::{
+    FactsView, LinkState, MatchingView, NetworkFact, RequestView, SessionEvent, ordinal,
+};
+use assent_device::{DeviceSession, ErrorKind};
 use assent_protocol::decision::DenyReason;
 use assent_protocol::request::RequestStatus;
 use uuid::Uuid;
@@ -95,6 +97,47 @@ fn accent(color: Option<&str>) -> Option<String> {
 /// or read in another order than it is written.
 fn clean(text: &str) -> String {
     assent_device::view::shown_text(text)
+}
+
+/// The service's facts about a request, one line each, and whether the first (a burst of
+/// requests) should stand out. The network is a hint, never proof, and is said so.
+pub fn facts_lines(app: &str, facts: &FactsView) -> (Vec<String>, bool) {
+    let burst = facts.requests_last_hour > 1;
+    let mut lines = vec![if burst {
+        format!(
+            "{} request from {app} in the last hour",
+            ordinal(facts.requests_last_hour)
+        )
+    } else {
+        format!("The only request from {app} in the last hour")
+    }];
+    match facts.network {
+        NetworkFact::Same => {
+            lines.push("Same network as this computer (as far as the service can tell)".into())
+        }
+        NetworkFact::Other => {
+            lines.push("Another network than this computer (as far as the service can tell)".into())
+        }
+        NetworkFact::Unknown => {}
+    }
+    (lines, burst)
+}
+
+/// What the person is told after answering "This wasn't me": what happened, until when new
+/// requests are blocked (when the service froze them) and what to do next.
+pub fn not_me_text(app: &str, frozen_until: Option<i64>) -> String {
+    let blocked = frozen_until
+        .map(|until| {
+            format!(
+                " New requests from {app} are blocked until {}.",
+                crate::finding::utc(until)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "Denied and reported as not you: {app} was told.{blocked} If you did not try to sign in, \
+         someone may know your {app} password: change it."
+    )
 }
 
 impl Screen {
@@ -243,6 +286,16 @@ impl Screen {
                 lines.push(format!("{bar} From {}", parts.join(" \u{b7} ")));
             }
         }
+        if let Some(facts) = &request.facts {
+            let (facts, burst) = facts_lines(&name, facts);
+            for (i, fact) in facts.into_iter().enumerate() {
+                lines.push(if i == 0 && burst {
+                    format!("{bar} {bold}! {fact}{reset}")
+                } else {
+                    format!("{bar} {fact}")
+                });
+            }
+        }
         if request.quorum > 1 {
             lines.push(format!(
                 "{bar} Needs {} of {} approvers.",
@@ -251,14 +304,20 @@ impl Screen {
         }
         lines.push(format!("{bar} {}", countdown_text(request.expires_at, now)));
         let countdown_index = lines.len() - 1;
-        let answers = match &request.number_choices {
-            Some(choices) => {
+        let answers = match &request.number_matching {
+            Some(MatchingView::Pick { choices }) => {
                 let choices: Vec<String> = choices.iter().map(u32::to_string).collect();
                 lines.push(format!(
                     "{bar} Pick the number shown where you signed in:  {}",
                     choices.join("   ")
                 ));
                 "type the number to approve \u{b7} d deny \u{b7} n this wasn't me"
+            }
+            Some(MatchingView::Typed { digits }) => {
+                lines.push(format!(
+                    "{bar} Type the {digits}-digit code shown where you signed in to approve."
+                ));
+                "type the code to approve \u{b7} d deny \u{b7} n this wasn't me"
             }
             None => "a approve \u{b7} d deny \u{b7} n this wasn't me",
         };
@@ -298,10 +357,11 @@ impl Screen {
 }
 
 /// What a typed line asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Answer {
     Approve,
-    Number(u32),
+    /// Digits, as typed (a number to pick, or a code with its leading zeros).
+    Digits(String),
     Deny,
     NotMe,
     Nothing,
@@ -316,7 +376,7 @@ fn parse(line: &str) -> Answer {
         "d" | "deny" | "no" => Answer::Deny,
         "n" | "not me" | "notme" | "not-me" | "this wasn't me" => Answer::NotMe,
         digits if digits.chars().all(|c| c.is_ascii_digit()) && digits.len() <= 9 => {
-            digits.parse().map_or(Answer::Unknown, Answer::Number)
+            Answer::Digits(digits.to_owned())
         }
         _ => Answer::Unknown,
     }
@@ -507,14 +567,13 @@ impl Prompt {
             return;
         };
         let session = self.sessions[desk].clone();
-        let choices = request.number_choices.clone();
         let answer = parse(line);
-        let decision = match (answer, &choices) {
+        let decision = match (&answer, &request.number_matching) {
             (Answer::Nothing, _) => {
                 self.screen.prompt();
                 return;
             }
-            (Answer::Approve, Some(choices)) => {
+            (Answer::Approve, Some(MatchingView::Pick { choices })) => {
                 let choices: Vec<String> = choices.iter().map(u32::to_string).collect();
                 self.ask(&format!(
                     "Type the number shown where you signed in ({}) to approve.",
@@ -522,26 +581,55 @@ impl Prompt {
                 ));
                 return;
             }
-            (Answer::Approve, None) => session.approve(request.id, None).await,
-            (Answer::Number(n), Some(choices)) if choices.contains(&n) => {
-                session.approve(request.id, Some(n)).await
-            }
-            (Answer::Number(n), Some(choices)) => {
-                let choices: Vec<String> = choices.iter().map(u32::to_string).collect();
+            (Answer::Approve, Some(MatchingView::Typed { digits })) => {
                 self.ask(&format!(
-                    "{n} is not one of {}; nothing was sent.",
-                    choices.join(", ")
+                    "Type the {digits}-digit code shown where you signed in to approve."
                 ));
                 return;
             }
-            (Answer::Number(_), None) => {
+            (Answer::Approve, None) => session.approve(request.id, None).await,
+            (Answer::Digits(typed), Some(MatchingView::Pick { choices })) => {
+                match typed.parse::<u32>().ok().filter(|n| choices.contains(n)) {
+                    Some(n) => {
+                        session
+                            .approve(request.id, Some(assent_device::Answer::Number(n)))
+                            .await
+                    }
+                    None => {
+                        let choices: Vec<String> = choices.iter().map(u32::to_string).collect();
+                        self.ask(&format!(
+                            "{typed} is not one of {}; nothing was sent.",
+                            choices.join(", ")
+                        ));
+                        return;
+                    }
+                }
+            }
+            (Answer::Digits(typed), Some(MatchingView::Typed { digits }))
+                if typed.len() != usize::from(*digits) =>
+            {
+                self.ask(&format!(
+                    "The code has {digits} digits; nothing was sent. Type it again."
+                ));
+                return;
+            }
+            (Answer::Digits(typed), Some(MatchingView::Typed { .. })) => {
+                session
+                    .approve(request.id, Some(assent_device::Answer::Code(typed.clone())))
+                    .await
+            }
+            (Answer::Digits(_), None) => {
                 self.ask("This request does not ask for a number: type a, d or n.");
                 return;
             }
             (Answer::Deny, _) => session.deny(request.id, DenyReason::Cancelled).await,
             (Answer::NotMe, _) => session.deny(request.id, DenyReason::NotMe).await,
-            (Answer::Unknown, Some(_)) => {
+            (Answer::Unknown, Some(MatchingView::Pick { .. })) => {
                 self.ask("Type the number to approve, d to deny, or n if this wasn't you.");
+                return;
+            }
+            (Answer::Unknown, Some(MatchingView::Typed { .. })) => {
+                self.ask("Type the code to approve, d to deny, or n if this wasn't you.");
                 return;
             }
             (Answer::Unknown, None) => {
@@ -552,14 +640,23 @@ impl Prompt {
         match decision {
             Ok(outcome) => {
                 let said = match (answer, outcome.status) {
-                    (Answer::NotMe, _) => "Denied and reported as not you.",
-                    (Answer::Deny, _) => "Denied.",
-                    (_, RequestStatus::Pending) => "Approved. Waiting for the other approvers.",
-                    _ => "Approved.",
+                    (Answer::NotMe, _) => {
+                        not_me_text(&clean(&request.app.name), outcome.frozen_until)
+                    }
+                    (Answer::Deny, _) => "Denied.".into(),
+                    (_, RequestStatus::Pending) => {
+                        "Approved. Waiting for the other approvers.".into()
+                    }
+                    _ => "Approved.".into(),
                 };
                 self.done_with_current();
-                self.screen.say(said);
+                self.screen.say(&said);
                 self.show_next();
+            }
+            // The service counted a wrong code; the request still waits for the right one.
+            Err(e) if e.kind() == ErrorKind::WrongCode => {
+                let said = assent_device::view::ErrorView::from(&e).message;
+                self.ask(&format!("{said} Type the code again, or d to deny."));
             }
             Err(e) if e.kind().ends_the_request() => {
                 self.screen.say(&format!("Not sent: {e}"));
@@ -640,7 +737,12 @@ mod tests {
         assert_eq!(parse("deny"), Answer::Deny);
         assert_eq!(parse("n"), Answer::NotMe);
         assert_eq!(parse("not me"), Answer::NotMe);
-        assert_eq!(parse("64"), Answer::Number(64));
+        assert_eq!(parse("64"), Answer::Digits("64".into()));
+        assert_eq!(
+            parse(" 0427 "),
+            Answer::Digits("0427".into()),
+            "a typed code keeps its leading zero"
+        );
         assert_eq!(parse(""), Answer::Nothing);
         assert_eq!(
             parse("99999999999999"),
@@ -648,6 +750,47 @@ mod tests {
             "too long to be a choice"
         );
         assert_eq!(parse("approve please"), Answer::Unknown);
+    }
+
+    #[test]
+    fn facts_and_the_freeze_are_said_plainly() {
+        let facts = |requests_last_hour, network| FactsView {
+            requests_last_hour,
+            network,
+        };
+        assert_eq!(
+            facts_lines("Acme Bank", &facts(3, NetworkFact::Same)),
+            (
+                vec![
+                    "3rd request from Acme Bank in the last hour".to_owned(),
+                    "Same network as this computer (as far as the service can tell)".to_owned()
+                ],
+                true
+            ),
+            "a burst stands out and the network is a hint"
+        );
+        assert_eq!(
+            facts_lines("Acme Bank", &facts(1, NetworkFact::Unknown)),
+            (
+                vec!["The only request from Acme Bank in the last hour".to_owned()],
+                false
+            ),
+            "nothing is said about a network the service did not see"
+        );
+        assert!(
+            facts_lines("Acme Bank", &facts(2, NetworkFact::Other)).0[1]
+                .starts_with("Another network")
+        );
+        assert_eq!(
+            not_me_text("Acme Bank", Some(1_795_728_000)),
+            "Denied and reported as not you: Acme Bank was told. New requests from Acme Bank are \
+             blocked until 2026-11-26 21:20 UTC. If you did not try to sign in, someone may know \
+             your Acme Bank password: change it."
+        );
+        assert!(
+            !not_me_text("Acme Bank", None).contains("blocked"),
+            "no freeze is claimed when the service did not freeze"
+        );
     }
 
     #[test]

@@ -34,8 +34,104 @@ pub struct ShownRequest {
     pub digest: [u8; 32],
     /// The status when fetched.
     pub status: RequestStatus,
-    /// True when this account's person must pick a number to approve.
+    /// True when this account's person must pick a number or type a code to approve (the
+    /// initiator of a number-matching request; other approvers approve without).
     pub needs_number: bool,
+    /// The device that fetched it (this device, for its account): what the service's
+    /// same-network fact is read against.
+    pub device_id: Uuid,
+}
+
+/// What the person answers a number-matching request with. Only the initiator answers with one
+/// ([`ShownRequest::needs_number`]); other approvers approve with none.
+///
+/// `Debug` prints a typed code as `<redacted>`: it is what the relying party shows, and logs
+/// have no business with it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// Pick mode: the number picked, one of the offered choices.
+    Number(u32),
+    /// Typed mode: the code typed, as ASCII digits with leading zeros kept. The device checks
+    /// only its shape (the request's number of digits): whether it is right is for the service
+    /// to say, which counts the attempts.
+    Code(String),
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Number(n) => f.debug_tuple("Number").field(n).finish(),
+            Answer::Code(_) => f.debug_tuple("Code").field(&"<redacted>").finish(),
+        }
+    }
+}
+
+/// How a number-matching request asks this person to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Asked<'a> {
+    /// No number, no code: approve as is.
+    Nothing,
+    /// Pick one of these.
+    Pick(&'a [u32]),
+    /// Type a code of this many digits.
+    Typed(u8),
+}
+
+impl ShownRequest {
+    fn asked(&self) -> Asked<'_> {
+        match &self.details.number_matching {
+            Some(m) if self.needs_number => match &m.typed {
+                Some(typed) => Asked::Typed(typed.digits),
+                None => Asked::Pick(&m.choices),
+            },
+            _ => Asked::Nothing,
+        }
+    }
+
+    /// The number or code to sign for `answer`, refused here (nothing sent) when it cannot be
+    /// right whatever the service holds: no answer where one is asked, a number where a code is
+    /// asked (or the reverse), a number not among the choices, a code of the wrong length or
+    /// with anything but ASCII digits. A well-shaped code is never compared with the request's
+    /// hash: every attempt goes to the service, which counts them.
+    ///
+    /// # Errors
+    /// [`Error::InvalidNumber`] saying what to do.
+    pub fn check_answer(&self, answer: Option<&Answer>) -> Result<(Option<u32>, Option<String>)> {
+        match (self.asked(), answer) {
+            (Asked::Nothing, None) => Ok((None, None)),
+            (Asked::Nothing, Some(_)) => Err(Error::InvalidNumber(
+                "this request does not ask for a number or a code".into(),
+            )),
+            (Asked::Pick(_), None) => Err(Error::InvalidNumber(
+                "pick the number shown where you signed in".into(),
+            )),
+            (Asked::Pick(choices), Some(Answer::Number(n))) if choices.contains(n) => {
+                Ok((Some(*n), None))
+            }
+            (Asked::Pick(choices), Some(Answer::Number(n))) => Err(Error::InvalidNumber(format!(
+                "{n} is not one of the choices {choices:?}"
+            ))),
+            (Asked::Pick(_), Some(Answer::Code(_))) => Err(Error::InvalidNumber(
+                "this request asks you to pick a number, not to type a code".into(),
+            )),
+            (Asked::Typed(digits), None) => Err(Error::InvalidNumber(format!(
+                "type the {digits}-digit code shown where you signed in"
+            ))),
+            (Asked::Typed(digits), Some(Answer::Code(code)))
+                if code.len() == usize::from(digits)
+                    && code.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Ok((None, Some(code.clone())))
+            }
+            (Asked::Typed(digits), Some(Answer::Code(_))) => Err(Error::InvalidNumber(format!(
+                "the code is {digits} digits (0-9), as shown where you signed in"
+            ))),
+            (Asked::Typed(digits), Some(Answer::Number(_))) => Err(Error::InvalidNumber(format!(
+                "this request asks you to type the {digits}-digit code shown where you signed in, not to pick a number"
+            ))),
+        }
+    }
 }
 
 /// Whether a person accepted enrolling with a service that is not reached over TLS (plain `http`
@@ -398,6 +494,7 @@ impl Authenticator {
             digest: verified.digest,
             status: fetched.status,
             needs_number,
+            device_id: account.device_id,
         })
     }
 
@@ -442,7 +539,9 @@ impl Authenticator {
         Err(Error::UnknownRequest(id))
     }
 
-    /// Approves `shown`. With number matching, `number` must be one of the offered choices.
+    /// Approves `shown`. With number matching, the initiator answers with the number picked or
+    /// the code typed ([`ShownRequest::check_answer`] refuses a wrong shape before anything is
+    /// sent); everyone else with `None`.
     ///
     /// Before anything is signed, the operating system confirms the person (the verifier) when
     /// the request requires it or when the setting `verify_every_approval` is on (an unreadable
@@ -451,36 +550,18 @@ impl Authenticator {
     /// signs and sends nothing: the request stays waiting.
     ///
     /// # Errors
-    /// [`Error::InvalidNumber`]; [`Error::Verification`] (`verification_refused`,
-    /// `verification_unavailable`, `verification_failed`); the service's refusal
-    /// (`not_pending`, `wrong_number`, `60119` for a verification the service does not accept,
-    /// ...).
+    /// [`Error::InvalidNumber`] (nothing sent); [`Error::Verification`]
+    /// (`verification_refused`, `verification_unavailable`, `verification_failed`: nothing
+    /// signed); the service's refusal (`not_pending`, `wrong_code` with the request still
+    /// pending, `wrong_number` once it was denied, `60119` for a verification the service does
+    /// not accept, ...).
     pub async fn approve(
         &self,
         shown: &ShownRequest,
-        number: Option<u32>,
+        answer: Option<&Answer>,
         now: i64,
     ) -> Result<Decided> {
-        let number = match (&shown.details.number_matching, shown.needs_number) {
-            (Some(matching), true) => {
-                let n = number.ok_or_else(|| {
-                    Error::InvalidNumber("pick the number shown where you signed in".into())
-                })?;
-                if !matching.choices.contains(&n) {
-                    return Err(Error::InvalidNumber(format!(
-                        "{n} is not one of the choices {:?}",
-                        matching.choices
-                    )));
-                }
-                Some(n)
-            }
-            _ if number.is_some() => {
-                return Err(Error::InvalidNumber(
-                    "this request does not ask for a number".into(),
-                ));
-            }
-            _ => None,
-        };
+        let (number, code) = shown.check_answer(answer)?;
         let verification = if self.must_verify(shown) {
             let verifier = Arc::clone(&self.verifier);
             let prompt = VerificationPrompt::new(&shown.details.app.name, &shown.details.message);
@@ -500,7 +581,7 @@ impl Authenticator {
             shown,
             Outcome::Approve,
             None,
-            number,
+            (number, code),
             Some(verification),
             now,
         )
@@ -532,7 +613,7 @@ impl Authenticator {
         now: i64,
     ) -> Result<Decided> {
         // Denials never ask: refusing must stay one click, whoever clicks.
-        self.decide(shown, Outcome::Deny, Some(reason), None, None, now)
+        self.decide(shown, Outcome::Deny, Some(reason), (None, None), None, now)
             .await
     }
 
@@ -541,7 +622,7 @@ impl Authenticator {
         shown: &ShownRequest,
         outcome: Outcome,
         reason: Option<DenyReason>,
-        number: Option<u32>,
+        (number, code): (Option<u32>, Option<String>),
         verification: Option<VerificationMethod>,
         now: i64,
     ) -> Result<Decided> {
@@ -556,7 +637,7 @@ impl Authenticator {
             outcome,
             reason,
             number,
-            code: None,
+            code,
             verification,
             signed_at: now,
         };

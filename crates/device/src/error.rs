@@ -93,7 +93,8 @@ pub enum Error {
     /// The request is not waiting for this device's person.
     #[error("request {0} is not pending for any account on this device")]
     UnknownRequest(uuid::Uuid),
-    /// The number picked is missing or not one of the choices.
+    /// The number picked or the code typed is missing or cannot be right (not one of the choices,
+    /// not the request's number of digits): refused before anything was sent.
     #[error("{0}")]
     InvalidNumber(String),
     /// A setting has a value that cannot be used.
@@ -148,9 +149,13 @@ pub enum ErrorKind {
     RequestNotFound,
     /// This device already decided the request.
     AlreadyDecided,
-    /// The number picked did not match; the service denied the request.
+    /// The number picked (or the last code typed) did not match; the service denied the request.
     WrongNumber,
-    /// The number is missing or not one of the choices (refused locally, nothing sent).
+    /// The code typed did not match, and the request still waits: the service's message says
+    /// how many tries are left (shown as is; nothing is read from its text).
+    WrongCode,
+    /// The number or code is missing or cannot be right (not one of the choices, not the
+    /// request's number of digits): refused locally, nothing sent.
     InvalidNumber,
     /// This device was revoked for the account (the service proved it with a notice signed by
     /// the pinned key; the key is deleted).
@@ -205,7 +210,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order (the generated TypeScript and its tests list them).
-    pub const ALL: [ErrorKind; 33] = [
+    pub const ALL: [ErrorKind; 34] = [
         ErrorKind::KeychainUnavailable,
         ErrorKind::KeychainError,
         ErrorKind::KeyMissing,
@@ -217,6 +222,7 @@ impl ErrorKind {
         ErrorKind::RequestNotFound,
         ErrorKind::AlreadyDecided,
         ErrorKind::WrongNumber,
+        ErrorKind::WrongCode,
         ErrorKind::InvalidNumber,
         ErrorKind::Revoked,
         ErrorKind::RevocationUnproven,
@@ -255,6 +261,7 @@ impl ErrorKind {
             ErrorKind::RequestNotFound => "request_not_found",
             ErrorKind::AlreadyDecided => "already_decided",
             ErrorKind::WrongNumber => "wrong_number",
+            ErrorKind::WrongCode => "wrong_code",
             ErrorKind::InvalidNumber => "invalid_number",
             ErrorKind::Revoked => "revoked",
             ErrorKind::RevocationUnproven => "revocation_unproven",
@@ -282,7 +289,8 @@ impl ErrorKind {
 
     /// True when the request the error is about is no longer waiting for this device, so a
     /// shell stops showing it: it was decided, expired or cancelled, the number picked was
-    /// wrong (the service denied it), or the device was revoked.
+    /// wrong (the service denied it), or the device was revoked. A wrong typed code with tries
+    /// left (`wrong_code`) does not end it.
     pub fn ends_the_request(self) -> bool {
         matches!(
             self,
@@ -314,6 +322,7 @@ impl Error {
                 Some(ErrorCode::RequestNotPending) => ErrorKind::NotPending,
                 Some(ErrorCode::ApprovalRequestNotFound) => ErrorKind::RequestNotFound,
                 Some(ErrorCode::WrongNumber) => ErrorKind::WrongNumber,
+                Some(ErrorCode::WrongCode) => ErrorKind::WrongCode,
                 Some(ErrorCode::AlreadyDecided) => ErrorKind::AlreadyDecided,
                 Some(ErrorCode::ClockSkew) => ErrorKind::ClockSkew,
                 // An error code is never proof: `revoked` is only for a verified notice.
@@ -414,6 +423,15 @@ mod tests {
             );
         }
         assert_eq!(service("99999").kind(), ErrorKind::ServiceError);
+        assert_eq!(service("60120").kind(), ErrorKind::WrongCode);
+        assert!(
+            !ErrorKind::WrongCode.ends_the_request(),
+            "a wrong code with tries left keeps the request on screen"
+        );
+        assert!(
+            ErrorKind::WrongNumber.ends_the_request(),
+            "the last wrong code (60106) denied the request"
+        );
         assert_eq!(
             Error::UnknownRequest(uuid::Uuid::nil()).kind(),
             ErrorKind::RequestNotFound

@@ -47,7 +47,7 @@
 //!     if let PushEvent::RequestArrived { id, .. } = event {
 //!         let shown = device.request(&account, id).await?; // verified against the pinned key
 //!         println!("{}: {}", shown.details.app.name, shown.details.message);
-//!         device.approve(&shown, None, now).await?; // the service's receipt, and any history error
+//!         device.approve(&shown, None, now).await?; // no number matching; the service's receipt, and any history error
 //!     }
 //! }
 //! # Ok(()) }
@@ -72,7 +72,9 @@ mod verification;
 pub mod view;
 
 pub use account::{Account, DataDir, HISTORY_LIMIT, HistoryEntry, host_name};
-pub use authenticator::{Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment};
+pub use authenticator::{
+    Answer, Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment,
+};
 pub use client::{DeviceClient, MAX_ANSWER_BYTES};
 pub use code::AccountCode;
 pub use error::{Error, ErrorKind, Result};

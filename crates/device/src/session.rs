@@ -43,7 +43,7 @@ use uuid::Uuid;
 
 use crate::account::{Account, DataDir};
 use crate::authenticator::{
-    Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment,
+    Answer, Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment,
 };
 use crate::clock::{ClockView, ClockWatch};
 use crate::error::{Error, ErrorKind, Result};
@@ -977,22 +977,31 @@ impl DeviceSession {
         Ok(shown)
     }
 
-    /// Approves a pending request, signing exactly what was verified and shown.
+    /// Approves a pending request, signing exactly what was verified and shown, with the number
+    /// picked or the code typed when this person must give one.
     ///
     /// # Errors
-    /// [`Error::UnknownRequest`] when it is not pending here; then as
-    /// [`Authenticator::approve`].
-    pub async fn approve(&self, id: Uuid, number: Option<u32>) -> Result<DecisionView> {
+    /// [`Error::UnknownRequest`] when it is not pending here; [`Error::InvalidNumber`] for an
+    /// answer that cannot be right (nothing sent, the request stays); then as
+    /// [`Authenticator::approve`]: a wrong code with tries left (`wrong_code`) leaves the request
+    /// pending here, the last one (`wrong_number`) ends it.
+    pub async fn approve(&self, id: Uuid, answer: Option<Answer>) -> Result<DecisionView> {
         let shown = self.start_deciding(id)?;
+        if let Err(e) = shown.check_answer(answer.as_ref()) {
+            // Nothing was sent: the request stays as it was.
+            self.state().deciding.remove(&id);
+            return Err(e);
+        }
         let result = self
             .inner
             .auth
-            .approve(&shown, number, unix_ms() / 1000)
+            .approve(&shown, answer.as_ref(), unix_ms() / 1000)
             .await;
         self.after_decision(&shown, result).await
     }
 
-    /// Denies a pending request with a reason.
+    /// Denies a pending request with a reason. After [`DenyReason::NotMe`] the view carries
+    /// `frozen_until` when the service froze new requests from that app to this person.
     ///
     /// # Errors
     /// As [`DeviceSession::approve`].
@@ -1046,6 +1055,7 @@ impl DeviceSession {
         Ok(DecisionView {
             id,
             status: decided.receipt.status,
+            frozen_until: decided.receipt.frozen_until,
         })
     }
 

@@ -23,7 +23,7 @@ use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::account::{Account, HistoryEntry};
-use crate::authenticator::ShownRequest;
+use crate::authenticator::{Answer, ShownRequest};
 pub use crate::clock::ClockView;
 use crate::error::{Error, ErrorKind};
 pub use crate::settings::Settings;
@@ -146,6 +146,77 @@ pub struct RequesterView {
     pub user_agent: Option<String>,
 }
 
+/// How this person must show they see the relying party's screen before approving. The UI
+/// switches on `mode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum MatchingView {
+    /// Pick the number shown there among these choices.
+    Pick {
+        /// The choices, in display order.
+        choices: Vec<u32>,
+    },
+    /// Type the code shown there (the device never knows it: the service checks it).
+    Typed {
+        /// How many digits the code has (2 to 6).
+        digits: u8,
+    },
+}
+
+/// Whether the service saw the requester on this computer's network. A hint, never proof: a
+/// shared NAT or a VPN makes either answer wrong, and the UI says so ("as far as the service can
+/// tell").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkFact {
+    /// The requester's address is the one this device last connected from.
+    Same,
+    /// The relying party reported the requester's address, and it is not this device's.
+    Other,
+    /// The relying party did not report the requester's address.
+    Unknown,
+}
+
+/// What the service observed when the request was created (signed by it, not written by the
+/// relying party).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct FactsView {
+    /// Requests this app sent this person in the last hour, this one included (more than one
+    /// stands out).
+    pub requests_last_hour: u32,
+    /// Same network as this computer, another one, or not known.
+    pub network: NetworkFact,
+}
+
+impl FactsView {
+    /// The facts of `shown` as this device (`shown.device_id`) reads them.
+    pub fn new(shown: &ShownRequest) -> Option<Self> {
+        let facts = shown.details.facts.as_ref()?;
+        let network = match &facts.same_network {
+            None => NetworkFact::Unknown,
+            Some(devices) if devices.contains(&shown.device_id) => NetworkFact::Same,
+            Some(_) => NetworkFact::Other,
+        };
+        Some(FactsView {
+            requests_last_hour: facts.requests_last_hour,
+            network,
+        })
+    }
+}
+
+/// `1st`, `2nd`, `3rd`, `11th`, `22nd`: how "the 3rd request from Acme Bank in the last hour"
+/// counts.
+pub fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 /// A verified pending request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct RequestView {
@@ -165,8 +236,11 @@ pub struct RequestView {
     pub created_at: i64,
     /// Unix seconds; `None` never expires.
     pub expires_at: Option<i64>,
-    /// Number-matching choices, when this person must pick one.
-    pub number_choices: Option<Vec<u32>>,
+    /// Number matching, when this person must pick a number or type a code (only the
+    /// initiator: other approvers approve without).
+    pub number_matching: Option<MatchingView>,
+    /// What the service observed (absent from services older than these facts).
+    pub facts: Option<FactsView>,
     /// Approvals needed.
     pub quorum: u32,
     /// People who may approve.
@@ -205,11 +279,19 @@ impl RequestView {
             }),
             created_at: d.created_at,
             expires_at: d.expires_at,
-            number_choices: if shown.needs_number {
-                d.number_matching.as_ref().map(|m| m.choices.clone())
-            } else {
-                None
-            },
+            number_matching: d
+                .number_matching
+                .as_ref()
+                .filter(|_| shown.needs_number)
+                .map(|m| match &m.typed {
+                    Some(typed) => MatchingView::Typed {
+                        digits: typed.digits,
+                    },
+                    None => MatchingView::Pick {
+                        choices: m.choices.clone(),
+                    },
+                }),
+            facts: FactsView::new(shown),
             quorum: d.quorum,
             approvers: u32::try_from(d.approvers.len()).unwrap_or(u32::MAX),
             verification_required: d.user_verification
@@ -428,6 +510,10 @@ pub struct DecisionView {
     pub id: Uuid,
     /// The request's status afterwards (`pending` when more approvers are needed).
     pub status: RequestStatus,
+    /// After "This wasn't me": until when (Unix seconds) the service refuses new requests from
+    /// this app to this person, so the UI can say what happened and what to do next. `None`
+    /// otherwise (and from services that do not freeze).
+    pub frozen_until: Option<i64>,
 }
 
 /// An error as a UI sees it: every desktop command fails with this, and the UI switches on
@@ -443,18 +529,21 @@ pub struct ErrorView {
 
 impl From<Error> for ErrorView {
     fn from(e: Error) -> Self {
-        ErrorView {
-            code: e.kind(),
-            message: e.to_string(),
-        }
+        ErrorView::from(&e)
     }
 }
 
 impl From<&Error> for ErrorView {
     fn from(e: &Error) -> Self {
+        let message = match e {
+            // A wrong code's message is the service's own ("Wrong code: 2 tries left"), shown as
+            // is: the person reads how many tries remain, and no one parses it.
+            Error::Service { message, .. } if e.kind() == ErrorKind::WrongCode => message.clone(),
+            e => e.to_string(),
+        };
         ErrorView {
             code: e.kind(),
-            message: e.to_string(),
+            message,
         }
     }
 }
@@ -625,7 +714,11 @@ pub fn typescript_declarations() -> String {
         BrandingView::decl(&cfg),
         DetailView::decl(&cfg),
         RequesterView::decl(&cfg),
+        MatchingView::decl(&cfg),
+        NetworkFact::decl(&cfg),
+        FactsView::decl(&cfg),
         RequestView::decl(&cfg),
+        Answer::decl(&cfg),
         AccountView::decl(&cfg),
         LinkState::decl(&cfg),
         ConnectionView::decl(&cfg),
@@ -679,7 +772,12 @@ mod tests {
             "export type RequestView = {",
             "account_id: string",
             "expires_at: number | null",
-            "number_choices: Array<number> | null",
+            "number_matching: MatchingView | null",
+            "\"mode\": \"typed\",",
+            "facts: FactsView | null",
+            "export type NetworkFact = \"same\" | \"other\" | \"unknown\"",
+            "export type Answer = { \"number\": number } | { \"code\": string }",
+            "frozen_until: number | null",
             "export type ErrorKind = \"keychain_unavailable\"",
             "\"state\": \"reconnecting\"",
             "next_try_at_ms: number | null",
@@ -712,6 +810,158 @@ mod tests {
             assert_eq!(accent_color(Some(bad)), None, "{bad:?} never becomes CSS");
         }
         assert_eq!(accent_color(None), None);
+    }
+
+    fn shown(
+        matching: Option<assent_protocol::request::NumberMatching>,
+        facts: Option<assent_protocol::request::RequestFacts>,
+        needs_number: bool,
+    ) -> ShownRequest {
+        use assent_protocol::request::{AppBranding, RequestDetails};
+        ShownRequest {
+            account_id: Uuid::nil(),
+            details: RequestDetails {
+                v: 1,
+                id: Uuid::nil(),
+                app: AppBranding {
+                    id: "a".repeat(24),
+                    name: "Acme Bank".into(),
+                    accent_color: None,
+                    logos: vec![],
+                },
+                user_id: 7,
+                message: "Sign in?".into(),
+                details: vec![],
+                requester: None,
+                created_at: 1,
+                expires_at: None,
+                number_matching: matching,
+                approvers: vec![7],
+                quorum: 1,
+                user_verification: None,
+                facts,
+            },
+            digest: [0; 32],
+            status: RequestStatus::Pending,
+            needs_number,
+            device_id: Uuid::from_u128(5),
+        }
+    }
+
+    #[test]
+    fn number_matching_shows_the_mode_and_never_the_code() {
+        use assent_protocol::request::{NumberMatching, TypedCode};
+        let typed = NumberMatching {
+            user_id: 7,
+            choices: vec![],
+            typed: Some(TypedCode::bind("0427", [9; 16])),
+        };
+        let view = RequestView::new(&shown(Some(typed.clone()), None, true), None);
+        assert_eq!(
+            view.number_matching,
+            Some(MatchingView::Typed { digits: 4 }),
+            "the initiator types a 4-digit code"
+        );
+        let json = serde_json::to_string(&view).unwrap();
+        assert!(
+            !json.contains("0427") && !json.contains(&typed.typed.as_ref().unwrap().hash),
+            "neither the code nor its hash reaches the UI: {json}"
+        );
+        assert_eq!(
+            RequestView::new(&shown(Some(typed), None, false), None).number_matching,
+            None,
+            "another approver approves without a code"
+        );
+        let pick = NumberMatching {
+            user_id: 7,
+            choices: vec![27, 64, 93],
+            typed: None,
+        };
+        assert_eq!(
+            RequestView::new(&shown(Some(pick), None, true), None).number_matching,
+            Some(MatchingView::Pick {
+                choices: vec![27, 64, 93]
+            })
+        );
+        assert_eq!(
+            serde_json::to_value(MatchingView::Typed { digits: 4 }).unwrap(),
+            serde_json::json!({"mode": "typed", "digits": 4})
+        );
+    }
+
+    #[test]
+    fn facts_say_same_network_only_for_a_listed_device() {
+        use assent_protocol::request::RequestFacts;
+        let facts = |same_network| {
+            FactsView::new(&shown(
+                None,
+                Some(RequestFacts {
+                    requests_last_hour: 3,
+                    same_network,
+                }),
+                false,
+            ))
+            .expect("facts are shown when signed")
+        };
+        assert_eq!(
+            facts(Some(vec![Uuid::from_u128(1), Uuid::from_u128(5)])).network,
+            NetworkFact::Same,
+            "this device (5) is in the list"
+        );
+        assert_eq!(
+            facts(Some(vec![Uuid::from_u128(1)])).network,
+            NetworkFact::Other,
+            "this device is not in the list"
+        );
+        assert_eq!(
+            facts(Some(vec![])).network,
+            NetworkFact::Other,
+            "no device shares the requester's address"
+        );
+        assert_eq!(
+            facts(None).network,
+            NetworkFact::Unknown,
+            "the relying party did not report the address"
+        );
+        assert_eq!(facts(None).requests_last_hour, 3);
+        assert_eq!(
+            FactsView::new(&shown(None, None, false)),
+            None,
+            "an older service signs no facts"
+        );
+    }
+
+    #[test]
+    fn a_wrong_code_shows_the_services_message_as_is() {
+        let service = |code: &str| Error::Service {
+            code: code.into(),
+            message: "Wrong code: 2 tries left".into(),
+            revocation: None,
+        };
+        let view = ErrorView::from(service("60120"));
+        assert_eq!(view.code, ErrorKind::WrongCode);
+        assert_eq!(view.message, "Wrong code: 2 tries left");
+        assert!(
+            ErrorView::from(service("60079"))
+                .message
+                .starts_with("the service refused"),
+            "other refusals keep their full text"
+        );
+    }
+
+    #[test]
+    fn ordinals_read_as_english() {
+        let read: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111]
+            .into_iter()
+            .map(ordinal)
+            .collect();
+        assert_eq!(
+            read,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd",
+                "101st", "111th"
+            ]
+        );
     }
 
     #[test]

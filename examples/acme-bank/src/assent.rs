@@ -3,7 +3,7 @@
 //! This is the Authy OneTouch REST API: a backend that used Authy changes only the base URL. Here
 //! it is called with `reqwest`; any Authy client library would do the same requests.
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -28,7 +28,7 @@ pub struct Ask {
     pub approvers: Vec<u64>,
     /// Distinct approvals needed.
     pub quorum: u32,
-    /// Ask the initiator to pick the number we show.
+    /// Ask the initiator to type the code we show (Assent's typed number matching: 4 digits).
     pub number_matching: bool,
     /// Where the action came from (shown to the approver).
     pub requester_ip: Option<String>,
@@ -68,11 +68,11 @@ impl Assent {
         let status = response.status();
         let body: Value = response.json().await.context("reading Assent's answer")?;
         if !status.is_success() || body["success"] != true {
-            bail!(
-                "Assent refused: {} ({})",
-                body["message"],
-                body["error_code"]
-            );
+            return Err(Refused {
+                code: body["error_code"].as_str().unwrap_or_default().to_owned(),
+                message: body["message"].as_str().unwrap_or_default().to_owned(),
+            }
+            .into());
         }
         Ok(body)
     }
@@ -125,11 +125,11 @@ impl Assent {
     }
 
     /// Asks `user` to approve something; returns the request id and, with number matching, the
-    /// number to show them.
+    /// code to show them (a string: its leading zeros count).
     ///
     /// # Errors
     /// Assent unreachable or refusing.
-    pub async fn ask(&self, user: u64, ask: &Ask) -> anyhow::Result<(Uuid, Option<u32>)> {
+    pub async fn ask(&self, user: u64, ask: &Ask) -> anyhow::Result<(Uuid, Option<String>)> {
         let pairs = |pairs: &[(String, String)]| -> serde_json::Map<String, Value> {
             pairs
                 .iter()
@@ -156,9 +156,9 @@ impl Assent {
             .parse()?;
         Ok((
             id,
-            reply["approval_request"]["number"]
-                .as_u64()
-                .map(|n| n as u32),
+            reply["approval_request"]["code"]
+                .as_str()
+                .map(str::to_owned),
         ))
     }
 
@@ -192,3 +192,21 @@ impl Assent {
         })
     }
 }
+
+/// Assent answered with an error: its stable code (`60117`, ...), on which the bank decides what
+/// to tell the customer, and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Assent's `error_code`.
+    pub code: String,
+    /// Assent's message.
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Assent refused: {} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for Refused {}

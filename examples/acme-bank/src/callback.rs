@@ -53,6 +53,10 @@ pub async fn receive(State(bank): State<Shared>, headers: HeaderMap, body: Bytes
         return (StatusCode::BAD_REQUEST, "not JSON").into_response();
     };
     let verified = VerifiedCallback {
+        action: payload["callback_action"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         uuid: payload["uuid"].as_str().unwrap_or_default().to_owned(),
         status: payload["status"].as_str().unwrap_or_default().to_owned(),
         reason: payload["approval_request"]["transaction"]["reason"]
@@ -62,7 +66,11 @@ pub async fn receive(State(bank): State<Shared>, headers: HeaderMap, body: Bytes
     };
     tracing::info!(request = %verified.uuid, status = %verified.status, "verified callback");
     let mut list = bank.callbacks.lock().unwrap();
-    if !list.iter().any(|c| c.uuid == verified.uuid) {
+    // One of each kind per request: a repeat delivery is the same news.
+    if !list
+        .iter()
+        .any(|c| c.uuid == verified.uuid && c.action == verified.action)
+    {
         list.push(verified);
     }
     StatusCode::OK.into_response()

@@ -67,12 +67,16 @@ struct Flow {
     purpose: Purpose,
     username: String,
     request: Uuid,
-    number: Option<u32>,
+    /// The code the person types on their device (number matching).
+    code: Option<String>,
 }
 
 /// A callback whose signature checked out.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifiedCallback {
+    /// `approval_request_status`, or `fraud_reported` (the person said "this wasn't me": Assent
+    /// refuses new requests to them for a while).
+    pub action: String,
     /// The request.
     pub uuid: String,
     /// Its status.
@@ -315,7 +319,7 @@ async fn passwordless(
     start(&bank, customer, Purpose::Passwordless, &ask).await
 }
 
-/// The wire: two people must approve, and the initiator picks the number we show.
+/// The wire: two people must approve, and the initiator types the code we show.
 async fn transfer(
     State(bank): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -365,21 +369,42 @@ async fn start(bank: &Bank, customer: Customer, purpose: Purpose, ask: &Ask) -> 
         }
     }
     match bank.assent.ask(customer.assent_id, ask).await {
-        Ok((request, number)) => {
+        Ok((request, code)) => {
             let id = bank.start_flow(Flow {
                 purpose,
                 username: customer.username.into(),
                 request,
-                number,
+                code,
             });
             Redirect::to(&format!("/flows/{id}")).into_response()
         }
-        Err(e) => Html(pages::message(
-            "Could not ask for approval",
-            &e.to_string(),
-            false,
-        ))
-        .into_response(),
+        Err(e) => {
+            // Assent's push-fatigue defences, said in the customer's terms (switching on the
+            // stable code, never the message).
+            let (title, text) = match e.downcast_ref::<assent::Refused>().map(|r| r.code.as_str()) {
+                Some("60117") => (
+                    "Approvals are paused",
+                    "You told us a recent request was not you, so for now we send no new requests \
+                     to your device. If you did not try to sign in then, someone may know your \
+                     password: change it. Call us if you need access sooner.",
+                ),
+                Some("60116") => (
+                    "Please wait a moment",
+                    "You denied a request a moment ago. Try again in a little while.",
+                ),
+                Some("60118") => (
+                    "A request is already waiting",
+                    "Answer the request already waiting on your device first.",
+                ),
+                _ => ("Could not ask for approval", ""),
+            };
+            let text = if text.is_empty() {
+                e.to_string()
+            } else {
+                text.to_owned()
+            };
+            Html(pages::message(title, &text, false)).into_response()
+        }
     }
 }
 
@@ -399,7 +424,7 @@ async fn waiting(State(bank): State<Shared>, Path(id): Path<String>) -> Response
     Html(pages::waiting(
         &id,
         flow.purpose == Purpose::Wire,
-        flow.number,
+        flow.code.as_deref(),
         approvers,
     ))
     .into_response()
@@ -450,7 +475,7 @@ async fn finish(State(bank): State<Shared>, Path(id): Path<String>) -> Response 
             "{what} was denied: you said it wasn't you. If you did not try this, change your password."
         ),
         ("denied", Some("wrong_number")) => {
-            format!("{what} was denied: the number picked did not match.")
+            format!("{what} was denied: the code typed did not match, three times.")
         }
         ("denied", _) => format!("{what} was denied on your device."),
         ("expired", _) => format!("{what} expired before it was approved."),

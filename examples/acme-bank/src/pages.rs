@@ -82,13 +82,14 @@ pub fn passwordless(problem: Option<&str>) -> String {
 pub fn waiting(
     flow: &str,
     wire: bool,
-    number: Option<u32>,
+    code: Option<&str>,
     approvers: Option<Vec<String>>,
 ) -> String {
-    let number = number
-        .map(|n| {
+    let code = code
+        .map(|code| {
             format!(
-                r#"<p>On your desktop, pick this number:</p><p class="number" data-testid="number">{n}</p>"#
+                r#"<p>On your desktop, type this code:</p><p class="number" data-testid="code">{}</p>"#,
+                esc(code)
             )
         })
         .unwrap_or_default();
@@ -110,7 +111,7 @@ pub fn waiting(
         title,
         &format!(
             r#"<div class="card" data-flow="{flow}"><h1>{title}</h1>
-<p>We sent a request to {who}. It shows the details of what you are approving.</p>{number}{approvers}
+<p>We sent a request to {who}. It shows the details of what you are approving.</p>{code}{approvers}
 <p class="status"><span class="spinner" aria-hidden="true"></span><span data-status data-testid="waiting">Waiting for approval…</span></p>
 <noscript><p><a href="/flows/{flow}/finish">Check again</a></p></noscript></div>"#,
             flow = esc(flow),

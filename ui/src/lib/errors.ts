@@ -26,9 +26,11 @@ export function errorMessage(error: { code: ErrorKind }): string {
     case "already_decided":
       return "You already answered this request.";
     case "wrong_number":
-      return "That was not the number shown where you signed in. The request was denied to keep you safe.";
+      return "That was not the number or code shown where you signed in. The request was denied to keep you safe.";
+    case "wrong_code":
+      return "That was not the code shown where you signed in. Type it again.";
     case "invalid_number":
-      return "Pick the number shown where you signed in.";
+      return "Pick the number or type the whole code shown where you signed in.";
     case "revoked":
       return "This device was removed from the account. Enroll it again to use it.";
     case "revocation_unproven":

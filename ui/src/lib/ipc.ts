@@ -5,6 +5,7 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import { ERROR_KINDS, EVENTS } from "./generated/ipc";
 import type {
   AccountView,
+  Answer,
   ClockView,
   CodeView,
   EnrollOffer,
@@ -26,7 +27,7 @@ export interface Commands {
   get_state: { args: Record<string, never>; answer: StateView };
   enroll: { args: { link: string; server: string | null; allow_insecure: boolean }; answer: AccountView };
   remove_account: { args: { account_id: string }; answer: null };
-  approve: { args: { id: string; number: number | null }; answer: DecisionView };
+  approve: { args: { id: string; answer: Answer | null }; answer: DecisionView };
   deny: { args: { id: string; reason: DenyReason }; answer: DecisionView };
   history: { args: Record<string, never>; answer: HistoryView[] };
   set_settings: { args: { settings: SettingsView }; answer: SettingsView };
@@ -67,7 +68,8 @@ export const getState = () => call("get_state", {});
 export const enroll = (link: string, server: string | null, allowInsecure: boolean) =>
   call("enroll", { link, server, allow_insecure: allowInsecure });
 export const removeAccount = (accountId: string) => call("remove_account", { account_id: accountId });
-export const approve = (id: string, number: number | null) => call("approve", { id, number });
+/** `answer`: the number picked or the code typed, when number matching asks for one. */
+export const approve = (id: string, answer: Answer | null) => call("approve", { id, answer });
 export const deny = (id: string, reason: DenyReason) => call("deny", { id, reason });
 export const history = () => call("history", {});
 export const setSettings = (settings: SettingsView) => call("set_settings", { settings });

@@ -38,8 +38,8 @@ const idleUpdate = { current_version: "0.1.0", state: { state: "idle" as const }
 const defaults: { [C in Command]: (args: Commands[C]["args"]) => Commands[C]["answer"] } = {
   get_state: () => scenario.state,
   history: () => scenario.history ?? [],
-  approve: (args) => ({ id: args.id, status: "approved" }),
-  deny: (args) => ({ id: args.id, status: "denied" }),
+  approve: (args) => ({ id: args.id, status: "approved", frozen_until: null }),
+  deny: (args) => ({ id: args.id, status: "denied", frozen_until: null }),
   set_settings: (args) => args.settings,
   enroll: () => scenario.state.accounts[0] ?? sampleAccount,
   remove_account: () => null,

@@ -1,6 +1,6 @@
 //! `assent demo --auto-login`: the demo plays Ana at Acme Bank, as her browser would: it signs in
 //! with her password, waits for the bank to hear Assent's answer, then asks for the $12,500 wire
-//! (which Bo must approve too) and reads the number the bank's page shows. It goes through the
+//! (which Bo must approve too) and reads the code the bank's page shows. It goes through the
 //! bank's own web pages only, so what it reports is what the bank did.
 
 use std::time::Duration;
@@ -121,10 +121,11 @@ fn page_text(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// The number on the bank's waiting page.
-fn shown_number(html: &str) -> Option<u32> {
-    let after = html.split("data-testid=\"number\">").nth(1)?;
-    after.split('<').next()?.trim().parse().ok()
+/// The code on the bank's waiting page (digits only: anything else is not a code).
+fn shown_code(html: &str) -> Option<String> {
+    let after = html.split("data-testid=\"code\">").nth(1)?;
+    let code = after.split('<').next()?.trim();
+    (!code.is_empty() && code.bytes().all(|b| b.is_ascii_digit())).then(|| code.to_owned())
 }
 
 /// Signs in as Ana, then asks for the wire; reports each step on `screen`.
@@ -148,9 +149,9 @@ pub async fn play_ana(bank: &str, screen: &Screen) -> anyhow::Result<()> {
     screen.say("Acme Bank: Ana is signed in. She now sends $12,500 to ACME Corp\u{2026}");
     let flow = browser.start_flow("/transfer", &[]).await?;
     let waiting = browser.page(&format!("/flows/{flow}")).await?;
-    let number = shown_number(&waiting).context("the bank's page shows a number")?;
+    let code = shown_code(&waiting).context("the bank's page shows a code")?;
     screen.say(&format!(
-        "Acme Bank's page shows Ana the number {number}: pick it for Ana. Bo must approve too."
+        "Acme Bank's page shows Ana the code {code}: type it for Ana. Bo must approve too."
     ));
     let outcome = browser.wait(&flow).await?;
     let page = browser.finish(&flow).await?;
@@ -170,10 +171,21 @@ mod tests {
     #[test]
     fn reads_the_banks_pages() {
         assert_eq!(
-            shown_number(r#"<p class="number" data-testid="number">64</p>"#),
-            Some(64)
+            shown_code(r#"<p class="number" data-testid="code">0427</p>"#).as_deref(),
+            Some("0427"),
+            "a code keeps its leading zero"
         );
-        assert_eq!(shown_number("<p>no number</p>"), None);
+        assert_eq!(shown_code("<p>no code</p>"), None);
+        assert_eq!(
+            shown_code(r#"<p data-testid="code">04<b>27</b></p>"#).as_deref(),
+            Some("04"),
+            "only the text up to the next tag is read"
+        );
+        assert_eq!(
+            shown_code(r#"<p data-testid="code">04&#39;7</p>"#),
+            None,
+            "anything but digits is no code"
+        );
         assert_eq!(
             page_text(
                 r#"<h1>Transfer not sent</h1><p class="status bad" data-testid="outcome">The transfer was denied: you said it wasn&#39;t you.</p>"#

@@ -442,17 +442,19 @@ async fn sample_requests(backend: &BackendClient, ana: u64, screen: &Screen) -> 
                 ]),
                 number_matching: true,
                 seconds_to_expire: Some(600),
+                // The sign-in waits for Ana too: both are shown at once on purpose.
+                allow_concurrent: true,
                 ..NewApprovalRequest::default()
             },
         )
         .await?;
     let wire_id = wire.approval_request.uuid;
-    let number = wire
+    let code = wire
         .approval_request
-        .number
-        .context("number matching gives a number")?;
+        .code
+        .context("number matching gives a code to type")?;
     screen.say(&format!(
-        "request {wire_id} sent: Approve wire transfer of $12,500 to ACME Corp? (pick {number})"
+        "request {wire_id} sent: Approve wire transfer of $12,500 to ACME Corp? (type {code} for Ana)"
     ));
     let outcome = |id: String| {
         let backend = backend.clone();

@@ -279,6 +279,23 @@ fn wait_exit_codes_are_0_approved_1_denied_2_expired_4_cancelled() {
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(json["status"], status);
         assert_eq!(json["uuid"], id);
+        if action == "deny" {
+            // "This wasn't me" froze new requests to this person: the operator lifts it.
+            let db = format!("sqlite://{}", svc.dir.path().join("assent.db").display());
+            run(
+                &[
+                    "app",
+                    "unfreeze",
+                    &svc.app_id,
+                    "--user",
+                    &user,
+                    "--database",
+                    &db,
+                ],
+                &[],
+            )
+            .ok();
+        }
     }
     let expired = svc.assent(&[
         "request",

@@ -218,18 +218,21 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
     tmux.keys(&["a", "Enter"]);
     tmux.shows("Acme Bank: Ana is signed in.");
 
-    // 2. The wire: Bo approves; Ana first types a wrong number (nothing is sent), then the one
-    //    Acme Bank shows her.
-    let number: String = tmux.until(
-        "the number on the bank's page",
+    // 2. The wire: Bo approves; Ana first types a code of the wrong length (nothing is sent),
+    //    then a wrong code (the service counts it and says how many tries are left), then the
+    //    one Acme Bank shows her.
+    let code: String = tmux.until(
+        "the code on the bank's page",
         Duration::from_secs(60),
         |s| {
-            s.split("Acme Bank's page shows Ana the number ")
+            s.split("Acme Bank's page shows Ana the code ")
                 .nth(1)
                 .and_then(|rest| rest.split(':').next())
                 .map(str::to_owned)
         },
     );
+    assert_eq!(code.len(), 4, "a 4-digit code: {code:?}");
+    let wrong = crate::support::another_code(&code);
     let mut answered = Vec::new();
     while answered.len() < 2 {
         let (who, card) = tmux.until("a wire card", Duration::from_secs(60), |s| {
@@ -243,16 +246,18 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
             tmux.shows("Approved. Waiting for the other approvers.");
         } else {
             assert!(
-                card.contains("Pick the number shown where you signed in:"),
+                card.contains("Type the 4-digit code shown where you signed in to approve."),
                 "{card}"
             );
             assert!(
-                card.contains(&number),
-                "the choices include {number}: {card}"
+                !card.contains(&code),
+                "the device never shows the code: {card}"
             );
-            tmux.keys(&["0", "Enter"]);
-            tmux.shows("0 is not one of");
-            tmux.keys(&[&number, "Enter"]);
+            tmux.keys(&["12", "Enter"]);
+            tmux.shows("The code has 4 digits; nothing was sent.");
+            tmux.keys(&[&wrong, "Enter"]);
+            tmux.shows("2 tries left");
+            tmux.keys(&[&code, "Enter"]);
         }
         answered.push(who);
     }
@@ -280,7 +285,8 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
         .then_some(())
     });
     tmux.keys(&["n", "Enter"]);
-    tmux.shows("Denied and reported as not you.");
+    tmux.shows("Denied and reported as not you: Acme Bank was told.");
+    tmux.shows("New requests from Acme Bank are blocked until");
     let status: Value = http
         .get(format!("{bank}/flows/{flow}/status"))
         .send()
@@ -291,26 +297,39 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
         status["status"], "denied",
         "Acme Bank sees the denial: {status}"
     );
-    let callbacks: Value = http
-        .get(format!("{bank}/callbacks"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let callbacks = callbacks.as_array().cloned().unwrap_or_default();
-    let seen: Vec<(String, String)> = callbacks
-        .iter()
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap_or_default().to_owned(),
-                c["reason"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    // The decision's callback and the fraud_reported event are delivered separately.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (callbacks, seen) = loop {
+        let callbacks: Value = http
+            .get(format!("{bank}/callbacks"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let callbacks = callbacks.as_array().cloned().unwrap_or_default();
+        let seen: Vec<(String, String, String)> = callbacks
+            .iter()
+            .map(|c| {
+                let field = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+                (field("action"), field("status"), field("reason"))
+            })
+            .collect();
+        let complete = seen.iter().filter(|(_, s, _)| s == "approved").count() >= 2
+            && seen.iter().any(|(_, s, r)| s == "denied" && r == "not_me")
+            && seen.iter().any(|(a, _, _)| a == "fraud_reported");
+        if complete || std::time::Instant::now() > deadline {
+            break (callbacks, seen);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert!(
-        seen.iter().filter(|(s, _)| s == "approved").count() >= 2
-            && seen.iter().any(|(s, r)| s == "denied" && r == "not_me"),
+        seen.iter().filter(|(_, s, _)| s == "approved").count() >= 2
+            && seen.iter().any(|(_, s, r)| s == "denied" && r == "not_me"),
         "Acme Bank verified signed callbacks for the login, the wire and the denial: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(a, _, _)| a == "fraud_reported"),
+        "Acme Bank verified the fraud_reported event too: {callbacks:?}"
     );
 
     let dir = artifacts();
@@ -409,11 +428,11 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
         .unwrap()
         .to_owned();
     let wire = wait_for("sent: Approve wire transfer");
-    let number = wire
-        .rsplit("(pick ")
-        .next()
-        .unwrap()
-        .trim_end_matches(')')
+    let code = wire
+        .split("(type ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("the demo prints the code to type")
         .to_owned();
     assert_eq!(
         keys_in(&keyring),
@@ -424,8 +443,8 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
     let stdin = demo.0.stdin.as_mut().unwrap();
     for _ in 0..2 {
         let answers = wait_for("this wasn't me");
-        if answers.contains("type the number") {
-            writeln!(stdin, "{number}").unwrap();
+        if answers.contains("type the code") {
+            writeln!(stdin, "{code}").unwrap();
         } else {
             writeln!(stdin, "a").unwrap();
         }

@@ -35,6 +35,7 @@ fn enroll_list_pending_show_approve_deny_and_remove() {
             "--detail",
             "Browser=Firefox",
             "--number-matching",
+            "--pick",
             "--json",
         ])
         .ok()
@@ -51,6 +52,7 @@ fn enroll_list_pending_show_approve_deny_and_remove() {
             &user,
             "--message",
             "Not me",
+            "--allow-concurrent",
             "--json",
         ])
         .ok()
@@ -127,6 +129,147 @@ fn enroll_list_pending_show_approve_deny_and_remove() {
         status["registered"], false,
         "the service revoked the device"
     );
+}
+
+#[test]
+fn typed_codes_facts_and_the_freeze_at_the_command_line() {
+    let svc = Service::start();
+    let (user, device) = enrolled(&svc, "typed@example.com");
+    let user = user.to_string();
+    let sent = svc
+        .assent(&[
+            "request",
+            "send",
+            "--user",
+            &user,
+            "--message",
+            "Sign in?",
+            "--number-matching",
+            "--requester-ip",
+            "203.0.113.7",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let uuid = sent["uuid"].as_str().unwrap().to_owned();
+    let code = sent["code"].as_str().unwrap().to_owned();
+    let pending = device.run(&["pending", "--json"]).ok().json();
+    assert_eq!(pending[0]["code_digits"], 4, "{pending}");
+    assert_eq!(pending[0]["number_choices"], serde_json::Value::Null);
+    assert_eq!(
+        pending[0]["facts"],
+        serde_json::json!({"requests_last_hour": 1, "network": "other"}),
+        "the device connects from loopback, not the requester's address"
+    );
+    assert!(
+        !pending.to_string().contains(&code),
+        "the device never learns the code: {pending}"
+    );
+    let human = device.run(&["show", &uuid]).ok();
+    for said in [
+        "type the 4-digit code you were shown",
+        "The only request from Acme Bank in the last hour",
+        "Another network than this computer (as far as the service can tell)",
+    ] {
+        assert!(human.stdout.contains(said), "{said:?} in {human:?}");
+    }
+
+    for (args, why) in [
+        (vec!["approve", uuid.as_str()], "the code is needed"),
+        (vec!["approve", uuid.as_str(), "--code", "12"], "too short"),
+        (
+            vec!["approve", uuid.as_str(), "--code", "12a4"],
+            "not digits",
+        ),
+        (
+            vec!["approve", uuid.as_str(), "--number", "12"],
+            "a number where a code is asked",
+        ),
+    ] {
+        let refused = device.run(&args);
+        assert_eq!(refused.code, 3, "{why}: {refused:?}");
+        assert!(
+            refused.stderr.contains("code"),
+            "{why}: the error says what to type: {refused:?}"
+        );
+    }
+    let wrong = crate::support::another_code(&code);
+    let wrong = device.run(&["approve", &uuid, "--code", &wrong]);
+    assert_eq!(wrong.code, 3, "{wrong:?}");
+    assert!(
+        wrong.stderr.contains("2 tries left"),
+        "the service's count is shown: {wrong:?}"
+    );
+    let approved = device
+        .run(&["approve", &uuid, "--code", &code, "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        approved["status"], "approved",
+        "the right code on the second try approves: the refusals above sent nothing"
+    );
+
+    let suspicious = svc
+        .assent(&[
+            "request",
+            "send",
+            "--user",
+            &user,
+            "--message",
+            "Not me",
+            "--json",
+        ])
+        .ok()
+        .json()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = assent_server::clock::unix_now();
+    let denied = device
+        .run(&["deny", &suspicious, "--reason", "not-me", "--json"])
+        .ok()
+        .json();
+    assert_eq!(denied["status"], "denied");
+    let until = denied["frozen_until"]
+        .as_i64()
+        .expect("the freeze is reported");
+    assert!(
+        (before + 1190..=before + 1210).contains(&until),
+        "frozen for 20 minutes: {until} vs {before}"
+    );
+    let frozen = svc.assent(&["request", "send", "--user", &user, "--message", "Again?"]);
+    assert_eq!(frozen.code, 3);
+    assert!(frozen.stderr.contains("60117"), "{frozen:?}");
+}
+
+#[test]
+fn not_me_explains_the_freeze_in_words() {
+    let svc = Service::start();
+    let (user, device) = enrolled(&svc, "words@example.com");
+    let id = svc
+        .assent(&[
+            "request",
+            "send",
+            "--user",
+            &user.to_string(),
+            "--message",
+            "Hm?",
+            "--json",
+        ])
+        .ok()
+        .json()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let said = device.run(&["deny", &id, "--reason", "not-me"]).ok();
+    for part in [
+        "Denied and reported as not you: Acme Bank was told.",
+        "New requests from Acme Bank are blocked until ",
+        " UTC.",
+        "someone may know your Acme Bank password: change it.",
+    ] {
+        assert!(said.stdout.contains(part), "{part:?} in {said:?}");
+    }
 }
 
 #[test]
@@ -526,6 +669,22 @@ fn recipe_a_headless_device_keeps_its_keys_between_commands_and_restarts() {
         device(&format!("deny {second} --json")).ok().json()["status"],
         "denied"
     );
+    // "This wasn't me" (the default reason) froze new requests to this person: the operator
+    // lifts it, as after a real mistake.
+    let db = format!("sqlite://{}", svc.dir.path().join("assent.db").display());
+    run(
+        &[
+            "app",
+            "unfreeze",
+            &svc.app_id,
+            "--user",
+            &user,
+            "--database",
+            &db,
+        ],
+        &[],
+    )
+    .ok();
 
     // A wrong passphrase leaves the keyring locked: commands fail clearly and change nothing.
     shell(&stop, "").ok();

@@ -1,13 +1,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use assent_device::{Error, InsecureServer, SecretStore as _};
+use assent_device::{Answer, Error, ErrorKind, InsecureServer, SecretStore as _};
 use assent_protocol::crypto::b64url;
 use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::request::RequestStatus;
 use base64::Engine as _;
 
-use crate::support::{Action, Proxy, TestService, authenticator, files_under, test_keychain};
+use crate::support::{
+    Action, Proxy, TestService, another_code, authenticator, files_under, test_keychain,
+};
 
 #[tokio::test]
 async fn enrollment_keeps_the_key_only_in_the_keychain_and_remove_deletes_it() {
@@ -82,7 +84,7 @@ async fn pending_approve_and_deny_with_history() {
     let device = authenticator(dir.path(), test_keychain());
     let (user, _) = svc.enrolled(&device, "bo@example.com").await;
     let first = svc.request(user, "Sign in?").await;
-    let second = svc.request(user, "Wire $12,500?").await;
+    let second = svc.another_request(user, "Wire $12,500?").await;
 
     let pending = device.pending().await.unwrap();
     assert_eq!(
@@ -138,7 +140,7 @@ async fn number_matching_is_checked_before_anything_is_sent() {
     let body = svc
         .post(
             &format!("/onetouch/json/users/{user}/approval_requests"),
-            serde_json::json!({"message": "m", "number_matching": true}),
+            serde_json::json!({"message": "m", "number_matching": true, "number_matching_mode": "pick"}),
         )
         .await;
     let id: uuid::Uuid = body["approval_request"]["uuid"]
@@ -156,17 +158,26 @@ async fn number_matching_is_checked_before_anything_is_sent() {
     );
     assert_eq!(
         device
-            .approve(&shown, Some(100), now)
+            .approve(&shown, Some(&Answer::Number(100)), now)
             .await
             .unwrap_err()
             .code(),
         "invalid_number",
         "not one of the choices"
     );
+    assert_eq!(
+        device
+            .approve(&shown, Some(&Answer::Code(number.to_string())), now)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_number",
+        "a pick-mode request takes a number, not a code"
+    );
     assert_eq!(svc.status(id).await, "pending", "nothing was sent");
     assert_eq!(
         device
-            .approve(&shown, Some(number), now)
+            .approve(&shown, Some(&Answer::Number(number)), now)
             .await
             .unwrap()
             .receipt
@@ -204,7 +215,7 @@ async fn requests_that_fail_the_pinned_key_are_never_surfaced() {
         .await
         .unwrap();
     let genuine = svc.request(user, "Sign in?").await;
-    let tampered = svc.request(user, "Transfer $100").await;
+    let tampered = svc.another_request(user, "Transfer $100").await;
 
     let pending = device.pending().await.unwrap();
     assert_eq!(
@@ -324,4 +335,149 @@ async fn a_used_link_fails_and_leaves_nothing_behind() {
         .unwrap_err();
     assert_eq!(err.code(), "token_invalid", "{err}");
     assert_eq!(device.accounts().unwrap().len(), 1, "no second account");
+}
+
+/// Creates a typed-code request for `user` and returns its id and the code the relying party
+/// was given to show.
+async fn typed_request(
+    svc: &TestService,
+    user: u64,
+    body: serde_json::Value,
+) -> (uuid::Uuid, String) {
+    let body = svc
+        .post(
+            &format!("/onetouch/json/users/{user}/approval_requests"),
+            body,
+        )
+        .await;
+    let id = body["approval_request"]["uuid"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let code = body["approval_request"]["code"]
+        .as_str()
+        .expect("typed mode gives the relying party a code to show")
+        .to_owned();
+    (id, code)
+}
+
+#[tokio::test]
+async fn a_typed_code_is_checked_for_shape_here_and_for_truth_by_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let device = authenticator(dir.path(), test_keychain());
+    let (user, _) = svc.enrolled(&device, "typed@example.com").await;
+    let (id, code) = typed_request(
+        &svc,
+        user,
+        serde_json::json!({"message": "Sign in?", "number_matching": true}),
+    )
+    .await;
+    assert_eq!(
+        code.len(),
+        4,
+        "four digits unless the relying party asks otherwise"
+    );
+    let shown = device.find_request(id).await.unwrap();
+    assert!(shown.needs_number, "the initiator types the code");
+    let now = assent_server::clock::unix_now();
+    for (answer, why) in [
+        (None, "a typed-code request needs the code"),
+        (Some(Answer::Number(7)), "a number where a code is asked"),
+        (Some(Answer::Code(code[..3].to_owned())), "too short"),
+        (Some(Answer::Code(format!("{code}0"))), "too long"),
+        (Some(Answer::Code("12a4".into())), "not digits"),
+        (Some(Answer::Code("١٢٣٤".into())), "not ASCII digits"),
+    ] {
+        assert_eq!(
+            device
+                .approve(&shown, answer.as_ref(), now)
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_number",
+            "{why}: refused here"
+        );
+    }
+    assert_eq!(svc.status(id).await, "pending", "nothing was sent");
+    let wrong = another_code(&code);
+    for left in ["2 tries", "1 try"] {
+        let error = device
+            .approve(&shown, Some(&Answer::Code(wrong.clone())), now)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.code(),
+            "wrong_code",
+            "a wrong code is the service's call"
+        );
+        let view = assent_device::view::ErrorView::from(&error);
+        assert!(
+            view.message.contains(left),
+            "the service's message says {left} left: {}",
+            view.message
+        );
+        assert_eq!(
+            svc.status(id).await,
+            "pending",
+            "a wrong code with tries left keeps the request"
+        );
+    }
+    assert_eq!(
+        device
+            .approve(&shown, Some(&Answer::Code(code)), now)
+            .await
+            .unwrap()
+            .receipt
+            .status,
+        RequestStatus::Approved,
+        "the right code on the last try approves: the six refusals above were never counted"
+    );
+}
+
+#[tokio::test]
+async fn the_third_wrong_code_denies_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let device = authenticator(dir.path(), test_keychain());
+    let (user, _) = svc.enrolled(&device, "thrice@example.com").await;
+    let (id, code) = typed_request(
+        &svc,
+        user,
+        serde_json::json!({"message": "Sign in?", "number_matching": true, "number_matching_digits": 6}),
+    )
+    .await;
+    assert_eq!(code.len(), 6);
+    let shown = device.find_request(id).await.unwrap();
+    let wrong = Answer::Code(another_code(&code));
+    let now = assent_server::clock::unix_now();
+    let kinds = [
+        device
+            .approve(&shown, Some(&wrong), now)
+            .await
+            .unwrap_err()
+            .kind(),
+        device
+            .approve(&shown, Some(&wrong), now)
+            .await
+            .unwrap_err()
+            .kind(),
+        device
+            .approve(&shown, Some(&wrong), now)
+            .await
+            .unwrap_err()
+            .kind(),
+    ];
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::WrongCode,
+            ErrorKind::WrongCode,
+            ErrorKind::WrongNumber
+        ],
+        "two wrong codes leave the request, the third denies it"
+    );
+    assert!(ErrorKind::WrongNumber.ends_the_request());
+    assert_eq!(svc.status(id).await, "denied");
 }

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use assent_device::view::{LinkState, SessionEvent, Settings};
-use assent_device::{ErrorKind, InsecureServer, Keychain, SecretStore as _, SessionConfig};
+use assent_device::view::{
+    FactsView, LinkState, MatchingView, NetworkFact, SessionEvent, Settings,
+};
+use assent_device::{Answer, ErrorKind, InsecureServer, Keychain, SecretStore as _, SessionConfig};
 use assent_protocol::decision::DenyReason;
 use assent_protocol::request::RequestStatus;
 
@@ -599,4 +601,118 @@ async fn a_plain_http_service_off_this_machine_needs_the_persons_consent() {
         .expect("with the person's consent it enrolls");
     assert_eq!(hostile.devices().len(), 1);
     assert!(keychain.load(account.id).unwrap().is_some());
+}
+
+#[tokio::test]
+async fn typed_codes_facts_and_the_freeze_reach_the_person_through_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let (session, mut events, user, _) =
+        crate::support::enrolled_session(dir.path(), &svc, "typed@example.com").await;
+    until(&mut events, "connected", Duration::from_secs(20), |e| {
+        link_is(e, |s| *s == LinkState::Connected)
+    })
+    .await;
+
+    // A typed-code request from this computer's own address (loopback).
+    let created = svc
+        .post(
+            &format!("/onetouch/json/users/{user}/approval_requests"),
+            serde_json::json!({"message": "Sign in?", "number_matching": true,
+                               "requester": {"ip": "127.0.0.1"}}),
+        )
+        .await;
+    let id: uuid::Uuid = created["approval_request"]["uuid"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let code = created["approval_request"]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let arrived = until(
+        &mut events,
+        "the arrival",
+        Duration::from_secs(20),
+        |e| matches!(e, SessionEvent::Arrived { request, .. } if request.id == id),
+    )
+    .await;
+    let SessionEvent::Arrived { request, .. } = arrived else {
+        unreachable!()
+    };
+    assert_eq!(
+        request.number_matching,
+        Some(MatchingView::Typed { digits: 4 }),
+        "the person is asked for a 4-digit code"
+    );
+    assert_eq!(
+        request.facts,
+        Some(FactsView {
+            requests_last_hour: 1,
+            network: NetworkFact::Same
+        }),
+        "the service saw this device connect from the requester's address"
+    );
+    let shown = serde_json::to_string(&*request).unwrap();
+    assert!(
+        !shown.contains(&code),
+        "the view never carries the code: {shown}"
+    );
+
+    let malformed = session
+        .approve(id, Some(Answer::Code("12".into())))
+        .await
+        .unwrap_err();
+    assert_eq!(malformed.kind(), ErrorKind::InvalidNumber);
+    let refused = session
+        .approve(id, Some(Answer::Code(crate::support::another_code(&code))))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::WrongCode);
+    assert_eq!(
+        session.pending().iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![id],
+        "after a wrong code with tries left the request is still shown"
+    );
+    let approved = session.approve(id, Some(Answer::Code(code))).await.unwrap();
+    assert_eq!(approved.status, RequestStatus::Approved);
+    assert_eq!(approved.frozen_until, None);
+    assert_eq!(svc.status(id).await, "approved");
+
+    // "This wasn't me": the decision carries the freeze, and the service refuses new requests.
+    let suspicious = svc.request(user, "Sign in from Minsk?").await;
+    until(
+        &mut events,
+        "the second arrival",
+        Duration::from_secs(20),
+        |e| matches!(e, SessionEvent::Arrived { request, .. } if request.id == suspicious),
+    )
+    .await;
+    let before = assent_server::clock::unix_now();
+    let denied = session.deny(suspicious, DenyReason::NotMe).await.unwrap();
+    assert_eq!(denied.status, RequestStatus::Denied);
+    let until_at = denied
+        .frozen_until
+        .expect("the service says until when it refuses new requests");
+    assert!(
+        (before + 1190..=before + 1210).contains(&until_at),
+        "frozen for the default 20 minutes: {until_at} vs now {before}"
+    );
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/onetouch/json/users/{user}/approval_requests",
+            svc.base
+        ))
+        .header("X-Authy-API-Key", &svc.api_key)
+        .json(&serde_json::json!({"message": "Again?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error_code"], "60117",
+        "a frozen person gets no request: {body}"
+    );
 }

@@ -69,8 +69,8 @@ async fn the_device_reconnects_by_itself_and_reports_each_pending_request_once()
     let mut elsewhere = TestService::start_on("127.0.0.1:0".parse().unwrap(), &db).await;
     elsewhere.api_key = api_key.clone();
     let during = [
-        elsewhere.request(user, "during 1").await,
-        elsewhere.request(user, "during 2").await,
+        elsewhere.another_request(user, "during 1").await,
+        elsewhere.another_request(user, "during 2").await,
     ];
     elsewhere.stop().await;
 
@@ -81,7 +81,7 @@ async fn the_device_reconnects_by_itself_and_reports_each_pending_request_once()
         during.iter().all(|id| arrivals(e).contains_key(id))
     })
     .await;
-    let after = svc.request(user, "after").await;
+    let after = svc.another_request(user, "after").await;
     collect(&mut watch, &mut events, |e| {
         arrivals(e).contains_key(&after)
     })

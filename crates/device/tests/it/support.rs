@@ -208,10 +208,21 @@ impl TestService {
     }
 
     pub async fn request(&self, user: u64, message: &str) -> uuid::Uuid {
+        self.request_with(user, json!({"message": message})).await
+    }
+
+    /// A request sent while another may still wait for the same person (the relying party says
+    /// so with `allow_concurrent`; by default the service allows one at a time).
+    pub async fn another_request(&self, user: u64, message: &str) -> uuid::Uuid {
+        self.request_with(user, json!({"message": message, "allow_concurrent": true}))
+            .await
+    }
+
+    async fn request_with(&self, user: u64, body: Value) -> uuid::Uuid {
         let body = self
             .post(
                 &format!("/onetouch/json/users/{user}/approval_requests"),
-                json!({"message": message}),
+                body,
             )
             .await;
         body["approval_request"]["uuid"]
@@ -484,4 +495,11 @@ pub async fn hostile_session(
     })
     .await;
     (session, events, keychain)
+}
+
+/// A code of `code`'s length that is not `code` (every digit moved on by one).
+pub fn another_code(code: &str) -> String {
+    code.bytes()
+        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
+        .collect()
 }

@@ -8,7 +8,7 @@ export type Outcome = "approve" | "deny";
 
 export type DenyReason = "not_me" | "cancelled";
 
-export type ErrorKind = "keychain_unavailable" | "keychain_error" | "key_missing" | "invalid_link" | "token_invalid" | "network" | "clock_skew" | "not_pending" | "request_not_found" | "already_decided" | "wrong_number" | "invalid_number" | "revoked" | "revocation_unproven" | "insecure_server" | "too_many_requests" | "spoofed" | "unknown_account" | "storage_error" | "service_error" | "protocol_error" | "invalid_setting" | "invalid_argument" | "autostart_failed" | "update_unavailable" | "update_signature_invalid" | "update_not_now" | "update_install_failed" | "clipboard_unavailable" | "verification_refused" | "verification_unavailable" | "verification_failed" | "internal";
+export type ErrorKind = "keychain_unavailable" | "keychain_error" | "key_missing" | "invalid_link" | "token_invalid" | "network" | "clock_skew" | "not_pending" | "request_not_found" | "already_decided" | "wrong_number" | "wrong_code" | "invalid_number" | "revoked" | "revocation_unproven" | "insecure_server" | "too_many_requests" | "spoofed" | "unknown_account" | "storage_error" | "service_error" | "protocol_error" | "invalid_setting" | "invalid_argument" | "autostart_failed" | "update_unavailable" | "update_signature_invalid" | "update_not_now" | "update_install_failed" | "clipboard_unavailable" | "verification_refused" | "verification_unavailable" | "verification_failed" | "internal";
 
 export type BrandingView = { 
 /**
@@ -48,6 +48,29 @@ location: string | null,
  */
 user_agent: string | null, };
 
+export type MatchingView = { "mode": "pick", 
+/**
+ * The choices, in display order.
+ */
+choices: Array<number>, } | { "mode": "typed", 
+/**
+ * How many digits the code has (2 to 6).
+ */
+digits: number, };
+
+export type NetworkFact = "same" | "other" | "unknown";
+
+export type FactsView = { 
+/**
+ * Requests this app sent this person in the last hour, this one included (more than one
+ * stands out).
+ */
+requests_last_hour: number, 
+/**
+ * Same network as this computer, another one, or not known.
+ */
+network: NetworkFact, };
+
 export type RequestView = { 
 /**
  * Request id.
@@ -82,9 +105,14 @@ created_at: number,
  */
 expires_at: number | null, 
 /**
- * Number-matching choices, when this person must pick one.
+ * Number matching, when this person must pick a number or type a code (only the
+ * initiator: other approvers approve without).
  */
-number_choices: Array<number> | null, 
+number_matching: MatchingView | null, 
+/**
+ * What the service observed (absent from services older than these facts).
+ */
+facts: FactsView | null, 
 /**
  * Approvals needed.
  */
@@ -98,6 +126,8 @@ approvers: number,
  * system will ask for their password (denying never asks).
  */
 verification_required: boolean, };
+
+export type Answer = { "number": number } | { "code": string };
 
 export type AccountView = { 
 /**
@@ -430,7 +460,13 @@ id: string,
 /**
  * The request's status afterwards (`pending` when more approvers are needed).
  */
-status: RequestStatus, };
+status: RequestStatus, 
+/**
+ * After "This wasn't me": until when (Unix seconds) the service refuses new requests from
+ * this app to this person, so the UI can say what happened and what to do next. `None`
+ * otherwise (and from services that do not freeze).
+ */
+frozen_until: number | null, };
 
 export type ErrorView = { 
 /**
@@ -548,7 +584,7 @@ code: ErrorKind,
 message: string, };
 
 /** Every error code, in the Rust enum's order. */
-export const ERROR_KINDS: readonly ErrorKind[] = ["keychain_unavailable", "keychain_error", "key_missing", "invalid_link", "token_invalid", "network", "clock_skew", "not_pending", "request_not_found", "already_decided", "wrong_number", "invalid_number", "revoked", "revocation_unproven", "insecure_server", "too_many_requests", "spoofed", "unknown_account", "storage_error", "service_error", "protocol_error", "invalid_setting", "invalid_argument", "autostart_failed", "update_unavailable", "update_signature_invalid", "update_not_now", "update_install_failed", "clipboard_unavailable", "verification_refused", "verification_unavailable", "verification_failed", "internal"];
+export const ERROR_KINDS: readonly ErrorKind[] = ["keychain_unavailable", "keychain_error", "key_missing", "invalid_link", "token_invalid", "network", "clock_skew", "not_pending", "request_not_found", "already_decided", "wrong_number", "wrong_code", "invalid_number", "revoked", "revocation_unproven", "insecure_server", "too_many_requests", "spoofed", "unknown_account", "storage_error", "service_error", "protocol_error", "invalid_setting", "invalid_argument", "autostart_failed", "update_unavailable", "update_signature_invalid", "update_not_now", "update_install_failed", "clipboard_unavailable", "verification_refused", "verification_unavailable", "verification_failed", "internal"];
 
 /** The events a desktop shell emits, and their payloads. */
 export const EVENTS = {
