@@ -137,12 +137,27 @@ impl AppSession {
             .unwrap_or_else(|e| panic!("no element [data-testid={testid}] appeared: {e}"))
     }
 
-    /// All elements with a `data-testid`.
+    /// All elements with a `data-testid`. A list the app re-renders while WebKit collects it
+    /// answers "stale element"; that is asked again (for up to 5 s), anything else fails.
     pub async fn all(&self, testid: &str) -> Vec<Element> {
-        self.client
-            .find_all(Locator::Css(&Self::css(testid)))
-            .await
-            .unwrap()
+        let mut tries = 0;
+        loop {
+            match self
+                .client
+                .find_all(Locator::Css(&Self::css(testid)))
+                .await
+            {
+                Ok(found) => return found,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+                        && tries < 50 =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("finding [data-testid={testid}]: {e}"),
+            }
+        }
     }
 
     /// Clicks an element by `data-testid`.

@@ -12,8 +12,10 @@
 
 /// Defines, for an engine whose database type is `$db` and whose log-head lock clause is
 /// `$lock`: `next_leaf_index`, `append_leaf`, `write_enrollment`, `backfill_records`,
-/// `record_decision_in`, `queue_unanswered` (in-transaction), and `read_log_size`,
-/// `read_log_leaves`, `read_latest_checkpoint`, `write_checkpoint`, `read_receipt` (on a pool).
+/// `record_decision_in`, `queue_unanswered`, `read_person_history` (in-transaction), and
+/// `read_log_size`, `read_log_leaves`, `read_latest_checkpoint`, `write_checkpoint`,
+/// `read_receipt`, and the push-fatigue and device-address statements `touch_device_on`,
+/// `requests_since_on`, `set_app_defences_on`, `lift_person_guards_on` (on a pool).
 /// The engine module must define `load_request` and `approvers_of`, and instantiate
 /// `row_mappers!` first.
 macro_rules! log_queries {
@@ -391,6 +393,80 @@ macro_rules! log_queries {
                 queue_callback(tx, &app.id, request.id, &payload, now).await?;
             }
             Ok(())
+        }
+
+        /// `Store::touch_device` (see there).
+        async fn touch_device_on(
+            pool: &::sqlx::Pool<$db>,
+            id: ::uuid::Uuid,
+            now: i64,
+            address: Option<&str>,
+        ) -> Result<(), $crate::store::StoreError> {
+            ::sqlx::query(
+                "UPDATE devices SET last_seen_at = $1, last_address = COALESCE($3, last_address) \
+                 WHERE id = $2 AND (last_seen_at < $1 OR last_address IS DISTINCT FROM COALESCE($3, last_address))",
+            )
+            .bind(now)
+            .bind(id.to_string())
+            .bind(address)
+            .execute(pool)
+            .await?;
+            Ok(())
+        }
+
+        /// `Store::requests_since` (see there).
+        async fn requests_since_on(
+            pool: &::sqlx::Pool<$db>,
+            user_id: u64,
+            since: i64,
+        ) -> Result<u32, $crate::store::StoreError> {
+            let count: i64 = ::sqlx::query_scalar(
+                "SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND created_at >= $2",
+            )
+            .bind($crate::store::rows::to_i64(user_id))
+            .bind(since)
+            .fetch_one(pool)
+            .await?;
+            Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        }
+
+        /// `Store::set_app_defences` (see there).
+        async fn set_app_defences_on(
+            pool: &::sqlx::Pool<$db>,
+            app_id: &str,
+            defences: &$crate::defences::AppDefences,
+        ) -> Result<bool, $crate::store::StoreError> {
+            let done = ::sqlx::query("UPDATE apps SET defences = $1 WHERE id = $2")
+                .bind(serde_json::to_string(defences).expect("defences serialize"))
+                .bind(app_id)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        /// `Store::lift_person_guards` (see there).
+        async fn lift_person_guards_on(
+            pool: &::sqlx::Pool<$db>,
+            user_id: u64,
+        ) -> Result<bool, $crate::store::StoreError> {
+            let user = $crate::store::rows::to_i64(user_id);
+            let exists: Option<i64> =
+                ::sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
+                    .bind(user)
+                    .fetch_optional(pool)
+                    .await?;
+            if exists.is_none() {
+                return Ok(false);
+            }
+            ::sqlx::query(
+                "INSERT INTO person_guards (user_id, lifted_at) \
+                 SELECT $1, COALESCE(MAX(recorded_at), 0) FROM decisions WHERE user_id = $1 \
+                 ON CONFLICT (user_id) DO UPDATE SET lifted_at = excluded.lifted_at",
+            )
+            .bind(user)
+            .execute(pool)
+            .await?;
+            Ok(true)
         }
 
         async fn read_log_size(

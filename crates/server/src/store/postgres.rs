@@ -760,27 +760,11 @@ impl Store for PgStore {
         now: i64,
         address: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE devices SET last_seen_at = $1, last_address = COALESCE($3, last_address) \
-             WHERE id = $2 AND (last_seen_at < $1 OR last_address IS DISTINCT FROM COALESCE($3, last_address))",
-        )
-        .bind(now)
-        .bind(id.to_string())
-        .bind(address)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        touch_device_on(&self.pool, id, now, address).await
     }
 
     async fn requests_since(&self, user_id: u64, since: i64) -> Result<u32, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND created_at >= $2",
-        )
-        .bind(to_i64(user_id))
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        requests_since_on(&self.pool, user_id, since).await
     }
 
     async fn set_app_defences(
@@ -788,33 +772,11 @@ impl Store for PgStore {
         app_id: &str,
         defences: &AppDefences,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE apps SET defences = $1 WHERE id = $2")
-            .bind(serde_json::to_string(defences).expect("defences serialize"))
-            .bind(app_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        set_app_defences_on(&self.pool, app_id, defences).await
     }
 
     async fn lift_person_guards(&self, user_id: u64) -> Result<bool, StoreError> {
-        let user = to_i64(user_id);
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
-                .bind(user)
-                .fetch_optional(&self.pool)
-                .await?;
-        if exists.is_none() {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO person_guards (user_id, lifted_at) \
-             SELECT $1, COALESCE(MAX(recorded_at), 0) FROM decisions WHERE user_id = $1 \
-             ON CONFLICT (user_id) DO UPDATE SET lifted_at = excluded.lifted_at",
-        )
-        .bind(user)
-        .execute(&self.pool)
-        .await?;
-        Ok(true)
+        lift_person_guards_on(&self.pool, user_id).await
     }
 
     async fn create_request(
