@@ -142,11 +142,7 @@ impl AppSession {
     pub async fn all(&self, testid: &str) -> Vec<Element> {
         let mut tries = 0;
         loop {
-            match self
-                .client
-                .find_all(Locator::Css(&Self::css(testid)))
-                .await
-            {
+            match self.client.find_all(Locator::Css(&Self::css(testid))).await {
                 Ok(found) => return found,
                 Err(fantoccini::error::CmdError::Standard(e))
                     if e.error == fantoccini::error::ErrorStatus::StaleElementReference

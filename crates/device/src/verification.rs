@@ -136,7 +136,7 @@ mod polkit {
     use dbus::arg::{PropMap, RefArg, Variant};
     use dbus::blocking::Connection;
 
-    use super::{UserVerifier, VerificationError, VerificationPrompt};
+    use crate::verification::{UserVerifier, VerificationError, VerificationPrompt};
 
     /// The polkit action an approval asks for. Its policy file
     /// (`packaging/desktop/dev.assent.approve.policy`, installed to
