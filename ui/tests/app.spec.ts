@@ -100,7 +100,7 @@ for (const dark of [false, true]) {
       const requester = page.getByTestId("requester");
       await expect(requester).toContainText("Lisbon, Portugal");
       await expect(requester).toContainText("203.0.113.7");
-      await expect(page.getByTestId("countdown")).toContainText(/Expires in 4:5\d/);
+      await expect(page.getByTestId("countdown")).toContainText(/^Expires at \d/);
       await shot(page, "approval-login", dark);
       await page.getByTestId("approve").click();
       await expect(page.getByTestId("flash")).toHaveText("Approved.");
@@ -213,6 +213,16 @@ for (const dark of [false, true]) {
       await page.getByTestId("deny").click();
       await expect(page.getByTestId("flash")).toHaveText("Denied.");
       expect((await ui.calls("deny")).map((c) => c.args.reason)).toEqual(["not_me", "cancelled"]);
+    });
+
+    test("expiry reads as a time, and ticks only in the last two minutes", async ({ page }) => {
+      const soon = login({ expires_at: now() + 90 });
+      await start(page, { state: state({ pending: [soon] }) }, { dark });
+      await expect(page.getByTestId("countdown")).toContainText(/^Expires in 1:[0-3]\d Expires in about 2 minutes$/);
+      const far = login({ expires_at: now() + 86_400 });
+      await start(page, { state: state({ pending: [far] }) }, { dark });
+      await expect(page.getByTestId("countdown")).toContainText(/^Expires tomorrow at \d/);
+      await expect(page.getByTestId("countdown")).not.toContainText(/\d:\d\d:\d\d/);
     });
 
     test("the countdown reaching expiry closes the request", async ({ page }) => {

@@ -22,6 +22,29 @@ export function spokenDuration(seconds: number): string {
   return parts.join(" ");
 }
 
+/** The last stretch before expiry in which the time left ticks as mm:ss. */
+export const TICKING_SECONDS = 120;
+
+/**
+ * How a request's expiry reads at `now`: the time it ends while that is more than two minutes
+ * away ("Expires at 13:07", "Expires tomorrow at 13:07", "Expires 3 Dec at 13:07"), a ticking
+ * "Expires in 1:45" in the last two minutes (a person reads a clock time, not a long countdown),
+ * and "Expired" once past.
+ */
+export function expiryText(expiresAt: number, now: number): string {
+  const left = expiresAt - now;
+  if (left <= 0) return "Expired";
+  if (left <= TICKING_SECONDS) return `Expires in ${countdown(left)}`;
+  const end = new Date(expiresAt * 1000);
+  const today = new Date(now * 1000);
+  const tomorrow = new Date(today);
+  tomorrow.setDate(today.getDate() + 1);
+  const time = end.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  if (end.toDateString() === today.toDateString()) return `Expires at ${time}`;
+  if (end.toDateString() === tomorrow.toDateString()) return `Expires tomorrow at ${time}`;
+  return `Expires ${end.toLocaleDateString(undefined, { day: "numeric", month: "short" })} at ${time}`;
+}
+
 /** "14:02" today, or "3 Nov, 14:02". */
 export function when(unix: number): string {
   const d = new Date(unix * 1000);
