@@ -424,9 +424,18 @@ async fn the_desktop_app_approves_real_requests() {
     // 8. The service restarts while the app runs; a request created afterwards still appears.
     service.signal("-TERM");
     app.wait_text("connection", "Reconnecting").await;
+    // No false reassurance: the list says requests cannot arrive instead of "Nothing is waiting".
+    app.wait_text("offline-banner", "Can't reach Acme Bank")
+        .await;
+    assert!(
+        app.all("no-requests").await.is_empty(),
+        "an empty list while the service is unreachable must not say nothing is waiting"
+    );
     app.shot("service-down").await;
     service.restart();
     app.wait_text("connection", "Connected").await;
+    app.wait_text("no-requests", "Nothing is waiting for you.")
+        .await;
     let after = send(
         &service,
         &["--user", &user, "--message", "Sign in after the restart?"],

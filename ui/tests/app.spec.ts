@@ -457,6 +457,10 @@ test("a link that stops answering shows reconnecting, the next try and the last 
   });
   await expect(badge).toHaveAttribute("data-state", "reconnecting");
   await expect(badge.getByTestId("connection-label")).toHaveText(/^Reconnecting in [23] s$/);
+  // The empty list does not reassure: requests cannot arrive.
+  await expect(page.getByTestId("offline-banner")).toContainText("Can't reach Acme Bank");
+  await expect(page.getByTestId("offline-banner")).toContainText("can't arrive");
+  await expect(page.getByTestId("no-requests")).toHaveCount(0);
   await expect(badge.getByTestId("last-contact")).toHaveText(/^· Last contact \d\d:\d\d:\d\d$/);
   await expect(badge.getByTestId("connection-label"), "the countdown reaches the try").toHaveText("Reconnecting in 0 s", { timeout: 5_000 });
   await ui.session({
@@ -468,6 +472,8 @@ test("a link that stops answering shows reconnecting, the next try and the last 
   await ui.session({ kind: "connection", connection: connected("acc-1") });
   await expect(badge).toHaveText("Connected");
   await expect(badge.getByTestId("last-contact")).toHaveCount(0);
+  await expect(page.getByTestId("offline-banner")).toHaveCount(0);
+  await expect(page.getByTestId("no-requests")).toContainText("Nothing is waiting for you.");
 });
 
 test("pausing notifications from the tray shows in Settings", async ({ page }) => {

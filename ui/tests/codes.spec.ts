@@ -120,6 +120,8 @@ test("a clock already known to be off at start is warned about", async ({ page }
 
 test("two accounts at one service give one warning, and a removed account's goes", async ({ page }) => {
   const ui = await start(page, { state: state({ accounts: [account, otherAccount] }) });
+  // Events sent before the app has subscribed would be lost: wait until it shows its state.
+  await expect(page.getByTestId("no-requests")).toBeVisible();
   await ui.session({ kind: "clock", clock: clock() });
   await ui.session({ kind: "clock", clock: clock({ account_id: otherAccount.id }) });
   await expect(page.getByTestId("clock-warning")).toHaveCount(1);
