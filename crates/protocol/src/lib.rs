@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use assent_protocol::crypto::PublicKey;
-//! use assent_protocol::decision::{Decision, Outcome};
+//! use assent_protocol::decision::{Decision, Outcome, VerificationMethod};
 //! use assent_protocol::signed::Signed;
 //! use ed25519_dalek::SigningKey;
 //!
@@ -37,6 +37,8 @@
 //!     outcome: Outcome::Approve,
 //!     reason: None,
 //!     number: None,
+//!     code: None,
+//!     verification: Some(VerificationMethod::None),
 //!     signed_at: 1_700_000_000,
 //! };
 //! let signed = Signed::sign(&decision, &device_key).unwrap();
