@@ -234,10 +234,7 @@ async fn the_desktop_app_approves_real_requests() {
         Some(""),
         "the field starts empty: the app never has the code"
     );
-    let wrong: String = code
-        .bytes()
-        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
-        .collect();
+    let wrong = assent_testkit::another_code(&code);
     field.send_keys(&wrong).await.unwrap();
     app.click("approve").await;
     app.wait_text("error", "2 tries left").await;

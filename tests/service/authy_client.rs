@@ -199,7 +199,11 @@ fn verify_accepts_only_the_right_code_once(
     code: &str,
     expired: &str,
 ) {
-    let refused = authy(service, &["verify", user, &wrong_code(code)], None);
+    let refused = authy(
+        service,
+        &["verify", user, &assent_testkit::another_code(code)],
+        None,
+    );
     assert_eq!(refused["ok"], false, "a wrong code is refused: {refused}");
     assert_eq!(refused["status"], 401);
     assert_eq!(refused["error_code"], "60020");
@@ -234,13 +238,6 @@ pub(crate) fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// `code` with every digit changed: a code no device shows now.
-pub(crate) fn wrong_code(code: &str) -> String {
-    code.chars()
-        .map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10))
-        .collect()
 }
 
 /// The code `device` showed 70 seconds ago (`assent device code --at`): outside the window.

@@ -9,7 +9,7 @@ use assent_testkit::AuthenticatorApp;
 use assent_testkit::process::{AssentService, HeadlessDevice, require_session};
 use serde_json::Value;
 
-use crate::authy_client::{expired_code, unix_now, wrong_code};
+use crate::authy_client::{expired_code, unix_now};
 
 fn client_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("service/authy_npm")
@@ -86,7 +86,10 @@ fn the_authy_npm_library_verifies_codes_printed_by_the_headless_device() {
 
     let printed = device.run(&["code", "--json"]).ok().json();
     let code = printed["code"].as_str().unwrap().to_owned();
-    let refused = authy_npm(&service, &["verify", &user, &wrong_code(&code)]);
+    let refused = authy_npm(
+        &service,
+        &["verify", &user, &assent_testkit::another_code(&code)],
+    );
     assert_eq!(refused["ok"], false, "a wrong code is refused: {refused}");
     assert_eq!(refused["error"]["error_code"], "60020");
     assert_eq!(refused["error"]["token"], "is invalid");

@@ -42,6 +42,14 @@ pub use hostile::{
 pub use service::{Engine, Options, Stopped, TestData, TestService};
 pub use wait::{PROMPTLY, authority, eventually, parse_answer};
 
+/// A code of `code`'s length that is not `code`: every digit moved on by one. Stands for a wrong
+/// typed code, or a one-time code no device shows now.
+pub fn another_code(code: &str) -> String {
+    code.bytes()
+        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
+        .collect()
+}
+
 /// Asserts that a backend answer (`status`, the JSON `body`) is the refusal `http` with Authy
 /// error code `code`; the rest is the failure message, formatted like `assert_eq!`'s.
 #[macro_export]

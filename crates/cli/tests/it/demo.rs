@@ -232,7 +232,7 @@ fn the_demo_runs_in_a_bare_terminal_and_ctrl_c_leaves_nothing_behind() {
         },
     );
     assert_eq!(code.len(), 4, "a 4-digit code: {code:?}");
-    let wrong = crate::support::another_code(&code);
+    let wrong = assent_testkit::another_code(&code);
     let mut answered = Vec::new();
     while answered.len() < 2 {
         let (who, card) = tmux.until("a wire card", Duration::from_secs(60), |s| {

@@ -193,7 +193,7 @@ fn typed_codes_facts_and_the_freeze_at_the_command_line() {
             "{why}: the error says what to type: {refused:?}"
         );
     }
-    let wrong = crate::support::another_code(&code);
+    let wrong = assent_testkit::another_code(&code);
     let wrong = device.run(&["approve", &uuid, "--code", &wrong]);
     assert_eq!(wrong.code, 3, "{wrong:?}");
     assert!(

@@ -214,10 +214,3 @@ pub fn enrolled(service: &Service, email: &str) -> (u64, Device) {
         .ok();
     (user, device)
 }
-
-/// A code of `code`'s length that is not `code` (every digit moved on by one).
-pub fn another_code(code: &str) -> String {
-    code.bytes()
-        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
-        .collect()
-}

@@ -7,9 +7,7 @@ use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::request::RequestStatus;
 use base64::Engine as _;
 
-use crate::support::{
-    Action, Proxy, TestService, another_code, authenticator, files_under, test_keychain,
-};
+use crate::support::{Action, Proxy, TestService, authenticator, files_under, test_keychain};
 
 #[tokio::test]
 async fn enrollment_keeps_the_key_only_in_the_keychain_and_remove_deletes_it() {
@@ -401,7 +399,7 @@ async fn a_typed_code_is_checked_for_shape_here_and_for_truth_by_the_service() {
         );
     }
     assert_eq!(svc.status(id).await, "pending", "nothing was sent");
-    let wrong = another_code(&code);
+    let wrong = assent_testkit::another_code(&code);
     for left in ["2 tries", "1 try"] {
         let error = device
             .approve(&shown, Some(&Answer::Code(wrong.clone())), now)
@@ -450,7 +448,7 @@ async fn the_third_wrong_code_denies_the_request() {
     .await;
     assert_eq!(code.len(), 6);
     let shown = device.find_request(id).await.unwrap();
-    let wrong = Answer::Code(another_code(&code));
+    let wrong = Answer::Code(assent_testkit::another_code(&code));
     let now = assent_server::clock::unix_now();
     let kinds = [
         device

@@ -666,7 +666,7 @@ async fn typed_codes_facts_and_the_freeze_reach_the_person_through_the_session()
         .unwrap_err();
     assert_eq!(malformed.kind(), ErrorKind::InvalidNumber);
     let refused = session
-        .approve(id, Some(Answer::Code(crate::support::another_code(&code))))
+        .approve(id, Some(Answer::Code(assent_testkit::another_code(&code))))
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::WrongCode);

@@ -496,10 +496,3 @@ pub async fn hostile_session(
     .await;
     (session, events, keychain)
 }
-
-/// A code of `code`'s length that is not `code` (every digit moved on by one).
-pub fn another_code(code: &str) -> String {
-    code.bytes()
-        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
-        .collect()
-}

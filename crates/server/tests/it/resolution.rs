@@ -99,7 +99,8 @@ async fn a_wrong_typed_code_is_refused_twice_and_the_third_denies() {
         .to_owned();
     assert_eq!(code.len(), 4, "4 digits by default");
     let id = uuid::Uuid::parse_str(body["approval_request"]["uuid"].as_str().unwrap()).unwrap();
-    let wrong = if code == "0000" { "1111" } else { "0000" };
+    let wrong = assent_testkit::another_code(&code);
+    let wrong = wrong.as_str();
     let (details, _) = device.details(id).await;
     let decisions = svc.rows("decisions").await;
     for left in [2, 1] {
