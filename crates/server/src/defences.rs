@@ -123,10 +123,15 @@ pub fn backoff_until(history: &PersonHistory, now: i64) -> Option<i64> {
     (now < until).then_some(until)
 }
 
+/// Until when a "this wasn't me" recorded at `reported_at` freezes its person (`None` when the
+/// app turned the freeze off).
+pub fn freeze_end(defences: &AppDefences, reported_at: i64) -> Option<i64> {
+    (defences.freeze_secs > 0).then(|| reported_at + i64::from(defences.freeze_secs))
+}
+
 /// Until when a "this wasn't me" freezes the person, if it still does at `now`.
 pub fn frozen_until(defences: &AppDefences, history: &PersonHistory, now: i64) -> Option<i64> {
-    let until = history.last_not_me? + i64::from(defences.freeze_secs);
-    (defences.freeze_secs > 0 && now < until).then_some(until)
+    freeze_end(defences, history.last_not_me?).filter(|until| now < *until)
 }
 
 /// Whether a new request may be created at `now`. The freeze is checked first (it says most

@@ -124,12 +124,13 @@ pub fn callback_payload(
 
 /// The `fraud_reported` event of a "this wasn't me" `decision` (by `device`) on `request`: sent
 /// in addition to the request's own callback, so a relying party that only knows Authy's
-/// callbacks still hears the denial. `frozen_until` follows the app's settings at that moment.
+/// callbacks still hears the denial. `frozen_until` is the freeze the report started.
 pub fn fraud_reported_payload(
     app: &App,
     request: &StoredRequest,
     device: &Device,
     decision: &DecisionRecord,
+    frozen_until: Option<i64>,
 ) -> FraudReportedPayload {
     FraudReportedPayload {
         callback_action: FRAUD_REPORTED_ACTION.to_owned(),
@@ -138,8 +139,7 @@ pub fn fraud_reported_payload(
         uuid: request.id.to_string(),
         device_uuid: device.alias,
         reported_at: decision.signed_at,
-        frozen_until: (app.defences.freeze_secs > 0)
-            .then(|| decision.recorded_at + i64::from(app.defences.freeze_secs)),
+        frozen_until,
     }
 }
 

@@ -20,7 +20,9 @@ use std::collections::BTreeSet;
 use assent_protocol::decision::{DenyReason, Outcome, VerificationMethod};
 use assent_protocol::request::{RequestStatus, TYPED_CODE_ATTEMPTS, TypedCode};
 
-use crate::store::{DecisionContext, DecisionEffects, DecisionRecord, DecisionResult};
+use crate::store::{
+    DecisionContext, DecisionEffects, DecisionRecord, DecisionResult, StoredRequest,
+};
 
 /// Deny reason recorded when number matching failed.
 pub const WRONG_NUMBER_REASON: &str = "wrong_number";
@@ -59,6 +61,25 @@ pub enum Matching {
         /// Wrong codes typed so far.
         attempts: u32,
     },
+}
+
+impl Matching {
+    /// The number matching `request` asks for: typed when it has a typed code (whatever its
+    /// number column says), else pick when it has a number; the initiator matches.
+    pub fn of(request: &StoredRequest) -> Option<Matching> {
+        match (&request.typed_code, request.number) {
+            (Some(code), _) => Some(Matching::Typed {
+                code: code.clone(),
+                picker: request.user_id,
+                attempts: request.code_attempts,
+            }),
+            (None, Some(number)) => Some(Matching::Pick {
+                number,
+                picker: request.user_id,
+            }),
+            (None, None) => None,
+        }
+    }
 }
 
 /// One decision, as far as resolution cares.
@@ -254,18 +275,7 @@ pub fn judge(ctx: &DecisionContext, incoming: &DecisionRecord, now: i64) -> Deci
         status: request.status,
         expires_at: request.expires_at,
         quorum: request.quorum,
-        matching: match (&request.typed_code, request.number) {
-            (Some(code), _) => Some(Matching::Typed {
-                code: code.clone(),
-                picker: request.user_id,
-                attempts: request.code_attempts,
-            }),
-            (None, Some(number)) => Some(Matching::Pick {
-                number,
-                picker: request.user_id,
-            }),
-            (None, None) => None,
-        },
+        matching: Matching::of(request),
         verification_required: request.user_verification,
     };
     let recorded: Vec<Vote> = ctx.recorded.iter().map(Vote::from).collect();
@@ -295,6 +305,7 @@ pub fn judge(ctx: &DecisionContext, incoming: &DecisionRecord, now: i64) -> Deci
             DecisionResult::Recorded {
                 status,
                 resolved: status.is_final(),
+                frozen_until: None,
             },
         ),
         Plan::RecordWrongNumber => (
@@ -321,20 +332,35 @@ pub fn judge(ctx: &DecisionContext, incoming: &DecisionRecord, now: i64) -> Deci
         ),
         _ => None,
     };
-    let fraud_report = match (&finalize, &ctx.app.callback_url) {
-        (Some((RequestStatus::Denied, _)), Some(_))
-            if incoming.outcome == Outcome::Deny && incoming.reason == Some(DenyReason::NotMe) =>
-        {
-            Some(
-                serde_json::to_value(crate::outbox::fraud_reported_payload(
-                    &ctx.app,
-                    request,
-                    &ctx.device,
-                    incoming,
-                ))
-                .expect("callback payloads serialize"),
-            )
-        }
+    // A "this wasn't me" that denied the request freezes the person who said it; the device
+    // and the relying party are told the same end.
+    let reported = status == RequestStatus::Denied
+        && incoming.outcome == Outcome::Deny
+        && incoming.reason == Some(DenyReason::NotMe);
+    let frozen_until = reported
+        .then(|| crate::defences::freeze_end(&ctx.app.defences, now))
+        .flatten();
+    let result = match result {
+        DecisionResult::Recorded {
+            status, resolved, ..
+        } => DecisionResult::Recorded {
+            status,
+            resolved,
+            frozen_until,
+        },
+        other => other,
+    };
+    let fraud_report = match &ctx.app.callback_url {
+        Some(_) if reported => Some(
+            serde_json::to_value(crate::outbox::fraud_reported_payload(
+                &ctx.app,
+                request,
+                &ctx.device,
+                incoming,
+                frozen_until,
+            ))
+            .expect("callback payloads serialize"),
+        ),
         _ => None,
     };
     DecisionEffects {

@@ -26,21 +26,35 @@ impl Backend {
     }
 
     async fn send(&self, builder: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        let response = builder.send().await.expect("service reachable");
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
+        let (status, body, _) = self.send_for_retry(builder).await;
         (status, body)
     }
 
+    /// The answer with its `Retry-After` seconds, if any.
+    async fn send_for_retry(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> (StatusCode, Value, Option<u64>) {
+        let response = builder.send().await.expect("service reachable");
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse().expect("Retry-After is seconds"));
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
+        (status, body, retry)
+    }
+
+    fn json_post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("X-Authy-API-Key", &self.api_key)
+            .json(body)
+    }
+
     pub async fn post_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(
-            self.http
-                .post(format!("{}{path}", self.base))
-                .header("X-Authy-API-Key", &self.api_key)
-                .json(&body),
-        )
-        .await
+        self.send(self.json_post(path, &body)).await
     }
 
     pub async fn post_form(&self, path: &str, form: &str) -> (StatusCode, Value) {
@@ -138,23 +152,8 @@ impl Backend {
         user: u64,
         body: Value,
     ) -> (StatusCode, Value, Option<u64>) {
-        let response = self
-            .http
-            .post(format!(
-                "{}/onetouch/json/users/{user}/approval_requests",
-                self.base
-            ))
-            .header("X-Authy-API-Key", &self.api_key)
-            .json(&body)
-            .send()
-            .await
-            .expect("service reachable");
-        let status = response.status();
-        let retry = response
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap().parse().expect("Retry-After is seconds"));
-        (status, response.json().await.unwrap_or(Value::Null), retry)
+        let path = format!("/onetouch/json/users/{user}/approval_requests");
+        self.send_for_retry(self.json_post(&path, &body)).await
     }
 
     /// Creates a request that must succeed; returns its uuid (and number, when asked for).

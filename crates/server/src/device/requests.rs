@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::DeviceCall;
 use crate::error::{ApiError, ApiResult};
-use crate::resolution::Refusal;
+use crate::resolution::{Matching, Refusal};
 use crate::segment::Segment;
 use crate::state::AppState;
 use crate::store::{DecisionRecord, DecisionResult, Device, StoredRequest};
@@ -126,24 +126,27 @@ pub async fn decide(
             "The decision signs a different request than the one on record; fetch the request again.",
         ));
     }
-    let picks_number = request.number.is_some()
-        && request.typed_code.is_none()
-        && device.user_id == request.user_id;
-    if picks_number && decision.outcome == Outcome::Approve && decision.number.is_none() {
-        return Err(ApiError::param(
-            "This request uses number matching: approve with the number shown.",
-        )
-        .with_field("number", "is required"));
-    }
-    let types_code = request.typed_code.is_some() && device.user_id == request.user_id;
-    if types_code
-        && decision.outcome == Outcome::Approve
-        && (decision.code.is_none() || decision.number.is_some())
-    {
-        return Err(ApiError::param(
-            "This request uses number matching: approve with the code shown, typed.",
-        )
-        .with_field("code", "is required"));
+    // The person who must match answers in their mode; an incomplete answer costs no try.
+    let incomplete = match Matching::of(&request) {
+        _ if decision.outcome != Outcome::Approve => None,
+        Some(Matching::Pick { picker, .. })
+            if picker == device.user_id && decision.number.is_none() =>
+        {
+            Some(("number", "the number shown"))
+        }
+        Some(Matching::Typed { picker, .. })
+            if picker == device.user_id
+                && (decision.code.is_none() || decision.number.is_some()) =>
+        {
+            Some(("code", "the code shown, typed"))
+        }
+        _ => None,
+    };
+    if let Some((field, answer)) = incomplete {
+        return Err(ApiError::param(format!(
+            "This request uses number matching: approve with {answer}."
+        ))
+        .with_field(field, "is required"));
     }
     let record = DecisionRecord {
         request_id: request.id,
@@ -165,26 +168,21 @@ pub async fn decide(
         .await?;
     tracing::info!(request = %request.id, device = %device.id, outcome = ?decision.outcome, result = ?result, "decision");
     match result {
-        DecisionResult::Recorded { status, resolved } => {
+        DecisionResult::Recorded {
+            status,
+            resolved,
+            frozen_until,
+        } => {
             if resolved {
                 state.outbox_wake.notify_one();
                 state
                     .announce_resolved(request.id, status, &request.approvers)
                     .await;
             }
-            let frozen_until = if status == RequestStatus::Denied
-                && decision.reason == Some(DenyReason::NotMe)
-            {
+            if status == RequestStatus::Denied && decision.reason == Some(DenyReason::NotMe) {
                 state.metrics.fraud_reports.fetch_add(1, Ordering::Relaxed);
-                let freeze = match state.store.app(&request.app_id).await? {
-                    Some(app) => app.defences.freeze_secs,
-                    None => 0,
-                };
-                tracing::warn!(request = %request.id, app = %request.app_id, user = request.user_id, freeze_secs = freeze, "fraud reported: this wasn't me");
-                (freeze > 0).then(|| now + i64::from(freeze))
-            } else {
-                None
-            };
+                tracing::warn!(request = %request.id, app = %request.app_id, user = device.user_id, frozen_until, "fraud reported: this wasn't me");
+            }
             Ok(Json(DecisionReceipt {
                 success: true,
                 status,

@@ -280,43 +280,43 @@ macro_rules! log_queries {
         async fn read_person_history(
             tx: &mut LogTx,
             user_id: u64,
+            count_pending: bool,
             now: i64,
         ) -> Result<$crate::defences::PersonHistory, $crate::store::StoreError> {
             let user = $crate::store::rows::to_i64(user_id);
-            let lifted: i64 = ::sqlx::query_scalar(
-                "SELECT COALESCE(MAX(lifted_at), 0) FROM person_guards WHERE user_id = $1",
-            )
-            .bind(user)
-            .fetch_one(&mut **tx)
-            .await?;
-            let pending: i64 = ::sqlx::query_scalar(
-                "SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND status = 'pending' \
-                 AND (expires_at IS NULL OR expires_at > $2) AND created_at > $3",
-            )
-            .bind(user)
-            .bind(now)
-            .bind(now - $crate::defences::PENDING_WINDOW_SECS)
-            .fetch_one(&mut **tx)
-            .await?;
-            // A denial is a deny by this person, or their wrong typed code or pick (recorded as
-            // their approval of a request denied for `wrong_number`).
+            // Only the initiator's pending requests are limited: not read for anyone else.
+            let pending: i64 = if count_pending {
+                ::sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND status = 'pending' \
+                     AND (expires_at IS NULL OR expires_at > $2) AND created_at > $3",
+                )
+                .bind(user)
+                .bind(now)
+                .bind(now - $crate::defences::PENDING_WINDOW_SECS)
+                .fetch_one(&mut **tx)
+                .await?
+            } else {
+                0
+            };
+            // Decisions up to an operator's lift (`person_guards`) no longer count. A denial is a
+            // deny by this person, or their wrong typed code or pick (recorded as their approval
+            // of a request denied for `wrong_number`).
             let denials: Vec<i64> = ::sqlx::query_scalar(
                 "SELECT d.recorded_at FROM decisions d JOIN approval_requests r ON r.id = d.request_id \
-                 WHERE d.user_id = $1 AND d.recorded_at > $2 \
+                 WHERE d.user_id = $1 \
+                 AND d.recorded_at > COALESCE((SELECT lifted_at FROM person_guards WHERE user_id = $1), 0) \
                  AND (d.outcome = 'deny' OR (r.status = 'denied' AND r.reason = 'wrong_number' AND r.user_id = d.user_id)) \
-                 ORDER BY d.recorded_at DESC LIMIT $3",
+                 ORDER BY d.recorded_at DESC LIMIT $2",
             )
             .bind(user)
-            .bind(lifted)
             .bind($crate::defences::STREAK_WINDOW as i64)
             .fetch_all(&mut **tx)
             .await?;
             let last_not_me: Option<i64> = ::sqlx::query_scalar(
                 "SELECT MAX(recorded_at) FROM decisions WHERE user_id = $1 AND reason = 'not_me' \
-                 AND recorded_at > $2",
+                 AND recorded_at > COALESCE((SELECT lifted_at FROM person_guards WHERE user_id = $1), 0)",
             )
             .bind(user)
-            .bind(lifted)
             .fetch_one(&mut **tx)
             .await?;
             Ok($crate::defences::PersonHistory {

@@ -364,6 +364,8 @@ pub enum DecisionResult {
         status: RequestStatus,
         /// True when this decision made the request final.
         resolved: bool,
+        /// Set when this decision was a "this wasn't me" that froze its person: until when.
+        frozen_until: Option<i64>,
     },
     /// The same decision was already recorded; nothing written.
     Duplicate {

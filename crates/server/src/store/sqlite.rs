@@ -822,8 +822,8 @@ impl Store for SqliteStore {
         // Every approver is guarded (a frozen person is not pushed through someone else's
         // request); the pending limit is the initiator's.
         for approver in &r.approvers {
-            let history = read_person_history(&mut tx, *approver, now).await?;
             let concurrent = new.allow_concurrent || *approver != r.user_id;
+            let history = read_person_history(&mut tx, *approver, !concurrent, now).await?;
             if let Err(guard) = crate::defences::admit(&new.defences, &history, concurrent, now) {
                 return Ok(Err(CreateRefusal::Guarded(*approver, guard)));
             }
