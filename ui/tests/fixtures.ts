@@ -15,6 +15,8 @@ export const account: AccountView = {
   device_name: "ana-laptop (desktop)",
   enrolled_at: 1_764_000_000,
   revoked: false,
+  account_name: "ana@acme.example",
+  host: "auth.acme.example",
 };
 
 export const otherAccount: AccountView = {
@@ -25,6 +27,8 @@ export const otherAccount: AccountView = {
   device_name: "ana-laptop (desktop)",
   enrolled_at: 1_764_000_100,
   revoked: false,
+  account_name: null,
+  host: "id.northwind.example",
 };
 
 export function login(overrides: Partial<RequestView> = {}): RequestView {
@@ -45,6 +49,13 @@ export function login(overrides: Partial<RequestView> = {}): RequestView {
     quorum: 1,
     approvers: 1,
     verification_required: false,
+    kind: "sign_in",
+    action_label: null,
+    account_name: "ana@acme.example",
+    server_host: "auth.acme.example",
+    approver_states: [],
+    my_answer: null,
+    is_initiator: true,
     ...overrides,
   };
 }
@@ -59,6 +70,12 @@ export function wire(overrides: Partial<RequestView> = {}): RequestView {
       { label: "Reference", value: "Invoice 2026-114" },
     ],
     number_matching: { mode: "pick", choices: [27, 64, 93] },
+    kind: "action",
+    action_label: "Release $12,500",
+    approver_states: [
+      { name: "ana@acme.example", state: "waiting", is_me: true, is_initiator: true },
+      { name: "Bruno Costa", state: "waiting", is_me: false, is_initiator: false },
+    ],
     quorum: 2,
     approvers: 2,
     created_at: now() - 2,
@@ -110,3 +127,57 @@ export function updateAvailable(overrides: Partial<UpdateView> = {}): UpdateView
     ...overrides,
   };
 }
+
+// --- card-ui (issue 15): the approval card's variants ---
+
+/** The wire transfer seen from the second approver: Ana asked and approved; this person is
+ * waiting (no number matching: only the initiator matches). */
+export function secondApprover(overrides: Partial<RequestView> = {}): RequestView {
+  return wire({
+    id: "44444444-4444-4444-8444-444444444444",
+    number_matching: null,
+    account_name: "bruno@acme.example",
+    is_initiator: false,
+    approver_states: [
+      { name: "Ana Silva", state: "approved", is_me: false, is_initiator: true },
+      { name: "Bruno Costa", state: "waiting", is_me: true, is_initiator: false },
+    ],
+    ...overrides,
+  });
+}
+
+/** A request this device approved that still waits on the other approver. */
+export function waitingOnOthers(overrides: Partial<RequestView> = {}): RequestView {
+  return wire({
+    id: "55555555-5555-4555-8555-555555555555",
+    message: "Approve payroll run for November?",
+    action_label: "Run payroll",
+    number_matching: null,
+    my_answer: "approve",
+    approver_states: [
+      { name: "ana@acme.example", state: "approved", is_me: true, is_initiator: true },
+      { name: "Bruno Costa", state: "waiting", is_me: false, is_initiator: false },
+    ],
+    ...overrides,
+  });
+}
+
+/** A sign-in that looks wrong on every count: another network, no browser details, the 4th in
+ * an hour, asked 5 minutes ago. */
+export function flagged(overrides: Partial<RequestView> = {}): RequestView {
+  return login({
+    id: "66666666-6666-4666-8666-666666666666",
+    requester: { ip: "198.51.100.23", location: null, user_agent: null },
+    details: [],
+    facts: { requests_last_hour: 4, network: "other" },
+    created_at: now() - 300,
+    expires_at: now() + 600,
+    ...overrides,
+  });
+}
+
+/** A sign-in that looks ordinary: same network, browser details sent, the only one, just asked. */
+export function calm(overrides: Partial<RequestView> = {}): RequestView {
+  return login({ facts: { requests_last_hour: 1, network: "same" }, ...overrides });
+}
+// --- end card-ui ---

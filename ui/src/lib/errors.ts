@@ -98,3 +98,41 @@ export function resolvedMessage(status: RequestStatus | null, decidedHere: boole
       return "This request is no longer waiting.";
   }
 }
+
+/**
+ * After approving or denying failed: true when the answer never reached the service (nothing was
+ * decided, the request is unchanged), false when the service received it and refused it (a wrong
+ * code or number, already answered, no longer waiting). Decides whether the card says "Your answer
+ * was not sent"; switches on the code, never the message.
+ */
+export function answerNotSent(code: ErrorKind): boolean {
+  switch (code) {
+    case "wrong_code":
+    case "wrong_number":
+    case "already_decided":
+    case "not_pending":
+    case "request_not_found":
+      return false;
+    default:
+      return true;
+  }
+}
+
+/** The next step after an answer that was not sent, when the request is still waiting for it. */
+export function notSentNextStep(code: ErrorKind): string | null {
+  switch (code) {
+    case "network":
+    case "service_error":
+    case "protocol_error":
+    case "internal":
+    case "storage_error":
+      return "The request is still waiting: answer again once the service can be reached, or sign in another way.";
+    case "clock_skew":
+      return "The request is still waiting: fix the clock, then answer again.";
+    case "keychain_unavailable":
+    case "keychain_error":
+      return "The request is still waiting: unlock your keychain, then answer again.";
+    default:
+      return null;
+  }
+}

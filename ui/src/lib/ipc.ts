@@ -41,6 +41,7 @@ export interface Commands {
   clocks: { args: Record<string, never>; answer: ClockView[] };
   log_findings: { args: Record<string, never>; answer: FindingView[] };
   dismiss_finding: { args: { account_id: string; finding_id: string }; answer: FindingView[] };
+  reconnect_now: { args: { account_id: string | null }; answer: null };
 }
 export type Command = keyof Commands;
 
@@ -92,6 +93,10 @@ export const logFindings = () => call("log_findings", {});
 /** "I know this device": dismisses a finding for good; answers the findings still open. */
 export const dismissFinding = (accountId: string, findingId: string) =>
   call("dismiss_finding", { account_id: accountId, finding_id: findingId });
+
+/** "Retry now": every account's stream (or one account's) reconnects at once instead of waiting
+ * for its back-off; the connection events that follow say how it went. */
+export const reconnectNow = (accountId: string | null) => call("reconnect_now", { account_id: accountId });
 
 /** Listens to the session's events alone (for a component that follows one kind); returns a function that unsubscribes. */
 export async function onSession(handle: (event: SessionEvent) => void): Promise<() => void> {

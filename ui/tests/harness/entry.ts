@@ -30,6 +30,8 @@ const sampleAccount: AccountView = {
   device_name: "laptop",
   enrolled_at: 0,
   revoked: false,
+  account_name: "Ana Silva",
+  host: "auth.acme.example",
 };
 
 const idleUpdate = { current_version: "0.1.0", state: { state: "idle" as const }, last_checked_at: null, error: null };
@@ -65,6 +67,9 @@ const defaults: { [C in Command]: (args: Commands[C]["args"]) => Commands[C]["an
     );
     return scenario.findings;
   },
+  // --- card-ui (issue 15): "Retry now" on the offline banner ---
+  reconnect_now: () => null,
+  // --- end card-ui ---
 };
 
 function isCommand(cmd: string): cmd is Command {
