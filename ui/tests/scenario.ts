@@ -21,6 +21,10 @@ export interface Scenario {
   codeDigits?: number;
   /** Command → its answer (instead of the default). */
   answers?: { [C in Command]?: Commands[C]["answer"] };
+  // --- card-ui (issue 15) ---
+  /** Command → milliseconds its answer takes (an answer travelling to the service). */
+  delays?: Partial<Record<Command, number>>;
+  // --- end card-ui ---
 }
 
 /** One command the page called, with its arguments. */

@@ -78,10 +78,12 @@ function isCommand(cmd: string): cmd is Command {
 
 mockWindows("main");
 mockIPC(
-  (cmd, payload) => {
+  async (cmd, payload) => {
     if (!isCommand(cmd)) throw { code: "internal", message: `unmocked command ${cmd}` };
     const args = (payload ?? {}) as Record<string, unknown>;
     calls.push({ cmd, args });
+    const delay = scenario.delays?.[cmd];
+    if (delay) await new Promise((resolve) => setTimeout(resolve, delay));
     const failure = scenario.failures?.[cmd];
     if (failure) throw failure;
     const canned = scenario.answers?.[cmd];
