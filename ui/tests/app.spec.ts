@@ -229,9 +229,11 @@ for (const dark of [false, true]) {
     });
 
     test("the countdown reaching expiry closes the request", async ({ page }) => {
-      const ui = await start(page, { state: state({ pending: [login({ expires_at: now() + 2 })] }) }, { dark });
-      await expect(page.getByTestId("countdown")).toContainText(/Expires in 0:0[0-2]/);
-      await expect(page.getByTestId("resolved-note")).toHaveText("This request expired.", { timeout: 5000 });
+      // A few seconds of life: enough for the page to show the ticking countdown first, even on a
+      // loaded machine (the countdown itself is gone once the request ended).
+      const ui = await start(page, { state: state({ pending: [login({ expires_at: now() + 6 })] }) }, { dark });
+      await expect(page.getByTestId("countdown")).toContainText(/Expires in 0:0[0-6]/);
+      await expect(page.getByTestId("resolved-note")).toHaveText("This request expired.", { timeout: 10_000 });
       await expect(page.getByTestId("approve")).toHaveCount(0);
       await expect(page.getByTestId("countdown"), "the countdown is replaced by the outcome").toHaveCount(0);
       await expect(page.getByTestId("outcome")).toHaveText("Expired");

@@ -89,11 +89,12 @@ for (const dark of [false, true]) {
       await expect(band).toContainText("Check this request before approving");
       await expect(band.locator(".risk-icon")).toHaveText("⚠");
       await expect(band.getByTestId("risk-signal")).toHaveText([
-        "Asked from another network than this computer's",
+        "Another network than this computer as far as the service can tell",
         "No browser details were sent with this request",
-        "4 requests in the last hour",
+        "4th request from Acme Bank in the last hour",
         "Asked 5 minutes ago",
       ]);
+      await expect(page.getByTestId("facts"), "each fact once: the band carries them").toHaveCount(0);
       const warn = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--warn").trim());
       expect(hex(await style(band, "border-top-color")), "the band speaks in the app's warning colour").toBe(warn.toLowerCase());
       expect(hex(await style(band, "border-top-color"))).not.toBe("#ff00aa");

@@ -10,14 +10,16 @@ import { login } from "./fixtures";
 const NOW = 1_800_000_000;
 
 test.describe("risk rules", () => {
-  const base = { facts: { requests_last_hour: 1, network: "same" as const }, requester: login().requester, created_at: NOW - 10 };
+  const base = { facts: { requests_last_hour: 1, network: "same" as const }, requester: login().requester, created_at: NOW - 10, app: login().app };
 
   test("an ordinary request raises nothing", () => {
     expect(riskSignals(base, NOW), "same network, browser sent, the only one, just asked").toEqual([]);
   });
 
   test("another network is flagged; an unknown network is not", () => {
-    expect(riskSignals({ ...base, facts: { requests_last_hour: 1, network: "other" } }, NOW).map((s) => s.kind)).toEqual(["other_network"]);
+    expect(riskSignals({ ...base, facts: { requests_last_hour: 1, network: "other" } }, NOW)).toEqual([
+      { kind: "other_network", text: "Another network than this computer" },
+    ]);
     expect(riskSignals({ ...base, facts: { requests_last_hour: 1, network: "unknown" } }, NOW)).toEqual([]);
   });
 
@@ -33,7 +35,7 @@ test.describe("risk rules", () => {
 
   test("a burst is more than one request in the hour, and says how many", () => {
     expect(riskSignals({ ...base, facts: { requests_last_hour: 2, network: "same" } }, NOW)).toEqual([
-      { kind: "burst", text: "2 requests in the last hour" },
+      { kind: "burst", text: "2nd request from Acme Bank in the last hour" },
     ]);
   });
 
@@ -48,7 +50,7 @@ test.describe("risk rules", () => {
   });
 
   test("every signal at once, in a fixed order", () => {
-    const all = riskSignals({ facts: { requests_last_hour: 5, network: "other" }, requester: null, created_at: NOW - 600 }, NOW);
+    const all = riskSignals({ ...base, facts: { requests_last_hour: 5, network: "other" }, requester: null, created_at: NOW - 600 }, NOW);
     expect(all.map((s) => s.kind)).toEqual(["other_network", "no_browser_details", "burst", "asked_long_ago"]);
   });
 

@@ -1,6 +1,7 @@
 // What the app itself finds unusual about a request: the risk band's rules. Pure (the time is
 // passed in), so the rules are tested without a page. The relying party controls none of this
 // text or its colour: the band speaks in the app's words, whatever the request says.
+import { networkText, requestsText } from "./facts";
 import type { RequestView } from "./types";
 
 /** A request asked this long before it is looked at (seconds) reads as "asked long ago". */
@@ -32,17 +33,20 @@ export function agoText(seconds: number): string {
  * nothing stands out. A request with no `facts` (an older service) is judged on what it has:
  * no network or burst claim is made from facts that were never sent.
  */
-export function riskSignals(request: Pick<RequestView, "facts" | "requester" | "created_at">, now: number): RiskSignal[] {
+export function riskSignals(
+  request: Pick<RequestView, "facts" | "requester" | "created_at" | "app">,
+  now: number,
+): RiskSignal[] {
   const signals: RiskSignal[] = [];
   const facts = request.facts;
   if (facts?.network === "other") {
-    signals.push({ kind: "other_network", text: "Asked from another network than this computer's" });
+    signals.push({ kind: "other_network", text: networkText("other") ?? "" });
   }
   if (!request.requester?.user_agent) {
     signals.push({ kind: "no_browser_details", text: "No browser details were sent with this request" });
   }
   if (facts && facts.requests_last_hour > 1) {
-    signals.push({ kind: "burst", text: `${facts.requests_last_hour} requests in the last hour` });
+    signals.push({ kind: "burst", text: requestsText(facts.requests_last_hour, request.app.name) });
   }
   const age = now - request.created_at;
   if (age > STALE_AFTER_SECONDS) {
