@@ -321,5 +321,16 @@ for (const dark of [false, true]) {
       await expect(page.getByTestId("connection")).toContainText("Connected");
       await shot(page, "list-adjusted-colours", dark);
     });
+
+    test("accounts name the person as registered and the enrolled host, never a bare user number", async ({ page }) => {
+      await start(page, { state: state({ accounts: [account, otherAccount] }) }, { dark });
+      await page.getByTestId("tab-accounts").click();
+      const cards = page.getByTestId("account");
+      await expect(cards.nth(0).getByTestId("account-person")).toHaveText("ana@acme.example");
+      await expect(cards.nth(0).getByTestId("account-host")).toHaveText("auth.acme.example");
+      await expect(cards.nth(1).getByTestId("account-person"), "no registered name: nothing").toHaveCount(0);
+      await expect(cards.nth(1).getByTestId("account-host")).toHaveText("id.northwind.example");
+      await expect(page.getByText(/User \d+/)).toHaveCount(0);
+    });
   });
 }
