@@ -80,6 +80,23 @@ for (const dark of [false, true]) {
       await shot(page, "card-wire", dark);
     });
 
+    test("the relying party's words are shown as text, never markup, and a long label stays inside its button", async ({ page }) => {
+      const hostile = wire({
+        action_label: "<img src=x onerror=alert(1)>WWWW",
+        account_name: "<b>ana</b>@acme.example",
+        message: "<script>window.__pwned = 1</script>Approve?",
+      });
+      const ui = await start(page, { state: state({ pending: [hostile] }) }, { dark });
+      await expect(page.getByTestId("approve")).toHaveText("<img src=x onerror=alert(1)>WWWW");
+      await expect(page.getByTestId("account-name")).toHaveText("<b>ana</b>@acme.example");
+      await expect(page.getByTestId("message")).toHaveText("<script>window.__pwned = 1</script>Approve?");
+      await expect(page.locator("article img[src=x], article b, article script")).toHaveCount(0);
+      expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+      const [card, button] = [await page.getByTestId("approval").boundingBox(), await page.getByTestId("approve").boundingBox()];
+      expect(button!.x + button!.width, "the label wraps inside the card").toBeLessThanOrEqual(card!.x + card!.width);
+      expectNoViolations(ui.violations);
+    });
+
     test("a flagged request: the app's risk band in words and an icon, Deny as heavy as Approve", async ({ page }) => {
       // A brand colour that would pass for a warning: the band must not take it.
       const loud = flagged({ app: { ...account.app, accent_color: "#ff00aa" } });
