@@ -61,16 +61,24 @@ pub async fn enroll(
 
 /// What a pasted or offered link (or a token with `server`) would enroll into, asked of its
 /// service without redeeming the token; the phrase is computed here from the link. Errors as for
-/// [`enroll`] (`invalid_link` with nothing contacted, `token_invalid`, `network`, ...).
+/// [`enroll`] (`invalid_link` with nothing contacted, `token_invalid`, `network`, ...). As for
+/// [`enroll`], a plain-`http` service off this machine is refused with `insecure_server` (nothing
+/// contacted: the call carries the token) unless `allow_insecure` is true.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn preview_enrollment(
     desktop: State<'_, Desktop>,
     link: String,
     server: Option<String>,
+    allow_insecure: Option<bool>,
 ) -> Result<EnrollPreview> {
+    let insecure = if allow_insecure == Some(true) {
+        InsecureServer::Accept
+    } else {
+        InsecureServer::Refuse
+    };
     Ok(desktop
         .session
-        .preview_enrollment(&link, server.as_deref())
+        .preview_enrollment(&link, server.as_deref(), insecure)
         .await?)
 }
 

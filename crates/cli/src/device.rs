@@ -61,6 +61,10 @@ pub enum DeviceCommand {
         /// The service URL, when giving a bare token.
         #[arg(long)]
         server: Option<String>,
+        /// Ask even though the service address is plain http on another machine (the preview
+        /// carries the token, which anyone on the way could then use first).
+        #[arg(long)]
+        allow_insecure: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -333,11 +337,17 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
         DeviceCommand::Preview {
             link_or_token,
             server,
+            allow_insecure,
             json,
         } => {
             let link = parse_enrollment(&link_or_token, server.as_deref())
                 .context("reading the enrollment link")?;
-            let answer = preview_enrollment(&link).await?;
+            let insecure = if allow_insecure {
+                InsecureServer::Accept
+            } else {
+                InsecureServer::Refuse
+            };
+            let answer = preview_enrollment(&link, insecure).await?;
             let phrase = link.phrase();
             if json {
                 println!(

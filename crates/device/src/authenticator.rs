@@ -193,10 +193,21 @@ pub const MAX_PREVIEW_ACCOUNT_NAME_CHARS: usize = 254;
 /// checking it like any logo. The phrase is not the service's to say: see
 /// [`EnrollLink::phrase`].
 ///
+/// The token travels in the preview call as in the enrollment: over plain `http` off this
+/// machine anyone on the way could read it and enroll first, so such a service needs `insecure`
+/// to be [`InsecureServer::Accept`] here too.
+///
 /// # Errors
-/// [`Error::Network`]; [`Error::Service`] (`60100` for an unknown, used or expired token);
-/// [`Error::Protocol`] for an answer with no usable app name.
-pub async fn preview_enrollment(link: &EnrollLink) -> Result<EnrollPreviewResponse> {
+/// [`Error::InsecureServer`] (nothing contacted); [`Error::Network`]; [`Error::Service`]
+/// (`60100` for an unknown, used or expired token); [`Error::Protocol`] for an answer with no
+/// usable app name.
+pub async fn preview_enrollment(
+    link: &EnrollLink,
+    insecure: InsecureServer,
+) -> Result<EnrollPreviewResponse> {
+    if link.is_insecure() && insecure != InsecureServer::Accept {
+        return Err(Error::InsecureServer { host: link.host() });
+    }
     let request = EnrollPreviewRequest {
         token: link.token.clone(),
     };

@@ -924,15 +924,19 @@ impl DeviceSession {
     /// logo), the account, the host as parsed here, the warnings, and the phrase computed here
     /// from the link. Nothing is written.
     ///
+    /// A plain-`http` service off this machine needs `insecure` to be [`InsecureServer::Accept`]
+    /// (the preview call carries the token, as enrolling does).
+    ///
     /// # Errors
     /// [`Error::InvalidLink`] (nothing contacted), then as [`preview_enrollment`].
     pub async fn preview_enrollment(
         &self,
         input: &str,
         server: Option<&str>,
+        insecure: InsecureServer,
     ) -> Result<EnrollPreview> {
         let link = parse_enrollment(input, server)?;
-        let answer = preview_enrollment(&link).await?;
+        let answer = preview_enrollment(&link, insecure).await?;
         let logo = self
             .logo(
                 answer.app.best_logo().map(|l| l.url.as_str()),

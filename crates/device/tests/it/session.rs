@@ -730,7 +730,7 @@ async fn a_preview_shows_the_service_the_account_and_a_phrase_of_its_own_and_enr
     let user = svc.user("preview@example.com").await;
     let link = svc.link(user, &svc.base).await;
     let preview = session
-        .preview_enrollment(&link.render(), None)
+        .preview_enrollment(&link.render(), None, InsecureServer::Refuse)
         .await
         .expect("a live link previews");
     assert_eq!(preview.app.name, "Acme Bank");
@@ -747,7 +747,7 @@ async fn a_preview_shows_the_service_the_account_and_a_phrase_of_its_own_and_enr
     );
     // A pasted token with the service address previews the same, and hands back a whole link.
     let by_token = session
-        .preview_enrollment(link.token.expose(), Some(&svc.base))
+        .preview_enrollment(link.token.expose(), Some(&svc.base), InsecureServer::Refuse)
         .await
         .unwrap();
     assert_eq!(by_token.phrase, preview.phrase);
@@ -762,15 +762,32 @@ async fn a_preview_shows_the_service_the_account_and_a_phrase_of_its_own_and_enr
         .await
         .expect("the previewed link still enrolls");
     let used = session
-        .preview_enrollment(&preview.link, None)
+        .preview_enrollment(&preview.link, None, InsecureServer::Refuse)
         .await
         .unwrap_err();
     assert_eq!(used.kind(), ErrorKind::TokenInvalid, "{used}");
     let long = session
-        .preview_enrollment(&format!("{}{}", preview.link, "x".repeat(3000)), None)
+        .preview_enrollment(
+            &format!("{}{}", preview.link, "x".repeat(3000)),
+            None,
+            InsecureServer::Refuse,
+        )
         .await
         .unwrap_err();
     assert_eq!(long.kind(), ErrorKind::InvalidLink, "{long}");
+    let insecure = session
+        .preview_enrollment(
+            "assent://enroll?server=http%3A%2F%2F192.0.2.1%3A9&token=abcdefghijklmnopqrstu",
+            None,
+            InsecureServer::Refuse,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        insecure.kind(),
+        ErrorKind::InsecureServer,
+        "plain http off this machine is refused before the token is sent: {insecure}"
+    );
 }
 
 #[tokio::test]
@@ -805,7 +822,10 @@ async fn a_hostile_preview_is_cleaned_its_bad_logo_dropped_and_its_phrase_ignore
         "phrase": "acorn acorn acorn acorn acorn",
         "enroll_phrase": "acorn acorn acorn acorn acorn",
     }));
-    let preview = session.preview_enrollment(&link, None).await.unwrap();
+    let preview = session
+        .preview_enrollment(&link, None, InsecureServer::Refuse)
+        .await
+        .unwrap();
     assert_eq!(
         preview.phrase, expected_phrase,
         "the phrase is computed from the link, never taken from the service"
@@ -849,7 +869,10 @@ async fn a_hostile_preview_is_cleaned_its_bad_logo_dropped_and_its_phrase_ignore
         ),
     ] {
         *hostile.script.preview.lock().unwrap() = planned;
-        let refused = session.preview_enrollment(&link, None).await.unwrap_err();
+        let refused = session
+            .preview_enrollment(&link, None, InsecureServer::Refuse)
+            .await
+            .unwrap_err();
         assert_eq!(refused.kind(), kind, "{what} is refused: {refused}");
     }
     assert!(hostile.devices().is_empty(), "nothing was enrolled");
