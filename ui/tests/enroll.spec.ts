@@ -2,6 +2,7 @@
 // account, and the phrase the relying party's page shows), with warnings for plain http and bare
 // IP addresses; nothing is enrolled until the person agrees. Both colour schemes.
 import { expect, test, type Page } from "@playwright/test";
+import { EVENTS } from "../src/lib/generated/ipc";
 import type { EnrollPreview, ErrorKind } from "../src/lib/types";
 import { expectNoViolations, shot, start } from "./harness";
 import { account, state } from "./fixtures";
@@ -154,6 +155,24 @@ for (const dark of [false, true]) {
     });
   });
 }
+
+test("another link offered while a preview is on screen replaces it, consent and all", async ({ page }) => {
+  const first = linkTo("http://auth.acme.example");
+  const offer = { link: first, host: "auth.acme.example", server: "http://auth.acme.example/", insecure: true };
+  const ui = await start(page, { state: state({ accounts: [], enroll_link: offer }), answers: { enroll: account } });
+  await page.getByTestId("insecure-accept").check();
+  await page.getByTestId("enroll-button").click();
+  await expect(page.getByTestId("preview-phrase")).toBeVisible();
+  const second = linkTo("https://id.other.example");
+  await ui.emit(EVENTS.enrollLink, { link: second, host: "id.other.example", server: "https://id.other.example/", insecure: false });
+  await expect(page.getByTestId("offered-host")).toHaveText("id.other.example");
+  await expect(page.getByTestId("preview-phrase"), "the old preview is gone").toHaveCount(0);
+  await page.getByTestId("enroll-button").click();
+  await expect(page.getByTestId("preview-host")).toHaveText("id.other.example");
+  await page.getByTestId("preview-enroll").click();
+  await expect(page.getByTestId("flash")).toHaveText("This computer now approves for Acme Bank.");
+  expect(await ui.calls("enroll")).toEqual([{ cmd: "enroll", args: { link: second, server: null, allow_insecure: false } }]);
+});
 
 test("a pasted token with the service address is previewed the same way", async ({ page }) => {
   const ui = await start(page, { state: state({ accounts: [] }), answers: { enroll: account } });

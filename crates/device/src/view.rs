@@ -811,6 +811,9 @@ mod tests {
             "\"kind\": \"pending\"",
             "export type Outcome = \"approve\" | \"deny\"",
             "export const ERROR_KINDS",
+            "export type EnrollPreview = {",
+            "bare_ip: boolean",
+            "account_name: string | null",
         ] {
             assert!(
                 ts.contains(needle),
