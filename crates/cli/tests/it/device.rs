@@ -1135,4 +1135,13 @@ fn preview_shows_the_service_the_account_and_the_phrase_and_leaves_the_token_usa
         long.stderr.contains("longer than"),
         "an over-long link is refused: {long:?}"
     );
+    let insecure = device.run(&[
+        "preview",
+        "assent://enroll?server=http%3A%2F%2F192.0.2.1%3A9&token=abcdefghijklmnopqrstu",
+    ]);
+    assert_eq!(insecure.code, 3, "{insecure:?}");
+    assert!(
+        insecure.stderr.contains("http"),
+        "plain http off this machine is refused before the token is sent: {insecure:?}"
+    );
 }
