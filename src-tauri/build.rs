@@ -4,6 +4,8 @@ fn main() {
     let manifest = tauri_build::AppManifest::new().commands(&[
         "get_state",
         "enroll",
+        "preview_enrollment",
+        "reconnect_now",
         "remove_account",
         "approve",
         "deny",

@@ -41,6 +41,12 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(again.host(), host, "rendered and read again: the same host");
             assert_eq!(again.token.expose(), link.token.expose());
             assert_eq!(again.is_insecure(), link.is_insecure());
+            assert_eq!(again.is_bare_ip(), link.is_bare_ip());
+            assert_eq!(
+                again.phrase(),
+                link.phrase(),
+                "rendered and read again: the same enrollment phrase"
+            );
         }
         Err(e) => assert!(
             rendered.len() > MAX_LINK_BYTES,

@@ -5,7 +5,9 @@
 use assent_protocol::backend::{ApprovalRequestCreated, ApprovalRequestStatus, RegistrationCreated};
 use assent_protocol::crypto::PublicKey;
 use assent_protocol::decision::{Decision, DecisionReceipt};
-use assent_protocol::enroll::{EnrollmentRequest, EnrollmentResponse};
+use assent_protocol::enroll::{
+    EnrollPreviewRequest, EnrollPreviewResponse, EnrollmentRequest, EnrollmentResponse,
+};
 use assent_protocol::error::ErrorBody;
 use assent_protocol::request::{DeviceRequest, PendingRequests};
 use assent_protocol::signed::Signed;
@@ -26,6 +28,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = envelope.request.verify(&key);
     }
     let _ = serde_json::from_slice::<EnrollmentResponse>(data);
+    let _ = serde_json::from_slice::<EnrollPreviewRequest>(data);
+    let _ = serde_json::from_slice::<EnrollPreviewResponse>(data);
     let _ = serde_json::from_slice::<StreamMessage>(data);
     let _ = serde_json::from_slice::<PendingRequests>(data);
     let _ = serde_json::from_slice::<DecisionReceipt>(data);

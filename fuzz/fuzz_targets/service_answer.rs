@@ -1,12 +1,12 @@
 //! Answers a device reads from its service (or from whatever answers at its address): enrollment
-//! answers, signed request envelopes, pending lists, decision receipts and error bodies. None
-//! panics; an error body is read whatever its `revocation` holds, its text is made safe to show,
-//! and a notice in it never verifies under a key that did not sign it.
+//! and preview answers, signed request envelopes, pending lists, decision receipts and error
+//! bodies. None panics; an error body is read whatever its `revocation` holds, its text is made
+//! safe to show, and a notice in it never verifies under a key that did not sign it.
 #![no_main]
 
 use assent_protocol::crypto::PublicKey;
 use assent_protocol::decision::DecisionReceipt;
-use assent_protocol::enroll::EnrollmentResponse;
+use assent_protocol::enroll::{EnrollPreviewResponse, EnrollmentResponse};
 use assent_protocol::error::ErrorBody;
 use assent_protocol::request::{DeviceRequest, PendingRequests};
 use assent_protocol::revocation::RevocationNotice;
@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     let _ = serde_json::from_slice::<EnrollmentResponse>(data);
+    let _ = serde_json::from_slice::<EnrollPreviewResponse>(data);
     let _ = serde_json::from_slice::<PendingRequests>(data);
     let _ = serde_json::from_slice::<DecisionReceipt>(data);
     if let Some(body) = ErrorBody::from_answer(data) {

@@ -2,8 +2,8 @@
 //! `{code, message}` ([`ErrorView`]) on failure; the UI switches on `code`.
 
 use assent_device::view::{
-    AccountView, DecisionView, ErrorView, HistoryView, Settings, SettingsView, StateView,
-    UpdateView,
+    AccountView, DecisionView, EnrollPreview, ErrorView, HistoryView, Settings, SettingsView,
+    StateView, UpdateView,
 };
 use assent_device::{Answer, ErrorKind, InsecureServer};
 use assent_protocol::decision::DenyReason;
@@ -57,6 +57,37 @@ pub async fn enroll(
         .await?;
     desktop.take_offered_link();
     Ok(account)
+}
+
+/// What a pasted or offered link (or a token with `server`) would enroll into, asked of its
+/// service without redeeming the token; the phrase is computed here from the link. Errors as for
+/// [`enroll`] (`invalid_link` with nothing contacted, `token_invalid`, `network`, ...). As for
+/// [`enroll`], a plain-`http` service off this machine is refused with `insecure_server` (nothing
+/// contacted: the call carries the token) unless `allow_insecure` is true.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn preview_enrollment(
+    desktop: State<'_, Desktop>,
+    link: String,
+    server: Option<String>,
+    allow_insecure: Option<bool>,
+) -> Result<EnrollPreview> {
+    let insecure = if allow_insecure == Some(true) {
+        InsecureServer::Accept
+    } else {
+        InsecureServer::Refuse
+    };
+    Ok(desktop
+        .session
+        .preview_enrollment(&link, server.as_deref(), insecure)
+        .await?)
+}
+
+/// "Retry now": every account's stream (or `account_id`'s) that is waiting to reconnect tries
+/// again at once.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn reconnect_now(desktop: State<'_, Desktop>, account_id: Option<Uuid>) -> Result<()> {
+    desktop.session.reconnect_now(account_id);
+    Ok(())
 }
 
 /// Removes an account: revokes this device at its service and deletes its key.

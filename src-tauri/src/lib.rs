@@ -40,6 +40,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         .invoke_handler(tauri::generate_handler![
             commands::get_state,
             commands::enroll,
+            commands::preview_enrollment,
+            commands::reconnect_now,
             commands::remove_account,
             commands::approve,
             commands::deny,

@@ -2,159 +2,13 @@
 //! `assent serve`, with headless devices answering: two-factor login (approve, deny, expiry),
 //! passwordless sign-in, the two-person wire, and a forged callback.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use assent_testkit::browser::Browser;
 use assent_testkit::process::{
-    AssentService, HeadlessDevice, KillGroupOnDrop, LogsOnFailure, artifacts_dir, built_binary,
-    free_port, require_session,
+    AcmeBank, AssentService, HeadlessDevice, LogsOnFailure, artifacts_dir, require_session,
 };
-use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-
-struct Browser {
-    client: Client,
-    base: String,
-    _driver: KillGroupOnDrop,
-}
-
-impl Browser {
-    async fn start(base: &str) -> Browser {
-        let port = free_port();
-        let driver = KillGroupOnDrop::spawn(
-            Command::new("chromedriver")
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-        .expect("chromedriver is installed (scripts/test installs chromium-driver)");
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--window-size=900,900", format!("--user-data-dir={}", tempfile::tempdir().unwrap().keep().display())],
-            }),
-        );
-        let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            if let Ok(client) = ClientBuilder::new(connector)
-                .capabilities(capabilities.clone())
-                .connect(&url)
-                .await
-            {
-                return Browser {
-                    client,
-                    base: base.to_owned(),
-                    _driver: driver,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver did not start");
-    }
-
-    async fn goto(&self, path: &str) {
-        self.client
-            .goto(&format!("{}{path}", self.base))
-            .await
-            .unwrap();
-    }
-
-    /// Waits for an element: a page's form can appear after `goto` returns on a loaded machine.
-    async fn element(&self, id: &str) -> fantoccini::elements::Element {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(30))
-            .for_element(Locator::Id(id))
-            .await
-            .unwrap_or_else(|e| panic!("element #{id} appears within 30 s: {e}"))
-    }
-
-    async fn fill(&self, id: &str, text: &str) {
-        let field = self.element(id).await;
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
-    }
-
-    async fn click_id(&self, id: &str) {
-        self.element(id).await.click().await.unwrap();
-    }
-
-    async fn text(&self, css: &str) -> String {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(30))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
-    /// Waits until the page at `path` shows `css` containing `expected`.
-    async fn wait_for(&self, css: &str, expected: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        while tokio::time::Instant::now() < deadline {
-            if let Ok(element) = self.client.find(Locator::Css(css)).await {
-                last = element.text().await.unwrap_or_default();
-                if last.contains(expected) {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!(
-            "{css} never showed {expected:?} (last: {last:?}, url: {:?})",
-            self.client.current_url().await.map(|u| u.to_string())
-        );
-    }
-
-    /// Clicks "Sign out" and waits until its redirect has landed on the home page: a `goto`
-    /// issued while the sign-out POST is still in flight is overtaken by its redirect, and the
-    /// next page's form never appears.
-    async fn sign_out(&self) {
-        self.client
-            .find(Locator::Css("form[action='/logout'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let home = self
-                .client
-                .current_url()
-                .await
-                .is_ok_and(|u| u.path() == "/");
-            let signed_out = self
-                .client
-                .find(Locator::Css("form[action='/logout']"))
-                .await
-                .is_err();
-            if home && signed_out {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "signing out never landed on the home page"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn shot(&self, name: &str) {
-        let png = self.client.screenshot().await.unwrap();
-        std::fs::write(artifacts_dir("acme-bank").join(format!("{name}.png")), png).unwrap();
-    }
-}
 
 /// The id of the one request waiting for `device`.
 fn pending_id(device: &HeadlessDevice) -> String {
@@ -171,8 +25,7 @@ fn pending_id(device: &HeadlessDevice) -> String {
 async fn acme_bank_flows_in_a_real_browser() {
     require_session();
     let dir = tempfile::tempdir().unwrap();
-    let bank_port = free_port();
-    let bank_url = format!("http://127.0.0.1:{bank_port}");
+    let bank_url = AcmeBank::reserve();
     let service = AssentService::start(
         dir.path(),
         &[
@@ -183,23 +36,8 @@ async fn acme_bank_flows_in_a_real_browser() {
             &format!("{bank_url}/assent/callback"),
         ],
     );
-    let bank_log = dir.path().join("acme-bank.log");
-    let _logs = LogsOnFailure(vec![service.log_path().to_path_buf(), bank_log.clone()]);
-    let mut bank = KillGroupOnDrop::spawn(
-        Command::new(built_binary("acme-bank"))
-            .env("ACME_ASSENT_URL", &service.url)
-            .env("ACME_API_KEY", &service.api_key)
-            .env("ACME_LISTEN", format!("127.0.0.1:{bank_port}"))
-            .env("ACME_SIGN_IN_SECONDS", "4")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&bank_log).unwrap()),
-    )
-    .unwrap();
-    let mut line = String::new();
-    BufReader::new(bank.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("Acme Bank on "), "the bank starts: {line}");
+    let bank = AcmeBank::start(dir.path(), &bank_url, &service, 4);
+    let _logs = LogsOnFailure(vec![service.log_path().to_path_buf(), bank.log.clone()]);
     // The bank registered its customers by e-mail; the same e-mail gives the same Assent user.
     let ana_id = service.user("ana@acme.example");
     let ana = HeadlessDevice::enroll(dir.path(), &service.enroll_link(ana_id));
@@ -207,7 +45,7 @@ async fn acme_bank_flows_in_a_real_browser() {
         dir.path(),
         &service.enroll_link(service.user("bo@acme.example")),
     );
-    let browser = Browser::start(&bank_url).await;
+    let browser = Browser::start(&bank_url, artifacts_dir("acme-bank")).await;
 
     // Two-factor login: approved.
     browser.goto("/").await;
@@ -235,6 +73,19 @@ async fn acme_bank_flows_in_a_real_browser() {
         .wait_for("[data-testid=welcome]", "Welcome, Ana Ferreira")
         .await;
     browser.shot("04-account").await;
+
+    // "Add a desktop": the link and its phrase, the phrase being the link's own.
+    browser.goto("/enroll").await;
+    let link = browser.text("[data-testid=enroll-link]").await;
+    let phrase = browser.text("[data-testid=enroll-phrase]").await;
+    assert_eq!(
+        phrase,
+        assent_protocol::enroll::EnrollLink::parse(&link)
+            .expect("the page shows a well-formed link")
+            .phrase(),
+        "the page shows the phrase of the link it shows"
+    );
+    browser.shot("04-add-a-desktop").await;
 
     // Two-factor login: denied ("this wasn't me").
     browser.sign_out().await;

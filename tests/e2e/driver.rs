@@ -116,6 +116,7 @@ impl AppSession {
     pub async fn enroll(&self, link: &str, app_name: &str) {
         self.el("enroll-input").await.send_keys(link).await.unwrap();
         self.click("enroll-button").await;
+        self.click("preview-enroll").await;
         self.wait_text(
             "flash",
             &format!("This computer now approves for {app_name}."),

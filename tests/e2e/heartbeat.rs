@@ -70,6 +70,7 @@ async fn a_stream_that_stops_answering_shows_reconnecting_within_the_heartbeat_w
         .await
         .unwrap();
     app.click("enroll-button").await;
+    app.click("preview-enroll").await;
     app.wait_text("flash", "This computer now approves for Acme Bank.")
         .await;
     badge_within(&app, "Connected", Duration::from_secs(20)).await;

@@ -87,6 +87,7 @@ async fn the_app_holds_against_a_hostile_service_and_hostile_links() {
         .await
         .unwrap();
     app.click("enroll-button").await;
+    app.click("preview-enroll").await;
     app.wait_text("flash", "This computer now approves for Acme Bank.")
         .await;
     let accounts: Value =

@@ -4,6 +4,7 @@
 
 mod codes;
 mod driver;
+mod enroll;
 mod heartbeat;
 mod hostile;
 mod monitor;

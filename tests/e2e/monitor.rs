@@ -44,6 +44,7 @@ async fn a_device_enrolled_by_hand_for_ana_is_shown_as_a_device_she_may_not_know
         .await
         .unwrap();
     app.click("enroll-button").await;
+    app.click("preview-enroll").await;
     app.wait_text("flash", "This computer now approves for Acme Bank.")
         .await;
     // Two checks of the log go by: the app's own enrollment is not news.

@@ -119,6 +119,7 @@ async fn the_desktop_app_approves_real_requests() {
         .unwrap();
     app.shot("onboarding-link-pasted").await;
     app.click("enroll-button").await;
+    app.click("preview-enroll").await;
     app.wait_text("flash", "This computer now approves for Acme Bank.")
         .await;
     app.click("tab-accounts").await;

@@ -107,6 +107,7 @@ async fn enroll_through_xdg_open(
     app.wait_text("offered-server", &service.url).await;
     app.shot("link-received").await;
     app.click("enroll-button").await;
+    app.click("preview-enroll").await;
     app.wait_text("flash", "This computer now approves for Acme Bank.")
         .await;
     app.shot("enrolled").await;

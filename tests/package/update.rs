@@ -112,6 +112,7 @@ async fn enroll(app: &AppSession, service: &AssentService) {
         .await
         .unwrap();
     app.click("enroll-button").await;
+    app.click("preview-enroll").await;
     app.wait_text("flash", "This computer now approves for Acme Bank.")
         .await;
 }

@@ -8,49 +8,7 @@ for (const dark of [false, true]) {
   const theme = dark ? "dark" : "light";
 
   test.describe(`${theme} theme`, () => {
-    test("onboarding enrolls from a pasted link", async ({ page }) => {
-      const ui = await start(page, { state: state({ accounts: [] }), answers: { enroll: account } }, { dark });
-      await expect(page.getByRole("heading", { name: "Add an account" })).toBeVisible();
-      await shot(page, "onboarding", dark);
-      const link = "assent://enroll?server=https%3A%2F%2Fauth.acme.example&token=q3Jv0Yc2bq7bq1mTj1vYQm3y1x9mTj1vYQm3y1x9mTg";
-      await page.getByTestId("enroll-input").fill(link);
-      await page.getByTestId("enroll-button").click();
-      await expect(page.getByTestId("flash")).toHaveText("This computer now approves for Acme Bank.");
-      const calls = await ui.calls("enroll");
-      expect(calls).toEqual([{ cmd: "enroll", args: { link, server: null, allow_insecure: false } }]);
-      await shot(page, "enrolled-empty", dark);
-      expectNoViolations(ui.violations);
-    });
-
-    test("a deep link asks before enrolling and shows the host first, as Rust parsed it", async ({ page }) => {
-      const link = "assent://enroll?server=https%3A%2F%2Fauth.acme.example%3A8443&token=abcdefghijklmnopqrstuvwx";
-      const offer = { link, host: "auth.acme.example:8443", server: "https://auth.acme.example:8443/", insecure: false };
-      const ui = await start(page, { state: state({ accounts: [], enroll_link: offer }), answers: { enroll: account } }, { dark });
-      await expect(page.getByTestId("offered-host")).toHaveText("auth.acme.example:8443");
-      await expect(page.getByTestId("offered-server")).toHaveText("https://auth.acme.example:8443/");
-      await expect(page.getByTestId("enroll-input"), "the link's text is never shown").toHaveCount(0);
-      await expect(page.getByTestId("insecure-warning")).toHaveCount(0);
-      expect(await ui.calls("enroll"), "nothing is enrolled until the person confirms").toEqual([]);
-      await shot(page, "onboarding-deep-link", dark);
-      await page.getByTestId("enroll-button").click();
-      await expect(page.getByTestId("flash")).toHaveText("This computer now approves for Acme Bank.");
-      expect(await ui.calls("enroll")).toEqual([{ cmd: "enroll", args: { link, server: null, allow_insecure: false } }]);
-      expectNoViolations(ui.violations);
-    });
-
-    test("an insecure service is enrolled only after the person accepts the warning", async ({ page }) => {
-      const link = "assent://enroll?server=http%3A%2F%2Fauth.acme.example&token=abcdefghijklmnopqrstuvwx";
-      const offer = { link, host: "auth.acme.example", server: "http://auth.acme.example/", insecure: true };
-      const ui = await start(page, { state: state({ accounts: [], enroll_link: offer }), answers: { enroll: account } }, { dark });
-      await expect(page.getByTestId("insecure-warning")).toBeVisible();
-      await expect(page.getByTestId("enroll-button"), "no enrolling before the warning is accepted").toBeDisabled();
-      await shot(page, "onboarding-insecure", dark);
-      await page.getByTestId("insecure-accept").check();
-      await page.getByTestId("enroll-button").click();
-      await expect(page.getByTestId("flash")).toHaveText("This computer now approves for Acme Bank.");
-      expect(await ui.calls("enroll")).toEqual([{ cmd: "enroll", args: { link, server: null, allow_insecure: true } }]);
-      expectNoViolations(ui.violations);
-    });
+    // Onboarding (paste, deep link, preview, phrase, warnings): tests/enroll.spec.ts.
 
     test("a link never interrupts an approval in progress", async ({ page }) => {
       const ui = await start(page, { state: state({ pending: [login()] }) }, { dark });
@@ -558,46 +516,6 @@ test("every decision error code is shown as a clear message", async ({ page }) =
     await expect(banner).toContainText(text);
   }
   await shot(page, "approval-error", false);
-});
-
-test("every enrollment error code is shown as a clear message", async ({ page }) => {
-  const ui = await start(page, { state: state({ accounts: [] }), answers: { enroll: account } });
-  const enrollCodes: [ErrorKind, string][] = [
-    ["invalid_link", "not a valid enrollment link"],
-    ["token_invalid", "already used or has expired"],
-    ["keychain_unavailable", "Your system keychain is not available"],
-    ["network", "Cannot reach the service"],
-  ];
-  await page.getByTestId("enroll-input").fill("abcdefghijklmnopqrstuvwxyz");
-  await expect(page.getByTestId("server-input")).toBeVisible();
-  await page.getByTestId("server-input").fill("https://auth.acme.example");
-  for (const [code, text] of enrollCodes) {
-    await ui.fail("enroll", code);
-    await page.getByTestId("enroll-button").click();
-    await expect(page.getByTestId("error")).toHaveAttribute("data-code", code);
-    await expect(page.getByTestId("error")).toContainText(text);
-  }
-  await shot(page, "onboarding-error", false);
-  expect((await ui.calls("enroll"))[0].args).toEqual({
-    link: "abcdefghijklmnopqrstuvwxyz",
-    server: "https://auth.acme.example",
-    allow_insecure: false,
-  });
-  // A plain-http address off this machine: the Rust side refuses it until the person accepts the warning.
-  await page.getByTestId("server-input").fill("http://auth.acme.example");
-  await ui.fail("enroll", "insecure_server");
-  await page.getByTestId("enroll-button").click();
-  await expect(page.getByTestId("insecure-warning")).toBeVisible();
-  await expect(page.getByTestId("enroll-button")).toBeDisabled();
-  await ui.succeed("enroll");
-  await page.getByTestId("insecure-accept").check();
-  await page.getByTestId("enroll-button").click();
-  const calls = await ui.calls("enroll");
-  expect(calls[calls.length - 1].args).toEqual({
-    link: "abcdefghijklmnopqrstuvwxyz",
-    server: "http://auth.acme.example",
-    allow_insecure: true,
-  });
 });
 
 test("security notices from the Rust side are shown", async ({ page }) => {

@@ -323,6 +323,7 @@ pub async fn enroll_link(
             json!({
                 "user": args.user,
                 "enroll_url": created.enroll_url.expose(),
+                "enroll_phrase": created.enroll_phrase,
                 "registration_token": created.registration_token.expose(),
                 "expires_at": created.expires_at,
             })
@@ -332,8 +333,9 @@ pub async fn enroll_link(
         if !args.no_qr {
             println!("{}", qr_code(created.enroll_url.expose())?);
         }
+        eprintln!("Phrase: {}", created.enroll_phrase);
         eprintln!(
-            "Single use, valid for {} minutes. Open it on the person's computer (the desktop app) or run: assent device enroll '<link>'",
+            "Single use, valid for {} minutes. Open it on the person's computer (the desktop app) or run: assent device enroll '<link>'. The person checks that their device shows the same phrase.",
             ((created.expires_at - assent_server::clock::unix_now()).max(0) + 59) / 60
         );
     }

@@ -15,7 +15,7 @@ use crate::link::{describe_link, now_ms};
 use assent_device::{
     Account, Answer, Authenticator, DEFAULT_KEYCHAIN_SERVICE, DataDir, Decided, DeviceSession,
     InsecureServer, Keychain, SessionConfig, ShownRequest, StreamConfig, host_name,
-    parse_enrollment,
+    parse_enrollment, preview_enrollment,
 };
 use assent_protocol::decision::DenyReason;
 use clap::{Args, Subcommand, ValueEnum};
@@ -50,6 +50,22 @@ pub enum DeviceCommand {
         #[arg(long)]
         allow_insecure: bool,
         /// Print the account as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a link would enroll into, without enrolling: the service, its host, the account
+    /// and the enrollment phrase to match with the relying party's page. The token stays usable.
+    Preview {
+        /// The enrollment link (or the token, with --server).
+        link_or_token: String,
+        /// The service URL, when giving a bare token.
+        #[arg(long)]
+        server: Option<String>,
+        /// Ask even though the service address is plain http on another machine (the preview
+        /// carries the token, which anyone on the way could then use first).
+        #[arg(long)]
+        allow_insecure: bool,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -316,6 +332,55 @@ pub async fn run(options: DeviceOptions, command: DeviceCommand) -> anyhow::Resu
                     account.user_id,
                     account.id
                 );
+            }
+        }
+        DeviceCommand::Preview {
+            link_or_token,
+            server,
+            allow_insecure,
+            json,
+        } => {
+            let link = parse_enrollment(&link_or_token, server.as_deref())
+                .context("reading the enrollment link")?;
+            let insecure = if allow_insecure {
+                InsecureServer::Accept
+            } else {
+                InsecureServer::Refuse
+            };
+            let answer = preview_enrollment(&link, insecure).await?;
+            let phrase = link.phrase();
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "service": answer.app.name,
+                        "host": link.host(),
+                        "server": link.server.as_str(),
+                        "account_name": answer.account_name,
+                        "phrase": phrase,
+                        "insecure": link.is_insecure(),
+                        "bare_ip": link.is_bare_ip(),
+                    })
+                );
+            } else {
+                println!("Service: {}", answer.app.name);
+                println!("Host:    {}", link.host());
+                println!(
+                    "Account: {}",
+                    answer.account_name.as_deref().unwrap_or("(not given)")
+                );
+                println!("Phrase:  {phrase}");
+                println!(
+                    "Check that the relying party's page shows the same phrase before you enroll."
+                );
+                if link.is_insecure() {
+                    println!(
+                        "Warning: plain http to another machine; anyone on the way can read and change it."
+                    );
+                }
+                if link.is_bare_ip() {
+                    println!("Warning: the service is a bare IP address, not a name.");
+                }
             }
         }
         DeviceCommand::List { json } => {

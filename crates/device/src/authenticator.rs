@@ -6,7 +6,10 @@ use std::sync::Arc;
 use assent_protocol::decision::{
     DECISION_VERSION, Decision, DecisionReceipt, DenyReason, Outcome, VerificationMethod,
 };
-use assent_protocol::enroll::{EnrollLink, EnrollmentRequest, check_token_shape, parse_server_url};
+use assent_protocol::enroll::{
+    EnrollLink, EnrollPreviewRequest, EnrollPreviewResponse, EnrollmentRequest, check_token_shape,
+    parse_server_url,
+};
 use assent_protocol::error::ErrorCode;
 use assent_protocol::request::{RequestDetails, RequestStatus, UserVerification};
 use assent_protocol::secret::SecretString;
@@ -175,6 +178,50 @@ pub fn parse_enrollment(input: &str, server: Option<&str>) -> Result<EnrollLink>
         server,
         token: SecretString::new(input),
     })
+}
+
+/// Longest app name a preview shows, in characters (a service accepts at most 64); a longer one
+/// is cut with `…`.
+pub const MAX_PREVIEW_APP_NAME_CHARS: usize = 64;
+/// Longest account name a preview shows, in characters (an e-mail address is at most 254).
+pub const MAX_PREVIEW_ACCOUNT_NAME_CHARS: usize = 254;
+
+/// Asks `link`'s service what the link would enroll into, without redeeming the token, and
+/// cleans the answer as anything a service says is cleaned before it is shown: unsafe
+/// characters stripped, names cut to [`MAX_PREVIEW_APP_NAME_CHARS`] and
+/// [`MAX_PREVIEW_ACCOUNT_NAME_CHARS`]. Logos are left as URLs: showing one means fetching and
+/// checking it like any logo. The phrase is not the service's to say: see
+/// [`EnrollLink::phrase`].
+///
+/// The token travels in the preview call as in the enrollment: over plain `http` off this
+/// machine anyone on the way could read it and enroll first, so such a service needs `insecure`
+/// to be [`InsecureServer::Accept`] here too.
+///
+/// # Errors
+/// [`Error::InsecureServer`] (nothing contacted); [`Error::Network`]; [`Error::Service`]
+/// (`60100` for an unknown, used or expired token); [`Error::Protocol`] for an answer with no
+/// usable app name.
+pub async fn preview_enrollment(
+    link: &EnrollLink,
+    insecure: InsecureServer,
+) -> Result<EnrollPreviewResponse> {
+    if link.is_insecure() && insecure != InsecureServer::Accept {
+        return Err(Error::InsecureServer { host: link.host() });
+    }
+    let request = EnrollPreviewRequest {
+        token: link.token.clone(),
+    };
+    let mut answer = client::preview(&link.server, &request).await?;
+    let name = assent_protocol::text::shown(answer.app.name.trim(), MAX_PREVIEW_APP_NAME_CHARS);
+    if name.trim().is_empty() {
+        return Err(Error::Protocol("the service's preview names no app".into()));
+    }
+    answer.app.name = name;
+    answer.account_name = answer
+        .account_name
+        .map(|n| assent_protocol::text::shown(n.trim(), MAX_PREVIEW_ACCOUNT_NAME_CHARS))
+        .filter(|n| !n.trim().is_empty());
+    Ok(answer)
 }
 
 /// Device-side operations over a data directory, a secret store and a user verifier. Cheap to

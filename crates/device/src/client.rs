@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use assent_protocol::auth::{DeviceAuthorization, new_nonce};
 use assent_protocol::decision::DecisionReceipt;
-use assent_protocol::enroll::{EnrollmentRequest, EnrollmentResponse};
+use assent_protocol::enroll::{
+    EnrollPreviewRequest, EnrollPreviewResponse, EnrollmentRequest, EnrollmentResponse,
+};
 use assent_protocol::error::ErrorBody;
 use assent_protocol::request::{DeviceRequest, PendingRequests};
 use assent_protocol::text::shown;
@@ -159,6 +161,29 @@ async fn read_answer<T: DeserializeOwned>(
 /// [`Error::Network`], or [`Error::Service`] (for example `60100` for a used token).
 pub async fn enroll(server: &Url, request: &EnrollmentRequest) -> Result<EnrollmentResponse> {
     let url = endpoint(server, "/device/v1/enroll");
+    let answer = async {
+        let response = http()
+            .post(url)
+            .json(request)
+            .send()
+            .await
+            .map_err(|e| Failure::Transport(describe(&e)))?;
+        read_answer(response).await
+    };
+    answer.await.map_err(|f| f.into_error(server))
+}
+
+/// Asks what a registration token would enroll into, without redeeming it (unauthenticated,
+/// like [`enroll`]). The answer is as the service sent it: a caller cleans it before showing it.
+///
+/// # Errors
+/// [`Error::Network`], or [`Error::Service`] (`60100` for an unknown, used or expired token, the
+/// same as [`enroll`]).
+pub async fn preview(
+    server: &Url,
+    request: &EnrollPreviewRequest,
+) -> Result<EnrollPreviewResponse> {
+    let url = endpoint(server, "/device/v1/enroll/preview");
     let answer = async {
         let response = http()
             .post(url)

@@ -73,7 +73,8 @@ pub mod view;
 
 pub use account::{Account, DataDir, HISTORY_LIMIT, HistoryEntry, host_name};
 pub use authenticator::{
-    Answer, Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment,
+    Answer, Authenticator, Decided, InsecureServer, MAX_PREVIEW_ACCOUNT_NAME_CHARS,
+    MAX_PREVIEW_APP_NAME_CHARS, ShownRequest, parse_enrollment, preview_enrollment,
 };
 pub use client::{DeviceClient, MAX_ANSWER_BYTES};
 pub use code::AccountCode;
@@ -95,7 +96,7 @@ pub use secret_store::{DEFAULT_KEYCHAIN_SERVICE, KEYCHAIN_SERVICE_ENV, Keychain,
 pub use session::{DeviceSession, LOG_POLL_ENV, SessionConfig, SessionEvents};
 pub use stream::{
     Backoff, ConnectionState, HEARTBEAT_WINDOW_ENV, MAX_FRAME_BYTES, MAX_PENDING_PER_ACCOUNT,
-    MAX_WAITING_PER_ACCOUNT, PushEvent, PushStream, StreamConfig,
+    MAX_WAITING_PER_ACCOUNT, PushEvent, PushStream, RetryHandle, StreamConfig,
 };
 #[cfg(target_os = "linux")]
 pub use verification::{POLKIT_ACTION, PolkitSubject, PolkitVerifier};

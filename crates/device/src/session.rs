@@ -44,16 +44,18 @@ use uuid::Uuid;
 use crate::account::{Account, DataDir};
 use crate::authenticator::{
     Answer, Authenticator, Decided, InsecureServer, ShownRequest, parse_enrollment,
+    preview_enrollment,
 };
 use crate::clock::{ClockView, ClockWatch};
 use crate::error::{Error, ErrorKind, Result};
 use crate::logo::{LogoCache, LogoLimits, LogoLookup, LogoScope, fetch_logo};
 use crate::monitor::{LogMonitor, MonitorError, MonitorErrorKind};
 use crate::revocation::RevocationProof;
-use crate::stream::{ConnectionState, PushEvent};
+use crate::stream::{ConnectionState, PushEvent, RetryHandle};
 use crate::view::{
-    AccountView, ConnectionView, DecisionView, EnrollOffer, FindingView, HistoryView, LinkState,
-    RequestView, SessionEvent, SessionSnapshot, Settings,
+    AccountView, BrandingView, ConnectionView, DecisionView, EnrollOffer, EnrollPreview,
+    FindingView, HistoryView, LinkState, RequestView, SessionEvent, SessionSnapshot, Settings,
+    accent_color,
 };
 
 /// Tuning of a session; the defaults suit the desktop and the terminal.
@@ -228,6 +230,8 @@ struct State {
     /// Accounts whose stream should run; a stream task ends itself once its account leaves.
     active: HashSet<Uuid>,
     streams: HashMap<Uuid, JoinHandle<()>>,
+    /// Each stream's handle for cutting its back-off short ([`DeviceSession::reconnect_now`]).
+    retries: HashMap<Uuid, RetryHandle>,
     /// Requests this device is deciding now, with the status the stream reported meanwhile (the
     /// service announces the decision on the stream before the decision call returns: that is
     /// this device's decision, not someone else's).
@@ -327,6 +331,7 @@ impl DeviceSession {
             links: HashMap::new(),
             active: HashSet::new(),
             streams: HashMap::new(),
+            retries: HashMap::new(),
             deciding: HashMap::new(),
             logos: LogoCache::new(config.logo_cache_capacity, config.logo_retry_after),
             settings,
@@ -407,6 +412,9 @@ impl DeviceSession {
             state.links.insert(account.id, Link::new());
         }
         self.emit_link(account.id);
+        self.state()
+            .retries
+            .insert(account.id, stream.retry_handle());
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let account_id = account.id;
         let task = tokio::spawn(async move {
@@ -787,6 +795,7 @@ impl DeviceSession {
             // The stream task may be the caller: it ends itself once its account is inactive.
             state.active.remove(&account);
             state.streams.remove(&account);
+            state.retries.remove(&account);
             Self::stop_monitor(&mut state, account);
             gone
         };
@@ -910,6 +919,51 @@ impl DeviceSession {
         Ok(EnrollOffer::new(link.trim(), &parsed))
     }
 
+    /// What a pasted link (or a token with `server`) would enroll into, asked of its service
+    /// without redeeming the token: the app (name cleaned, logo fetched and checked like any
+    /// logo), the account, the host as parsed here, the warnings, and the phrase computed here
+    /// from the link. Nothing is written.
+    ///
+    /// A plain-`http` service off this machine needs `insecure` to be [`InsecureServer::Accept`]
+    /// (the preview call carries the token, as enrolling does).
+    ///
+    /// # Errors
+    /// [`Error::InvalidLink`] (nothing contacted), then as [`preview_enrollment`].
+    pub async fn preview_enrollment(
+        &self,
+        input: &str,
+        server: Option<&str>,
+        insecure: InsecureServer,
+    ) -> Result<EnrollPreview> {
+        let link = parse_enrollment(input, server)?;
+        let answer = preview_enrollment(&link, insecure).await?;
+        let logo = self
+            .logo(
+                answer.app.best_logo().map(|l| l.url.as_str()),
+                LogoScope::for_service(&link.server),
+            )
+            .await;
+        let given = input.trim();
+        Ok(EnrollPreview {
+            link: if given.starts_with("assent:") {
+                given.to_owned()
+            } else {
+                link.render()
+            },
+            host: link.host(),
+            server: link.server.to_string(),
+            insecure: link.is_insecure(),
+            bare_ip: link.is_bare_ip(),
+            app: BrandingView {
+                name: answer.app.name,
+                accent_color: accent_color(answer.app.accent_color.as_deref()),
+                logo,
+            },
+            account_name: answer.account_name,
+            phrase: link.phrase(),
+        })
+    }
+
     /// Enrolls this device from a pasted link (or a token with `server`) and starts its stream.
     /// A plain-`http` service off this machine needs `insecure` to be
     /// [`InsecureServer::Accept`] (a person answered a clear warning).
@@ -955,6 +1009,7 @@ impl DeviceSession {
             if let Some(task) = state.streams.remove(&id) {
                 task.abort();
             }
+            state.retries.remove(&id);
             state.links.remove(&id);
             Self::stop_monitor(&mut state, id);
             state.requests.retain(|_, p| p.shown.account_id != id);
@@ -1088,6 +1143,18 @@ impl DeviceSession {
         self.state().settings = settings;
         self.emit(SessionEvent::Settings { settings });
         Ok(settings)
+    }
+
+    /// Makes every account's stream (or `account`'s alone) that is waiting to reconnect try again
+    /// at once instead of waiting out its back-off: the person pressed "Retry now". Streams that
+    /// are connected or connecting are left alone; an unknown or inactive account is ignored.
+    pub fn reconnect_now(&self, account: Option<Uuid>) {
+        let state = self.state();
+        for (id, retry) in &state.retries {
+            if state.active.contains(id) && account.is_none_or(|wanted| wanted == *id) {
+                retry.retry_now();
+            }
+        }
     }
 
     /// Stops every stream. The session still answers queries; nothing reconnects.

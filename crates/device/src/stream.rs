@@ -17,13 +17,14 @@
 //! pinned service key ([`RevocationProof`]); an unsigned or forged one is ignored.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use assent_protocol::error::{ErrorBody, ErrorCode};
 use assent_protocol::request::RequestStatus;
 use assent_protocol::stream::{HEARTBEAT_TIMEOUT_SECS, StreamMessage};
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest as _};
@@ -227,6 +228,20 @@ impl Backoff {
 pub struct PushStream {
     events: mpsc::Receiver<PushEvent>,
     task: JoinHandle<()>,
+    retry: RetryHandle,
+}
+
+/// Cuts a stream's back-off short: a stream waiting to reconnect tries again at once (a person
+/// pressed "Retry now"). A stream that is connected, or already connecting, is not disturbed,
+/// and the wake is not saved for later: it never shortens a back-off that starts afterwards.
+#[derive(Debug, Clone, Default)]
+pub struct RetryHandle(Arc<Notify>);
+
+impl RetryHandle {
+    /// Wakes the stream if it is waiting out its back-off.
+    pub fn retry_now(&self) {
+        self.0.notify_waiters();
+    }
 }
 
 enum Ended {
@@ -335,8 +350,18 @@ impl PushStream {
     /// Starts streaming for `account`. Must be called inside a Tokio runtime.
     pub fn start(account: &Account, client: DeviceClient, config: StreamConfig) -> Self {
         let (tx, events) = mpsc::channel(256);
-        let task = tokio::spawn(run(account.clone(), client, config, tx));
-        PushStream { events, task }
+        let retry = RetryHandle::default();
+        let task = tokio::spawn(run(account.clone(), client, config, tx, retry.clone()));
+        PushStream {
+            events,
+            task,
+            retry,
+        }
+    }
+
+    /// A handle that cuts this stream's back-off short ([`RetryHandle::retry_now`]).
+    pub fn retry_handle(&self) -> RetryHandle {
+        self.retry.clone()
     }
 
     /// The next event; `None` once the stream has stopped (after `Revoked`).
@@ -366,6 +391,7 @@ async fn run(
     client: DeviceClient,
     config: StreamConfig,
     tx: mpsc::Sender<PushEvent>,
+    retry: RetryHandle,
 ) {
     let id = account.id;
     let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
@@ -426,10 +452,18 @@ async fn run(
             attempt: backoff.attempt(),
             retry_in_ms: delay.as_millis() as u64,
         };
+        // Listening before the state goes out: a person who sees "reconnecting" and presses
+        // "Retry now" at once is heard even if the wait has not begun.
+        let woken = retry.0.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         if tx.send(emit_state(state)).await.is_err() {
             return;
         }
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = woken => tracing::debug!(account = %id, "reconnecting now, as asked"),
+        }
     }
 }
 

@@ -115,6 +115,32 @@ impl EnrollOffer {
     }
 }
 
+/// What an enrollment link would enroll into, for the person to check before agreeing: the
+/// service and host that will send requests, for which account, and the phrase the relying
+/// party's page shows beside the link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct EnrollPreview {
+    /// The link (the UI passes it back to enroll once the person agrees; it is not shown: it
+    /// holds the token).
+    pub link: String,
+    /// The service's host, with its port when it is not the default, exactly as parsed.
+    pub host: String,
+    /// The whole service address, as parsed.
+    pub server: String,
+    /// Plain `http` off this machine: enrolling needs the person to accept a warning.
+    pub insecure: bool,
+    /// The host is an IP address that is not loopback: worth a warning (a relying party's service
+    /// has a name).
+    pub bare_ip: bool,
+    /// The relying party, as the service's preview answer names it (cleaned; checked logo).
+    pub app: BrandingView,
+    /// Who the requests will be for, as the relying party registered them; `None` when the
+    /// service did not say.
+    pub account_name: Option<String>,
+    /// The enrollment phrase, computed here from the link, never taken from the service.
+    pub phrase: String,
+}
+
 /// An app's branding, ready to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct BrandingView {
@@ -724,6 +750,7 @@ pub fn typescript_declarations() -> String {
         ConnectionView::decl(&cfg),
         HistoryView::decl(&cfg),
         EnrollOffer::decl(&cfg),
+        EnrollPreview::decl(&cfg),
         Settings::decl(&cfg),
         SettingsView::decl(&cfg),
         UpdateState::decl(&cfg),
@@ -784,6 +811,9 @@ mod tests {
             "\"kind\": \"pending\"",
             "export type Outcome = \"approve\" | \"deny\"",
             "export const ERROR_KINDS",
+            "export type EnrollPreview = {",
+            "bare_ip: boolean",
+            "account_name: string | null",
         ] {
             assert!(
                 ts.contains(needle),

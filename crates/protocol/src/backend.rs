@@ -120,6 +120,11 @@ pub struct RegistrationCreated {
     pub registration_token: SecretString,
     /// `assent://enroll?server=...&token=...` (contains the token).
     pub enroll_url: SecretString,
+    /// The link's enrollment phrase ([`crate::enroll::enroll_phrase`]): the relying party shows
+    /// it beside the link so the person can match it with what their device shows. Empty from a
+    /// service older than the phrase.
+    #[serde(default)]
+    pub enroll_phrase: String,
     /// Unix seconds after which the token is refused.
     pub expires_at: i64,
     /// Always true.

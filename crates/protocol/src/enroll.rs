@@ -13,6 +13,8 @@ use crate::request::AppBranding;
 use crate::secret::SecretString;
 use crate::totp::CodeSeed;
 
+mod words;
+
 /// Longest accepted device name, in characters.
 pub const MAX_DEVICE_NAME_CHARS: usize = 64;
 /// Longest accepted platform string, in characters.
@@ -110,6 +112,59 @@ pub struct EnrollmentResponse {
     /// The device's one-time code seed ([`crate::totp`]): kept by the device in the OS keychain,
     /// by the service sealed at rest. Sent once, here.
     pub code_seed: CodeSeed,
+}
+
+/// `POST /device/v1/enroll/preview`: what an enrollment link would enroll into, asked before
+/// the person agrees. The token is not consumed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollPreviewRequest {
+    /// The registration token from the link.
+    pub token: SecretString,
+}
+
+/// The service's answer to a preview: who will send requests, for whom. A device shows it only
+/// after checking it as it checks an [`EnrollmentResponse`] (name length, logo). The phrase is
+/// never part of it: a device computes that itself ([`enroll_phrase`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollPreviewResponse {
+    /// The relying party and its branding.
+    pub app: AppBranding,
+    /// The person the token enrolls for, as the relying party registered them (their name if it
+    /// gave one, else their e-mail). `None` when it gave neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
+}
+
+/// Domain tag of the enrollment phrase hash; a phrase is never the hash of anything else.
+const PHRASE_DOMAIN: &[u8] = b"assent enroll phrase v1\0";
+
+/// Number of words in an enrollment phrase: 40 bits, enough that a page showing a phrase for
+/// another link (another service, another token) matches by chance once in a trillion.
+pub const PHRASE_WORDS: usize = 5;
+
+/// The enrollment phrase for a link: five lower-case words joined by single spaces, from
+/// SHA-256 over a domain tag, the service URL as parsed (without a trailing `/`, as
+/// [`EnrollLink::render`] writes it) and the token. The relying party's page shows it beside the
+/// link and the device computes it from the link it was given; when the two match, the device is
+/// about to enroll with the token the page issued, at the service that page's backend uses.
+///
+/// It proves nothing about who runs the service: a look-alike page can show the phrase of its
+/// own link. It catches a link swapped or altered between the page and the device.
+pub fn enroll_phrase(server: &Url, token: &str) -> String {
+    let server = server.as_str().trim_end_matches('/');
+    let mut input = Vec::with_capacity(PHRASE_DOMAIN.len() + server.len() + 1 + token.len());
+    input.extend_from_slice(PHRASE_DOMAIN);
+    input.extend_from_slice(server.as_bytes());
+    // Neither a URL nor a token contains a NUL, so the split between them is unambiguous.
+    input.push(0);
+    input.extend_from_slice(token.as_bytes());
+    let digest = crypto::sha256(&input);
+    digest[..PHRASE_WORDS]
+        .iter()
+        .map(|&b| words::WORDS[usize::from(b)])
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Longest accepted enrollment link (or pasted service address), in bytes. A real link is under
@@ -272,6 +327,22 @@ impl EnrollLink {
         match self.server.port() {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
+        }
+    }
+
+    /// The link's enrollment phrase ([`enroll_phrase`]).
+    pub fn phrase(&self) -> String {
+        enroll_phrase(&self.server, self.token.expose())
+    }
+
+    /// True when the host is an IP address that is not loopback: a relying party's service has a
+    /// name, and a bare address in a link someone sent is worth a second look.
+    pub fn is_bare_ip(&self) -> bool {
+        match self.server.host() {
+            Some(host @ (url::Host::Ipv4(_) | url::Host::Ipv6(_))) => {
+                !crate::net::is_loopback_host(&host)
+            }
+            _ => false,
         }
     }
 
@@ -449,6 +520,91 @@ mod tests {
             parse_server_url("https://a@b.example"),
             Err(EnrollLinkError::UserPart)
         );
+    }
+
+    #[test]
+    fn the_word_list_has_256_distinct_four_letter_prefixes() {
+        let prefixes: std::collections::HashSet<_> = words::WORDS
+            .iter()
+            .map(|w| w.get(..4).unwrap_or(w))
+            .collect();
+        assert_eq!(
+            prefixes.len(),
+            256,
+            "no two words may share their first four letters"
+        );
+        assert!(
+            words::WORDS
+                .iter()
+                .all(|w| (3..=8).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase())),
+            "every word is short and lower-case ASCII"
+        );
+    }
+
+    #[test]
+    fn the_phrase_is_fixed_for_a_link_and_changes_with_every_part() {
+        let token = "abcdefghijklmnopqrstuvwxyzABCDEF0123456789_";
+        let url = |s: &str| Url::parse(s).unwrap();
+        let phrase = enroll_phrase(&url("https://auth.acme.example"), token);
+        // A fixed vector: another implementation (a relying party's page) must print exactly this.
+        assert_eq!(phrase, PHRASE_VECTOR, "the phrase of the documented vector");
+        assert_eq!(phrase.split(' ').count(), PHRASE_WORDS);
+        assert_eq!(
+            enroll_phrase(&url("https://auth.acme.example/"), token),
+            phrase,
+            "a trailing slash is the same service"
+        );
+        let others = [
+            enroll_phrase(&url("https://auth.acme.example:8443"), token),
+            enroll_phrase(&url("http://auth.acme.example"), token),
+            enroll_phrase(&url("https://auth.acme.examples"), token),
+            enroll_phrase(&url("https://auth.acme.example/other"), token),
+            enroll_phrase(
+                &url("https://auth.acme.example"),
+                "abcdefghijklmnopqrstuvwxyzABCDEF0123456789-",
+            ),
+        ];
+        for (i, other) in others.iter().enumerate() {
+            assert_ne!(
+                other, &phrase,
+                "variant {i} (port, scheme, host, path, token) must change the phrase"
+            );
+        }
+        let link = EnrollLink {
+            server: url("https://auth.acme.example"),
+            token: SecretString::new(token),
+        };
+        assert_eq!(
+            EnrollLink::parse(&link.render()).unwrap().phrase(),
+            phrase,
+            "the phrase survives rendering and parsing the link"
+        );
+    }
+
+    /// `enroll_phrase("https://auth.acme.example", "abcdefghijklmnopqrstuvwxyzABCDEF0123456789_")`.
+    const PHRASE_VECTOR: &str = "music hawk panda diary quarry";
+
+    #[test]
+    fn a_bare_ip_is_an_address_that_is_not_loopback() {
+        let t = "abcdefghijklmnopqrstu";
+        let bare = |server: &str| {
+            EnrollLink::parse(&format!(
+                "assent://enroll?server={}&token={t}",
+                percent_encoding::utf8_percent_encode(server, percent_encoding::NON_ALPHANUMERIC)
+            ))
+            .unwrap()
+            .is_bare_ip()
+        };
+        assert!(bare("https://10.0.0.5"));
+        assert!(bare("http://[2001:db8::1]:7070"));
+        assert!(
+            bare("https://167772165"),
+            "a decimal IPv4 is an address too"
+        );
+        assert!(!bare("http://127.0.0.1:7070"), "loopback is the demo");
+        assert!(!bare("http://[::1]:7070"));
+        assert!(!bare("https://auth.acme.example"));
+        assert!(!bare("http://localhost:7070"));
     }
 
     #[test]

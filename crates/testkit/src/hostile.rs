@@ -55,6 +55,8 @@ pub enum Answer {
     },
     /// `307 Temporary Redirect` to this URL.
     Redirect(String),
+    /// `200 OK` with this JSON body, whatever it says.
+    Body(Value),
 }
 
 /// How the stream upgrade is answered.
@@ -76,6 +78,8 @@ pub enum StreamAnswer {
 pub struct Script {
     /// `POST /device/v1/enroll`.
     pub enroll: Mutex<Answer>,
+    /// `POST /device/v1/enroll/preview`.
+    pub preview: Mutex<Answer>,
     /// `GET /device/v1/requests`.
     pub pending_answer: Mutex<Answer>,
     /// `GET /device/v1/requests/{id}`.
@@ -134,6 +138,7 @@ impl HostileService {
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
         let script = Arc::new(Script {
             enroll: Mutex::new(Answer::Normal),
+            preview: Mutex::new(Answer::Normal),
             pending_answer: Mutex::new(Answer::Normal),
             details: Mutex::new(Answer::Normal),
             decision: Mutex::new(Answer::Normal),
@@ -154,6 +159,7 @@ impl HostileService {
         });
         let router = Router::new()
             .route("/device/v1/enroll", post(enroll))
+            .route("/device/v1/enroll/preview", post(preview))
             .route("/device/v1/stream", get(stream))
             .route("/device/v1/requests", get(pending))
             .route("/device/v1/requests/{id}", get(details))
@@ -273,6 +279,7 @@ fn answer(shared: &Shared, answer: Answer, normal: impl FnOnce() -> Response) ->
         Answer::Error { status, body } => {
             (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
         }
+        Answer::Body(body) => axum::Json(body).into_response(),
         Answer::Redirect(to) => Response::builder()
             .status(StatusCode::TEMPORARY_REDIRECT)
             .header(header::LOCATION, to)
@@ -327,6 +334,17 @@ async fn enroll(State(shared): State<Arc<Shared>>) -> Response {
         .into_response()
     };
     answer(&shared, planned, normal)
+}
+
+async fn preview(State(shared): State<Arc<Shared>>) -> Response {
+    let planned = shared.script.preview.lock().unwrap().clone();
+    answer(&shared, planned, || {
+        axum::Json(assent_protocol::enroll::EnrollPreviewResponse {
+            app: shared.app.clone(),
+            account_name: Some("ana@example.com".into()),
+        })
+        .into_response()
+    })
 }
 
 async fn pending(State(shared): State<Arc<Shared>>) -> Response {

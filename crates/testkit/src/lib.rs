@@ -15,12 +15,14 @@
 //! - [`rogue`]: a writer of the database without any key, to show what it cannot do;
 //! - [`polkit`] (Linux): a private system bus with polkitd and a test authentication agent that
 //!   approves or refuses on command;
+//! - [`browser`]: headless Chromium through chromedriver, for a relying party's pages;
 //! - [`process`]: the built binaries as processes (`assent serve`, headless devices), artifacts,
 //!   the virtual display.
 
 pub mod authenticator;
 pub mod backend;
 pub mod balancer;
+pub mod browser;
 pub mod callbacks;
 pub mod device;
 pub mod hostile;

@@ -747,3 +747,52 @@ fn pump(
     }
     let _ = to.shutdown(std::net::Shutdown::Write);
 }
+
+/// The Acme Bank sample (`examples/acme-bank`) as a process on a loopback port, talking to an
+/// [`AssentService`] with its app's API key. Its process group ends with it.
+#[derive(Debug)]
+pub struct AcmeBank {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its log (stderr).
+    pub log: PathBuf,
+    _process: KillGroupOnDrop,
+}
+
+impl AcmeBank {
+    /// A free loopback address for a bank about to start (the service's logo and callback URLs
+    /// point at it before it runs).
+    pub fn reserve() -> String {
+        format!("http://127.0.0.1:{}", free_port())
+    }
+
+    /// Starts the bank at `url` (from [`AcmeBank::reserve`]) against `service`, logging into
+    /// `dir`; sign-in requests live `sign_in_seconds`. Returns once it listens.
+    ///
+    /// # Panics
+    /// When the built `acme-bank` binary does not start.
+    pub fn start(dir: &Path, url: &str, service: &AssentService, sign_in_seconds: u32) -> AcmeBank {
+        let log = dir.join("acme-bank.log");
+        let listen = url.trim_start_matches("http://");
+        let mut process = KillGroupOnDrop::spawn(
+            Command::new(built_binary("acme-bank"))
+                .env("ACME_ASSENT_URL", &service.url)
+                .env("ACME_API_KEY", &service.api_key)
+                .env("ACME_LISTEN", listen)
+                .env("ACME_SIGN_IN_SECONDS", sign_in_seconds.to_string())
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(&log).unwrap()),
+        )
+        .expect("the acme-bank binary starts");
+        let mut line = String::new();
+        BufReader::new(process.0.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("Acme Bank on "), "the bank starts: {line}");
+        AcmeBank {
+            url: url.to_owned(),
+            log,
+            _process: process,
+        }
+    }
+}

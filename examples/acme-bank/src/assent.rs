@@ -49,6 +49,24 @@ pub struct Status {
     pub approvers: Vec<(u64, Option<String>)>,
 }
 
+/// An enrollment link as Assent issued it. Its Debug form leaves the link out: it holds the token.
+#[derive(Clone)]
+pub struct EnrollLink {
+    /// `assent://enroll?...` (single use; contains the token).
+    pub url: String,
+    /// The link's enrollment phrase, as Assent computed it.
+    pub phrase: String,
+}
+
+impl std::fmt::Debug for EnrollLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollLink")
+            .field("url", &"<redacted>")
+            .field("phrase", &self.phrase)
+            .finish()
+    }
+}
+
 impl Assent {
     /// A client for `base` (no trailing slash) with the app's API key.
     pub fn new(base: &str, api_key: &str) -> Self {
@@ -106,11 +124,12 @@ impl Assent {
         Ok(body["status"]["registered"] == true)
     }
 
-    /// A single-use enrollment link for the user's desktop.
+    /// A single-use enrollment link for the user's desktop, with its phrase (shown beside the
+    /// link: the person checks their desktop shows the same words).
     ///
     /// # Errors
     /// Assent unreachable or refusing.
-    pub async fn enroll_link(&self, user: u64) -> anyhow::Result<String> {
+    pub async fn enroll_link(&self, user: u64) -> anyhow::Result<EnrollLink> {
         let body = self
             .call(
                 self.http
@@ -118,10 +137,17 @@ impl Assent {
                     .json(&json!({"authy_id": user})),
             )
             .await?;
-        body["enroll_url"]
-            .as_str()
-            .map(str::to_owned)
-            .context("no enroll_url")
+        let text = |field: &str| {
+            body[field]
+                .as_str()
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+                .with_context(|| format!("no {field} in Assent's answer"))
+        };
+        Ok(EnrollLink {
+            url: text("enroll_url")?,
+            phrase: text("enroll_phrase")?,
+        })
     }
 
     /// Asks `user` to approve something; returns the request id and, with number matching, the

@@ -526,7 +526,7 @@ async fn enroll(State(bank): State<Shared>, headers: HeaderMap) -> Response {
         return Redirect::to("/login").into_response();
     };
     match bank.assent.enroll_link(customer.assent_id).await {
-        Ok(link) => Html(pages::enroll(&link)).into_response(),
+        Ok(link) => Html(pages::enroll(&link.url, &link.phrase)).into_response(),
         Err(e) => unreachable(&e),
     }
 }

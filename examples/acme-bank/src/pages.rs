@@ -140,14 +140,17 @@ pub fn account(name: &str) -> String {
     )
 }
 
-/// An enrollment link for the customer's desktop.
-pub fn enroll(link: &str) -> String {
+/// An enrollment link for the customer's desktop, and its phrase to match on the desktop.
+pub fn enroll(link: &str, phrase: &str) -> String {
     page(
         "Add a desktop",
         &format!(
             r#"<div class="card"><h1>Add a desktop</h1><p>Open this link on your computer (or paste it into the Assent app). It works once and for ten minutes.</p>
-<p><a href="{0}"><code data-testid="enroll-link">{0}</code></a></p></div>"#,
-            esc(link)
+<p><a href="{0}"><code data-testid="enroll-link">{0}</code></a></p>
+<p class="phrase" data-testid="enroll-phrase">{1}</p>
+<p>Check that your desktop shows these same words before you add it. If the words differ, stop: the link is not the one we gave you.</p></div>"#,
+            esc(link),
+            esc(phrase)
         ),
         true,
     )

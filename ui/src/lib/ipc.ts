@@ -9,6 +9,7 @@ import type {
   ClockView,
   CodeView,
   EnrollOffer,
+  EnrollPreview,
   DecisionView,
   DenyReason,
   ErrorKind,
@@ -26,6 +27,11 @@ import type {
 export interface Commands {
   get_state: { args: Record<string, never>; answer: StateView };
   enroll: { args: { link: string; server: string | null; allow_insecure: boolean }; answer: AccountView };
+  // enroll-preview: what a link would enroll into (nothing enrolled; the phrase computed by Rust).
+  preview_enrollment: {
+    args: { link: string; server: string | null; allow_insecure: boolean };
+    answer: EnrollPreview;
+  };
   remove_account: { args: { account_id: string }; answer: null };
   approve: { args: { id: string; answer: Answer | null }; answer: DecisionView };
   deny: { args: { id: string; reason: DenyReason }; answer: DecisionView };
@@ -68,6 +74,10 @@ export const getState = () => call("get_state", {});
 /** `allowInsecure` only after the person accepted the warning about a plain-http service. */
 export const enroll = (link: string, server: string | null, allowInsecure: boolean) =>
   call("enroll", { link, server, allow_insecure: allowInsecure });
+/** What a link would enroll into, asked of its service without using the token up; the phrase is
+ * Rust's, from the link. `allowInsecure` only after the person accepted the plain-http warning. */
+export const previewEnrollment = (link: string, server: string | null, allowInsecure: boolean) =>
+  call("preview_enrollment", { link, server, allow_insecure: allowInsecure });
 export const removeAccount = (accountId: string) => call("remove_account", { account_id: accountId });
 /** `answer`: the number picked or the code typed, when number matching asks for one. */
 export const approve = (id: string, answer: Answer | null) => call("approve", { id, answer });

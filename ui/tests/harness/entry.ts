@@ -34,6 +34,24 @@ const sampleAccount: AccountView = {
   host: "auth.acme.example",
 };
 
+/** The preview Rust would answer for `link` (a sample service, a fixed phrase). */
+function samplePreview(link: string, given: string | null): Commands["preview_enrollment"]["answer"] {
+  const named = link.startsWith("assent:") ? new URL(link.replace(/^assent:/, "https:")).searchParams.get("server") : given;
+  const server = new URL(named ?? "https://auth.acme.example");
+  const loopback = ["127.0.0.1", "[::1]", "localhost"].includes(server.hostname);
+  return {
+    // Rust hands back a whole link, also for a pasted token.
+    link: link.startsWith("assent:") ? link : `assent://enroll?server=${encodeURIComponent(named ?? "")}&token=${link}`,
+    host: server.host,
+    server: server.href,
+    insecure: server.protocol === "http:" && !loopback,
+    bare_ip: /^[0-9.]+$|^\[/.test(server.hostname) && !loopback,
+    app: { name: "Acme Bank", accent_color: "#0b5fff", logo: null },
+    account_name: "ana@acme.example",
+    phrase: "music hawk panda diary quarry",
+  };
+}
+
 const idleUpdate = { current_version: "0.1.0", state: { state: "idle" as const }, last_checked_at: null, error: null };
 
 /** What each command answers unless the scenario says otherwise (as the Rust side would). */
@@ -44,6 +62,9 @@ const defaults: { [C in Command]: (args: Commands[C]["args"]) => Commands[C]["an
   deny: (args) => ({ id: args.id, status: "denied", frozen_until: null }),
   set_settings: (args) => args.settings,
   enroll: () => scenario.state.accounts[0] ?? sampleAccount,
+  // enroll-preview: a preview as Rust would build it from the link (host as parsed, warnings), with
+  // the sample service's answer; a scenario's `answers.preview_enrollment` replaces it.
+  preview_enrollment: (args) => samplePreview(args.link, args.server),
   remove_account: () => null,
   update_state: () => scenario.update ?? idleUpdate,
   check_update: () => scenario.update ?? idleUpdate,

@@ -1088,3 +1088,60 @@ fn approve_asks_the_system_first_for_a_request_that_requires_it() {
     );
     assert_eq!(status(), "approved");
 }
+
+#[test]
+fn preview_shows_the_service_the_account_and_the_phrase_and_leaves_the_token_usable() {
+    let svc = Service::start();
+    let (user, link) = user_with_link(&svc, "look@example.com");
+    let url = link["enroll_url"].as_str().unwrap();
+    let phrase = link["enroll_phrase"].as_str().unwrap();
+    assert_eq!(
+        phrase,
+        assent_protocol::enroll::EnrollLink::parse(url)
+            .unwrap()
+            .phrase(),
+        "enroll-link prints the phrase of its link"
+    );
+    let device = Device::new(svc.dir.path());
+    let shown = device.run(&["preview", url, "--json"]).ok().json();
+    assert_eq!(shown["phrase"], phrase, "{shown}");
+    assert_eq!(shown["account_name"], "look@example.com", "{shown}");
+    assert_eq!(
+        shown["host"],
+        svc.url.trim_start_matches("http://"),
+        "{shown}"
+    );
+    assert_eq!(shown["insecure"], false, "loopback http is the demo");
+    assert_eq!(shown["bare_ip"], false, "loopback is no bare address");
+    let text = device.run(&["preview", url]).ok();
+    for part in [
+        "Account: look@example.com",
+        &format!("Phrase:  {phrase}"),
+        "Check that the relying party's page shows the same phrase",
+    ] {
+        assert!(text.stdout.contains(part), "{part:?} in {text:?}");
+    }
+    let out = device.run(&["enroll", url, "--json"]).ok().json();
+    assert_eq!(out["user_id"], user, "the previewed token still enrolls");
+    let used = device.run(&["preview", url]);
+    assert_eq!(used.code, 3, "{used:?}");
+    assert!(
+        used.stderr.contains("60100") || used.stderr.contains("already used"),
+        "{used:?}"
+    );
+    let long = device.run(&["preview", &format!("{url}{}", "x".repeat(3000))]);
+    assert_eq!(long.code, 3, "{long:?}");
+    assert!(
+        long.stderr.contains("longer than"),
+        "an over-long link is refused: {long:?}"
+    );
+    let insecure = device.run(&[
+        "preview",
+        "assent://enroll?server=http%3A%2F%2F192.0.2.1%3A9&token=abcdefghijklmnopqrstu",
+    ]);
+    assert_eq!(insecure.code, 3, "{insecure:?}");
+    assert!(
+        insecure.stderr.contains("http"),
+        "plain http off this machine is refused before the token is sent: {insecure:?}"
+    );
+}

@@ -716,3 +716,231 @@ async fn typed_codes_facts_and_the_freeze_reach_the_person_through_the_session()
         "a frozen person gets no request: {body}"
     );
 }
+
+#[tokio::test]
+async fn a_preview_shows_the_service_the_account_and_a_phrase_of_its_own_and_enrolls_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let (session, _events) = open_session(
+        dir.path(),
+        test_keychain(),
+        fast_streams(),
+        SessionConfig::default(),
+    );
+    let user = svc.user("preview@example.com").await;
+    let link = svc.link(user, &svc.base).await;
+    let preview = session
+        .preview_enrollment(&link.render(), None, InsecureServer::Refuse)
+        .await
+        .expect("a live link previews");
+    assert_eq!(preview.app.name, "Acme Bank");
+    assert_eq!(preview.account_name.as_deref(), Some("preview@example.com"));
+    assert_eq!(preview.host, link.host());
+    assert_eq!(preview.phrase, link.phrase(), "the phrase is the link's");
+    assert!(
+        !preview.insecure && !preview.bare_ip,
+        "loopback http is the demo: no warning"
+    );
+    assert!(
+        session.accounts().await.unwrap().is_empty(),
+        "a preview enrolls nothing"
+    );
+    // A pasted token with the service address previews the same, and hands back a whole link.
+    let by_token = session
+        .preview_enrollment(link.token.expose(), Some(&svc.base), InsecureServer::Refuse)
+        .await
+        .unwrap();
+    assert_eq!(by_token.phrase, preview.phrase);
+    session
+        .enroll(
+            &by_token.link,
+            None,
+            InsecureServer::Refuse,
+            "laptop",
+            "linux",
+        )
+        .await
+        .expect("the previewed link still enrolls");
+    let used = session
+        .preview_enrollment(&preview.link, None, InsecureServer::Refuse)
+        .await
+        .unwrap_err();
+    assert_eq!(used.kind(), ErrorKind::TokenInvalid, "{used}");
+    let long = session
+        .preview_enrollment(
+            &format!("{}{}", preview.link, "x".repeat(3000)),
+            None,
+            InsecureServer::Refuse,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(long.kind(), ErrorKind::InvalidLink, "{long}");
+    let insecure = session
+        .preview_enrollment(
+            "assent://enroll?server=http%3A%2F%2F192.0.2.1%3A9&token=abcdefghijklmnopqrstu",
+            None,
+            InsecureServer::Refuse,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        insecure.kind(),
+        ErrorKind::InsecureServer,
+        "plain http off this machine is refused before the token is sent: {insecure}"
+    );
+}
+
+#[tokio::test]
+async fn a_hostile_preview_is_cleaned_its_bad_logo_dropped_and_its_phrase_ignored() {
+    use assent_testkit::{Answer as Planned, HostileService, LogoAnswer, LogoServer};
+    let dir = tempfile::tempdir().unwrap();
+    let logos = LogoServer::start(vec![(
+        "/bomb.png",
+        LogoAnswer::Image("image/png", assent_testkit::dimension_bomb(20_000)),
+    )])
+    .await;
+    let hostile = HostileService::start(HostileService::branding(None)).await;
+    let (session, _events) = open_session(
+        dir.path(),
+        test_keychain(),
+        fast_streams(),
+        SessionConfig::default(),
+    );
+    let link = hostile.link();
+    let expected_phrase = assent_protocol::enroll::EnrollLink::parse(&link)
+        .unwrap()
+        .phrase();
+    let long_name = format!("Acme\u{202e}Bank{}", "e".repeat(500));
+    *hostile.script.preview.lock().unwrap() = Planned::Body(serde_json::json!({
+        "app": {
+            "id": "a1".repeat(12),
+            "name": long_name,
+            "accent_color": "red; background: url(x)",
+            "logos": [{"res": "default", "url": format!("{}/bomb.png", logos.base)}],
+        },
+        "account_name": format!("ana\u{1b}[2J@example.com{}", " ".repeat(40)),
+        "phrase": "acorn acorn acorn acorn acorn",
+        "enroll_phrase": "acorn acorn acorn acorn acorn",
+    }));
+    let preview = session
+        .preview_enrollment(&link, None, InsecureServer::Refuse)
+        .await
+        .unwrap();
+    assert_eq!(
+        preview.phrase, expected_phrase,
+        "the phrase is computed from the link, never taken from the service"
+    );
+    assert!(
+        preview.app.name.chars().count() <= assent_device::MAX_PREVIEW_APP_NAME_CHARS + 1
+            && preview.app.name.ends_with('…')
+            && !preview.app.name.contains('\u{202e}'),
+        "an over-long, bidi-laden name is cut and cleaned: {:?}",
+        preview.app.name
+    );
+    assert_eq!(
+        preview.account_name.as_deref(),
+        Some("ana[2J@example.com"),
+        "control characters and trailing spaces are dropped"
+    );
+    assert_eq!(
+        preview.app.accent_color, None,
+        "a colour that is not #rrggbb is dropped"
+    );
+    assert_eq!(preview.app.logo, None, "a dimension bomb is no logo");
+
+    for (what, planned, kind) in [
+        (
+            "an answer without an app name",
+            Planned::Body(serde_json::json!({"app": {"id": "x", "name": " \u{202e} "}})),
+            ErrorKind::ProtocolError,
+        ),
+        (
+            "an answer of 10 MB",
+            Planned::Huge {
+                bytes: 10 << 20,
+                declare_length: false,
+            },
+            ErrorKind::ProtocolError,
+        ),
+        (
+            "a redirect",
+            Planned::Redirect("http://127.0.0.1:9/device/v1/enroll/preview".into()),
+            ErrorKind::ProtocolError,
+        ),
+    ] {
+        *hostile.script.preview.lock().unwrap() = planned;
+        let refused = session
+            .preview_enrollment(&link, None, InsecureServer::Refuse)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind(), kind, "{what} is refused: {refused}");
+    }
+    assert!(hostile.devices().is_empty(), "nothing was enrolled");
+    assert!(session.accounts().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn retry_now_cuts_a_long_back_off_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    // Back-off of at least 30 s: without "Retry now" the stream would not be back for that long.
+    let patient = assent_device::StreamConfig {
+        initial_backoff: Duration::from_secs(60),
+        max_backoff: Duration::from_secs(60),
+        ..assent_device::StreamConfig::default()
+    };
+    let (session, mut events) = open_session(
+        dir.path(),
+        test_keychain(),
+        patient,
+        SessionConfig::default(),
+    );
+    let user = svc.user("retry@example.com").await;
+    let link = svc.link(user, &svc.base).await.render();
+    session
+        .enroll(&link, None, InsecureServer::Refuse, "laptop", "linux")
+        .await
+        .unwrap();
+    until(&mut events, "connected", Duration::from_secs(20), |e| {
+        link_is(e, |s| *s == LinkState::Connected)
+    })
+    .await;
+    let (addr, db, api_key) = (svc.addr, svc.db.clone(), svc.api_key.clone());
+    svc.stop().await;
+    until(
+        &mut events,
+        "waiting to reconnect",
+        Duration::from_secs(20),
+        |e| {
+            link_is(e, |s| {
+                matches!(
+                    s,
+                    LinkState::Reconnecting {
+                        next_try_at_ms: Some(_),
+                        ..
+                    }
+                )
+            })
+        },
+    )
+    .await;
+    let mut svc = crate::support::TestService::start_on(addr, &db).await;
+    svc.api_key = api_key;
+    session.reconnect_now(Some(uuid::Uuid::new_v4()));
+    session.reconnect_now(None);
+    until(
+        &mut events,
+        "connected again well before the 30 s back-off ends",
+        Duration::from_secs(20),
+        |e| link_is(e, |s| *s == LinkState::Connected),
+    )
+    .await;
+    let id = svc.request(user, "after the retry").await;
+    until(
+        &mut events,
+        "the request",
+        Duration::from_secs(20),
+        |e| matches!(e, SessionEvent::Arrived { request, .. } if request.id == id),
+    )
+    .await;
+}

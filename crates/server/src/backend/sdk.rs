@@ -51,6 +51,7 @@ pub async fn create_registration(
     Ok(ok(RegistrationCreated {
         registration_token: token,
         enroll_url: SecretString::new(link.render()),
+        enroll_phrase: link.phrase(),
         expires_at,
         success: true,
     }))

@@ -1,7 +1,9 @@
-//! `POST /device/v1/enroll`: redeem a registration token with a new device key.
+//! `POST /device/v1/enroll`: redeem a registration token with a new device key;
+//! `POST /device/v1/enroll/preview`: say what a token would enroll into, without redeeming it.
 
 use assent_protocol::enroll::{
-    EnrollmentRequest, EnrollmentResponse, MAX_DEVICE_NAME_CHARS, MAX_PLATFORM_CHARS,
+    EnrollPreviewRequest, EnrollPreviewResponse, EnrollmentRequest, EnrollmentResponse,
+    MAX_DEVICE_NAME_CHARS, MAX_PLATFORM_CHARS,
 };
 use assent_protocol::error::ErrorCode;
 use assent_protocol::request::{AppBranding, Logo, LogoResolution};
@@ -16,7 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::keys::secret_hash;
 use crate::sealed::SecretPurpose;
 use crate::state::AppState;
-use crate::store::{NewDevice, TokenRefusal};
+use crate::store::{App, NewDevice, TokenRefusal, account_name};
 
 fn check_label(value: &str, field: &'static str, max: usize) -> Result<String, ApiError> {
     let value = value.trim();
@@ -30,6 +32,65 @@ fn check_label(value: &str, field: &'static str, max: usize) -> Result<String, A
         );
     }
     Ok(value.to_owned())
+}
+
+/// The one answer for a token that cannot be used, whether unknown, used or expired: telling them
+/// apart would tell a guesser which tokens once existed.
+fn invalid_token() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidRegistrationToken,
+        "This enrollment link is invalid, already used or expired; ask for a new one.",
+    )
+}
+
+fn branding(app: App) -> AppBranding {
+    AppBranding {
+        id: app.id,
+        name: app.name,
+        accent_color: app.accent_color,
+        logos: app
+            .logo_url
+            .into_iter()
+            .map(|url| Logo {
+                res: LogoResolution::Default,
+                url,
+            })
+            .collect(),
+    }
+}
+
+/// Says which app and which person a registration token enrolls for, so the device can show it
+/// before the person agrees. Reads only: the token stays valid. Rate-limited per address like
+/// [`enroll`], since it too answers whether a token is live.
+pub async fn preview(
+    State(state): State<AppState>,
+    req: Request,
+) -> ApiResult<Json<EnrollPreviewResponse>> {
+    let (parts, body) = req.into_parts();
+    state
+        .rates
+        .check_source(call_source(&state, &parts), std::time::Instant::now())
+        .map_err(|wait| rate_limited(wait, "address"))?;
+    let body = read_call_body(&state, &parts.headers, body).await?;
+    let request: EnrollPreviewRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("The preview request is not valid: {e}.")))?;
+    let now = state.now();
+    let (app_id, user_id) = state
+        .store
+        .registration_owner(secret_hash(request.token.expose()), now)
+        .await?
+        .ok_or_else(invalid_token)?;
+    // A user deleted after the link was made: enrolling would be refused, so the preview is too.
+    let user = state
+        .store
+        .user(&app_id, user_id)
+        .await?
+        .ok_or_else(invalid_token)?;
+    let app = state.store.app(&app_id).await?.ok_or_else(invalid_token)?;
+    Ok(Json(EnrollPreviewResponse {
+        app: branding(app),
+        account_name: account_name(&user),
+    }))
 }
 
 /// Enrolls a device: checks the proof of possession, consumes the token and registers the key,
@@ -85,12 +146,7 @@ pub async fn enroll(
         .await?
     {
         Ok(enrollment) => enrollment,
-        Err(TokenRefusal::Invalid) => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidRegistrationToken,
-                "This enrollment link is invalid, already used or expired; ask for a new one.",
-            ));
-        }
+        Err(TokenRefusal::Invalid) => return Err(invalid_token()),
     };
     let (device, app) = (enrollment.device, enrollment.app);
     tracing::info!(device = %device.id, user = device.user_id, app = %app.id, "device enrolled");
@@ -98,19 +154,7 @@ pub async fn enroll(
         device_id: device.id,
         device_alias: device.alias,
         user_id: device.user_id,
-        app: AppBranding {
-            id: app.id,
-            name: app.name,
-            accent_color: app.accent_color,
-            logos: app
-                .logo_url
-                .into_iter()
-                .map(|url| Logo {
-                    res: LogoResolution::Default,
-                    url,
-                })
-                .collect(),
-        },
+        app: branding(app),
         service_public_key: state.service_key.public(),
         enrolled_at: device.created_at,
         code_seed,

@@ -137,6 +137,7 @@ impl FromRequest<AppState> for DeviceCall {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/device/v1/enroll", post(enroll::enroll))
+        .route("/device/v1/enroll/preview", post(enroll::preview))
         .route("/device/v1/stream", get(stream::stream))
         .route("/device/v1/requests", get(requests::pending))
         .route("/device/v1/requests/{id}", get(requests::details))

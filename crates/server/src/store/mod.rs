@@ -124,6 +124,13 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// The person a device is enrolled for, as the relying party registered them, for the device to
+/// show ("Approving signs ana@example.com in"): their e-mail; `None` when it gave none (a phone
+/// number alone is not shown: it is not how a person names their account).
+pub fn account_name(user: &User) -> Option<String> {
+    user.email.clone().filter(|email| !email.is_empty())
+}
+
 /// What `create_user` writes.
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -576,6 +583,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         expires_at: i64,
         now: i64,
     ) -> Result<(), StoreError>;
+    /// The app and user a registration token enrolls for, when it is unused and unexpired at
+    /// `now`; `None` otherwise (unknown, used and expired alike). Reads only: the token stays
+    /// valid.
+    async fn registration_owner(
+        &self,
+        token_hash: [u8; 32],
+        now: i64,
+    ) -> Result<Option<(String, u64)>, StoreError>;
     /// Consumes a registration token and enrolls a device, atomically, with the device's
     /// enrollment record signed by `notary` and appended to the approval log in the same
     /// transaction.

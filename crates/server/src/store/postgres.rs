@@ -484,6 +484,25 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn registration_owner(
+        &self,
+        token_hash: [u8; 32],
+        now: i64,
+    ) -> Result<Option<(String, u64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT app_id, user_id FROM registration_tokens WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(&token_hash[..])
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| -> Result<_, StoreError> {
+            let user_id: i64 = row.try_get("user_id")?;
+            Ok((row.try_get("app_id")?, to_u64(user_id)?))
+        })
+        .transpose()
+    }
+
     async fn enroll(
         &self,
         token_hash: [u8; 32],

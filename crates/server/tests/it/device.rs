@@ -1052,3 +1052,103 @@ async fn streams_that_flood_pings_and_never_read_are_closed() {
     }
     assert_eq!(svc.state.hub.connections(), 0);
 }
+
+/// Posts a preview for `token` and returns the status and the reply.
+async fn preview(base: &str, token: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/device/v1/enroll/preview"))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_preview_names_the_app_and_the_person_and_leaves_the_token_usable() {
+    let (svc, clock) = TestService::with_adjustable_clock().await;
+    let user = svc.backend.create_user("preview@example.com").await;
+    let (status, created) = svc
+        .backend
+        .post_json(
+            "/protected/json/sdk/registrations",
+            json!({ "authy_id": user }),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let link = assent_protocol::enroll::EnrollLink::parse(created["enroll_url"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        created["enroll_phrase"].as_str(),
+        Some(link.phrase().as_str()),
+        "the enroll-link answer carries the phrase of the link it gives"
+    );
+    let token = link.token.expose().to_owned();
+
+    for _ in 0..2 {
+        let (status, body) = preview(&svc.base, &token).await;
+        assert_eq!(status, 200, "a live token previews, repeatedly: {body}");
+        assert_eq!(body["app"]["name"], "Acme Bank", "{body}");
+        assert_eq!(body["account_name"], "preview@example.com", "{body}");
+        assert!(
+            body.get("phrase").is_none() && body.get("enroll_phrase").is_none(),
+            "the phrase is never the service's to say: {body}"
+        );
+    }
+    assert_eq!(svc.rows("devices").await, 0, "a preview enrolls nothing");
+    TestDevice::enroll(&svc.base, &token, "laptop").await;
+
+    let (status, used) = preview(&svc.base, &token).await;
+    assert_eq!(
+        (status, used["error_code"].as_str()),
+        (400, Some("60100")),
+        "a used token previews as enroll refuses it: {used}"
+    );
+    let (status, unknown) = preview(&svc.base, &"x".repeat(43)).await;
+    assert_eq!(
+        (status, unknown["error_code"].as_str()),
+        (400, Some("60100"))
+    );
+    assert_eq!(
+        unknown["message"], used["message"],
+        "unknown and used tokens read the same"
+    );
+    let (status, long) = preview(&svc.base, &"x".repeat(5000)).await;
+    assert_eq!(
+        (status, long["error_code"].as_str()),
+        (400, Some("60100")),
+        "an over-long token is just not a token: {long}"
+    );
+    let (status, malformed) = {
+        let response = reqwest::Client::new()
+            .post(format!("{}/device/v1/enroll/preview", svc.base))
+            .body(r#"{"token": "abcdefghijklmnopqrstu", "extra": 1}"#)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(
+        (status, malformed["error_code"].as_str()),
+        (400, Some("60002")),
+        "a preview with fields it never has is refused: {malformed}"
+    );
+
+    let expiring = svc.backend.registration(user).await;
+    assert_eq!(preview(&svc.base, &expiring).await.0, 200);
+    clock.advance(svc.state.config.registration_ttl_secs + 1);
+    let (status, expired) = preview(&svc.base, &expiring).await;
+    assert_eq!(
+        (status, expired["message"].as_str()),
+        (400, used["message"].as_str()),
+        "an expired token reads as a used one: {expired}"
+    );
+    assert_eq!(
+        svc.rows("devices").await,
+        1,
+        "only the one enrollment wrote a device"
+    );
+}

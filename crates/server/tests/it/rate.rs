@@ -79,3 +79,33 @@ async fn one_address_flooding_enrollment_gets_429() {
         "the third call in a burst of two is refused"
     );
 }
+
+#[tokio::test]
+async fn previews_share_the_enrollment_budget_of_an_address() {
+    let svc = TestService::start_with(Options {
+        configure: Some(Box::new(|c| {
+            c.connections.per_source = Some(Rate {
+                per_second: 0.5,
+                burst: 2.0,
+            });
+        })),
+        ..Options::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let mut codes = Vec::new();
+    for path in ["enroll/preview", "enroll", "enroll/preview"] {
+        let response = http
+            .post(format!("{}/device/v1/{path}", svc.base))
+            .json(&json!({"token": "abcdefghijklmnopqrstu"}))
+            .send()
+            .await
+            .unwrap();
+        codes.push(response.status().as_u16());
+    }
+    assert_eq!(
+        codes,
+        vec![400, 400, 429],
+        "guessing tokens by preview is limited like guessing them by enrollment"
+    );
+}

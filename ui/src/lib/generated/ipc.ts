@@ -296,6 +296,43 @@ server: string,
  */
 insecure: boolean, };
 
+export type EnrollPreview = { 
+/**
+ * The link (the UI passes it back to enroll once the person agrees; it is not shown: it
+ * holds the token).
+ */
+link: string, 
+/**
+ * The service's host, with its port when it is not the default, exactly as parsed.
+ */
+host: string, 
+/**
+ * The whole service address, as parsed.
+ */
+server: string, 
+/**
+ * Plain `http` off this machine: enrolling needs the person to accept a warning.
+ */
+insecure: boolean, 
+/**
+ * The host is an IP address that is not loopback: worth a warning (a relying party's service
+ * has a name).
+ */
+bare_ip: boolean, 
+/**
+ * The relying party, as the service's preview answer names it (cleaned; checked logo).
+ */
+app: BrandingView, 
+/**
+ * Who the requests will be for, as the relying party registered them; `None` when the
+ * service did not say.
+ */
+account_name: string | null, 
+/**
+ * The enrollment phrase, computed here from the link, never taken from the service.
+ */
+phrase: string, };
+
 export type Settings = { 
 /**
  * No notification is shown for new requests (they still appear in the window).
