@@ -137,6 +137,9 @@ fn approval(
         number_matching: None,
         user_verification: None,
         facts: None,
+        kind: None,
+        action_label: None,
+        people: Vec::new(),
         approvers: vec![user],
         quorum: 1,
     };

@@ -263,6 +263,9 @@ fn default_details(shared: &Shared, id: Uuid) -> RequestDetails {
         quorum: 1,
         user_verification: None,
         facts: None,
+        kind: None,
+        action_label: None,
+        people: vec![],
     }
 }
 
