@@ -326,6 +326,7 @@ async fn enroll(State(shared): State<Arc<Shared>>) -> Response {
             service_public_key: PublicKey::from_signing_key(&shared.key),
             enrolled_at: 1_764_000_000,
             code_seed: assent_protocol::totp::CodeSeed::generate(),
+            account_name: None,
         })
         .into_response()
     };
@@ -353,6 +354,7 @@ async fn details(State(shared): State<Arc<Shared>>, Path(id): Path<Uuid>) -> Res
         axum::Json(DeviceRequest {
             request: Signed::sign(&details, &shared.key).unwrap(),
             status: RequestStatus::Pending,
+            answers: vec![],
         })
         .into_response()
     })

@@ -93,6 +93,13 @@ pub async fn enroll(
         }
     };
     let (device, app) = (enrollment.device, enrollment.app);
+    // Shown beside the account on the device: the person as the relying party registered them.
+    let account_name = state
+        .store
+        .user(&app.id, device.user_id)
+        .await?
+        .and_then(|user| user.email)
+        .filter(|name| assent_protocol::request::check_person_name(device.user_id, name).is_ok());
     tracing::info!(device = %device.id, user = device.user_id, app = %app.id, "device enrolled");
     Ok(Json(EnrollmentResponse {
         device_id: device.id,
@@ -114,5 +121,6 @@ pub async fn enroll(
         service_public_key: state.service_key.public(),
         enrolled_at: device.created_at,
         code_seed,
+        account_name,
     }))
 }
