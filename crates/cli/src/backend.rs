@@ -201,6 +201,9 @@ pub enum UserCommand {
         /// Country calling code (1, 44, 351, ...).
         #[arg(long)]
         country_code: Option<String>,
+        /// The person's display name, shown on their approvers' devices (else the e-mail).
+        #[arg(long)]
+        name: Option<String>,
         /// Print `{"id": N}`.
         #[arg(long)]
         json: bool,
@@ -231,6 +234,7 @@ pub async fn user(connection: &Connection, command: UserCommand) -> anyhow::Resu
             email,
             phone,
             country_code,
+            name,
             json,
         } => {
             if email.is_none() && phone.is_none() {
@@ -241,6 +245,7 @@ pub async fn user(connection: &Connection, command: UserCommand) -> anyhow::Resu
                     email,
                     cellphone: phone,
                     country_code,
+                    name,
                 })
                 .await?;
             if json {

@@ -23,6 +23,10 @@ pub struct NewUserFields {
     /// Country calling code ("1", "351").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country_code: Option<String>,
+    /// The person's display name (an Assent extension): what devices show for them, signed into
+    /// requests. Without it, devices show the e-mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// `POST /protected/json/users/new`.

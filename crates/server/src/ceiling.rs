@@ -225,6 +225,7 @@ async fn person(
                 )),
                 cellphone: None,
                 country_code: None,
+                name: None,
             },
             now,
         )

@@ -14,7 +14,7 @@ use assent_protocol::request::{
     AppBranding, DetailField, Logo, LogoResolution, MAX_ACTION_LABEL_CHARS, MAX_TYPED_DIGITS,
     MIN_TYPED_DIGITS, NumberMatching, PersonName, REQUEST_DETAILS_VERSION, RequestDetails,
     RequestFacts, RequestKind, RequestStatus, RequesterContext, TypedCode, UserVerification,
-    check_action_label, check_person_name,
+    check_action_label,
 };
 use axum::Json;
 use axum::extract::State;
@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::users::{MAX_USER_ID, user_id_from_path, user_not_found};
+use super::users::{MAX_USER_ID, person_name, user_id_from_path, user_not_found};
 use super::{BackendCall, ok};
 use crate::clock::rfc3339;
 use crate::config::Limits;
@@ -32,9 +32,7 @@ use crate::defences::Guard;
 use crate::error::{ApiError, ApiResult};
 use crate::segment::Segment;
 use crate::state::AppState;
-use crate::store::{
-    App, CreateRefusal, DecisionRecord, NewRequest, StoredReceipt, StoredRequest, User,
-};
+use crate::store::{App, CreateRefusal, DecisionRecord, NewRequest, StoredReceipt, StoredRequest};
 use assent_protocol::params::{Params, as_unsigned, scalar_string};
 
 fn param(field: &'static str, message: impl Into<String>) -> ApiError {
@@ -214,18 +212,6 @@ fn parse_kind_and_label(p: &Params) -> Result<(Option<RequestKind>, Option<Strin
         }
     };
     Ok((kind, label))
-}
-
-/// The name a request shows for `user`: as the relying party registered them (their e-mail; a
-/// person registered with a phone number only has none, so the device never shows a number for
-/// them). A name the device would refuse is left out rather than failing the request.
-fn person_name(user: &User) -> Option<PersonName> {
-    let name = user.email.clone()?;
-    check_person_name(user.id, &name).ok()?;
-    Some(PersonName {
-        user_id: user.id,
-        name,
-    })
 }
 
 /// A number for the person to pick and three choices, shuffled, that include it.

@@ -98,8 +98,9 @@ pub async fn enroll(
         .store
         .user(&app.id, device.user_id)
         .await?
-        .and_then(|user| user.email)
-        .filter(|name| assent_protocol::request::check_person_name(device.user_id, name).is_ok());
+        .as_ref()
+        .and_then(crate::backend::users::person_name)
+        .map(|person| person.name);
     tracing::info!(device = %device.id, user = device.user_id, app = %app.id, "device enrolled");
     Ok(Json(EnrollmentResponse {
         device_id: device.id,

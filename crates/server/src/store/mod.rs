@@ -122,6 +122,8 @@ pub struct User {
     pub country_code: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// The display name the relying party gave (`user[name]`), if any.
+    pub name: Option<String>,
 }
 
 /// What `create_user` writes.
@@ -135,6 +137,9 @@ pub struct NewUser {
     pub cellphone: Option<String>,
     /// Country calling code, digits only.
     pub country_code: Option<String>,
+    /// Display name (checked plain text). Kept only when the person is new: creating an
+    /// existing person again changes nothing.
+    pub name: Option<String>,
 }
 
 /// An enrolled device.

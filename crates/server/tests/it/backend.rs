@@ -1472,12 +1472,28 @@ async fn a_request_signs_the_names_of_its_people_as_registered() {
     assert_eq!(status, 200, "{body}");
     let cy = body["user"]["id"].as_u64().unwrap();
     let _cy_device = svc.enroll(cy).await;
+    // A display name (`user[name]`) is preferred to the e-mail.
+    let (status, body) = svc
+        .backend
+        .post_json(
+            "/protected/json/users/new",
+            json!({"user": {"email": "dee@acme.example", "name": "  Dee Costa "}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let dee = body["user"]["id"].as_u64().unwrap();
+    let dee_device = svc.enroll(dee).await;
+    assert_eq!(
+        dee_device.enrollment.account_name.as_deref(),
+        Some("Dee Costa"),
+        "the enrollment answer names the account by its display name"
+    );
 
     let (id, _) = svc
         .backend
         .request(
             bo,
-            json!({"message": "Wire?", "approvers": [ana, cy], "quorum": 2}),
+            json!({"message": "Wire?", "approvers": [ana, cy, dee], "quorum": 2}),
         )
         .await;
     let (details, raw) = bo_device.details(id).await;
@@ -1487,9 +1503,14 @@ async fn a_request_signs_the_names_of_its_people_as_registered() {
         .iter()
         .map(|p| (p.user_id, p.name.as_str()))
         .collect();
+    let mut want = vec![
+        (ana, "ana@acme.example"),
+        (bo, "bo@acme.example"),
+        (dee, "Dee Costa"),
+    ];
+    want.sort_unstable();
     assert_eq!(
-        people,
-        vec![(ana, "ana@acme.example"), (bo, "bo@acme.example")],
+        people, want,
         "the initiator and approvers are named by e-mail, ascending; a phone-only person is left out"
     );
     assert!(
@@ -1498,4 +1519,45 @@ async fn a_request_signs_the_names_of_its_people_as_registered() {
     );
     assert_eq!(details.message.name_of(cy), None);
     assert_eq!(details.message.check_people_and_label(), Ok(()));
+}
+
+#[tokio::test]
+async fn a_display_name_is_bounded_plain_text_and_a_bad_one_writes_nothing() {
+    let svc = TestService::start().await;
+    let before = svc.rows("users").await;
+    for (what, name) in [
+        ("over 100 characters", "n".repeat(101)),
+        ("a bidi override", "Ana \u{202E}amiL".to_owned()),
+        ("an escape sequence", "Ana\u{1b}[2J".to_owned()),
+        ("a zero-width space", "Ana\u{200B}Lima".to_owned()),
+    ] {
+        let (status, body) = svc
+            .backend
+            .post_json(
+                "/protected/json/users/new",
+                json!({"user": {"email": "ana@acme.example", "name": name}}),
+            )
+            .await;
+        assert_eq!(
+            (status.as_u16(), body["error_code"].as_str()),
+            (400, Some("60027")),
+            "a name with {what} must be refused as an invalid user: {body}"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("name"),
+            "{body}"
+        );
+    }
+    assert_eq!(svc.rows("users").await, before, "nothing written");
+    let (status, body) = svc
+        .backend
+        .post_form(
+            "/protected/json/users/new",
+            "user%5Bemail%5D=ana%40acme.example&user%5Bname%5D=Ana%20Lima",
+        )
+        .await;
+    assert_eq!(status, 200, "the form spelling user[name] works: {body}");
 }
