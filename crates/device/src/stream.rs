@@ -89,6 +89,14 @@ pub enum PushEvent {
         /// Its final status, when known.
         status: Option<RequestStatus>,
     },
+    /// An approver answered a request that still waits on others: fetch it again to show who
+    /// answered what (any id; one this device does not show is for the caller to ignore).
+    RequestAnswered {
+        /// The account.
+        account: Uuid,
+        /// The request id.
+        id: Uuid,
+    },
     /// The service revoked this device, with a notice that verified against the account's
     /// pinned key. The stream has stopped.
     Revoked {
@@ -277,8 +285,16 @@ impl Tracked {
                 status,
             });
             self.promote(account, events);
-        } else {
-            self.waiting.retain(|w| *w != id);
+        } else if let Some(at) = self.waiting.iter().position(|w| *w == id) {
+            self.waiting.remove(at);
+        } else if status.is_some() {
+            // Not tracked: a request this person answered that left the service's list while
+            // it waited on others (a reconnect's `pending`). The caller may still show it.
+            events.push(PushEvent::RequestResolved {
+                account,
+                id,
+                status,
+            });
         }
     }
 
@@ -598,6 +614,12 @@ async fn run_connection(
                 status,
             } => {
                 tracked.resolve(id, request, Some(status), &mut events);
+            }
+            StreamMessage::Answered { id: request } => {
+                events.push(PushEvent::RequestAnswered {
+                    account: id,
+                    id: request,
+                });
             }
             StreamMessage::Revoked { notice } => match RevocationProof::verify(account, &notice) {
                 Ok(proof) => return Ended::Revoked(proof),
