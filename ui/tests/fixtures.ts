@@ -7,6 +7,36 @@ const ACME_LOGO = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAGAAAABgCAYAAAD
 
 export const now = () => Math.floor(Date.now() / 1000);
 
+// --- card-data (issue 15): what the service signs and the device stores for the approval card.
+// Spread into the fixtures below; tests override them per case.
+const cardDataAccount = {
+  account_name: "Ana Lima",
+  host: "auth.acme.example",
+} satisfies Pick<AccountView, "account_name" | "host">;
+const cardDataRequest = {
+  kind: "sign_in",
+  action_label: null,
+  account_name: "Ana Lima",
+  server_host: "auth.acme.example",
+  approver_states: [],
+  my_answer: null,
+  is_initiator: true,
+} satisfies Pick<
+  RequestView,
+  "kind" | "action_label" | "account_name" | "server_host" | "approver_states" | "my_answer" | "is_initiator"
+>;
+/** A wire transfer that Bo asked for and Ana (this device) must also approve. */
+const cardDataWire = {
+  kind: "action",
+  action_label: "Release $12,500",
+  approver_states: [
+    { name: "Bo Reis", state: "approved", is_me: false, is_initiator: true },
+    { name: "Ana Lima", state: "waiting", is_me: true, is_initiator: false },
+  ],
+  is_initiator: false,
+} satisfies Partial<RequestView>;
+// --- end card-data
+
 export const account: AccountView = {
   id: "acc-1",
   app: { name: "Acme Bank", accent_color: "#0b5fff", logo: ACME_LOGO },
@@ -15,6 +45,7 @@ export const account: AccountView = {
   device_name: "ana-laptop (desktop)",
   enrolled_at: 1_764_000_000,
   revoked: false,
+  ...cardDataAccount,
 };
 
 export const otherAccount: AccountView = {
@@ -25,6 +56,8 @@ export const otherAccount: AccountView = {
   device_name: "ana-laptop (desktop)",
   enrolled_at: 1_764_000_100,
   revoked: false,
+  ...cardDataAccount,
+  host: "id.northwind.example",
 };
 
 export function login(overrides: Partial<RequestView> = {}): RequestView {
@@ -45,6 +78,7 @@ export function login(overrides: Partial<RequestView> = {}): RequestView {
     quorum: 1,
     approvers: 1,
     verification_required: false,
+    ...cardDataRequest,
     ...overrides,
   };
 }
@@ -63,6 +97,7 @@ export function wire(overrides: Partial<RequestView> = {}): RequestView {
     approvers: 2,
     created_at: now() - 2,
     expires_at: now() + 600,
+    ...cardDataWire,
     ...overrides,
   });
 }

@@ -30,6 +30,8 @@ const sampleAccount: AccountView = {
   device_name: "laptop",
   enrolled_at: 0,
   revoked: false,
+  account_name: "ana@acme.example",
+  host: "auth.acme.example",
 };
 
 const idleUpdate = { current_version: "0.1.0", state: { state: "idle" as const }, last_checked_at: null, error: null };
