@@ -10,13 +10,13 @@ export const now = () => Math.floor(Date.now() / 1000);
 // --- card-data (issue 15): what the service signs and the device stores for the approval card.
 // Spread into the fixtures below; tests override them per case.
 const cardDataAccount = {
-  account_name: "Ana Lima",
+  account_name: "Ana Ferreira",
   host: "auth.acme.example",
 } satisfies Pick<AccountView, "account_name" | "host">;
 const cardDataRequest = {
   kind: "sign_in",
   action_label: null,
-  account_name: "Ana Lima",
+  account_name: "Ana Ferreira",
   server_host: "auth.acme.example",
   approver_states: [],
   my_answer: null,
@@ -30,8 +30,8 @@ const cardDataWire = {
   kind: "action",
   action_label: "Release $12,500",
   approver_states: [
-    { name: "Bo Reis", state: "approved", is_me: false, is_initiator: true },
-    { name: "Ana Lima", state: "waiting", is_me: true, is_initiator: false },
+    { name: "Bo Lindqvist", state: "approved", is_me: false, is_initiator: true },
+    { name: "Ana Ferreira", state: "waiting", is_me: true, is_initiator: false },
   ],
   is_initiator: false,
 } satisfies Partial<RequestView>;

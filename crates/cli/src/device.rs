@@ -208,7 +208,7 @@ pub fn request_json(request: &ShownRequest) -> Value {
     })
 }
 
-/// One line of approver states for a terminal: "Bo Reis (asked): approved, you: waiting".
+/// One line of approver states for a terminal: "Bo Lindqvist (asked): approved, you: waiting".
 fn approver_line(states: &[ApproverView]) -> String {
     states
         .iter()

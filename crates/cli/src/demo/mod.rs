@@ -255,14 +255,14 @@ async fn demo(running: &mut Running, mode: Mode, screen: Screen) -> anyhow::Resu
     let ana = backend
         .add_user(NewUserFields {
             email: Some("ana@acme.example".into()),
-            name: Some("Ana Lima".into()),
+            name: Some("Ana Ferreira".into()),
             ..NewUserFields::default()
         })
         .await?;
     let bo = backend
         .add_user(NewUserFields {
             email: Some("bo@acme.example".into()),
-            name: Some("Bo Reis".into()),
+            name: Some("Bo Lindqvist".into()),
             ..NewUserFields::default()
         })
         .await?;

@@ -1100,7 +1100,7 @@ fn pending_shows_the_kind_the_label_and_each_approvers_state() {
             "--email",
             "bo@acme.example",
             "--name",
-            "Bo Reis",
+            "Bo Lindqvist",
             "--json",
         ])
         .ok()
@@ -1121,7 +1121,7 @@ fn pending_shows_the_kind_the_label_and_each_approvers_state() {
         ])
         .ok();
     let accounts = bo_device.run(&["list", "--json"]).ok().json();
-    assert_eq!(accounts[0]["account_name"], "Bo Reis");
+    assert_eq!(accounts[0]["account_name"], "Bo Lindqvist");
 
     let bad = svc.assent(&[
         "request",
@@ -1187,7 +1187,7 @@ fn pending_shows_the_kind_the_label_and_each_approvers_state() {
     assert_eq!(
         request["approver_states"],
         serde_json::json!([
-            {"name": "Bo Reis", "state": "approved", "is_me": false, "is_initiator": true},
+            {"name": "Bo Lindqvist", "state": "approved", "is_me": false, "is_initiator": true},
             {"name": "ana@acme.example", "state": "waiting", "is_me": true, "is_initiator": false},
         ]),
         "Bo asked and approved; Ana (this device) waits"
@@ -1195,7 +1195,7 @@ fn pending_shows_the_kind_the_label_and_each_approvers_state() {
     let text = ana_device.run(&["pending"]).ok().stdout;
     assert!(text.contains("action: Release $12,500"), "{text}");
     assert!(
-        text.contains("approvers: Bo Reis (asked): approved, you: waiting"),
+        text.contains("approvers: Bo Lindqvist (asked): approved, you: waiting"),
         "{text}"
     );
     assert!(text.contains("for ana@acme.example"), "{text}");
