@@ -728,6 +728,44 @@ mod tests {
     }
 
     #[test]
+    fn a_resolution_of_a_request_no_longer_tracked_still_reaches_the_caller() {
+        // A request this person answered leaves the service's list while it waits on others; a
+        // reconnect's `pending` stops tracking it, and its later `resolved` must still be told.
+        let account = Uuid::nil();
+        let (answered, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut tracked = Tracked::default();
+        let mut events = Vec::new();
+        tracked.sync(account, &[answered, other], &mut events);
+        let mut events = Vec::new();
+        tracked.sync(account, &[other], &mut events);
+        assert_eq!(
+            events,
+            vec![PushEvent::RequestResolved {
+                account,
+                id: answered,
+                status: None
+            }]
+        );
+        let mut events = Vec::new();
+        tracked.resolve(
+            account,
+            answered,
+            Some(RequestStatus::Approved),
+            &mut events,
+        );
+        assert_eq!(
+            events,
+            vec![PushEvent::RequestResolved {
+                account,
+                id: answered,
+                status: Some(RequestStatus::Approved)
+            }],
+            "the final status is passed on for the caller to apply or ignore"
+        );
+        assert_eq!(tracked.shown.len(), 1, "nothing is tracked again");
+    }
+
+    #[test]
     fn backoff_doubles_with_jitter_and_caps() {
         let mut rng = rand::thread_rng();
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
