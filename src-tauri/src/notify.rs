@@ -111,6 +111,13 @@ mod tests {
             quorum: 1,
             approvers: 1,
             verification_required: false,
+            kind: None,
+            action_label: None,
+            account_name: None,
+            server_host: "bank.example".into(),
+            approver_states: vec![],
+            my_answer: None,
+            is_initiator: true,
         }
     }
 

@@ -60,6 +60,11 @@ async fn acme_bank_flows_in_a_real_browser() {
     let id = pending_id(&ana);
     let shown = ana.run(&["show", &id, "--json"]).ok().json();
     assert_eq!(shown["message"], "Sign in to Acme Bank?");
+    assert_eq!(shown["kind"], "sign_in", "the bank says it is a sign-in");
+    assert_eq!(
+        shown["account_name"], "Ana Ferreira",
+        "named as the bank registered her"
+    );
     assert_eq!(
         shown["details"][0],
         json!({"label": "Username", "value": "ana"})
@@ -163,7 +168,22 @@ async fn acme_bank_flows_in_a_real_browser() {
     let flow = wire_url.rsplit('/').next().unwrap().to_owned();
     browser.shot("08-wire-waiting").await;
     let wire = pending_id(&ana);
+    let shown = ana.run(&["show", &wire, "--json"]).ok().json();
+    assert_eq!(
+        (shown["kind"].as_str(), shown["action_label"].as_str()),
+        (Some("action"), Some("Release $12,500")),
+        "the wire is an action with the Approve button's words: {shown}"
+    );
     ana.run(&["approve", &wire, "--code", &code]).ok();
+    let seen_by_bo = bo.run(&["show", &wire, "--json"]).ok().json();
+    assert_eq!(
+        seen_by_bo["approver_states"],
+        json!([
+            {"name": "Ana Ferreira", "state": "approved", "is_me": false, "is_initiator": true},
+            {"name": "Bo Lindqvist", "state": "waiting", "is_me": true, "is_initiator": false},
+        ]),
+        "the second approver sees who asked and that she approved"
+    );
     browser
         .wait_for("[data-approver='Ana Ferreira']", "approved")
         .await;

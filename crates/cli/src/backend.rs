@@ -11,7 +11,9 @@ use assent_protocol::backend::{
     NewUser, NewUserFields, RegistrationCreated, UserCreated, UserStatusResponse,
 };
 use assent_protocol::error::ErrorBody;
-use assent_protocol::request::{Logo, LogoResolution, RequestStatus, RequesterContext};
+use assent_protocol::request::{
+    Logo, LogoResolution, RequestKind, RequestStatus, RequesterContext,
+};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -201,6 +203,9 @@ pub enum UserCommand {
         /// Country calling code (1, 44, 351, ...).
         #[arg(long)]
         country_code: Option<String>,
+        /// The person's display name, shown on their approvers' devices (else the e-mail).
+        #[arg(long)]
+        name: Option<String>,
         /// Print `{"id": N}`.
         #[arg(long)]
         json: bool,
@@ -231,6 +236,7 @@ pub async fn user(connection: &Connection, command: UserCommand) -> anyhow::Resu
             email,
             phone,
             country_code,
+            name,
             json,
         } => {
             if email.is_none() && phone.is_none() {
@@ -241,6 +247,7 @@ pub async fn user(connection: &Connection, command: UserCommand) -> anyhow::Resu
                     email,
                     cellphone: phone,
                     country_code,
+                    name,
                 })
                 .await?;
             if json {
@@ -411,6 +418,13 @@ pub struct SendArgs {
     /// Send even while another request from this app waits for the person.
     #[arg(long)]
     allow_concurrent: bool,
+    /// What the request is for: `sign_in` (lives 300 s unless --expires says otherwise) or
+    /// `action`.
+    #[arg(long, value_parser = parse_kind)]
+    kind: Option<RequestKind>,
+    /// The action's short name, put on the Approve button (at most 32 characters).
+    #[arg(long)]
+    action_label: Option<String>,
     /// Requester IP shown to the approver.
     #[arg(long)]
     requester_ip: Option<String>,
@@ -426,6 +440,10 @@ pub struct SendArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_kind(text: &str) -> Result<RequestKind, String> {
+    RequestKind::parse(text).ok_or_else(|| format!("{text:?} is not a kind: use sign_in or action"))
 }
 
 fn key_values(pairs: &[String], flag: &str) -> anyhow::Result<Map<String, Value>> {
@@ -543,6 +561,8 @@ pub async fn request(connection: &Connection, command: RequestCommand) -> anyhow
                 user_verification: args.require_verification.then(|| "required".to_owned()),
                 allow_concurrent: args.allow_concurrent,
                 requester: (!requester.is_empty()).then_some(requester),
+                kind: args.kind,
+                action_label: args.action_label,
             };
             let created = client.send_request(args.user, &body).await?;
             let uuid = created.approval_request.uuid;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use assent_device::view::{
-    AccountView, ConnectionView, FactsView, LinkState, SessionEvent, shown_text,
+    AccountView, ApproverState, ApproverView, ConnectionView, FactsView, LinkState, RequestView,
+    SessionEvent, shown_text,
 };
 
 use crate::link::{describe_link, now_ms};
@@ -18,6 +19,7 @@ use assent_device::{
     parse_enrollment, preview_enrollment,
 };
 use assent_protocol::decision::DenyReason;
+use assent_protocol::request::RequestKind;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -187,6 +189,8 @@ fn account_json(account: &Account) -> Value {
         "device_name": account.device_name,
         "enrolled_at": account.enrolled_at,
         "revoked": account.revoked_at.is_some(),
+        "account_name": account.account_name.as_deref().map(shown_text),
+        "host": account.host(),
     })
 }
 
@@ -210,14 +214,59 @@ pub fn request_json(request: &ShownRequest) -> Value {
         "facts": FactsView::new(request).map(|f| json!({"requests_last_hour": f.requests_last_hour, "network": f.network})),
         "approvers": d.approvers,
         "quorum": d.quorum,
+        "kind": d.kind,
+        "action_label": text(&d.action_label),
+        "account_name": text(&request.account_name),
+        "server_host": request.server_host,
+        "approver_states": RequestView::new(request, None).approver_states,
+        "my_answer": request.my_answer(),
+        "is_initiator": d.user_id == request.person,
     })
+}
+
+/// One line of approver states for a terminal: "Bo Lindqvist (asked): approved, you: waiting".
+fn approver_line(states: &[ApproverView]) -> String {
+    states
+        .iter()
+        .map(|a| {
+            let who = if a.is_me {
+                "you".to_owned()
+            } else {
+                a.name.clone()
+            };
+            let asked = if a.is_initiator { " (asked)" } else { "" };
+            let state = match a.state {
+                ApproverState::Waiting => "waiting",
+                ApproverState::Approved => "approved",
+                ApproverState::Denied => "denied",
+            };
+            format!("{who}{asked}: {state}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Prints a request for a terminal: every piece of relying-party text stripped of control,
 /// bidirectional and line-separator characters (an escape sequence must not rewrite the screen).
 fn print_request(request: &ShownRequest) {
     let d = &request.details;
-    println!("{}  {}", d.id, shown_text(&d.app.name));
+    let account = request
+        .account_name
+        .as_deref()
+        .map(|name| format!(" for {}", shown_text(name)))
+        .unwrap_or_default();
+    println!(
+        "{}  {} ({}){account}",
+        d.id,
+        shown_text(&d.app.name),
+        request.server_host
+    );
+    match (d.kind, &d.action_label) {
+        (_, Some(label)) => println!("  action: {}", shown_text(label)),
+        (Some(RequestKind::SignIn), None) => println!("  sign-in"),
+        (Some(RequestKind::Action), None) => println!("  action"),
+        (None, None) => {}
+    }
     println!("  {}", shown_text(&d.message));
     for field in &d.details {
         println!(
@@ -266,6 +315,13 @@ fn print_request(request: &ShownRequest) {
     }
     if d.quorum > 1 {
         println!("  needs {} of {} approvers", d.quorum, d.approvers.len());
+    }
+    let states = RequestView::new(request, None).approver_states;
+    if !states.is_empty() {
+        println!("  approvers: {}", approver_line(&states));
+    }
+    if request.my_answer().is_some() {
+        println!("  you answered; waiting on the others");
     }
 }
 

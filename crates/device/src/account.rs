@@ -40,12 +40,28 @@ pub struct Account {
     /// Unix seconds, once revoked (the key is then deleted).
     #[serde(default)]
     pub revoked_at: Option<i64>,
+    /// The person as the relying party registered them (display name or e-mail), from the
+    /// enrollment answer. `None` for accounts enrolled before services sent it (files written
+    /// then have no such field) and for a person registered with a phone number only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
 }
 
 impl Account {
     /// False once revoked.
     pub fn is_active(&self) -> bool {
         self.revoked_at.is_none()
+    }
+
+    /// The host this account was enrolled with, with its port when not the scheme's default
+    /// ("bank.example", "127.0.0.1:8443"): what the device itself verified, never what a
+    /// request says.
+    pub fn host(&self) -> String {
+        let host = self.server.host_str().unwrap_or_default();
+        match self.server.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
     }
 }
 
@@ -389,7 +405,41 @@ mod tests {
             ),
             enrolled_at: 1,
             revoked_at: None,
+            account_name: None,
         }
+    }
+
+    #[test]
+    fn accounts_stored_before_account_names_still_load_and_a_name_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path().join("d")).unwrap();
+        let mut named = account(2);
+        named.account_name = Some("Ana Lima".into());
+        data.save_accounts(&[account(1), named.clone()]).unwrap();
+        let text = fs::read_to_string(data.root().join("accounts.json")).unwrap();
+        assert_eq!(
+            text.matches("account_name").count(),
+            1,
+            "an account without a name is written as before (no field): {text}"
+        );
+        assert_eq!(data.accounts().unwrap(), vec![account(1), named]);
+        // A file written by a version without the field.
+        let old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut old = old;
+        for a in old["accounts"].as_array_mut().unwrap() {
+            a.as_object_mut().unwrap().remove("account_name");
+        }
+        fs::write(data.root().join("accounts.json"), old.to_string()).unwrap();
+        let loaded = data.accounts().unwrap();
+        assert_eq!(
+            loaded
+                .iter()
+                .map(|a| a.account_name.clone())
+                .collect::<Vec<_>>(),
+            vec![None, None],
+            "older accounts load with no name"
+        );
+        assert_eq!(account(1).host(), "127.0.0.1:1");
     }
 
     #[test]

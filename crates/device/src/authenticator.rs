@@ -11,7 +11,7 @@ use assent_protocol::enroll::{
     parse_server_url,
 };
 use assent_protocol::error::ErrorCode;
-use assent_protocol::request::{RequestDetails, RequestStatus, UserVerification};
+use assent_protocol::request::{RecordedAnswer, RequestDetails, RequestStatus, UserVerification};
 use assent_protocol::secret::SecretString;
 use assent_protocol::signed::Signed;
 use uuid::Uuid;
@@ -43,6 +43,38 @@ pub struct ShownRequest {
     /// The device that fetched it (this device, for its account): what the service's
     /// same-network fact is read against.
     pub device_id: Uuid,
+    /// The account's person (one of the approvers).
+    pub person: u64,
+    /// The account's name for its person ([`Account::account_name`]), never from the request.
+    pub account_name: Option<String>,
+    /// The host the account was enrolled with ([`Account::host`]), never from the request.
+    pub server_host: String,
+    /// The approvers' answers so far, as the service reported them with the request. Not
+    /// signed (like `status`): only for showing who answered a request still waiting; names
+    /// outside the approvers are dropped.
+    pub answers: Vec<RecordedAnswer>,
+}
+
+impl ShownRequest {
+    /// This account's person's answer so far, as the service recorded it.
+    pub fn my_answer(&self) -> Option<Outcome> {
+        self.answers
+            .iter()
+            .find(|a| a.user_id == self.person)
+            .map(|a| a.outcome)
+    }
+
+    /// Records this person's answer locally (after the service accepted it), replacing any
+    /// earlier one.
+    pub fn record_my_answer(&mut self, outcome: Outcome) {
+        let person = self.person;
+        self.answers.retain(|a| a.user_id != person);
+        self.answers.push(RecordedAnswer {
+            user_id: person,
+            outcome,
+        });
+        self.answers.sort_by_key(|a| a.user_id);
+    }
 }
 
 /// What the person answers a number-matching request with. Only the initiator answers with one
@@ -382,6 +414,11 @@ impl Authenticator {
             service_public_key: response.service_public_key,
             enrolled_at: response.enrolled_at,
             revoked_at: None,
+            // A name a device would not show on a request is not shown beside the account
+            // either: the account then has none.
+            account_name: response.account_name.filter(|name| {
+                assent_protocol::request::check_person_name(response.user_id, name).is_ok()
+            }),
         };
         let saved = self.inner.data.update_accounts(|accounts| {
             accounts.push(account.clone());
@@ -531,6 +568,23 @@ impl Authenticator {
             tracing::error!(account = %account.id, request = %id, "dropping a signed request meant for someone else");
             return Err(Error::Spoofed { id });
         }
+        // Signed is not enough: what a device shows from the service is held to the same rules
+        // the service applies, so a compromised service cannot push a misleading label or names.
+        if let Err(e) = details.check_people_and_label() {
+            tracing::error!(account = %account.id, request = %id, error = %e, "dropping a request whose label or names break the rules");
+            return Err(Error::Unshowable {
+                id,
+                why: e.to_string(),
+            });
+        }
+        let mut answers: Vec<RecordedAnswer> = fetched
+            .answers
+            .iter()
+            .filter(|a| details.approvers.contains(&a.user_id))
+            .copied()
+            .collect();
+        answers.sort_by_key(|a| a.user_id);
+        answers.dedup_by_key(|a| a.user_id);
         let needs_number = details
             .number_matching
             .as_ref()
@@ -542,6 +596,10 @@ impl Authenticator {
             status: fetched.status,
             needs_number,
             device_id: account.device_id,
+            person: account.user_id,
+            account_name: account.account_name.clone(),
+            server_host: account.host(),
+            answers,
         })
     }
 
@@ -562,7 +620,7 @@ impl Authenticator {
                 // One key load per account, not one per request.
                 match self.fetch_verified(&client, &account, id).await {
                     Ok(request) if request.status == RequestStatus::Pending => shown.push(request),
-                    Ok(_) | Err(Error::Spoofed { .. }) => {}
+                    Ok(_) | Err(Error::Spoofed { .. } | Error::Unshowable { .. }) => {}
                     Err(e) if e.kind() == ErrorKind::RequestNotFound => {}
                     Err(e) => return Err(e),
                 }

@@ -81,6 +81,16 @@ pub enum Error {
         /// The request id.
         id: uuid::Uuid,
     },
+    /// A request signed by the pinned service key whose action label or people break the rules
+    /// a device holds every service to (`RequestDetails::check_people_and_label`): it was
+    /// dropped, never shown. Reported under [`ErrorKind::Spoofed`].
+    #[error("request {id} was dropped: {why}")]
+    Unshowable {
+        /// The request id.
+        id: uuid::Uuid,
+        /// What was wrong.
+        why: String,
+    },
     /// The device has been revoked; its key is deleted.
     #[error("this device was revoked for {account}; enroll it again to use it")]
     Revoked {
@@ -166,7 +176,9 @@ pub enum ErrorKind {
     InsecureServer,
     /// More requests wait than a device shows at once (a notice, never a command's error).
     TooManyRequests,
-    /// A request did not verify against the pinned service key and was dropped.
+    /// A request did not verify against the pinned service key, or broke the rules for what a
+    /// device shows (an over-long action label, a name for someone who is not an approver), and
+    /// was dropped.
     Spoofed,
     /// No such account on this device.
     UnknownAccount,
@@ -332,7 +344,7 @@ impl Error {
                 _ => ErrorKind::ServiceError,
             },
             Error::Protocol(_) => ErrorKind::ProtocolError,
-            Error::Spoofed { .. } => ErrorKind::Spoofed,
+            Error::Spoofed { .. } | Error::Unshowable { .. } => ErrorKind::Spoofed,
             Error::Revoked { .. } => ErrorKind::Revoked,
             Error::RevocationUnproven { .. } => ErrorKind::RevocationUnproven,
             Error::InsecureServer { .. } => ErrorKind::InsecureServer,

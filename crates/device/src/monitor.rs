@@ -879,6 +879,7 @@ mod tests {
             service_public_key: PublicKey::from_signing_key(&service_key()),
             enrolled_at: NOW - 1000,
             revoked_at: None,
+            account_name: None,
         }
     }
 

@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use assent_protocol::decision::DenyReason;
+use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::enroll::EnrollLink;
 use assent_protocol::request::RequestStatus;
 use tokio::sync::{Notify, mpsc};
@@ -615,6 +615,16 @@ impl DeviceSession {
                 false
             }
             PushEvent::RequestArrived { account, id } => self.arrived(account, id).await,
+            PushEvent::RequestAnswered { account, id } => self.refresh(account, id).await,
+            PushEvent::RequestResolved {
+                account,
+                id,
+                status: None,
+            } if self.answered_here(id) => {
+                // Left the service's list because this person answered, maybe not because it
+                // ended (the list holds only requests still waiting for them): ask.
+                self.refresh(account, id).await
+            }
             PushEvent::RequestResolved { id, status, .. } => {
                 let removed = {
                     let mut state = self.state();
@@ -672,12 +682,7 @@ impl DeviceSession {
         let Ok(account) = self.inner.auth.account(account_id) else {
             return;
         };
-        let host = account.server.host_str().unwrap_or_default();
-        let service = match account.server.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        };
-        let measured = ClockView::new(account_id, service, offset_secs, now_ms);
+        let measured = ClockView::new(account_id, account.host(), offset_secs, now_ms);
         if let Some(clock) = self.inner.clocks.observe(measured) {
             // Logged when it is news, not at every retry while it lasts.
             if clock.skewed {
@@ -767,6 +772,67 @@ impl DeviceSession {
             request: Box::new(view),
             alert,
         });
+        true
+    }
+
+    /// True when this person has answered pending request `id` (it waits on others).
+    fn answered_here(&self, id: Uuid) -> bool {
+        self.state()
+            .requests
+            .get(&id)
+            .is_some_and(|p| p.shown.my_answer().is_some())
+    }
+
+    /// Fetches a shown request again (an approver answered it): updates its view while it still
+    /// waits, removes it once it ended. True when the pending list changed.
+    async fn refresh(&self, account_id: Uuid, id: Uuid) -> bool {
+        let Some(logo) = self
+            .state()
+            .requests
+            .get(&id)
+            .map(|p| p.view.app.logo.clone())
+        else {
+            return false;
+        };
+        let Ok(account) = self.inner.auth.account(account_id) else {
+            return false;
+        };
+        let (status, fetched) = match self.inner.auth.request(&account, id).await {
+            Ok(shown) => (Some(shown.status), Some(shown)),
+            Err(e) if e.kind().ends_the_request() => (None, None),
+            Err(e) => {
+                tracing::warn!(request = %id, error = %e, "could not fetch an answered request again; keeping what is shown");
+                return false;
+            }
+        };
+        let ended = {
+            let mut state = self.state();
+            if state.deciding.contains_key(&id) {
+                // Being decided here: the decision's answer updates it.
+                return false;
+            }
+            match fetched {
+                Some(shown) if shown.status == RequestStatus::Pending => {
+                    let Some(pending) = state.requests.get_mut(&id) else {
+                        return false;
+                    };
+                    let view = RequestView::new(&shown, logo);
+                    if pending.view == view {
+                        return false;
+                    }
+                    *pending = Pending { shown, view };
+                    false
+                }
+                _ => state.requests.remove(&id).is_some(),
+            }
+        };
+        if ended {
+            self.emit(SessionEvent::Resolved {
+                id,
+                status: status.filter(|s| s.is_final()),
+                decided_here: false,
+            });
+        }
         true
     }
 
@@ -1052,7 +1118,7 @@ impl DeviceSession {
             .auth
             .approve(&shown, answer.as_ref(), unix_ms() / 1000)
             .await;
-        self.after_decision(&shown, result).await
+        self.after_decision(&shown, Outcome::Approve, result).await
     }
 
     /// Denies a pending request with a reason. After [`DenyReason::NotMe`] the view carries
@@ -1063,12 +1129,13 @@ impl DeviceSession {
     pub async fn deny(&self, id: Uuid, reason: DenyReason) -> Result<DecisionView> {
         let shown = self.start_deciding(id)?;
         let result = self.inner.auth.deny(&shown, reason, unix_ms() / 1000).await;
-        self.after_decision(&shown, result).await
+        self.after_decision(&shown, Outcome::Deny, result).await
     }
 
     async fn after_decision(
         &self,
         shown: &ShownRequest,
+        outcome: Outcome,
         result: Result<Decided>,
     ) -> Result<DecisionView> {
         let id = shown.details.id;
@@ -1087,9 +1154,27 @@ impl DeviceSession {
                 }
                 Err(_) => (seen_on_stream.is_some(), seen_on_stream.flatten()),
             };
-            // A receipt still `pending` (more approvers needed) leaves this device's list too:
-            // this person has answered.
-            if leaves && self.state().requests.remove(&id).is_some() {
+            // A receipt still `pending` (more approvers needed) keeps the request here, with this
+            // person's answer, under "waiting on others" until it resolves.
+            let waits_on_others = matches!(&result, Ok(d) if d.receipt.status == RequestStatus::Pending)
+                && seen_on_stream.is_none();
+            if waits_on_others {
+                let updated = {
+                    let mut state = self.state();
+                    match state.requests.get_mut(&id) {
+                        Some(pending) => {
+                            pending.shown.record_my_answer(outcome);
+                            pending.view =
+                                RequestView::new(&pending.shown, pending.view.app.logo.clone());
+                            true
+                        }
+                        None => false,
+                    }
+                };
+                if updated {
+                    self.emit_pending();
+                }
+            } else if leaves && self.state().requests.remove(&id).is_some() {
                 self.emit(SessionEvent::Resolved {
                     id,
                     status,

@@ -90,6 +90,14 @@ pub enum PushEvent {
         /// Its final status, when known.
         status: Option<RequestStatus>,
     },
+    /// An approver answered a request that still waits on others: fetch it again to show who
+    /// answered what (any id; one this device does not show is for the caller to ignore).
+    RequestAnswered {
+        /// The account.
+        account: Uuid,
+        /// The request id.
+        id: Uuid,
+    },
     /// The service revoked this device, with a notice that verified against the account's
     /// pinned key. The stream has stopped.
     Revoked {
@@ -292,8 +300,16 @@ impl Tracked {
                 status,
             });
             self.promote(account, events);
-        } else {
-            self.waiting.retain(|w| *w != id);
+        } else if let Some(at) = self.waiting.iter().position(|w| *w == id) {
+            self.waiting.remove(at);
+        } else if status.is_some() {
+            // Not tracked: a request this person answered that left the service's list while
+            // it waited on others (a reconnect's `pending`). The caller may still show it.
+            events.push(PushEvent::RequestResolved {
+                account,
+                id,
+                status,
+            });
         }
     }
 
@@ -633,6 +649,12 @@ async fn run_connection(
             } => {
                 tracked.resolve(id, request, Some(status), &mut events);
             }
+            StreamMessage::Answered { id: request } => {
+                events.push(PushEvent::RequestAnswered {
+                    account: id,
+                    id: request,
+                });
+            }
             StreamMessage::Revoked { notice } => match RevocationProof::verify(account, &notice) {
                 Ok(proof) => return Ended::Revoked(proof),
                 Err(why) => {
@@ -737,6 +759,44 @@ mod tests {
         let mut events = Vec::new();
         tracked.sync(account, &[ids[1], ids[1], ids[2], ids[1]], &mut events);
         assert!(events.is_empty(), "duplicates change nothing");
+    }
+
+    #[test]
+    fn a_resolution_of_a_request_no_longer_tracked_still_reaches_the_caller() {
+        // A request this person answered leaves the service's list while it waits on others; a
+        // reconnect's `pending` stops tracking it, and its later `resolved` must still be told.
+        let account = Uuid::nil();
+        let (answered, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut tracked = Tracked::default();
+        let mut events = Vec::new();
+        tracked.sync(account, &[answered, other], &mut events);
+        let mut events = Vec::new();
+        tracked.sync(account, &[other], &mut events);
+        assert_eq!(
+            events,
+            vec![PushEvent::RequestResolved {
+                account,
+                id: answered,
+                status: None
+            }]
+        );
+        let mut events = Vec::new();
+        tracked.resolve(
+            account,
+            answered,
+            Some(RequestStatus::Approved),
+            &mut events,
+        );
+        assert_eq!(
+            events,
+            vec![PushEvent::RequestResolved {
+                account,
+                id: answered,
+                status: Some(RequestStatus::Approved)
+            }],
+            "the final status is passed on for the caller to apply or ignore"
+        );
+        assert_eq!(tracked.shown.len(), 1, "nothing is tracked again");
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::enroll::EnrollLink;
-use assent_protocol::request::RequestStatus;
+use assent_protocol::request::{RequestKind, RequestStatus};
 use assent_protocol::text::strip_unsafe;
 use std::fmt;
 
@@ -274,6 +274,83 @@ pub struct RequestView {
     /// The service requires the operating system to confirm the person before approving: the
     /// system will ask for their password (denying never asks).
     pub verification_required: bool,
+    /// What the relying party says the request is for (signed). `None`: an older service, or
+    /// not said.
+    pub kind: Option<RequestKind>,
+    /// The relying party's short name for the action ("Release $12,500"), put on the Approve
+    /// button. At most 32 characters (checked by the service and again by the device). `None`:
+    /// the UI says "Approve sign-in" for kind sign_in, otherwise "Approve".
+    pub action_label: Option<String>,
+    /// The person this device is enrolled for, as the relying party registered them (name or
+    /// e-mail, from the enrollment answer, stored with the account). `None` for accounts
+    /// enrolled before this existed: the UI then shows nothing rather than "User 1635".
+    pub account_name: Option<String>,
+    /// The host this account was enrolled with (from the stored account, never from the
+    /// request).
+    pub server_host: String,
+    /// Several approvers only (quorum or approvers > 1), else empty: every approver, the
+    /// initiator first, with their name as the service signed it and their state now.
+    pub approver_states: Vec<ApproverView>,
+    /// This device's own answer while the request still waits on others (it stays in `pending`
+    /// under "Waiting on others" until it resolves). `None` until this device answers.
+    pub my_answer: Option<Outcome>,
+    /// Whether this device's person started the request (the initiator). Decides "This wasn't
+    /// me" (initiator) versus "Report as suspicious" (another approver).
+    pub is_initiator: bool,
+}
+
+/// One approver of a several-approver request, as a card shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ApproverView {
+    /// Their name as the service signed it (display name or e-mail); [`UNNAMED_APPROVER`] when
+    /// the service signed none (a person registered by phone only): never a bare number.
+    pub name: String,
+    /// Their answer so far.
+    pub state: ApproverState,
+    /// This device's person.
+    pub is_me: bool,
+    /// The person who started the request.
+    pub is_initiator: bool,
+}
+
+/// What an approver has answered so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ApproverState {
+    /// Not answered yet.
+    Waiting,
+    /// Approved.
+    Approved,
+    /// Denied.
+    Denied,
+}
+
+/// The name shown for an approver the service named no name for.
+pub const UNNAMED_APPROVER: &str = "Another approver";
+
+/// The approvers of a several-approver request, the initiator first (empty for one approver).
+fn approver_states(shown: &ShownRequest) -> Vec<ApproverView> {
+    let d = &shown.details;
+    if d.approvers.len() <= 1 && d.quorum <= 1 {
+        return Vec::new();
+    }
+    let mut order: Vec<u64> = vec![d.user_id];
+    order.extend(d.approvers.iter().copied().filter(|a| *a != d.user_id));
+    order
+        .into_iter()
+        .map(|user| ApproverView {
+            name: d
+                .name_of(user)
+                .map_or_else(|| UNNAMED_APPROVER.to_owned(), shown_text),
+            state: match shown.answers.iter().find(|a| a.user_id == user) {
+                Some(a) if a.outcome == Outcome::Approve => ApproverState::Approved,
+                Some(_) => ApproverState::Denied,
+                None => ApproverState::Waiting,
+            },
+            is_me: user == shown.person,
+            is_initiator: user == d.user_id,
+        })
+        .collect()
 }
 
 impl RequestView {
@@ -322,6 +399,13 @@ impl RequestView {
             approvers: u32::try_from(d.approvers.len()).unwrap_or(u32::MAX),
             verification_required: d.user_verification
                 == Some(assent_protocol::request::UserVerification::Required),
+            kind: d.kind,
+            action_label: d.action_label.as_deref().map(shown_text),
+            account_name: shown.account_name.as_deref().map(shown_text),
+            server_host: shown.server_host.clone(),
+            approver_states: approver_states(shown),
+            my_answer: shown.my_answer(),
+            is_initiator: d.user_id == shown.person,
         }
     }
 }
@@ -343,6 +427,11 @@ pub struct AccountView {
     pub enrolled_at: i64,
     /// True once revoked (its key is deleted).
     pub revoked: bool,
+    /// The person as the relying party registered them (name or e-mail); `None` for accounts
+    /// enrolled before services sent it.
+    pub account_name: Option<String>,
+    /// The host the account was enrolled with, port kept when not the default.
+    pub host: String,
 }
 
 impl AccountView {
@@ -360,6 +449,8 @@ impl AccountView {
             device_name: shown_text(&account.device_name),
             enrolled_at: account.enrolled_at,
             revoked: account.revoked_at.is_some(),
+            account_name: account.account_name.as_deref().map(shown_text),
+            host: account.host(),
         }
     }
 }
@@ -743,6 +834,9 @@ pub fn typescript_declarations() -> String {
         MatchingView::decl(&cfg),
         NetworkFact::decl(&cfg),
         FactsView::decl(&cfg),
+        RequestKind::decl(&cfg),
+        ApproverState::decl(&cfg),
+        ApproverView::decl(&cfg),
         RequestView::decl(&cfg),
         Answer::decl(&cfg),
         AccountView::decl(&cfg),
@@ -870,11 +964,18 @@ mod tests {
                 quorum: 1,
                 user_verification: None,
                 facts,
+                kind: None,
+                action_label: None,
+                people: vec![],
             },
             digest: [0; 32],
             status: RequestStatus::Pending,
             needs_number,
             device_id: Uuid::from_u128(5),
+            person: 7,
+            account_name: None,
+            server_host: "bank.example".into(),
+            answers: vec![],
         }
     }
 
@@ -977,6 +1078,57 @@ mod tests {
                 .starts_with("the service refused"),
             "other refusals keep their full text"
         );
+    }
+
+    #[test]
+    fn several_approvers_are_listed_initiator_first_with_signed_names_and_answers() {
+        use assent_protocol::request::{PersonName, RecordedAnswer};
+        let mut s = shown(None, None, false);
+        let view = RequestView::new(&s, None);
+        assert!(
+            view.approver_states.is_empty(),
+            "one approver: no approver list"
+        );
+        assert!(view.is_initiator);
+        s.details.approvers = vec![3, 7, 9];
+        s.details.user_id = 9;
+        s.details.quorum = 2;
+        s.details.people = vec![
+            PersonName {
+                user_id: 3,
+                name: "Ana\u{202E}".into(),
+            },
+            PersonName {
+                user_id: 9,
+                name: "Cy".into(),
+            },
+        ];
+        s.answers = vec![RecordedAnswer {
+            user_id: 9,
+            outcome: Outcome::Approve,
+        }];
+        let view = RequestView::new(&s, None);
+        let states: Vec<(&str, ApproverState, bool, bool)> = view
+            .approver_states
+            .iter()
+            .map(|a| (a.name.as_str(), a.state, a.is_me, a.is_initiator))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                ("Cy", ApproverState::Approved, false, true),
+                ("Ana", ApproverState::Waiting, false, false),
+                (UNNAMED_APPROVER, ApproverState::Waiting, true, false),
+            ],
+            "initiator first; names stripped; no name is never a number"
+        );
+        assert!(!view.is_initiator);
+        assert_eq!(view.my_answer, None);
+        s.record_my_answer(Outcome::Approve);
+        let view = RequestView::new(&s, None);
+        assert_eq!(view.my_answer, Some(Outcome::Approve));
+        assert_eq!(view.approver_states[2].state, ApproverState::Approved);
+        assert_eq!(view.server_host, "bank.example");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::decision::{DenyReason, Outcome};
-use crate::request::{Logo, RequestStatus, RequesterContext};
+use crate::request::{Logo, RequestKind, RequestStatus, RequesterContext};
 use crate::secret::SecretString;
 
 /// `user` in `POST /protected/json/users/new`.
@@ -23,6 +23,10 @@ pub struct NewUserFields {
     /// Country calling code ("1", "351").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country_code: Option<String>,
+    /// The person's display name (an Assent extension): what devices show for them, signed into
+    /// requests. Without it, devices show the e-mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// `POST /protected/json/users/new`.
@@ -174,6 +178,14 @@ pub struct NewApprovalRequest {
     /// Extension: where the action came from, shown to the approver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requester: Option<RequesterContext>,
+    /// What the request is for (an Assent extension): `sign_in` (lives 300 s unless
+    /// `seconds_to_expire` says otherwise) or `action`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<RequestKind>,
+    /// The action's short name for the Approve button, at most 32 characters (an Assent
+    /// extension): "Release $12,500".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_label: Option<String>,
 }
 
 /// `approval_request` of the create response.

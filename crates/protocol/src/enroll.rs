@@ -112,6 +112,12 @@ pub struct EnrollmentResponse {
     /// The device's one-time code seed ([`crate::totp`]): kept by the device in the OS keychain,
     /// by the service sealed at rest. Sent once, here.
     pub code_seed: CodeSeed,
+    /// The person as the relying party registered them (display name, else e-mail), for the
+    /// device to show beside the account. Absent from older services and for a person
+    /// registered with a phone number only. Not signed: the device shows it as the account's
+    /// label, never as proof of anything; it is checked like a request's names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
 }
 
 /// `POST /device/v1/enroll/preview`: what an enrollment link would enroll into, asked before

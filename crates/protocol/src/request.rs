@@ -298,6 +298,96 @@ pub struct RequestFacts {
     pub same_network: Option<Vec<Uuid>>,
 }
 
+/// What the relying party says a request is for. The device uses it for the wording of the card
+/// ("Approve sign-in") and a sign-in's short default lifetime; it is the relying party's word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum RequestKind {
+    /// Someone is signing in (or signing in without a password).
+    SignIn,
+    /// Someone asks to do something (a payment, a change); see [`RequestDetails::action_label`].
+    Action,
+}
+
+impl RequestKind {
+    /// Every kind.
+    pub const ALL: [RequestKind; 2] = [RequestKind::SignIn, RequestKind::Action];
+
+    /// The wire name (`sign_in`, `action`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::SignIn => "sign_in",
+            RequestKind::Action => "action",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        RequestKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Longest action label, in characters: it goes on a button.
+pub const MAX_ACTION_LABEL_CHARS: usize = 32;
+/// Longest person name, in characters (an e-mail address is at most 254).
+pub const MAX_PERSON_NAME_CHARS: usize = 254;
+
+/// A person named on a request, as the relying party registered them (the display name it gave,
+/// else the e-mail address). Signed by the service, so a device may show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonName {
+    /// The person (Authy `authy_id`); always one of the request's approvers.
+    pub user_id: u64,
+    /// Their name: 1 to [`MAX_PERSON_NAME_CHARS`] characters, no unsafe text
+    /// ([`crate::text::find_unsafe`]).
+    pub name: String,
+}
+
+/// Why a request's people or action label cannot be shown (the service refuses to create such a
+/// request; a device refuses to show one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestTextError {
+    /// The action label is empty, longer than [`MAX_ACTION_LABEL_CHARS`] or carries unsafe text.
+    #[error("the action label must be 1 to {MAX_ACTION_LABEL_CHARS} characters of plain text")]
+    ActionLabel,
+    /// A name is empty, longer than [`MAX_PERSON_NAME_CHARS`] or carries unsafe text.
+    #[error("the name of user {0} must be 1 to {MAX_PERSON_NAME_CHARS} characters of plain text")]
+    PersonName(u64),
+    /// A name for someone who is not an approver, or a second name for the same person.
+    #[error("user {0} is named but is not an approver, or is named twice")]
+    PersonNotApprover(u64),
+}
+
+/// Checks an action label as [`RequestDetails::action_label`] requires.
+///
+/// # Errors
+/// [`RequestTextError::ActionLabel`].
+pub fn check_action_label(label: &str) -> Result<(), RequestTextError> {
+    let chars = label.chars().count();
+    if chars == 0
+        || chars > MAX_ACTION_LABEL_CHARS
+        || label.trim() != label
+        || crate::text::find_unsafe(label).is_some()
+    {
+        return Err(RequestTextError::ActionLabel);
+    }
+    Ok(())
+}
+
+/// Checks a person's name as [`PersonName::name`] requires.
+///
+/// # Errors
+/// [`RequestTextError::PersonName`].
+pub fn check_person_name(user_id: u64, name: &str) -> Result<(), RequestTextError> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_PERSON_NAME_CHARS || crate::text::find_unsafe(name).is_some() {
+        return Err(RequestTextError::PersonName(user_id));
+    }
+    Ok(())
+}
+
 /// The canonical approval request: everything a device shows, signed by the service key.
 ///
 /// Hidden details never appear here. A decision names this object by its digest
@@ -339,6 +429,19 @@ pub struct RequestDetails {
     /// What the service observed (absent in requests created before these facts were signed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<RequestFacts>,
+    /// What the relying party says the request is for (absent: not said, or an older service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<RequestKind>,
+    /// The relying party's short name for the action, for the Approve button ("Release
+    /// $12,500"); see [`check_action_label`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_label: Option<String>,
+    /// The names of the initiator and the approvers as the relying party registered them, as far
+    /// as the service knows one (a person registered with a phone number only is left out);
+    /// ascending by `user_id`, each an approver, none twice. Empty (and absent) in requests
+    /// created before names were signed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<PersonName>,
 }
 
 impl SignedMessage for RequestDetails {
@@ -350,6 +453,35 @@ impl RequestDetails {
     pub fn seconds_left(&self, now: i64) -> Option<i64> {
         self.expires_at.map(|at| (at - now).max(0))
     }
+
+    /// Checks the text a device shows from [`RequestDetails::action_label`] and
+    /// [`RequestDetails::people`]: a label as [`check_action_label`] says, every name as
+    /// [`check_person_name`] says, each named person an approver and named once. A service
+    /// checks before it signs; a device checks again, since the signature only says who wrote it.
+    ///
+    /// # Errors
+    /// The first [`RequestTextError`] found.
+    pub fn check_people_and_label(&self) -> Result<(), RequestTextError> {
+        if let Some(label) = &self.action_label {
+            check_action_label(label)?;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for person in &self.people {
+            if !self.approvers.contains(&person.user_id) || !seen.insert(person.user_id) {
+                return Err(RequestTextError::PersonNotApprover(person.user_id));
+            }
+            check_person_name(person.user_id, &person.name)?;
+        }
+        Ok(())
+    }
+
+    /// The signed name of `user_id`, when the request carries one.
+    pub fn name_of(&self, user_id: u64) -> Option<&str> {
+        self.people
+            .iter()
+            .find(|p| p.user_id == user_id)
+            .map(|p| p.name.as_str())
+    }
 }
 
 /// `GET /device/v1/requests/{id}`: the signed request and its current status. The status is
@@ -360,6 +492,22 @@ pub struct DeviceRequest {
     pub request: Signed<RequestDetails>,
     /// Current status.
     pub status: RequestStatus,
+    /// The answers recorded so far, one per approver who answered, ascending by `user_id`
+    /// (absent when nobody has). Not signed, like `status`: each is backed by the approver's
+    /// signed decision, which the service keeps and the receipt carries; a forged one can at
+    /// worst mislabel who answered a pending request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<RecordedAnswer>,
+}
+
+/// One approver's answer to a request, as the service recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedAnswer {
+    /// The approver.
+    pub user_id: u64,
+    /// Their answer.
+    pub outcome: crate::decision::Outcome,
 }
 
 /// `GET /device/v1/requests`: ids of the requests waiting for this device's person.
@@ -367,4 +515,127 @@ pub struct DeviceRequest {
 pub struct PendingRequests {
     /// Request ids, oldest first.
     pub ids: Vec<Uuid>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn details() -> RequestDetails {
+        RequestDetails {
+            v: REQUEST_DETAILS_VERSION,
+            id: Uuid::from_u128(1),
+            app: AppBranding {
+                id: "a".repeat(24),
+                name: "Acme Bank".into(),
+                accent_color: None,
+                logos: vec![],
+            },
+            user_id: 7,
+            message: "Sign in?".into(),
+            details: vec![],
+            requester: None,
+            created_at: 1,
+            expires_at: None,
+            number_matching: None,
+            approvers: vec![7, 8],
+            quorum: 2,
+            user_verification: None,
+            facts: None,
+            kind: None,
+            action_label: None,
+            people: vec![],
+        }
+    }
+
+    #[test]
+    fn new_fields_are_left_out_when_unset_so_older_signatures_still_verify() {
+        let json = serde_json::to_string(&details()).unwrap();
+        for field in ["kind", "action_label", "people"] {
+            assert!(
+                !json.contains(field),
+                "{field} must be absent when unset: {json}"
+            );
+        }
+        let mut with = details();
+        with.kind = Some(RequestKind::SignIn);
+        with.action_label = Some("Release $12,500".into());
+        with.people = vec![PersonName {
+            user_id: 7,
+            name: "ana@acme.example".into(),
+        }];
+        let json = serde_json::to_value(&with).unwrap();
+        assert_eq!(json["kind"], "sign_in");
+        assert_eq!(json["action_label"], "Release $12,500");
+        assert_eq!(
+            json["people"],
+            serde_json::json!([{"user_id": 7, "name": "ana@acme.example"}])
+        );
+        assert_eq!(
+            serde_json::from_value::<RequestDetails>(json).unwrap(),
+            with
+        );
+    }
+
+    #[test]
+    fn kinds_parse_only_their_wire_names() {
+        assert_eq!(RequestKind::parse("sign_in"), Some(RequestKind::SignIn));
+        assert_eq!(RequestKind::parse("action"), Some(RequestKind::Action));
+        for bad in ["", "SignIn", "sign-in", "login", "action "] {
+            assert_eq!(RequestKind::parse(bad), None, "{bad:?} is not a kind");
+        }
+    }
+
+    #[test]
+    fn labels_and_names_are_bounded_plain_text_about_approvers() {
+        let mut d = details();
+        d.action_label = Some("x".repeat(MAX_ACTION_LABEL_CHARS));
+        d.people = vec![
+            PersonName {
+                user_id: 7,
+                name: "Ana".into(),
+            },
+            PersonName {
+                user_id: 8,
+                name: "b".repeat(MAX_PERSON_NAME_CHARS),
+            },
+        ];
+        assert_eq!(d.check_people_and_label(), Ok(()));
+        assert_eq!(d.name_of(8).map(str::len), Some(MAX_PERSON_NAME_CHARS));
+        assert_eq!(d.name_of(9), None);
+
+        let refused = |change: &dyn Fn(&mut RequestDetails), want: RequestTextError| {
+            let mut bad = d.clone();
+            change(&mut bad);
+            assert_eq!(bad.check_people_and_label(), Err(want.clone()), "{want}");
+        };
+        refused(
+            &|d| d.action_label = Some("x".repeat(MAX_ACTION_LABEL_CHARS + 1)),
+            RequestTextError::ActionLabel,
+        );
+        refused(
+            &|d| d.action_label = Some(String::new()),
+            RequestTextError::ActionLabel,
+        );
+        refused(
+            &|d| d.action_label = Some("Release \u{202E}005,21$".into()),
+            RequestTextError::ActionLabel,
+        );
+        refused(
+            &|d| d.people[1].name = "b".repeat(MAX_PERSON_NAME_CHARS + 1),
+            RequestTextError::PersonName(8),
+        );
+        refused(
+            &|d| d.people[0].name = "Ana\u{1b}[2J".into(),
+            RequestTextError::PersonName(7),
+        );
+        refused(
+            &|d| d.people[1].user_id = 9,
+            RequestTextError::PersonNotApprover(9),
+        );
+        refused(
+            &|d| d.people[1].user_id = 7,
+            RequestTextError::PersonNotApprover(7),
+        );
+    }
 }

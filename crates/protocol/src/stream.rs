@@ -37,6 +37,13 @@ pub enum StreamMessage {
         /// Its final status.
         status: RequestStatus,
     },
+    /// An approver answered a request that still waits on others (several approvers): every
+    /// approver's devices fetch it again to show who answered what. Devices older than this
+    /// message ignore it (an unreadable frame is skipped) and learn the outcome from `resolved`.
+    Answered {
+        /// The request id.
+        id: Uuid,
+    },
     /// This device was revoked; the service closes the stream after sending this. The notice is
     /// signed by the service key: a device verifies it against its pinned key and its own id
     /// before it forgets anything, and ignores a `revoked` frame without a valid one.
@@ -73,6 +80,10 @@ mod tests {
                     status: RequestStatus::Denied,
                 },
                 r#"{"type":"resolved","id":"00000000-0000-0000-0000-000000000001","status":"denied"}"#,
+            ),
+            (
+                StreamMessage::Answered { id },
+                r#"{"type":"answered","id":"00000000-0000-0000-0000-000000000001"}"#,
             ),
             (
                 StreamMessage::Heartbeat { ts: 5 },

@@ -137,6 +137,9 @@ fn approval(
         number_matching: None,
         user_verification: None,
         facts: None,
+        kind: None,
+        action_label: None,
+        people: Vec::new(),
         approvers: vec![user],
         quorum: 1,
     };
@@ -222,6 +225,7 @@ async fn person(
                 )),
                 cellphone: None,
                 country_code: None,
+                name: None,
             },
             now,
         )

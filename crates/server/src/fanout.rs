@@ -51,6 +51,13 @@ pub enum Change {
         /// Its approvers.
         approvers: Vec<u64>,
     },
+    /// An approver answered a request that still waits on others.
+    Answered {
+        /// The request.
+        id: Uuid,
+        /// Its approvers.
+        approvers: Vec<u64>,
+    },
     /// A device was revoked.
     Revoked {
         /// The device.
@@ -67,6 +74,7 @@ impl Change {
         match self {
             Change::Requested { id, since_ms, .. } => format!("requested {id} {since_ms}"),
             Change::Resolved { id, .. } => format!("resolved {id} 0"),
+            Change::Answered { id, .. } => format!("answered {id} 0"),
             Change::Revoked { device, .. } => format!("revoked {device} 0"),
         }
     }
@@ -103,6 +111,11 @@ pub async fn deliver(state: &AppState, change: Change) {
             status,
             approvers,
         } => state.hub.resolved(id, status, &approvers),
+        Change::Answered { id, approvers } => {
+            state
+                .hub
+                .notify_users(&approvers, &StreamMessage::Answered { id });
+        }
         Change::Revoked { device, user } => state.hub.revoke(user, device),
     }
 }
@@ -195,20 +208,26 @@ impl PgFanOut {
             return None;
         };
         let read = match kind {
-            "requested" | "resolved" => state.store.request(None, id).await.map(|request| {
-                request.map(|r| match kind {
-                    "requested" => Change::Requested {
-                        id,
-                        approvers: r.approvers,
-                        since_ms,
-                    },
-                    _ => Change::Resolved {
-                        id,
-                        status: r.status,
-                        approvers: r.approvers,
-                    },
+            "requested" | "resolved" | "answered" => {
+                state.store.request(None, id).await.map(|request| {
+                    request.map(|r| match kind {
+                        "requested" => Change::Requested {
+                            id,
+                            approvers: r.approvers,
+                            since_ms,
+                        },
+                        "answered" => Change::Answered {
+                            id,
+                            approvers: r.approvers,
+                        },
+                        _ => Change::Resolved {
+                            id,
+                            status: r.status,
+                            approvers: r.approvers,
+                        },
+                    })
                 })
-            }),
+            }
             "revoked" => state.store.device(id).await.map(|device| {
                 device.map(|d| Change::Revoked {
                     device: d.id,

@@ -99,6 +99,16 @@ impl AppState {
         self.fanout.publish(self, change).await;
     }
 
+    /// Tells every approver's devices, on every instance, that an approver answered a request
+    /// that still waits on others.
+    pub async fn announce_answered(&self, id: Uuid, approvers: &[u64]) {
+        let change = Change::Answered {
+            id,
+            approvers: approvers.to_vec(),
+        };
+        self.fanout.publish(self, change).await;
+    }
+
     /// Tells a revoked device, wherever its streams are, and closes them.
     pub async fn announce_revoked(&self, device: &Device) {
         let change = Change::Revoked {

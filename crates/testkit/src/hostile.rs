@@ -269,6 +269,9 @@ fn default_details(shared: &Shared, id: Uuid) -> RequestDetails {
         quorum: 1,
         user_verification: None,
         facts: None,
+        kind: None,
+        action_label: None,
+        people: vec![],
     }
 }
 
@@ -330,6 +333,7 @@ async fn enroll(State(shared): State<Arc<Shared>>) -> Response {
             service_public_key: PublicKey::from_signing_key(&shared.key),
             enrolled_at: 1_764_000_000,
             code_seed: assent_protocol::totp::CodeSeed::generate(),
+            account_name: None,
         })
         .into_response()
     };
@@ -368,6 +372,7 @@ async fn details(State(shared): State<Arc<Shared>>, Path(id): Path<Uuid>) -> Res
         axum::Json(DeviceRequest {
             request: Signed::sign(&details, &shared.key).unwrap(),
             status: RequestStatus::Pending,
+            answers: vec![],
         })
         .into_response()
     })

@@ -36,6 +36,12 @@ pub struct Ask {
     pub requester_agent: Option<String>,
     /// Seconds to expire.
     pub seconds_to_expire: u64,
+    /// What the request is for, as Assent's `kind`: `sign_in` or `action` (the app words the
+    /// card and its Approve button from it).
+    pub kind: Option<&'static str>,
+    /// The words on the Approve button for an action, at most 32 characters ("Release
+    /// $12,500").
+    pub action_label: Option<String>,
 }
 
 /// A request's state, as fetched from Assent.
@@ -95,16 +101,17 @@ impl Assent {
         Ok(body)
     }
 
-    /// Creates (or finds, by e-mail) the Assent user for one of our customers.
+    /// Creates (or finds, by e-mail) the Assent user for one of our customers, with the name
+    /// their approvers' devices show for them.
     ///
     /// # Errors
     /// Assent unreachable or refusing.
-    pub async fn user(&self, email: &str) -> anyhow::Result<u64> {
+    pub async fn user(&self, email: &str, name: &str) -> anyhow::Result<u64> {
         let body = self
             .call(
                 self.http
                     .post(format!("{}/protected/json/users/new", self.base))
-                    .json(&json!({"user": {"email": email}})),
+                    .json(&json!({"user": {"email": email, "name": name}})),
             )
             .await?;
         body["user"]["id"].as_u64().context("no user id")
@@ -170,6 +177,12 @@ impl Assent {
             "number_matching": ask.number_matching,
             "requester": {"ip": ask.requester_ip, "user_agent": ask.requester_agent},
         });
+        if let Some(kind) = ask.kind {
+            body["kind"] = json!(kind);
+        }
+        if let Some(label) = &ask.action_label {
+            body["action_label"] = json!(label);
+        }
         if !ask.approvers.is_empty() {
             body["approvers"] = json!(ask.approvers);
             body["quorum"] = json!(ask.quorum);

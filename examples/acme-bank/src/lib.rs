@@ -138,7 +138,7 @@ pub async fn customers(assent: &Assent) -> anyhow::Result<Vec<Customer>> {
             username,
             name,
             password: "demo",
-            assent_id: assent.user(email).await?,
+            assent_id: assent.user(email, name).await?,
         });
     }
     Ok(out)
@@ -290,6 +290,7 @@ async fn login(
         requester_ip: ip,
         requester_agent: agent,
         seconds_to_expire: bank.sign_in_seconds,
+        kind: Some("sign_in"),
         ..Ask::default()
     };
     start(&bank, customer.clone(), Purpose::Login, &ask).await
@@ -314,6 +315,7 @@ async fn passwordless(
         requester_agent: agent,
         seconds_to_expire: bank.sign_in_seconds,
         number_matching: true,
+        kind: Some("sign_in"),
         ..Ask::default()
     };
     start(&bank, customer, Purpose::Passwordless, &ask).await
@@ -349,6 +351,8 @@ async fn transfer(
         requester_ip: ip,
         requester_agent: agent,
         seconds_to_expire: 600,
+        kind: Some("action"),
+        action_label: Some("Release $12,500".into()),
     };
     start(&bank, customer, Purpose::Wire, &ask).await
 }

@@ -29,7 +29,7 @@ use assent_device::{
 use assent_protocol::backend::{NewApprovalRequest, NewUserFields};
 use assent_protocol::callback::CallbackMethod;
 use assent_protocol::enroll::EnrollLink;
-use assent_protocol::request::RequesterContext;
+use assent_protocol::request::{RequestKind, RequesterContext};
 use assent_server::Service;
 use assent_server::admin::AppSpec;
 use assent_server::config::ServiceConfig;
@@ -255,12 +255,14 @@ async fn demo(running: &mut Running, mode: Mode, screen: Screen) -> anyhow::Resu
     let ana = backend
         .add_user(NewUserFields {
             email: Some("ana@acme.example".into()),
+            name: Some("Ana Ferreira".into()),
             ..NewUserFields::default()
         })
         .await?;
     let bo = backend
         .add_user(NewUserFields {
             email: Some("bo@acme.example".into()),
+            name: Some("Bo Lindqvist".into()),
             ..NewUserFields::default()
         })
         .await?;
@@ -424,6 +426,7 @@ async fn sample_requests(backend: &BackendClient, ana: u64, screen: &Screen) -> 
                     user_agent: Some("Firefox 133 on Linux".into()),
                 }),
                 seconds_to_expire: Some(300),
+                kind: Some(RequestKind::SignIn),
                 ..NewApprovalRequest::default()
             },
         )
@@ -442,6 +445,8 @@ async fn sample_requests(backend: &BackendClient, ana: u64, screen: &Screen) -> 
                 ]),
                 number_matching: true,
                 seconds_to_expire: Some(600),
+                kind: Some(RequestKind::Action),
+                action_label: Some("Release $12,500".into()),
                 // The sign-in waits for Ana too: both are shown at once on purpose.
                 allow_concurrent: true,
                 ..NewApprovalRequest::default()

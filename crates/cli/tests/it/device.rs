@@ -1145,3 +1145,115 @@ fn preview_shows_the_service_the_account_and_the_phrase_and_leaves_the_token_usa
         "plain http off this machine is refused before the token is sent: {insecure:?}"
     );
 }
+
+#[test]
+fn pending_shows_the_kind_the_label_and_each_approvers_state() {
+    let svc = Service::start();
+    let (ana, ana_device) = enrolled(&svc, "ana@acme.example");
+    let bo = svc
+        .assent(&[
+            "user",
+            "add",
+            "--email",
+            "bo@acme.example",
+            "--name",
+            "Bo Lindqvist",
+            "--json",
+        ])
+        .ok()
+        .json()["id"]
+        .as_u64()
+        .unwrap();
+    let link = svc
+        .assent(&["enroll-link", "--user", &bo.to_string(), "--json"])
+        .ok()
+        .json();
+    let bo_device = Device::new(svc.dir.path());
+    bo_device
+        .run(&[
+            "enroll",
+            link["enroll_url"].as_str().unwrap(),
+            "--name",
+            "ci",
+        ])
+        .ok();
+    let accounts = bo_device.run(&["list", "--json"]).ok().json();
+    assert_eq!(accounts[0]["account_name"], "Bo Lindqvist");
+
+    let bad = svc.assent(&[
+        "request",
+        "send",
+        "--user",
+        &ana.to_string(),
+        "--message",
+        "m",
+        "--kind",
+        "login",
+    ]);
+    assert_ne!(bad.code, 0, "an unknown kind is refused: {bad:?}");
+    assert!(bad.stderr.contains("sign_in or action"), "{bad:?}");
+    let long = svc.assent(&[
+        "request",
+        "send",
+        "--user",
+        &ana.to_string(),
+        "--message",
+        "m",
+        "--action-label",
+        &"x".repeat(33),
+    ]);
+    assert_eq!(
+        long.code, 3,
+        "the service refuses a 33-character label: {long:?}"
+    );
+    assert!(long.stderr.contains("60004"), "{long:?}");
+
+    let uuid = svc
+        .assent(&[
+            "request",
+            "send",
+            "--user",
+            &bo.to_string(),
+            "--message",
+            "Wire $12,500 to ACME Corp?",
+            "--approvers",
+            &ana.to_string(),
+            "--quorum",
+            "2",
+            "--kind",
+            "action",
+            "--action-label",
+            "Release $12,500",
+            "--json",
+        ])
+        .ok()
+        .json()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bo_device.run(&["approve", &uuid]).ok();
+
+    let pending = ana_device.run(&["pending", "--json"]).ok().json();
+    let request = &pending[0];
+    assert_eq!(request["id"], uuid.as_str());
+    assert_eq!(request["kind"], "action");
+    assert_eq!(request["action_label"], "Release $12,500");
+    assert_eq!(request["account_name"], "ana@acme.example");
+    assert_eq!(request["is_initiator"], false);
+    assert_eq!(request["my_answer"], serde_json::Value::Null);
+    assert_eq!(
+        request["approver_states"],
+        serde_json::json!([
+            {"name": "Bo Lindqvist", "state": "approved", "is_me": false, "is_initiator": true},
+            {"name": "ana@acme.example", "state": "waiting", "is_me": true, "is_initiator": false},
+        ]),
+        "Bo asked and approved; Ana (this device) waits"
+    );
+    let text = ana_device.run(&["pending"]).ok().stdout;
+    assert!(text.contains("action: Release $12,500"), "{text}");
+    assert!(
+        text.contains("approvers: Bo Lindqvist (asked): approved, you: waiting"),
+        "{text}"
+    );
+    assert!(text.contains("for ana@acme.example"), "{text}");
+}

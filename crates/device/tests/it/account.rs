@@ -33,6 +33,7 @@ fn account(n: u128) -> Account {
         service_public_key: PublicKey::from_signing_key(&SigningKey::from_bytes(&[1; 32])),
         enrolled_at: 1,
         revoked_at: None,
+        account_name: None,
     }
 }
 

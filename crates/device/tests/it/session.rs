@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assent_device::view::{
-    FactsView, LinkState, MatchingView, NetworkFact, SessionEvent, Settings,
+    ApproverState, FactsView, LinkState, MatchingView, NetworkFact, RequestView, SessionEvent,
+    Settings,
 };
 use assent_device::{Answer, ErrorKind, InsecureServer, Keychain, SecretStore as _, SessionConfig};
-use assent_protocol::decision::DenyReason;
-use assent_protocol::request::RequestStatus;
+use assent_protocol::decision::{DenyReason, Outcome};
+use assent_protocol::request::{PersonName, RequestKind, RequestStatus};
+use assent_testkit::HostileService;
 
 use crate::support::{
     TestService, fast_streams, hostile_session, link_is, open_session, short_heartbeat,
@@ -364,7 +366,6 @@ async fn settings_persist_and_an_unreadable_file_is_reported_and_left_alone() {
 
 #[tokio::test]
 async fn a_flood_of_requests_is_bounded_listed_in_batches_and_alerts_a_few() {
-    use assent_testkit::HostileService;
     let dir = tempfile::tempdir().unwrap();
     let hostile = HostileService::start(HostileService::branding(None)).await;
     let (session, mut events, _) =
@@ -943,4 +944,222 @@ async fn retry_now_cuts_a_long_back_off_short() {
         |e| matches!(e, SessionEvent::Arrived { request, .. } if request.id == id),
     )
     .await;
+}
+
+/// The pending view of `id` in a `pending` event, when the event is one and lists it.
+fn listed(event: &SessionEvent, id: uuid::Uuid) -> Option<&RequestView> {
+    match event {
+        SessionEvent::Pending { requests } => requests.iter().find(|r| r.id == id),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn an_approver_who_answered_waits_on_others_and_everyone_sees_each_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start(dir.path()).await;
+    let (ana_session, mut ana_events, ana, _) =
+        crate::support::enrolled_session(&dir.path().join("ana"), &svc, "ana@acme.example").await;
+    let (bo_session, mut bo_events, bo, bo_account) =
+        crate::support::enrolled_session(&dir.path().join("bo"), &svc, "bo@acme.example").await;
+    assert_eq!(bo_account.account_name.as_deref(), Some("bo@acme.example"));
+    let host = url::Url::parse(&svc.base).unwrap();
+    let host = format!("{}:{}", host.host_str().unwrap(), host.port().unwrap());
+    assert_eq!(bo_account.host, host);
+    for events in [&mut ana_events, &mut bo_events] {
+        until(events, "connected", Duration::from_secs(20), |e| {
+            link_is(e, |s| *s == LinkState::Connected)
+        })
+        .await;
+    }
+
+    let id = svc
+        .request_with(
+            ana,
+            serde_json::json!({"message": "Wire $12,500 to ACME Corp?", "approvers": [bo],
+                               "quorum": 2, "kind": "action", "action_label": "Release $12,500"}),
+        )
+        .await;
+    let arrived =
+        |e: &SessionEvent| matches!(e, SessionEvent::Arrived { request, .. } if request.id == id);
+    let SessionEvent::Arrived { request, .. } = until(
+        &mut bo_events,
+        "bo's arrival",
+        Duration::from_secs(20),
+        arrived,
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(request.kind, Some(RequestKind::Action));
+    assert_eq!(request.action_label.as_deref(), Some("Release $12,500"));
+    assert_eq!(request.account_name.as_deref(), Some("bo@acme.example"));
+    assert_eq!(request.server_host, host);
+    assert!(!request.is_initiator, "bo did not start it");
+    assert_eq!(request.my_answer, None);
+    let states = |r: &RequestView| -> Vec<(String, ApproverState, bool, bool)> {
+        r.approver_states
+            .iter()
+            .map(|a| (a.name.clone(), a.state, a.is_me, a.is_initiator))
+            .collect()
+    };
+    assert_eq!(
+        states(&request),
+        vec![
+            (
+                "ana@acme.example".into(),
+                ApproverState::Waiting,
+                false,
+                true
+            ),
+            (
+                "bo@acme.example".into(),
+                ApproverState::Waiting,
+                true,
+                false
+            ),
+        ],
+        "the initiator first, each named as the service signed"
+    );
+    until(
+        &mut ana_events,
+        "ana's arrival",
+        Duration::from_secs(20),
+        arrived,
+    )
+    .await;
+    assert!(ana_session.pending()[0].is_initiator);
+
+    let answer = ana_session.approve(id, None).await.unwrap();
+    assert_eq!(answer.status, RequestStatus::Pending, "one approval of two");
+    let mine = ana_session.pending();
+    assert_eq!(
+        mine.iter().map(|r| (r.id, r.my_answer)).collect::<Vec<_>>(),
+        vec![(id, Some(Outcome::Approve))],
+        "a request this person approved stays, waiting on others, with their answer"
+    );
+    assert_eq!(mine[0].approver_states[0].state, ApproverState::Approved);
+
+    let updated = until(
+        &mut bo_events,
+        "bo's list showing ana's approval",
+        Duration::from_secs(20),
+        |e| listed(e, id).is_some_and(|r| r.approver_states[0].state == ApproverState::Approved),
+    )
+    .await;
+    let view = listed(&updated, id).unwrap();
+    assert_eq!(view.my_answer, None, "bo has not answered");
+    assert_eq!(view.approver_states[1].state, ApproverState::Waiting);
+    assert_eq!(
+        bo_session.pending()[0].approver_states[0].state,
+        ApproverState::Approved
+    );
+
+    assert_eq!(
+        bo_session.approve(id, None).await.unwrap().status,
+        RequestStatus::Approved
+    );
+    until(
+        &mut ana_events,
+        "ana told the request resolved",
+        Duration::from_secs(20),
+        |e| {
+            matches!(e, SessionEvent::Resolved { id: r, status: Some(RequestStatus::Approved), decided_here: false } if *r == id)
+        },
+    )
+    .await;
+    assert!(
+        ana_session.pending().is_empty(),
+        "once resolved, the request leaves the one who waited"
+    );
+    assert!(bo_session.pending().is_empty());
+}
+
+#[tokio::test]
+async fn a_signed_request_with_an_overlong_label_or_a_stranger_named_is_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = HostileService::start(HostileService::branding(None)).await;
+    let (session, mut events, _) =
+        hostile_session(dir.path(), &hostile, SessionConfig::default()).await;
+    let person = hostile.user_id;
+    let mut bad_requests = Vec::new();
+    let overlong = uuid::Uuid::new_v4();
+    let mut details = hostile.details(overlong);
+    details.kind = Some(RequestKind::Action);
+    details.action_label = Some("Release $12,500 and $9,000 more to Mallory".into());
+    bad_requests.push((overlong, details));
+    let stranger = uuid::Uuid::new_v4();
+    let mut details = hostile.details(stranger);
+    details.people = vec![
+        PersonName {
+            user_id: person,
+            name: "you@acme.example".into(),
+        },
+        PersonName {
+            user_id: person + 1,
+            name: "Your bank's security team".into(),
+        },
+    ];
+    bad_requests.push((stranger, details));
+    let fine = uuid::Uuid::new_v4();
+    let mut details = hostile.details(fine);
+    details.action_label = Some("Release $12,500".into());
+    details.people = vec![PersonName {
+        user_id: person,
+        name: "you@acme.example".into(),
+    }];
+    {
+        let mut requests = hostile.script.requests.lock().unwrap();
+        for (id, details) in &bad_requests {
+            requests.insert(*id, details.clone());
+        }
+        requests.insert(fine, details);
+    }
+    for (id, _) in &bad_requests {
+        hostile.send_frame(&serde_json::json!({"type": "request", "id": id}));
+        until_notice(
+            &mut events,
+            "the refusal",
+            Duration::from_secs(20),
+            ErrorKind::Spoofed,
+        )
+        .await;
+    }
+    hostile.send_frame(&serde_json::json!({"type": "request", "id": fine}));
+    let SessionEvent::Arrived { request, .. } = until(
+        &mut events,
+        "the well-formed request",
+        Duration::from_secs(20),
+        |e| matches!(e, SessionEvent::Arrived { .. }),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        request.id, fine,
+        "only the request within the rules arrives; the others were dropped"
+    );
+    assert_eq!(
+        session.pending().iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![fine]
+    );
+    for (id, _) in &bad_requests {
+        assert_eq!(
+            session.approve(*id, None).await.unwrap_err().kind(),
+            ErrorKind::RequestNotFound,
+            "a dropped request cannot be approved"
+        );
+    }
+    *hostile.script.pending.lock().unwrap() = vec![overlong, stranger, fine];
+    let listed: Vec<uuid::Uuid> = session
+        .authenticator()
+        .pending()
+        .await
+        .expect("a listing is not failed by requests that break the rules")
+        .iter()
+        .map(|r| r.details.id)
+        .collect();
+    assert_eq!(listed, vec![fine], "a listing leaves them out too");
 }

@@ -218,7 +218,7 @@ impl TestService {
             .await
     }
 
-    async fn request_with(&self, user: u64, body: Value) -> uuid::Uuid {
+    pub async fn request_with(&self, user: u64, body: Value) -> uuid::Uuid {
         let body = self
             .post(
                 &format!("/onetouch/json/users/{user}/approval_requests"),

@@ -2,8 +2,8 @@ use assent_protocol::crypto::{self, MessageKind, PublicKey, Signature};
 use assent_protocol::decision::{Decision, DenyReason, Outcome, VerificationMethod};
 use assent_protocol::enroll::EnrollmentRequest;
 use assent_protocol::request::{
-    AppBranding, DetailField, NumberMatching, RequestDetails, RequestFacts, RequesterContext,
-    TypedCode, UserVerification,
+    AppBranding, DetailField, NumberMatching, PersonName, RequestDetails, RequestFacts,
+    RequestKind, RequesterContext, TypedCode, UserVerification,
 };
 use assent_protocol::revocation::RevocationNotice;
 use assent_protocol::secret::SecretString;
@@ -139,6 +139,9 @@ prop_compose! {
         quorum in 1u32..3,
         verification in any::<bool>(),
         facts in prop::option::of((0u32..1000, prop::option::of(prop::collection::vec(any::<u128>(), 0..3)))),
+        kind in prop::option::of(prop::sample::select(RequestKind::ALL.to_vec())),
+        action_label in prop::option::of(text()),
+        names in prop::option::of((text(), prop::option::of(text()))),
     ) -> RequestDetails {
         RequestDetails {
             v: 1,
@@ -161,6 +164,13 @@ prop_compose! {
             facts: facts.map(|(requests_last_hour, same)| RequestFacts {
                 requests_last_hour,
                 same_network: same.map(|ids| ids.into_iter().map(Uuid::from_u128).collect()),
+            }),
+            kind,
+            action_label,
+            people: names.map_or_else(Vec::new, |(first, second)| {
+                std::iter::once(PersonName { user_id, name: first })
+                    .chain(second.map(|name| PersonName { user_id: user_id + 1, name }))
+                    .collect()
             }),
         }
     }

@@ -11,9 +11,10 @@ use assent_protocol::canonical::to_canonical_bytes;
 use assent_protocol::crypto::{self, MessageKind};
 use assent_protocol::error::ErrorCode;
 use assent_protocol::request::{
-    AppBranding, DetailField, Logo, LogoResolution, MAX_TYPED_DIGITS, MIN_TYPED_DIGITS,
-    NumberMatching, REQUEST_DETAILS_VERSION, RequestDetails, RequestFacts, RequestStatus,
-    RequesterContext, TypedCode, UserVerification,
+    AppBranding, DetailField, Logo, LogoResolution, MAX_ACTION_LABEL_CHARS, MAX_TYPED_DIGITS,
+    MIN_TYPED_DIGITS, NumberMatching, PersonName, REQUEST_DETAILS_VERSION, RequestDetails,
+    RequestFacts, RequestKind, RequestStatus, RequesterContext, TypedCode, UserVerification,
+    check_action_label,
 };
 use axum::Json;
 use axum::extract::State;
@@ -23,7 +24,7 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::users::{MAX_USER_ID, user_id_from_path, user_not_found};
+use super::users::{MAX_USER_ID, person_name, user_id_from_path, user_not_found};
 use super::{BackendCall, ok};
 use crate::clock::rfc3339;
 use crate::config::Limits;
@@ -178,6 +179,41 @@ fn parse_requester(raw: &Params, limits: &Limits) -> Result<Option<RequesterCont
     Ok((!context.is_empty()).then_some(context))
 }
 
+/// Lifetime of a `sign_in` request created without `seconds_to_expire`: a sign-in page waits
+/// minutes, not the day other requests get by default, and a stale sign-in left on a screen is
+/// one a person might approve by mistake.
+pub const SIGN_IN_SECONDS_TO_EXPIRE: u64 = 300;
+
+/// `kind` and `action_label`, checked.
+fn parse_kind_and_label(p: &Params) -> Result<(Option<RequestKind>, Option<String>), ApiError> {
+    let kind = match p.string("kind")? {
+        None => None,
+        Some(raw) => Some(
+            RequestKind::parse(raw.trim())
+                .ok_or_else(|| param("kind", "kind must be `sign_in` or `action`."))?,
+        ),
+    };
+    let label = match p.string("action_label")? {
+        None => None,
+        Some(raw) => {
+            let label = raw.trim().to_owned();
+            if label.chars().count() > MAX_ACTION_LABEL_CHARS {
+                return Err(param(
+                    "action_label",
+                    format!(
+                        "action_label must be at most {MAX_ACTION_LABEL_CHARS} characters (it is put on the Approve button)."
+                    ),
+                ));
+            }
+            check_text("action_label", "action_label", &label)?;
+            check_action_label(&label)
+                .map_err(|_| param("action_label", "action_label must not be empty."))?;
+            Some(label)
+        }
+    };
+    Ok((kind, label))
+}
+
 /// A number for the person to pick and three choices, shuffled, that include it.
 fn number_choices() -> (u32, Vec<u32>) {
     let mut rng = rand::thread_rng();
@@ -204,7 +240,7 @@ pub async fn create(
     let limits = &state.config.limits;
     let (app, p) = (&call.app, &call.params);
     let user_id = user_id_from_path(&user)?;
-    state
+    let initiator = state
         .store
         .user(&app.id, user_id)
         .await?
@@ -230,9 +266,11 @@ pub async fn create(
     let details = detail_map(p.object("details")?, "details", limits)?;
     let hidden_details = detail_map(p.object("hidden_details")?, "hidden_details", limits)?;
     let logos = parse_logos(p.list("logos")?, limits)?;
-    let seconds_to_expire = p
-        .unsigned("seconds_to_expire")?
-        .unwrap_or(state.config.default_seconds_to_expire);
+    let (kind, action_label) = parse_kind_and_label(p)?;
+    let seconds_to_expire = p.unsigned("seconds_to_expire")?.unwrap_or(match kind {
+        Some(RequestKind::SignIn) => SIGN_IN_SECONDS_TO_EXPIRE,
+        _ => state.config.default_seconds_to_expire,
+    });
     if seconds_to_expire > limits.max_seconds_to_expire {
         return Err(param(
             "seconds_to_expire",
@@ -261,14 +299,20 @@ pub async fn create(
             ));
         }
     }
+    let mut people: Vec<PersonName> = person_name(&initiator).into_iter().collect();
     for id in &approvers {
-        if *id != user_id && state.store.user(&app.id, *id).await?.is_none() {
+        if *id == user_id {
+            continue;
+        }
+        let Some(approver) = state.store.user(&app.id, *id).await? else {
             return Err(ApiError::new(
                 ErrorCode::UserNotFound,
                 format!("Approver {id} is not a user of this app."),
             ));
-        }
+        };
+        people.extend(person_name(&approver));
     }
+    people.sort_by_key(|p| p.user_id);
     let approvers: Vec<u64> = approvers.into_iter().collect();
     let quorum = p.unsigned("quorum")?.unwrap_or(1);
     if quorum == 0 || quorum > approvers.len() as u64 {
@@ -392,6 +436,9 @@ pub async fn create(
         quorum,
         user_verification: user_verification.then_some(UserVerification::Required),
         facts: Some(facts),
+        kind,
+        action_label,
+        people,
     };
     let canonical = to_canonical_bytes(&canonical_request).map_err(|e| ApiError::internal(&e))?;
     let stored = StoredRequest {
@@ -458,7 +505,7 @@ pub async fn create(
         state.expiry_wake.notify_one();
     }
     state.announce_request(&stored, started).await;
-    tracing::info!(request = %id, app = %app.id, user = user_id, quorum, number_matching, user_verification, "approval request created");
+    tracing::info!(request = %id, app = %app.id, user = user_id, quorum, number_matching, user_verification, kind = kind.map(RequestKind::as_str), "approval request created");
     Ok(ok(ApprovalRequestCreated {
         approval_request: CreatedApprovalRequest {
             uuid: id.to_string(),

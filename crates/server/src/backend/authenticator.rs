@@ -148,6 +148,7 @@ mod tests {
             cellphone: phone.map(str::to_owned),
             country_code: phone.map(|_| "1".to_owned()),
             created_at: 0,
+            name: None,
         }
     }
 

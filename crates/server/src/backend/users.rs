@@ -10,8 +10,9 @@ use super::{BackendCall, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::segment::Segment;
 use crate::state::AppState;
-use crate::store::NewUser;
+use crate::store::{NewUser, User};
 use assent_protocol::params::Params;
+use assent_protocol::request::{PersonName, check_person_name};
 
 fn user_invalid(field: &'static str, problem: &str) -> ApiError {
     ApiError::new(
@@ -60,6 +61,30 @@ fn clean_email(email: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// Longest display name (`user[name]`), in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// `user[name]` (an Assent extension): trimmed plain text a device may show, at most
+/// [`MAX_NAME_CHARS`] characters; blank means none.
+fn clean_name(name: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(name) = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(user_invalid(
+            "name",
+            &format!("is longer than {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if assent_protocol::text::find_unsafe(&name).is_some() {
+        return Err(user_invalid(
+            "name",
+            "contains a control, bidirectional or invisible character",
+        ));
+    }
+    Ok(Some(name))
+}
+
 fn clean_digits(
     value: Option<String>,
     field: &'static str,
@@ -100,11 +125,13 @@ fn new_user(app_id: &str, params: &Params) -> Result<NewUser, ApiError> {
     if email.is_none() && cellphone.is_none() {
         return Err(user_invalid("email", "or cellphone is required"));
     }
+    let name = clean_name(field("name")?)?;
     Ok(NewUser {
         app_id: app_id.to_owned(),
         email,
         cellphone,
         country_code,
+        name,
     })
 }
 
@@ -120,6 +147,19 @@ pub async fn create(
         user: UserRef { id: user.id },
         success: true,
     }))
+}
+
+/// The name a request shows for `user`: as the relying party registered them (the display name
+/// it gave, else the e-mail; a person registered with a phone number only has none, so a device
+/// never shows a number for them). A name a device would refuse is left out rather than failing
+/// the request.
+pub(crate) fn person_name(user: &User) -> Option<PersonName> {
+    let name = user.name.clone().or_else(|| user.email.clone())?;
+    check_person_name(user.id, &name).ok()?;
+    Some(PersonName {
+        user_id: user.id,
+        name,
+    })
 }
 
 /// `XXX-XXX-1118`: a phone number as Authy shows it, all but the last four digits hidden.

@@ -149,6 +149,14 @@ pub async fn enroll(
         Err(TokenRefusal::Invalid) => return Err(invalid_token()),
     };
     let (device, app) = (enrollment.device, enrollment.app);
+    // Shown beside the account on the device: the person as the relying party registered them.
+    let account_name = state
+        .store
+        .user(&app.id, device.user_id)
+        .await?
+        .as_ref()
+        .and_then(crate::backend::users::person_name)
+        .map(|person| person.name);
     tracing::info!(device = %device.id, user = device.user_id, app = %app.id, "device enrolled");
     Ok(Json(EnrollmentResponse {
         device_id: device.id,
@@ -158,5 +166,6 @@ pub async fn enroll(
         service_public_key: state.service_key.public(),
         enrolled_at: device.created_at,
         code_seed,
+        account_name,
     }))
 }

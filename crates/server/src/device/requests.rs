@@ -4,7 +4,7 @@
 use assent_protocol::backend::Done;
 use assent_protocol::decision::{Decision, DecisionReceipt, DenyReason, Outcome};
 use assent_protocol::error::ErrorCode;
-use assent_protocol::request::{DeviceRequest, PendingRequests, RequestStatus};
+use assent_protocol::request::{DeviceRequest, PendingRequests, RecordedAnswer, RequestStatus};
 use assent_protocol::signed::{Signed, VerifyError};
 use axum::Json;
 use axum::extract::State;
@@ -64,9 +64,28 @@ pub async fn details(
         return Err(not_found());
     }
     let payload = serde_json::from_slice(&request.canonical).map_err(|e| ApiError::internal(&e))?;
+    // Only a request with several approvers has answers another approver needs to see.
+    let answers = if request.approvers.len() > 1 {
+        let mut answers: Vec<RecordedAnswer> = state
+            .store
+            .decisions(request.id)
+            .await?
+            .iter()
+            .map(|d| RecordedAnswer {
+                user_id: d.user_id,
+                outcome: d.outcome,
+            })
+            .collect();
+        answers.sort_by_key(|a| a.user_id);
+        answers.dedup_by_key(|a| a.user_id);
+        answers
+    } else {
+        Vec::new()
+    };
     Ok(Json(DeviceRequest {
         request: Signed::from_parts(payload, request.signature),
         status: request.status_at(call.now),
+        answers,
     }))
 }
 
@@ -177,6 +196,11 @@ pub async fn decide(
                 state.outbox_wake.notify_one();
                 state
                     .announce_resolved(request.id, status, &request.approvers)
+                    .await;
+            } else if request.approvers.len() > 1 {
+                // Still waiting on others: every approver's devices show who answered.
+                state
+                    .announce_answered(request.id, &request.approvers)
                     .await;
             }
             if status == RequestStatus::Denied && decision.reason == Some(DenyReason::NotMe) {

@@ -122,6 +122,8 @@ pub struct User {
     pub country_code: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// The display name the relying party gave (`user[name]`), if any.
+    pub name: Option<String>,
 }
 
 /// The person a device is enrolled for, as the relying party registered them, for the device to
@@ -142,6 +144,9 @@ pub struct NewUser {
     pub cellphone: Option<String>,
     /// Country calling code, digits only.
     pub country_code: Option<String>,
+    /// Display name (checked plain text). Kept only when the person is new: creating an
+    /// existing person again changes nothing.
+    pub name: Option<String>,
 }
 
 /// An enrolled device.

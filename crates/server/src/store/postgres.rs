@@ -366,8 +366,8 @@ impl Store for PgStore {
         let inserted = loop {
             attempts += 1;
             let insert = sqlx::query(&format!(
-                "INSERT INTO users (id, app_id, email, cellphone, country_code, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT {} DO NOTHING RETURNING {USER_COLUMNS}",
+                "INSERT INTO users (id, app_id, email, cellphone, country_code, created_at, name) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT {} DO NOTHING RETURNING {USER_COLUMNS}",
                 person_conflict(user.cellphone.is_some())
             ))
             .bind(random_id(1))
@@ -376,6 +376,7 @@ impl Store for PgStore {
             .bind(&user.cellphone)
             .bind(&user.country_code)
             .bind(now)
+            .bind(&user.name)
             .fetch_optional(&self.pool)
             .await;
             match insert {

@@ -97,7 +97,8 @@ pub(crate) fn parse_verification(
 
 pub(crate) const APP_COLUMNS: &str = "serial_id, id, name, logo_url, accent_color, callback_url, callback_method, callback_key, created_at, \
      callback_expired_cancelled, defences";
-pub(crate) const USER_COLUMNS: &str = "id, app_id, email, cellphone, country_code, created_at";
+pub(crate) const USER_COLUMNS: &str =
+    "id, app_id, email, cellphone, country_code, created_at, name";
 pub(crate) const DEVICE_COLUMNS: &str = "id, alias, app_id, user_id, public_key, name, platform, created_at, last_seen_at, revoked_at, last_address";
 pub(crate) const REQUEST_COLUMNS: &str = "id, app_id, user_id, message, details, hidden_details, logos, requester, \
      seconds_to_expire, created_at, expires_at, quorum, number, canonical, digest, signature, status, reason, \
@@ -141,6 +142,7 @@ macro_rules! row_mappers {
                 cellphone: row.try_get("cellphone")?,
                 country_code: row.try_get("country_code")?,
                 created_at: row.try_get("created_at")?,
+                name: row.try_get("name")?,
             })
         }
 

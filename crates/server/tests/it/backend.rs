@@ -1299,3 +1299,265 @@ async fn app_stats_count_people_requests_approvals_and_codes_per_month() {
         (401, Some("60001"))
     );
 }
+
+#[tokio::test]
+async fn kind_and_action_label_are_checked_and_nothing_is_written_for_bad_ones() {
+    let svc = TestService::start().await;
+    let (user, _device) = svc.enrolled_user("kind@example.com").await;
+    let before = svc.rows("approval_requests").await;
+    let refused: Vec<(&str, serde_json::Value, &str)> = vec![
+        (
+            "an unknown kind",
+            json!({"message": "m", "kind": "login"}),
+            "kind",
+        ),
+        (
+            "a kind in another case",
+            json!({"message": "m", "kind": "SIGN_IN"}),
+            "kind",
+        ),
+        (
+            "a kind that is not text",
+            json!({"message": "m", "kind": 1}),
+            "kind",
+        ),
+        (
+            "a label of 33 characters",
+            json!({"message": "m", "kind": "action", "action_label": "x".repeat(33)}),
+            "action_label",
+        ),
+        (
+            "a blank label",
+            json!({"message": "m", "action_label": "   "}),
+            "action_label",
+        ),
+        (
+            "a label with a bidi override",
+            json!({"message": "m", "action_label": "Release \u{202E}005,21$"}),
+            "action_label",
+        ),
+        (
+            "a label with a control character",
+            json!({"message": "m", "action_label": "Pay\u{1b}[2J"}),
+            "action_label",
+        ),
+    ];
+    for (what, body, field) in refused {
+        let (status, reply) = svc.backend.create_request(user, body).await;
+        assert_eq!(
+            (status.as_u16(), reply["error_code"].as_str()),
+            (400, Some("60004")),
+            "{what} must be refused with 60004: {reply}"
+        );
+        assert!(
+            reply["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(field),
+            "{what}: the message must name {field}: {reply}"
+        );
+    }
+    assert_eq!(
+        svc.rows("approval_requests").await,
+        before,
+        "a refused request writes nothing"
+    );
+
+    let (id, _) = svc
+        .backend
+        .request(
+            user,
+            json!({"message": "Wire $12,500 to ACME Corp?", "kind": "action", "action_label": format!("Release {}", "$".repeat(24))}),
+        )
+        .await;
+    let device = svc.enroll(user).await;
+    let (details, _) = device.details(id).await;
+    assert_eq!(
+        details.message.kind,
+        Some(assent_protocol::request::RequestKind::Action)
+    );
+    assert_eq!(
+        details
+            .message
+            .action_label
+            .as_deref()
+            .map(|l| l.chars().count()),
+        Some(32),
+        "a label of exactly 32 characters is accepted and signed"
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_without_an_expiry_lives_five_minutes_and_other_requests_keep_the_default() {
+    let (svc, clock) = TestService::with_adjustable_clock().await;
+    let (user, device) = svc.enrolled_user("short@example.com").await;
+    let b = &svc.backend;
+    let now = clock.now();
+    let (sign_in, _) = b
+        .request(
+            user,
+            json!({"message": "Sign in?", "kind": "sign_in", "allow_concurrent": true}),
+        )
+        .await;
+    let (long_sign_in, _) = b
+        .request(
+            user,
+            json!({"message": "Sign in?", "kind": "sign_in", "seconds_to_expire": 3600, "allow_concurrent": true}),
+        )
+        .await;
+    let (action, _) = b
+        .request(
+            user,
+            json!({"message": "Wire?", "kind": "action", "allow_concurrent": true}),
+        )
+        .await;
+    let (plain, _) = b
+        .request(
+            user,
+            json!({"message": "Old client", "allow_concurrent": true}),
+        )
+        .await;
+    let expires = |id| {
+        let device = &device;
+        async move { device.details(id).await.0.message.expires_at }
+    };
+    assert_eq!(
+        expires(sign_in).await,
+        Some(now + 300),
+        "a sign-in without seconds_to_expire lives 300 s"
+    );
+    assert_eq!(
+        expires(long_sign_in).await,
+        Some(now + 3600),
+        "a sign-in with seconds_to_expire keeps it"
+    );
+    assert_eq!(
+        expires(action).await,
+        Some(now + 86_400),
+        "an action keeps the day"
+    );
+    assert_eq!(
+        expires(plain).await,
+        Some(now + 86_400),
+        "no kind keeps the day"
+    );
+    assert_eq!(b.status(sign_in).await["seconds_to_expire"], 300);
+
+    clock.advance(301);
+    let (_, body) = b
+        .get(&format!(
+            "/onetouch/json/approval_requests/{sign_in}?wait=10"
+        ))
+        .await;
+    assert_eq!(
+        body["approval_request"]["status"], "expired",
+        "the sign-in expires once the service clock passes 300 s"
+    );
+    assert_eq!(b.status(action).await["status"], "pending");
+}
+
+#[tokio::test]
+async fn a_request_signs_the_names_of_its_people_as_registered() {
+    let svc = TestService::start().await;
+    let (ana, _ana_device) = svc.enrolled_user("ana@acme.example").await;
+    let (bo, bo_device) = svc.enrolled_user("bo@acme.example").await;
+    // Registered with a phone number only: no name to sign, and never the number.
+    let (status, body) = svc
+        .backend
+        .post_json(
+            "/protected/json/users/new",
+            json!({"user": {"cellphone": "555-123-4567", "country_code": "1"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let cy = body["user"]["id"].as_u64().unwrap();
+    let _cy_device = svc.enroll(cy).await;
+    // A display name (`user[name]`) is preferred to the e-mail.
+    let (status, body) = svc
+        .backend
+        .post_json(
+            "/protected/json/users/new",
+            json!({"user": {"email": "dee@acme.example", "name": "  Dee Costa "}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let dee = body["user"]["id"].as_u64().unwrap();
+    let dee_device = svc.enroll(dee).await;
+    assert_eq!(
+        dee_device.enrollment.account_name.as_deref(),
+        Some("Dee Costa"),
+        "the enrollment answer names the account by its display name"
+    );
+
+    let (id, _) = svc
+        .backend
+        .request(
+            bo,
+            json!({"message": "Wire?", "approvers": [ana, cy, dee], "quorum": 2}),
+        )
+        .await;
+    let (details, raw) = bo_device.details(id).await;
+    let people: Vec<(u64, &str)> = details
+        .message
+        .people
+        .iter()
+        .map(|p| (p.user_id, p.name.as_str()))
+        .collect();
+    let mut want = vec![
+        (ana, "ana@acme.example"),
+        (bo, "bo@acme.example"),
+        (dee, "Dee Costa"),
+    ];
+    want.sort_unstable();
+    assert_eq!(
+        people, want,
+        "the initiator and approvers are named by e-mail, ascending; a phone-only person is left out"
+    );
+    assert!(
+        !raw.to_string().contains("4567"),
+        "no phone number reaches a device: {raw}"
+    );
+    assert_eq!(details.message.name_of(cy), None);
+    assert_eq!(details.message.check_people_and_label(), Ok(()));
+}
+
+#[tokio::test]
+async fn a_display_name_is_bounded_plain_text_and_a_bad_one_writes_nothing() {
+    let svc = TestService::start().await;
+    let before = svc.rows("users").await;
+    for (what, name) in [
+        ("over 100 characters", "n".repeat(101)),
+        ("a bidi override", "Ana \u{202E}amiL".to_owned()),
+        ("an escape sequence", "Ana\u{1b}[2J".to_owned()),
+        ("a zero-width space", "Ana\u{200B}Lima".to_owned()),
+    ] {
+        let (status, body) = svc
+            .backend
+            .post_json(
+                "/protected/json/users/new",
+                json!({"user": {"email": "ana@acme.example", "name": name}}),
+            )
+            .await;
+        assert_eq!(
+            (status.as_u16(), body["error_code"].as_str()),
+            (400, Some("60027")),
+            "a name with {what} must be refused as an invalid user: {body}"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("name"),
+            "{body}"
+        );
+    }
+    assert_eq!(svc.rows("users").await, before, "nothing written");
+    let (status, body) = svc
+        .backend
+        .post_form(
+            "/protected/json/users/new",
+            "user%5Bemail%5D=ana%40acme.example&user%5Bname%5D=Ana%20Lima",
+        )
+        .await;
+    assert_eq!(status, 200, "the form spelling user[name] works: {body}");
+}

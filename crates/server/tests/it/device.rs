@@ -1150,5 +1150,120 @@ async fn a_preview_names_the_app_and_the_person_and_leaves_the_token_usable() {
         svc.rows("devices").await,
         1,
         "only the one enrollment wrote a device"
+}
+
+#[tokio::test]
+async fn the_second_approver_sees_answers_so_far_and_is_told_when_one_arrives() {
+    let svc = TestService::start().await;
+    let (ana, ana_device) = svc.enrolled_user("ana@example.com").await;
+    let (bo, bo_device) = svc.enrolled_user("bo@example.com").await;
+    let (cy, cy_device) = svc.enrolled_user("cy@example.com").await;
+    let mut bo_stream = bo_device.connect_synced().await;
+    let mut cy_stream = cy_device.connect_synced().await;
+    let (id, _) = svc
+        .backend
+        .request(
+            ana,
+            json!({"message": "Wire?", "approvers": [bo, cy], "quorum": 3}),
+        )
+        .await;
+    assert_eq!(bo_stream.next().await, Some(StreamMessage::Request { id }));
+    assert_eq!(cy_stream.next().await, Some(StreamMessage::Request { id }));
+    let (_, raw) = bo_device.details(id).await;
+    assert!(
+        raw.get("answers").is_none(),
+        "nobody answered yet, so no answers are sent: {raw}"
+    );
+
+    assert_eq!(ana_device.approve(id).await.body["status"], "pending");
+    assert_eq!(
+        bo_stream.next().await,
+        Some(StreamMessage::Answered { id }),
+        "another approver's device is told an answer arrived"
+    );
+    assert_eq!(cy_stream.next().await, Some(StreamMessage::Answered { id }));
+    let (_, raw) = bo_device.details(id).await;
+    assert_eq!(
+        raw["answers"],
+        json!([{"user_id": ana, "outcome": "approve"}]),
+        "the second approver sees the first one's answer"
+    );
+    assert_eq!(raw["status"], "pending");
+
+    assert_eq!(bo_device.approve(id).await.body["status"], "pending");
+    assert_eq!(cy_stream.next().await, Some(StreamMessage::Answered { id }));
+    assert_eq!(
+        bo_stream.next().await,
+        Some(StreamMessage::Answered { id }),
+        "the answering person's devices are told too (their other devices show the answer)"
+    );
+    let (_, raw) = cy_device.details(id).await;
+    let mut want = vec![
+        json!({"user_id": ana, "outcome": "approve"}),
+        json!({"user_id": bo, "outcome": "approve"}),
+    ];
+    want.sort_by_key(|a| a["user_id"].as_u64());
+    assert_eq!(raw["answers"], json!(want), "every answer, by user id");
+
+    assert_eq!(
+        cy_device
+            .decide(id, Outcome::Deny, Some(DenyReason::Cancelled), None)
+            .await
+            .body["status"],
+        "denied"
+    );
+    assert_eq!(
+        bo_stream.next().await,
+        Some(StreamMessage::Resolved {
+            id,
+            status: RequestStatus::Denied
+        }),
+        "the answer that resolves the request is announced as resolved, not answered"
+    );
+}
+
+#[tokio::test]
+async fn a_single_approver_request_sends_no_answers_and_no_answered_message() {
+    let svc = TestService::start().await;
+    let (user, device) = svc.enrolled_user("solo@example.com").await;
+    let second = svc.enroll(user).await;
+    let mut stream = second.connect_synced().await;
+    let (id, _) = svc
+        .backend
+        .request(user, json!({"message": "Sign in?"}))
+        .await;
+    assert_eq!(stream.next().await, Some(StreamMessage::Request { id }));
+    assert_eq!(device.approve(id).await.body["status"], "approved");
+    assert_eq!(
+        stream.next().await,
+        Some(StreamMessage::Resolved {
+            id,
+            status: RequestStatus::Approved
+        })
+    );
+    let (_, raw) = second.details(id).await;
+    assert!(raw.get("answers").is_none(), "{raw}");
+}
+
+#[tokio::test]
+async fn the_enrollment_answer_names_the_account_as_registered() {
+    let svc = TestService::start().await;
+    let (_, device) = svc.enrolled_user("ana@acme.example").await;
+    assert_eq!(
+        device.enrollment.account_name.as_deref(),
+        Some("ana@acme.example")
+    );
+    let (status, body) = svc
+        .backend
+        .post_json(
+            "/protected/json/users/new",
+            json!({"user": {"cellphone": "555-123-4567", "country_code": "1"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let phone_only = svc.enroll(body["user"]["id"].as_u64().unwrap()).await;
+    assert_eq!(
+        phone_only.enrollment.account_name, None,
+        "a person registered by phone only gets no name, never the number"
     );
 }

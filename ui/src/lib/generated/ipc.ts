@@ -77,15 +77,16 @@ export type ApproverState = "waiting" | "approved" | "denied";
 
 export type ApproverView = { 
 /**
- * Their name, as the service signed it.
+ * Their name as the service signed it (display name or e-mail); [`UNNAMED_APPROVER`] when
+ * the service signed none (a person registered by phone only): never a bare number.
  */
 name: string, 
 /**
- * Their state now.
+ * Their answer so far.
  */
 state: ApproverState, 
 /**
- * This device's own person.
+ * This device's person.
  */
 is_me: boolean, 
 /**
@@ -149,38 +150,40 @@ approvers: number,
  */
 verification_required: boolean, 
 /**
- * What the relying party says the request is for (signed). `None`: an older service, or not said.
+ * What the relying party says the request is for (signed). `None`: an older service, or
+ * not said.
  */
 kind: RequestKind | null, 
 /**
- * The relying party's short name for the action ("Release $12,500"), put on the Approve button.
- * At most 32 characters (checked by the service and again by the device). `None`: the UI says
- * "Approve sign-in" for kind sign_in, otherwise "Approve".
+ * The relying party's short name for the action ("Release $12,500"), put on the Approve
+ * button. At most 32 characters (checked by the service and again by the device). `None`:
+ * the UI says "Approve sign-in" for kind sign_in, otherwise "Approve".
  */
 action_label: string | null, 
 /**
- * The person this device is enrolled for, as the relying party registered them (name or e-mail,
- * from the enrollment answer, stored with the account). `None` for accounts enrolled before this
- * existed: the UI then shows nothing rather than "User 1635".
+ * The person this device is enrolled for, as the relying party registered them (name or
+ * e-mail, from the enrollment answer, stored with the account). `None` for accounts
+ * enrolled before this existed: the UI then shows nothing rather than "User 1635".
  */
 account_name: string | null, 
 /**
- * The host this account was enrolled with (from the stored account, never from the request).
+ * The host this account was enrolled with (from the stored account, never from the
+ * request).
  */
 server_host: string, 
 /**
- * Several approvers only (quorum or approvers > 1), else empty: every approver, the initiator
- * first, with their name as the service signed it and their state now.
+ * Several approvers only (quorum or approvers > 1), else empty: every approver, the
+ * initiator first, with their name as the service signed it and their state now.
  */
 approver_states: Array<ApproverView>, 
 /**
- * This device's own answer while the request still waits on others (it stays in `pending` under
- * "Waiting on others" until it resolves). `None` until this device answers.
+ * This device's own answer while the request still waits on others (it stays in `pending`
+ * under "Waiting on others" until it resolves). `None` until this device answers.
  */
 my_answer: Outcome | null, 
 /**
- * Whether this device's person started the request (the initiator). Decides "This wasn't me"
- * (initiator) versus "Report as suspicious" (another approver).
+ * Whether this device's person started the request (the initiator). Decides "This wasn't
+ * me" (initiator) versus "Report as suspicious" (another approver).
  */
 is_initiator: boolean, };
 
@@ -216,12 +219,12 @@ enrolled_at: number,
  */
 revoked: boolean, 
 /**
- * The person this device is enrolled for, as the relying party registered them; `None` for
- * accounts enrolled before this existed.
+ * The person as the relying party registered them (name or e-mail); `None` for accounts
+ * enrolled before services sent it.
  */
 account_name: string | null, 
 /**
- * The service's host (with its port when not the default).
+ * The host the account was enrolled with, port kept when not the default.
  */
 host: string, };
 
