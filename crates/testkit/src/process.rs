@@ -100,6 +100,139 @@ pub fn watch_notifications(log: &Path) -> KillOnDrop {
     )
 }
 
+/// One `Notify` call seen on the session bus, with the id the daemon answered.
+#[derive(Debug, Clone)]
+pub struct NotifyCall {
+    /// The id the daemon gave it (`None` until its answer is seen).
+    pub id: Option<u32>,
+    /// `app_name`.
+    pub app_name: String,
+    /// `app_icon`: an icon name or a file path.
+    pub icon: String,
+    /// `summary`.
+    pub summary: String,
+    /// `body` (markup).
+    pub body: String,
+    /// `actions`: identifier, label, identifier, label, ...
+    pub actions: Vec<String>,
+    /// `hints`, their values as JSON.
+    pub hints: serde_json::Map<String, Value>,
+    /// `expire_timeout`, in milliseconds (-1: the daemon's default).
+    pub timeout: i64,
+}
+
+impl NotifyCall {
+    /// The action identifiers (every other entry of `actions`).
+    pub fn action_ids(&self) -> Vec<&str> {
+        self.actions.iter().step_by(2).map(String::as_str).collect()
+    }
+}
+
+/// The notification traffic on the session bus (`tests/desktop/notification_bus.py`, a D-Bus
+/// monitor): `Notify` calls and the ids answered, `CloseNotification` calls and the daemon's
+/// `NotificationClosed` signals. Stops when dropped.
+#[derive(Debug)]
+pub struct NotificationBus {
+    log: PathBuf,
+    _monitor: KillOnDrop,
+}
+
+impl NotificationBus {
+    /// Starts the monitor, recording into `log`; returns once it is in place.
+    pub fn watch(log: &Path) -> NotificationBus {
+        let monitor = KillOnDrop(
+            Command::new(test_python())
+                .arg(workspace_root().join("tests/desktop/notification_bus.py"))
+                .stdout(std::fs::File::create(log).expect("the bus log can be created"))
+                .stderr(
+                    std::fs::File::create(log.with_extension("err"))
+                        .expect("the bus log can be created"),
+                )
+                .spawn()
+                .expect("start the notification bus monitor"),
+        );
+        let bus = NotificationBus {
+            log: log.to_path_buf(),
+            _monitor: monitor,
+        };
+        wait_for(
+            "the notification bus monitor to be in place",
+            Duration::from_secs(20),
+            || bus.lines().iter().any(|l| l["ready"] == true).then_some(()),
+        );
+        bus
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Every `Notify` call so far, oldest first.
+    pub fn notify_calls(&self) -> Vec<NotifyCall> {
+        let lines = self.lines();
+        lines
+            .iter()
+            .filter(|l| l["type"] == "call" && l["member"] == "Notify")
+            .map(|call| {
+                let body = &call["body"];
+                let text = |i: usize| body[i].as_str().unwrap_or_default().to_owned();
+                let answer = lines.iter().find(|l| {
+                    l["type"] == "return"
+                        && l["reply_to"][0] == call["sender"]
+                        && l["reply_to"][1] == call["serial"]
+                });
+                NotifyCall {
+                    id: answer
+                        .and_then(|a| a["body"][0].as_u64())
+                        .and_then(|id| u32::try_from(id).ok()),
+                    app_name: text(0),
+                    icon: text(2),
+                    summary: text(3),
+                    body: text(4),
+                    actions: body[5]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    hints: body[6].as_object().cloned().unwrap_or_default(),
+                    timeout: body[7].as_i64().unwrap_or(-1),
+                }
+            })
+            .collect()
+    }
+
+    /// The ids of every `CloseNotification` call so far (an application withdrawing them).
+    pub fn close_calls(&self) -> Vec<u32> {
+        self.ids_of("call", "CloseNotification")
+    }
+
+    /// The ids of every `NotificationClosed` signal so far (the daemon saying they are gone).
+    pub fn closed_signals(&self) -> Vec<u32> {
+        self.ids_of("signal", "NotificationClosed")
+    }
+
+    fn ids_of(&self, kind: &str, member: &str) -> Vec<u32> {
+        self.lines()
+            .iter()
+            .filter(|l| l["type"] == kind && l["member"] == member)
+            .filter_map(|l| l["body"][0].as_u64())
+            .filter_map(|id| u32::try_from(id).ok())
+            .collect()
+    }
+
+    /// The raw record, for failure messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
 /// Spawns `command` in a process group of its own and kills the whole group when dropped, so
 /// the grandchildren it starts (WebKitWebDriver, the app, WebKit's helpers) end with it.
 #[derive(Debug)]

@@ -1,0 +1,219 @@
+//! Issue 15, acceptance 2 (the desktop's part): the notification is withdrawn once the request is
+//! approved elsewhere (seen on the session bus), and a request arriving while another
+//! application has the keyboard leaves it there, the app's window asking for attention instead.
+
+use std::process::Command;
+use std::time::Duration;
+
+use assent_testkit::process::{
+    AssentService, HeadlessDevice, KillOnDrop, LogsOnFailure, NotificationBus, artifacts_dir,
+    require_session, wait_for,
+};
+
+use crate::driver::AppSession;
+
+/// A new shots directory for `suite`.
+fn fresh_shots(suite: &str) -> std::path::PathBuf {
+    let shots = artifacts_dir(suite);
+    for old in std::fs::read_dir(&shots).unwrap().flatten() {
+        let _ = std::fs::remove_file(old.path());
+    }
+    shots
+}
+
+fn xdotool(args: &[&str]) -> String {
+    let out = Command::new("xdotool")
+        .args(args)
+        .output()
+        .expect("xdotool is installed");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The window that has the X input focus.
+fn focused_window() -> String {
+    xdotool(&["getwindowfocus"])
+}
+
+/// Whether `window`'s WM_HINTS carry the urgency flag (ICCCM: bit 8 of the flags).
+fn urgent(window: &str) -> bool {
+    let out = Command::new("xprop")
+        .args(["-id", window, "-notype", "WM_HINTS", "32i", " $0"])
+        .output()
+        .expect("xprop is installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .last()
+        .and_then(|flags| flags.parse::<i64>().ok())
+        .is_some_and(|flags| flags & 256 != 0)
+}
+
+/// The app's mapped top-level windows (titled "Assent").
+fn app_windows() -> Vec<String> {
+    xdotool(&["search", "--onlyvisible", "--name", "^Assent$"])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notification_is_withdrawn_after_the_request_is_approved_elsewhere() {
+    require_session();
+    let _one_app = crate::ONE_APP_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let shots = fresh_shots("e2e-notification-withdrawn");
+    let service = AssentService::start(dir.path(), &[]);
+    let ana = service.user("ana@example.com");
+    let bus_log = shots.join("notification-bus.jsonl");
+    let bus = NotificationBus::watch(&bus_log);
+    let (mut app, _data, _keyring, app_log) = AppSession::start_fresh(dir.path(), shots).await;
+    let _logs = LogsOnFailure(vec![
+        service.log_path().to_path_buf(),
+        app_log,
+        bus_log.clone(),
+    ]);
+    app.enroll(&service.enroll_link(ana), "Acme Bank").await;
+    // Ana's phone, enrolled for the same person.
+    let phone = HeadlessDevice::enroll(dir.path(), &service.enroll_link(ana));
+
+    let message = "Sign in to Acme Bank (approved on the phone)?";
+    let id = service.send(ana, message);
+    let call = wait_for(
+        "the notification, answered",
+        Duration::from_secs(20),
+        || {
+            bus.notify_calls()
+                .into_iter()
+                .find(|c| c.body.starts_with(message) && c.id.is_some())
+        },
+    );
+    app.el("approve").await;
+    app.shot("request-notified").await;
+
+    phone.run(&["approve", &id]).ok();
+    let notification = call.id.unwrap();
+    wait_for(
+        "CloseNotification for the request's notification, and the daemon closing it",
+        Duration::from_secs(20),
+        || {
+            (bus.close_calls().contains(&notification)
+                && bus.closed_signals().contains(&notification))
+            .then_some(())
+        },
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !app.all("approve").await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the request leaves the window once approved elsewhere"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        bus.close_calls()
+            .iter()
+            .filter(|c| **c == notification)
+            .count(),
+        1,
+        "withdrawn once:\n{}",
+        bus.log_text()
+    );
+    app.shot("withdrawn").await;
+    let _ = app.client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_request_while_another_application_has_focus_leaves_focus_there() {
+    require_session();
+    let _one_app = crate::ONE_APP_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let shots = fresh_shots("e2e-no-focus-stealing");
+    let service = AssentService::start(dir.path(), &[]);
+    let ana = service.user("ana@example.com");
+    let bus_log = shots.join("notification-bus.jsonl");
+    let bus = NotificationBus::watch(&bus_log);
+    let (mut app, _data, _keyring, app_log) =
+        AppSession::start_fresh(dir.path(), shots.clone()).await;
+    let _logs = LogsOnFailure(vec![service.log_path().to_path_buf(), app_log, bus_log]);
+    app.enroll(&service.enroll_link(ana), "Acme Bank").await;
+    let windows = app_windows();
+    assert_eq!(windows.len(), 1, "one app window: {windows:?}");
+    let app_window = windows[0].clone();
+
+    // Another application, where the person is typing.
+    let other = KillOnDrop(
+        Command::new("xmessage")
+            .args([
+                "-name",
+                "assent-test-editor",
+                "-geometry",
+                "+600+400",
+                "I am typing here",
+            ])
+            .spawn()
+            .expect("xmessage is installed (x11-utils)"),
+    );
+    let editor = wait_for(
+        "the other application's window",
+        Duration::from_secs(10),
+        || {
+            xdotool(&[
+                "search",
+                "--onlyvisible",
+                "--pid",
+                &other.0.id().to_string(),
+            ])
+            .lines()
+            .next()
+            .map(str::to_owned)
+        },
+    );
+    xdotool(&["windowfocus", "--sync", &editor]);
+    assert_eq!(
+        focused_window(),
+        editor,
+        "the other application has the focus"
+    );
+    assert!(!urgent(&app_window), "no request yet, no urgency");
+
+    let message = "Sign in to Acme Bank while you type elsewhere?";
+    service.send(ana, message);
+    // The arrival was handled: its notification went out and the window lists it.
+    wait_for("the notification", Duration::from_secs(20), || {
+        bus.notify_calls()
+            .into_iter()
+            .find(|c| c.body.starts_with(message))
+    });
+    app.el("approve").await;
+    // The window's show and attention request run on the app's main thread after the event:
+    // give them the time a stolen focus would need to show.
+    wait_for(
+        "the window to ask for attention",
+        Duration::from_secs(10),
+        || urgent(&app_window).then_some(()),
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        focused_window(),
+        editor,
+        "the keyboard focus stays with the application the person was typing in"
+    );
+    Command::new("import")
+        .args([
+            "-window",
+            "root",
+            shots.join("focus-stays-elsewhere.png").to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+
+    // Opening the app (a click on the tray, the notification) takes the focus and answers the
+    // request for attention.
+    xdotool(&["windowfocus", "--sync", &app_window]);
+    wait_for(
+        "the urgency cleared once focused",
+        Duration::from_secs(10),
+        || (!urgent(&app_window)).then_some(()),
+    );
+    app.shot("focused-after").await;
+    let _ = app.client.close().await;
+}
