@@ -1,5 +1,6 @@
 //! The real desktop app under Xvfb.
 
+mod focus;
 mod hostile;
 mod notification;
 mod smoke;

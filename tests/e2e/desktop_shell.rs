@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use assent_testkit::process::{
-    AssentService, HeadlessDevice, KillOnDrop, LogsOnFailure, NotificationBus, artifacts_dir,
-    require_session, wait_for,
+    AssentService, HeadlessDevice, LogsOnFailure, NotificationBus, artifacts_dir, focus_window,
+    focused_other_application, focused_window, require_session, wait_for, wm_hints, wm_urgent,
 };
 
 use crate::driver::AppSession;
@@ -21,41 +21,13 @@ fn fresh_shots(suite: &str) -> std::path::PathBuf {
     shots
 }
 
-fn xdotool(args: &[&str]) -> String {
-    let out = Command::new("xdotool")
-        .args(args)
-        .output()
-        .expect("xdotool is installed");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// The window that has the X input focus.
-fn focused_window() -> String {
-    xdotool(&["getwindowfocus"])
-}
-
-/// `xprop`'s reading of `window`'s WM_HINTS, for failure messages.
-fn wm_hints(window: &str) -> String {
-    let out = Command::new("xprop")
-        .args(["-id", window, "WM_HINTS", "WM_NAME", "WM_CLASS"])
-        .output()
-        .expect("xprop is installed");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Whether `window`'s WM_HINTS carry the urgency flag (ICCCM's XUrgencyHint, which `xprop`
-/// reads out as a sentence).
-fn urgent(window: &str) -> bool {
-    wm_hints(window).contains("The urgency hint bit is set")
-}
-
 /// The app's mapped top-level windows (titled "Assent").
 fn app_windows() -> Vec<String> {
-    xdotool(&["search", "--onlyvisible", "--name", "^Assent$"])
+    let out = Command::new("xdotool")
+        .args(["search", "--onlyvisible", "--name", "^Assent$"])
+        .output()
+        .expect("xdotool is installed");
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
         .collect()
@@ -146,41 +118,8 @@ async fn a_new_request_while_another_application_has_focus_leaves_focus_there() 
     let app_window = windows[0].clone();
 
     // Another application, where the person is typing.
-    let _other = KillOnDrop(
-        Command::new("xmessage")
-            .args([
-                "-name",
-                "assent-test-editor",
-                "-geometry",
-                "+600+400",
-                "I am typing here",
-            ])
-            .spawn()
-            .expect("xmessage is installed (x11-utils)"),
-    );
-    let editor = wait_for(
-        "the other application's window",
-        Duration::from_secs(10),
-        || {
-            // xmessage sets no _NET_WM_PID: found by the resource name it was given.
-            xdotool(&[
-                "search",
-                "--onlyvisible",
-                "--classname",
-                "^assent-test-editor$",
-            ])
-            .lines()
-            .next()
-            .map(str::to_owned)
-        },
-    );
-    xdotool(&["windowfocus", "--sync", &editor]);
-    assert_eq!(
-        focused_window(),
-        editor,
-        "the other application has the focus"
-    );
-    assert!(!urgent(&app_window), "no request yet, no urgency");
+    let (_other, editor) = focused_other_application();
+    assert!(!wm_urgent(&app_window), "no request yet, no urgency");
 
     let message = "Sign in to Acme Bank while you type elsewhere?";
     service.send(ana, message);
@@ -194,7 +133,7 @@ async fn a_new_request_while_another_application_has_focus_leaves_focus_there() 
     // The window's show and attention request run on the app's main thread after the event:
     // wait until it asked for attention or took the focus, then a moment for a late grab.
     for _ in 0..50 {
-        if urgent(&app_window) || focused_window() != editor {
+        if wm_urgent(&app_window) || focused_window() != editor {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -206,7 +145,7 @@ async fn a_new_request_while_another_application_has_focus_leaves_focus_there() 
         "the keyboard focus stays with the application the person was typing in"
     );
     assert!(
-        urgent(&app_window),
+        wm_urgent(&app_window),
         "the window asks for attention (WM_HINTS urgency) instead: {}",
         wm_hints(&app_window)
     );
@@ -221,11 +160,11 @@ async fn a_new_request_while_another_application_has_focus_leaves_focus_there() 
 
     // Opening the app (a click on the tray, the notification) takes the focus and answers the
     // request for attention.
-    xdotool(&["windowfocus", "--sync", &app_window]);
+    focus_window(&app_window);
     wait_for(
         "the urgency cleared once focused",
         Duration::from_secs(10),
-        || (!urgent(&app_window)).then_some(()),
+        || (!wm_urgent(&app_window)).then_some(()),
     );
     app.shot("focused-after").await;
     let _ = app.client.close().await;

@@ -706,6 +706,78 @@ pub fn wait_for_window(pid: u32, title: &str, timeout: Duration) -> Option<Strin
     }
 }
 
+fn xdotool(args: &[&str]) -> String {
+    let out = Command::new("xdotool")
+        .args(args)
+        .output()
+        .expect("xdotool is installed (scripts/test installs it)");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The X window that has the input focus.
+pub fn focused_window() -> String {
+    xdotool(&["getwindowfocus"])
+}
+
+/// Another application where the person is typing: an `xmessage` window (x11-utils) given the
+/// X input focus. Answers it (killed when dropped) and its window id.
+pub fn focused_other_application() -> (KillOnDrop, String) {
+    const NAME: &str = "assent-test-editor";
+    let other = KillOnDrop(
+        Command::new("xmessage")
+            .args(["-name", NAME, "-geometry", "+600+400", "I am typing here"])
+            .spawn()
+            .expect("xmessage is installed (x11-utils)"),
+    );
+    // xmessage sets no _NET_WM_PID: found by the resource name it was given.
+    let window = wait_for(
+        "the other application's window",
+        Duration::from_secs(10),
+        || {
+            xdotool(&[
+                "search",
+                "--onlyvisible",
+                "--classname",
+                &format!("^{NAME}$"),
+            ])
+            .lines()
+            .next()
+            .map(str::to_owned)
+        },
+    );
+    xdotool(&["windowfocus", "--sync", &window]);
+    assert_eq!(
+        focused_window(),
+        window,
+        "the other application has the focus"
+    );
+    (other, window)
+}
+
+/// Gives `window` the X input focus.
+pub fn focus_window(window: &str) {
+    xdotool(&["windowfocus", "--sync", window]);
+}
+
+/// `xprop`'s reading of a window's WM_HINTS, name and class (for failure messages too).
+pub fn wm_hints(window: &str) -> String {
+    let out = Command::new("xprop")
+        .args(["-id", window, "WM_HINTS", "WM_NAME", "WM_CLASS"])
+        .output()
+        .expect("xprop is installed (x11-utils)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether a window's WM_HINTS carry the urgency flag (ICCCM's XUrgencyHint: a taskbar asks the
+/// person to look), as `xprop` reads it out.
+pub fn wm_urgent(window: &str) -> bool {
+    wm_hints(window).contains("The urgency hint bit is set")
+}
+
 /// Saves a PNG screenshot of one X window.
 pub fn screenshot_window(window_id: &str, path: &Path) {
     let status = Command::new("import")
