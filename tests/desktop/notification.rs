@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use assent_testkit::process::{
     AssentService, HeadlessDevice, KillOnDrop, LogsOnFailure, NotificationBus, NotifyCall,
-    artifacts_dir, built_binary, require_session, wait_for, wait_for_window,
+    artifacts_dir, built_binary, choose_notification_action, require_session, wait_for,
+    wait_for_window,
 };
 
 fn displayed() -> u32 {
@@ -244,4 +245,67 @@ fn a_new_request_is_notified_withdrawn_when_approved_elsewhere_and_opens_the_app
     wait_for("the window to come back", Duration::from_secs(15), || {
         window_visible(pid).then_some(())
     });
+}
+
+#[test]
+fn deny_in_the_notification_denies_the_request() {
+    require_session();
+    let _one_at_a_time = crate::one_notifying_app();
+    let dir = tempfile::tempdir().unwrap();
+    let service = AssentService::start(dir.path(), &[]);
+    let user = service.user("deny@example.com");
+    let device = HeadlessDevice::enroll(dir.path(), &service.enroll_link(user));
+    let shots = artifacts_dir("notification-deny");
+    let bus = NotificationBus::watch(&shots.join("notification-bus.jsonl"));
+    let app_log = shots.join("desktop.log");
+    let _logs = LogsOnFailure(vec![
+        app_log.clone(),
+        shots.join("notification-bus.jsonl"),
+        service.log_path().to_path_buf(),
+    ]);
+    let file = std::fs::File::create(app_log).unwrap();
+    let _app = KillOnDrop(
+        Command::new(built_binary("assent-desktop"))
+            .arg("--hidden")
+            .env("ASSENT_DATA_DIR", &device.data_dir)
+            .env("ASSENT_KEYRING_SERVICE", &device.keyring_service)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap(),
+    );
+    Command::new("dunstctl").arg("close-all").status().unwrap();
+
+    let message = "Sign in to Acme Bank (deny me from the notification)?";
+    let (id, _) = send_with_place(&service, user, message);
+    let call = wait_for(
+        "the notification, answered",
+        Duration::from_secs(20),
+        || {
+            bus.notify_calls()
+                .into_iter()
+                .find(|c| c.body.starts_with(message) && c.id.is_some())
+        },
+    );
+    wait_for("dunst to display it", Duration::from_secs(10), || {
+        (displayed() > 0).then_some(())
+    });
+    choose_notification_action(call.id.unwrap(), "deny");
+    let status = wait_for(
+        "the request denied at the service",
+        Duration::from_secs(20),
+        || {
+            let status = service.status(&id);
+            (status["status"] != "pending").then_some(status)
+        },
+    );
+    assert_eq!(
+        status["status"], "denied",
+        "Deny in the notification denies: {status}"
+    );
+    assert!(
+        bus.action_invoked(call.id.unwrap(), "deny"),
+        "the daemon reported the Deny action:\n{}",
+        bus.log_text()
+    );
 }

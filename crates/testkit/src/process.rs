@@ -227,10 +227,36 @@ impl NotificationBus {
             .collect()
     }
 
+    /// Whether the daemon signalled `ActionInvoked` for notification `id` with `action`.
+    pub fn action_invoked(&self, id: u32, action: &str) -> bool {
+        self.lines().iter().any(|l| {
+            l["type"] == "signal"
+                && l["member"] == "ActionInvoked"
+                && l["body"][0] == id
+                && l["body"][1] == action
+        })
+    }
+
     /// The raw record, for failure messages.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Chooses `action` (its identifier) in the notification the daemon numbered `id`, as a person
+/// does in dunst's context menu: `dunstctl context`, answered in the test session by
+/// `tests/desktop/dunst-pick` (see scripts/lib/in-session.sh). dunst's menu lines read
+/// "#Deny (Acme Bank) [4,deny]".
+pub fn choose_notification_action(id: u32, action: &str) {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").expect("the test session's runtime dir");
+    let pick = Path::new(&runtime).join("assent-dunst-pick");
+    std::fs::write(&pick, format!("[{id},{action}]")).expect("the choice can be written");
+    let status = Command::new("dunstctl")
+        .arg("context")
+        .status()
+        .expect("dunstctl is installed");
+    let _ = std::fs::remove_file(&pick);
+    assert!(status.success(), "dunstctl context ran");
 }
 
 /// Spawns `command` in a process group of its own and kills the whole group when dropped, so
