@@ -6,8 +6,10 @@ mod notification;
 mod smoke;
 mod tray;
 
-/// Tests whose app raises notifications run one at a time: the notification test counts every
-/// `Notify` call on the session bus, and the tests of this binary run on parallel threads.
+/// Tests whose app raises notifications or shows its window run one at a time: the notification
+/// test counts every `Notify` call on the session bus, the focus test asserts which window has
+/// the X input focus (an app launched with its window takes it), and the tests of this binary run
+/// on parallel threads.
 pub static NOTIFYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Takes [`NOTIFYING`] (a test that failed while holding it does not fail the others).
