@@ -6,9 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use assent_testkit::process::{
-    AssentService, HeadlessDevice, KillOnDrop, LogsOnFailure, artifacts_dir, built_binary,
-    focus_window, focused_other_application, focused_window, require_session, wait_for,
-    wait_for_window, wm_hints, wm_urgent,
+    AssentService, HeadlessDevice, LogsOnFailure, artifacts_dir, focus_window,
+    focused_other_application, focused_window, require_session, wait_for, wait_for_window,
+    wm_hints, wm_urgent,
 };
 
 #[test]
@@ -24,17 +24,7 @@ fn a_request_arriving_in_the_tray_opens_the_window_without_taking_the_focus() {
     let _logs = LogsOnFailure(vec![app_log.clone(), service.log_path().to_path_buf()]);
 
     let (_other, editor) = focused_other_application();
-    let file = std::fs::File::create(&app_log).unwrap();
-    let app = KillOnDrop(
-        Command::new(built_binary("assent-desktop"))
-            .arg("--hidden")
-            .env("ASSENT_DATA_DIR", &device.data_dir)
-            .env("ASSENT_KEYRING_SERVICE", &device.keyring_service)
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap(),
-    );
+    let app = crate::start_app(&device, &["--hidden"], &app_log);
     let pid = app.0.id();
     // Started in the tray: no window until something arrives.
     std::thread::sleep(Duration::from_secs(2));

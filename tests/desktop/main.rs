@@ -18,3 +18,23 @@ pub fn one_notifying_app() -> std::sync::MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// Starts the built app (`args`: `--hidden` to start in the tray) as `device`'s person, logging
+/// to `log`; killed when dropped.
+pub fn start_app(
+    device: &assent_testkit::process::HeadlessDevice,
+    args: &[&str],
+    log: &std::path::Path,
+) -> assent_testkit::process::KillOnDrop {
+    let file = std::fs::File::create(log).unwrap();
+    assent_testkit::process::KillOnDrop(
+        std::process::Command::new(assent_testkit::process::built_binary("assent-desktop"))
+            .args(args)
+            .env("ASSENT_DATA_DIR", &device.data_dir)
+            .env("ASSENT_KEYRING_SERVICE", &device.keyring_service)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap(),
+    )
+}

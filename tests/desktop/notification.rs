@@ -7,9 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use assent_testkit::process::{
-    AssentService, HeadlessDevice, KillOnDrop, LogsOnFailure, NotificationBus, NotifyCall,
-    artifacts_dir, built_binary, choose_notification_action, require_session, wait_for,
-    wait_for_window,
+    AssentService, HeadlessDevice, LogsOnFailure, NotificationBus, NotifyCall, artifacts_dir,
+    choose_notification_action, require_session, wait_for, wait_for_window,
 };
 
 fn displayed() -> u32 {
@@ -129,6 +128,22 @@ pub fn assert_notification_for(call: &NotifyCall, message: &str, expiry: &[Strin
     );
 }
 
+/// The notification bus watched into `shots`, and the app's log there; both (and the service's)
+/// printed if the test fails.
+fn watched(
+    shots: &std::path::Path,
+    service: &AssentService,
+) -> (NotificationBus, std::path::PathBuf, LogsOnFailure) {
+    let bus_log = shots.join("notification-bus.jsonl");
+    let app_log = shots.join("desktop.log");
+    let logs = LogsOnFailure(vec![
+        app_log.clone(),
+        bus_log.clone(),
+        service.log_path().to_path_buf(),
+    ]);
+    (NotificationBus::watch(&bus_log), app_log, logs)
+}
+
 fn window_visible(pid: u32) -> bool {
     wait_for_window(pid, "Assent", Duration::ZERO).is_some()
 }
@@ -146,23 +161,8 @@ fn a_new_request_is_notified_withdrawn_when_approved_elsewhere_and_opens_the_app
     let phone = HeadlessDevice::enroll(dir.path(), &service.enroll_link(user));
 
     let shots = artifacts_dir("notification");
-    let bus = NotificationBus::watch(&shots.join("notification-bus.jsonl"));
-    let app_log = shots.join("desktop.log");
-    let _logs = LogsOnFailure(vec![
-        app_log.clone(),
-        shots.join("notification-bus.jsonl"),
-        service.log_path().to_path_buf(),
-    ]);
-    let app_log = std::fs::File::create(app_log).unwrap();
-    let app = KillOnDrop(
-        Command::new(built_binary("assent-desktop"))
-            .env("ASSENT_DATA_DIR", &device.data_dir)
-            .env("ASSENT_KEYRING_SERVICE", &device.keyring_service)
-            .stdout(app_log.try_clone().unwrap())
-            .stderr(app_log)
-            .spawn()
-            .unwrap(),
-    );
+    let (bus, app_log, _logs) = watched(&shots, &service);
+    let app = crate::start_app(&device, &[], &app_log);
     let pid = app.0.id();
     let window =
         wait_for_window(pid, "Assent", Duration::from_secs(30)).expect("the app's window appears");
@@ -256,24 +256,8 @@ fn deny_in_the_notification_denies_the_request() {
     let user = service.user("deny@example.com");
     let device = HeadlessDevice::enroll(dir.path(), &service.enroll_link(user));
     let shots = artifacts_dir("notification-deny");
-    let bus = NotificationBus::watch(&shots.join("notification-bus.jsonl"));
-    let app_log = shots.join("desktop.log");
-    let _logs = LogsOnFailure(vec![
-        app_log.clone(),
-        shots.join("notification-bus.jsonl"),
-        service.log_path().to_path_buf(),
-    ]);
-    let file = std::fs::File::create(app_log).unwrap();
-    let _app = KillOnDrop(
-        Command::new(built_binary("assent-desktop"))
-            .arg("--hidden")
-            .env("ASSENT_DATA_DIR", &device.data_dir)
-            .env("ASSENT_KEYRING_SERVICE", &device.keyring_service)
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap(),
-    );
+    let (bus, app_log, _logs) = watched(&shots, &service);
+    let _app = crate::start_app(&device, &["--hidden"], &app_log);
     Command::new("dunstctl").arg("close-all").status().unwrap();
 
     let message = "Sign in to Acme Bank (deny me from the notification)?";
