@@ -9,7 +9,15 @@ chmod 700 "$XDG_RUNTIME_DIR"
 # --unlock with a password creates and unlocks the "login" collection, so nothing prompts.
 eval "$(printf 'assent-session' | gnome-keyring-daemon --unlock --components=secrets)"
 export GNOME_KEYRING_CONTROL
-dunst >"$session_dir/dunst.log" 2>&1 &
+# dunst as configured on the system, except its menu (`dunstctl context`, a notification's
+# actions) is answered by tests/desktop/dunst-pick: how a test chooses Deny in a notification.
+dunst_config=(); system_dunstrc=/etc/xdg/dunst/dunstrc
+if [ -f "$system_dunstrc" ]; then
+  pick="$(cd "$(dirname "$0")/../.." && pwd)/tests/desktop/dunst-pick"
+  sed "s|^\( *\)dmenu = .*|\1dmenu = $pick|" "$system_dunstrc" >"$session_dir/dunstrc"
+  dunst_config=(-config "$session_dir/dunstrc")
+fi
+dunst "${dunst_config[@]}" >"$session_dir/dunst.log" 2>&1 &
 dunst_pid=$!
 
 cleanup() {

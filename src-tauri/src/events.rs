@@ -12,14 +12,16 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, mut session_events: SessionEvents)
     tauri::async_runtime::spawn(async move {
         while let Some(event) = session_events.next().await {
             match &event {
-                // Only arrivals the session lets alert (a few a minute) raise the window and
-                // notify: a flood of requests is listed, not thrown at the person.
+                // Only arrivals the session lets alert (a few a minute) show the window and
+                // notify: a flood of requests is listed, not thrown at the person. The window
+                // never takes the keyboard from what the person is typing in: it asks for
+                // attention instead.
                 SessionEvent::Arrived { alert: false, .. } => {}
                 SessionEvent::Arrived {
                     request,
                     alert: true,
                 } => {
-                    crate::window::show_main(&app);
+                    crate::window::show_for_request(&app);
                     let paused = app
                         .state::<Desktop>()
                         .session
@@ -30,8 +32,12 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, mut session_events: SessionEvents)
                     }
                 }
                 SessionEvent::Pending { requests } => {
-                    crate::tray::set_pending(&app, requests.len())
+                    crate::notify::withdraw_all_but(&app, requests);
+                    crate::tray::set_pending(&app, requests.len());
                 }
+                // Answered here or elsewhere, resolved, cancelled, expired: its notification
+                // goes.
+                SessionEvent::Resolved { id, .. } => crate::notify::withdraw(&app, *id),
                 SessionEvent::Settings { settings } => {
                     crate::tray::set_paused(&app, settings.notifications_paused);
                 }
@@ -41,8 +47,7 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, mut session_events: SessionEvents)
                     crate::tray::refresh_code_lines(&app);
                 }
                 // The window shows the clock warning and the log's findings; nothing else does.
-                SessionEvent::Resolved { .. }
-                | SessionEvent::Notice { .. }
+                SessionEvent::Notice { .. }
                 | SessionEvent::Clock { .. }
                 | SessionEvent::LogFindings { .. } => {}
             }

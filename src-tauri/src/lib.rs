@@ -60,7 +60,12 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         ])
         .manage(updates::Updates::default())
         .manage(Arc::new(clipboard::CodeClipboard::system()))
+        .manage(notify::Shown::default())
         .on_window_event(|window, event| {
+            // Focused: the request for attention (a new request's urgency hint) is answered.
+            if let WindowEvent::Focused(true) = event {
+                let _ = window.request_user_attention(None);
+            }
             if let WindowEvent::Destroyed = event {
                 // Closing the window destroys its web view; the app keeps running in the tray
                 // (see `RunEvent::ExitRequested` in `run`) so no request is missed.

@@ -1,4 +1,5 @@
-//! The tray icon: the pending count (the icon's label), a line per account saying whether it is
+//! The tray icon: the icon itself (a badge on it while something waits: `icons/tray-pending.png`,
+//! drawn by `scripts/tray-pending-icon`), the pending count (the icon's label and tooltip), a line per account saying whether it is
 //! connected, reconnecting (and when the next try is) or offline, and a menu (open, pause
 //! notifications, copy each account's one-time code (the copy is `codes`'), quit). It reads the session;
 //! it keeps no state of its own.
@@ -17,6 +18,11 @@ use crate::desktop::Desktop;
 
 const TRAY: &str = "main";
 
+/// The icon while nothing waits.
+const IDLE_ICON: &[u8] = include_bytes!("../../icons/tray.png");
+/// The icon while a request waits: the same with a badge (a ringed mark, not a colour alone).
+const PENDING_ICON: &[u8] = include_bytes!("../../icons/tray-pending.png");
+
 /// Menu items updated as the session changes.
 struct TrayItems<R: Runtime> {
     menu: Menu<R>,
@@ -26,6 +32,9 @@ struct TrayItems<R: Runtime> {
     links: Mutex<Vec<(String, MenuItem<R>)>>,
     /// "Update available: X", first in the menu while an update is offered.
     update: Mutex<Option<MenuItem<R>>>,
+    /// Whether the icon shown is the pending one (it is replaced only when this changes: each
+    /// replacement is a new file for the panel to read).
+    pending_icon: Mutex<bool>,
 }
 
 /// Creates the tray icon.
@@ -53,7 +62,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
             &quit,
         ],
     )?;
-    let icon = tauri::image::Image::from_bytes(include_bytes!("../../icons/tray.png"))?;
+    let icon = tauri::image::Image::from_bytes(IDLE_ICON)?;
     TrayIconBuilder::with_id(TRAY)
         .icon(icon)
         .tooltip("Assent")
@@ -93,6 +102,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, paused: bool) -> tauri::Result<()>
         pause,
         links: Mutex::new(Vec::new()),
         update: Mutex::new(None),
+        pending_icon: Mutex::new(false),
     });
     refresh_links(app);
     refresh_code_lines(app);
@@ -105,16 +115,31 @@ pub fn menu<R: Runtime>(app: &AppHandle<R>) -> Option<Menu<R>> {
         .map(|items| items.menu.clone())
 }
 
-/// Shows the pending count on the icon (its label) and in the menu.
-pub fn set_pending<R: Runtime>(app: &AppHandle<R>, count: usize) {
-    let label = match count {
+/// The tooltip for `count` requests waiting.
+fn pending_label(count: usize) -> String {
+    match count {
         0 => "Assent: nothing waiting".to_owned(),
         1 => "Assent: 1 request waiting".to_owned(),
         n => format!("Assent: {n} requests waiting"),
-    };
+    }
+}
+
+/// Shows whether something waits on the icon itself (the badged icon), the count on its label
+/// and tooltip, and in the menu.
+pub fn set_pending<R: Runtime>(app: &AppHandle<R>, count: usize) {
     if let Some(tray) = app.tray_by_id(TRAY) {
-        let _ = tray.set_tooltip(Some(&label));
+        let _ = tray.set_tooltip(Some(&pending_label(count)));
         let _ = tray.set_title((count > 0).then(|| count.to_string()));
+        if let Some(items) = app.try_state::<TrayItems<R>>() {
+            let mut shown = items.pending_icon.lock().unwrap_or_else(|p| p.into_inner());
+            if *shown != (count > 0) {
+                let bytes = if count > 0 { PENDING_ICON } else { IDLE_ICON };
+                match tauri::image::Image::from_bytes(bytes).and_then(|i| tray.set_icon(Some(i))) {
+                    Ok(()) => *shown = count > 0,
+                    Err(e) => tracing::warn!(error = %e, "cannot change the tray icon"),
+                }
+            }
+        }
     }
     if let Some(items) = app.try_state::<TrayItems<R>>() {
         let text = if count == 0 {

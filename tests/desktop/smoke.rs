@@ -9,6 +9,7 @@ use assent_testkit::process::{
 #[test]
 fn desktop_app_opens_a_window_showing_the_ui() {
     require_session();
+    let _one_at_a_time = crate::one_notifying_app();
     let data_dir = tempfile::tempdir().unwrap();
     let log = std::fs::File::create(artifacts_dir("smoke").join("desktop.log")).unwrap();
     let app = Command::new(built_binary("assent-desktop"))
@@ -44,6 +45,7 @@ fn desktop_app_opens_a_window_showing_the_ui() {
 #[test]
 fn a_second_launch_hands_its_link_to_the_running_instance() {
     require_session();
+    let _one_at_a_time = crate::one_notifying_app();
     let data_dir = tempfile::tempdir().unwrap();
     let log = std::fs::File::create(artifacts_dir("smoke").join("second-launch.log")).unwrap();
     let first = Command::new(built_binary("assent-desktop"))

@@ -1,6 +1,7 @@
 //! The tray as a desktop panel sees it: a StatusNotifierWatcher and host on the session bus
-//! (`tray_host.py`, over D-Bus) reads the app's tray item: its label shows the pending count, and
-//! its menu the count, each account's link and a line to copy each account's one-time code.
+//! (`tray_host.py`, over D-Bus) reads the app's tray item: its icon carries a badge while something
+//! waits (and loses it after), its label shows the pending count, and its menu the count, each
+//! account's link and a line to copy each account's one-time code.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -12,6 +13,30 @@ use assent_testkit::process::{
     require_session, test_python,
 };
 use serde_json::Value;
+
+/// The RGBA pixels of a PNG.
+fn pixels(png_bytes: &[u8]) -> Vec<u8> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buffer = vec![0; reader.output_buffer_size().expect("a sane PNG")];
+    let frame = reader.next_frame(&mut buffer).expect("a PNG frame");
+    buffer.truncate(frame.buffer_size());
+    buffer
+}
+
+/// The committed icon a reading's icon file shows (compared by pixels: the tray re-encodes it).
+fn icon_shown(reading: &Value) -> Option<&'static str> {
+    use base64::Engine as _;
+    let file = base64::engine::general_purpose::STANDARD
+        .decode(reading["icon_png"].as_str()?)
+        .ok()?;
+    let shown = pixels(&file);
+    let icons = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../icons");
+    ["tray.png", "tray-pending.png"]
+        .into_iter()
+        .find(|name| pixels(&std::fs::read(icons.join(name)).expect("the committed icon")) == shown)
+}
 
 /// Every reading of the tray so far; `until` looks at the readings from the last match on.
 struct Panel {
@@ -121,6 +146,11 @@ fn the_tray_shows_the_pending_count_and_each_accounts_link() {
         idle["label"].as_str().unwrap_or_default().is_empty(),
         "no count on the icon while nothing waits: {idle}"
     );
+    assert_eq!(
+        icon_shown(&idle),
+        Some("tray.png"),
+        "the plain icon while nothing waits: {idle}"
+    );
     let menu = Panel::menu(&idle);
     let copy = menu.iter().position(|l| l == "Copy code for Acme Bank");
     let pause = menu.iter().position(|l| l == "Pause notifications");
@@ -137,7 +167,7 @@ fn the_tray_shows_the_pending_count_and_each_accounts_link() {
 
     let first = service.send(user, "Sign in to Acme Bank?");
     // Two at once: the relying party says so (by default one waits at a time).
-    service
+    let second = service
         .assent(&[
             "request",
             "send",
@@ -147,7 +177,10 @@ fn the_tray_shows_the_pending_count_and_each_accounts_link() {
             "Approve wire transfer?",
             "--allow-concurrent",
         ])
-        .ok();
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
     let two = panel.until("2 waiting", |r| {
         r["label"] == "2"
             && Panel::menu(r)
@@ -155,15 +188,32 @@ fn the_tray_shows_the_pending_count_and_each_accounts_link() {
                 .any(|l| l == "Open Assent (2 waiting)")
     });
     assert_eq!(two["status"], "Active", "the icon is shown: {two}");
+    panel.until("the badged icon while requests wait", |r| {
+        r["label"] == "2" && icon_shown(r) == Some("tray-pending.png")
+    });
 
     // Decided on another device: the count goes down.
     device.run(&["approve", &first]).ok();
-    panel.until("1 waiting", |r| {
+    let one = panel.until("1 waiting", |r| {
         r["label"] == "1"
             && Panel::menu(r)
                 .iter()
                 .any(|l| l == "Open Assent (1 waiting)")
     });
+    assert_eq!(
+        icon_shown(&one),
+        Some("tray-pending.png"),
+        "still badged while one waits: {one}"
+    );
+    // The last one decided: the plain icon again, and no count.
+    device.run(&["deny", &second]).ok();
+    let none = panel.until("nothing waiting, the plain icon back", |r| {
+        icon_shown(r) == Some("tray.png") && Panel::menu(r).iter().any(|l| l == "Open Assent")
+    });
+    assert!(
+        none["label"].as_str().unwrap_or_default().is_empty(),
+        "no count once nothing waits: {none}"
+    );
 
     // The service goes away: the account's line says so, with the next try.
     service.signal("-TERM");

@@ -1,14 +1,18 @@
 """A StatusNotifierWatcher and host on the session bus, reading the tray as a desktop panel would.
 
 Registered items (the app's tray icon, exported by libayatana-appindicator) are polled over D-Bus:
-their StatusNotifierItem properties (the label carries the pending count) and their dbusmenu
-layout (the menu lines). Each time what a person would see changes, one JSON line is printed:
-{"label": ..., "title": ..., "status": ..., "menu": [{"label", "enabled"}...]}.
+their StatusNotifierItem properties (the label carries the pending count, the icon is a PNG file
+named by IconName) and their dbusmenu layout (the menu lines). Each time what a person would see
+changes, one JSON line is printed: {"label": ..., "title": ..., "status": ...,
+"icon": ..., "icon_png": base64 of the icon file as the panel read it, "menu": [{"label",
+"enabled"}...]}.
 Prints "ready" once the watcher's name is owned. Runs until killed.
 """
 
 import asyncio
+import base64
 import json
+import os
 import sys
 
 from dbus_next import BusType, Message, MessageType, Variant
@@ -99,9 +103,19 @@ async def snapshot(bus, name, path):
                                         member="GetLayout", signature="iias", body=[0, -1, []]))
         if layout.message_type == MessageType.METHOD_RETURN:
             menu = menu_lines(layout.body[1])
+    icon = value("IconName")
+    icon_png = None
+    if icon and os.path.isabs(icon):
+        try:
+            with open(icon, "rb") as file:
+                icon_png = base64.b64encode(file.read()).decode()
+        except OSError:  # replaced meanwhile: the next reading has the new one
+            pass
     return {
         "item": f"{name}{path}",
         "label": value("XAyatanaLabel"),
+        "icon": icon,
+        "icon_png": icon_png,
         "title": value("Title"),
         "status": value("Status"),
         "menu": menu,

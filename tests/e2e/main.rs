@@ -3,6 +3,7 @@
 //! hostile one), with the real keychain and notification daemon of the private session.
 
 mod codes;
+mod desktop_shell;
 mod driver;
 mod enroll;
 mod heartbeat;

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::driver::AppSession;
 
-/// Waits until `dbus-monitor` saw a notification carrying `text`.
+/// Waits until `dbus-monitor` saw a notification whose summary or body starts with `text` (a body
+/// goes on with the place and the expiry).
 fn notified(log: &std::path::Path, text: &str) {
     wait_for(
         &format!("a notification saying {text:?}"),
@@ -20,7 +21,7 @@ fn notified(log: &std::path::Path, text: &str) {
         || {
             std::fs::read_to_string(log)
                 .unwrap_or_default()
-                .contains(&format!("\"{text}\""))
+                .contains(&format!("\"{text}"))
                 .then_some(())
         },
     );

@@ -100,6 +100,166 @@ pub fn watch_notifications(log: &Path) -> KillOnDrop {
     )
 }
 
+/// One `Notify` call seen on the session bus, with the id the daemon answered.
+#[derive(Debug, Clone)]
+pub struct NotifyCall {
+    /// The id the daemon gave it (`None` until its answer is seen).
+    pub id: Option<u32>,
+    /// `app_name`.
+    pub app_name: String,
+    /// `app_icon`: an icon name or a file path.
+    pub icon: String,
+    /// `summary`.
+    pub summary: String,
+    /// `body` (markup).
+    pub body: String,
+    /// `actions`: identifier, label, identifier, label, ...
+    pub actions: Vec<String>,
+    /// `hints`, their values as JSON.
+    pub hints: serde_json::Map<String, Value>,
+    /// `expire_timeout`, in milliseconds (-1: the daemon's default).
+    pub timeout: i64,
+}
+
+impl NotifyCall {
+    /// The action identifiers (every other entry of `actions`).
+    pub fn action_ids(&self) -> Vec<&str> {
+        self.actions.iter().step_by(2).map(String::as_str).collect()
+    }
+}
+
+/// The notification traffic on the session bus (`tests/desktop/notification_bus.py`, a D-Bus
+/// monitor): `Notify` calls and the ids answered, `CloseNotification` calls and the daemon's
+/// `NotificationClosed` signals. Stops when dropped.
+#[derive(Debug)]
+pub struct NotificationBus {
+    log: PathBuf,
+    _monitor: KillOnDrop,
+}
+
+impl NotificationBus {
+    /// Starts the monitor, recording into `log`; returns once it is in place.
+    pub fn watch(log: &Path) -> NotificationBus {
+        let monitor = KillOnDrop(
+            Command::new(test_python())
+                .arg(workspace_root().join("tests/desktop/notification_bus.py"))
+                .stdout(std::fs::File::create(log).expect("the bus log can be created"))
+                .stderr(
+                    std::fs::File::create(log.with_extension("err"))
+                        .expect("the bus log can be created"),
+                )
+                .spawn()
+                .expect("start the notification bus monitor"),
+        );
+        let bus = NotificationBus {
+            log: log.to_path_buf(),
+            _monitor: monitor,
+        };
+        wait_for(
+            "the notification bus monitor to be in place",
+            Duration::from_secs(20),
+            || bus.lines().iter().any(|l| l["ready"] == true).then_some(()),
+        );
+        bus
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Every `Notify` call so far, oldest first.
+    pub fn notify_calls(&self) -> Vec<NotifyCall> {
+        let lines = self.lines();
+        lines
+            .iter()
+            .filter(|l| l["type"] == "call" && l["member"] == "Notify")
+            .map(|call| {
+                let body = &call["body"];
+                let text = |i: usize| body[i].as_str().unwrap_or_default().to_owned();
+                let answer = lines.iter().find(|l| {
+                    l["type"] == "return"
+                        && l["reply_to"][0] == call["sender"]
+                        && l["reply_to"][1] == call["serial"]
+                });
+                NotifyCall {
+                    id: answer
+                        .and_then(|a| a["body"][0].as_u64())
+                        .and_then(|id| u32::try_from(id).ok()),
+                    app_name: text(0),
+                    icon: text(2),
+                    summary: text(3),
+                    body: text(4),
+                    actions: body[5]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    hints: body[6].as_object().cloned().unwrap_or_default(),
+                    timeout: body[7].as_i64().unwrap_or(-1),
+                }
+            })
+            .collect()
+    }
+
+    /// The ids of every `CloseNotification` call so far (an application withdrawing them).
+    pub fn close_calls(&self) -> Vec<u32> {
+        self.ids_of("call", "CloseNotification")
+    }
+
+    /// The ids of every `NotificationClosed` signal so far (the daemon saying they are gone).
+    pub fn closed_signals(&self) -> Vec<u32> {
+        self.ids_of("signal", "NotificationClosed")
+    }
+
+    fn ids_of(&self, kind: &str, member: &str) -> Vec<u32> {
+        self.lines()
+            .iter()
+            .filter(|l| l["type"] == kind && l["member"] == member)
+            .filter_map(|l| l["body"][0].as_u64())
+            .filter_map(|id| u32::try_from(id).ok())
+            .collect()
+    }
+
+    /// Whether the daemon signalled `ActionInvoked` for notification `id` with `action`.
+    pub fn action_invoked(&self, id: u32, action: &str) -> bool {
+        self.lines().iter().any(|l| {
+            l["type"] == "signal"
+                && l["member"] == "ActionInvoked"
+                && l["body"][0] == id
+                && l["body"][1] == action
+        })
+    }
+
+    /// The raw record, for failure messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Chooses `action` (its identifier) in the notification the daemon numbered `id`, as a person
+/// does in dunst's context menu: `dunstctl context`, answered in the test session by
+/// `tests/desktop/dunst-pick` (see scripts/lib/in-session.sh). dunst's menu lines read
+/// "#Deny (Acme Bank) [4,deny]".
+pub fn choose_notification_action(id: u32, action: &str) {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").expect("the test session's runtime dir");
+    let pick = Path::new(&runtime).join("assent-dunst-pick");
+    std::fs::write(&pick, format!("[{id},{action}]")).expect("the choice can be written");
+    let status = Command::new("dunstctl")
+        .arg("context")
+        .status()
+        .expect("dunstctl is installed");
+    // The choice stays: dunst runs the menu after `dunstctl context` has returned. Only tests
+    // open the menu, each writing its own choice first.
+    assert!(status.success(), "dunstctl context ran");
+}
+
 /// Spawns `command` in a process group of its own and kills the whole group when dropped, so
 /// the grandchildren it starts (WebKitWebDriver, the app, WebKit's helpers) end with it.
 #[derive(Debug)]
@@ -571,6 +731,78 @@ pub fn wait_for_window(pid: u32, title: &str, timeout: Duration) -> Option<Strin
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+fn xdotool(args: &[&str]) -> String {
+    let out = Command::new("xdotool")
+        .args(args)
+        .output()
+        .expect("xdotool is installed (scripts/test installs it)");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The X window that has the input focus.
+pub fn focused_window() -> String {
+    xdotool(&["getwindowfocus"])
+}
+
+/// Another application where the person is typing: an `xmessage` window (x11-utils) given the
+/// X input focus. Answers it (killed when dropped) and its window id.
+pub fn focused_other_application() -> (KillOnDrop, String) {
+    const NAME: &str = "assent-test-editor";
+    let other = KillOnDrop(
+        Command::new("xmessage")
+            .args(["-name", NAME, "-geometry", "+600+400", "I am typing here"])
+            .spawn()
+            .expect("xmessage is installed (x11-utils)"),
+    );
+    // xmessage sets no _NET_WM_PID: found by the resource name it was given.
+    let window = wait_for(
+        "the other application's window",
+        Duration::from_secs(10),
+        || {
+            xdotool(&[
+                "search",
+                "--onlyvisible",
+                "--classname",
+                &format!("^{NAME}$"),
+            ])
+            .lines()
+            .next()
+            .map(str::to_owned)
+        },
+    );
+    xdotool(&["windowfocus", "--sync", &window]);
+    assert_eq!(
+        focused_window(),
+        window,
+        "the other application has the focus"
+    );
+    (other, window)
+}
+
+/// Gives `window` the X input focus.
+pub fn focus_window(window: &str) {
+    xdotool(&["windowfocus", "--sync", window]);
+}
+
+/// `xprop`'s reading of a window's WM_HINTS, name and class (for failure messages too).
+pub fn wm_hints(window: &str) -> String {
+    let out = Command::new("xprop")
+        .args(["-id", window, "WM_HINTS", "WM_NAME", "WM_CLASS"])
+        .output()
+        .expect("xprop is installed (x11-utils)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether a window's WM_HINTS carry the urgency flag (ICCCM's XUrgencyHint: a taskbar asks the
+/// person to look), as `xprop` reads it out.
+pub fn wm_urgent(window: &str) -> bool {
+    wm_hints(window).contains("The urgency hint bit is set")
 }
 
 /// Saves a PNG screenshot of one X window.
