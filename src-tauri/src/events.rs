@@ -32,8 +32,13 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, mut session_events: SessionEvents)
                     }
                 }
                 SessionEvent::Pending { requests } => {
-                    crate::notify::withdraw_all_but(&app, requests);
-                    crate::tray::set_pending(&app, requests.len());
+                    // A request this device already answered waits on other approvers: nothing
+                    // is asked of the person any more, so it neither keeps a notification nor
+                    // counts on the tray.
+                    let unanswered: Vec<_> =
+                        requests.iter().filter(|r| r.my_answer.is_none()).collect();
+                    crate::notify::withdraw_all_but(&app, &unanswered);
+                    crate::tray::set_pending(&app, unanswered.len());
                 }
                 // Answered here or elsewhere, resolved, cancelled, expired: its notification
                 // goes.

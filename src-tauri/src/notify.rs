@@ -307,15 +307,16 @@ pub fn withdraw<R: Runtime>(app: &AppHandle<R>, request: Uuid) {
     }
 }
 
-/// Withdraws every notification whose request is not in `pending`.
-pub fn withdraw_all_but<R: Runtime>(app: &AppHandle<R>, pending: &[RequestView]) {
+/// Withdraws every notification whose request is not in `waiting` (the requests still waiting
+/// for this person's answer).
+pub fn withdraw_all_but<R: Runtime>(app: &AppHandle<R>, waiting: &[&RequestView]) {
     let Some(shown) = app.try_state::<Shown>() else {
         return;
     };
     let gone: Vec<Uuid> = shown
         .lock()
         .keys()
-        .filter(|id| !pending.iter().any(|p| p.id == **id))
+        .filter(|id| !waiting.iter().any(|p| p.id == **id))
         .copied()
         .collect();
     for id in gone {

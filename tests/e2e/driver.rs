@@ -199,6 +199,16 @@ impl AppSession {
     /// Saves a screenshot of the app as the next numbered step.
     pub async fn shot(&mut self, name: &str) {
         self.step += 1;
+        // WebKit hands WebDriver the last composited frame: wait two animation frames so the
+        // shot shows what the checks just read, not the screen before it.
+        let _ = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            )
+            .await;
         let png = self
             .client
             .screenshot()

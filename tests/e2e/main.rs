@@ -2,6 +2,7 @@
 //! WebKitWebDriver), approving real requests from a real `assent serve` (and holding against a
 //! hostile one), with the real keychain and notification daemon of the private session.
 
+mod approvers;
 mod codes;
 mod desktop_shell;
 mod driver;

@@ -88,20 +88,6 @@ impl UnprivilegedApp {
     }
 }
 
-/// A screenshot once the page has painted what the last wait saw (WebKit's screenshot is the last
-/// painted frame, which can be a step behind the DOM).
-async fn painted_shot(app: &mut AppSession, name: &str) {
-    app.client
-        .execute_async(
-            "const done = arguments[arguments.length - 1]; \
-             requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
-            vec![],
-        )
-        .await
-        .expect("the page paints");
-    app.shot(name).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desktop_app_asks_the_system_before_approving_a_request_that_requires_it() {
     require_session();
@@ -157,7 +143,7 @@ async fn the_desktop_app_asks_the_system_before_approving_a_request_that_require
         "your system will ask for your password",
     )
     .await;
-    painted_shot(&mut app, "verification-required").await;
+    app.shot("verification-required").await;
 
     // The person cancels the password dialog: nothing is signed, the card says why and what next.
     app.click("approve").await;
@@ -170,7 +156,7 @@ async fn the_desktop_app_asks_the_system_before_approving_a_request_that_require
         .unwrap()
         .unwrap_or_default();
     assert_eq!(code, "verification_refused", "the UI switched on the code");
-    painted_shot(&mut app, "verification-refused").await;
+    app.shot("verification-refused").await;
     assert_eq!(
         service.status(&id)["status"],
         "pending",
@@ -182,7 +168,7 @@ async fn the_desktop_app_asks_the_system_before_approving_a_request_that_require
     agent.answer(AgentAnswer::Approve);
     app.click("approve").await;
     app.wait_text("flash", "Approved.").await;
-    painted_shot(&mut app, "verification-approved").await;
+    app.shot("verification-approved").await;
     assert_eq!(service.status(&id)["status"], "approved");
     let asked = agent.asked();
     assert_eq!(asked.len(), 2, "polkit asked again: {asked:#?}");

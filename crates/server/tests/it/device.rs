@@ -1150,6 +1150,7 @@ async fn a_preview_names_the_app_and_the_person_and_leaves_the_token_usable() {
         svc.rows("devices").await,
         1,
         "only the one enrollment wrote a device"
+    );
 }
 
 #[tokio::test]
