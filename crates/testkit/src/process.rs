@@ -999,7 +999,8 @@ impl AcmeBank {
     }
 
     /// Starts the bank at `url` (from [`AcmeBank::reserve`]) against `service`, logging into
-    /// `dir`; sign-in requests live `sign_in_seconds`. Returns once it listens.
+    /// `dir`; sign-in requests live `sign_in_seconds`. Returns once it listens, its demo
+    /// customers registered (with their names).
     ///
     /// # Panics
     /// When the built `acme-bank` binary does not start.

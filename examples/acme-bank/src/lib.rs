@@ -206,16 +206,16 @@ pub async fn app(config: Config) -> anyhow::Result<Router> {
         .with_state(bank))
 }
 
-/// Serves the bank on `listener` until `shutdown`.
+/// Serves `app` (from [`app`], so the demo customers are registered before anyone can sign in
+/// or look them up) on `listener` until `shutdown`.
 ///
 /// # Errors
-/// Assent unreachable at start, or the listener fails.
+/// The listener fails.
 pub async fn serve(
-    config: Config,
+    app: Router,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = app(config).await?;
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -30,13 +30,16 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    println!("Acme Bank on http://{}", listener.local_addr()?);
     let config = acme_bank::Config {
         assent_url: args.assent_url,
         api_key: args.api_key,
         sign_in_seconds: args.sign_in_seconds,
     };
-    acme_bank::serve(config, listener, async {
+    // The customers are registered (with their names) before the bank says it is up: whoever
+    // waits for this line may look them up at once.
+    let app = acme_bank::app(config).await?;
+    println!("Acme Bank on http://{}", listener.local_addr()?);
+    acme_bank::serve(app, listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await

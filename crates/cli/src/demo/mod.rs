@@ -238,8 +238,11 @@ async fn start_parts(
         api_key: api_key.expose().to_owned(),
         sign_in_seconds: 120,
     };
+    let bank_app = acme_bank::app(bank_config)
+        .await
+        .context("starting Acme Bank (registering its customers)")?;
     running.bank = Some(tokio::spawn(acme_bank::serve(
-        bank_config,
+        bank_app,
         bank_listener,
         async move {
             let _ = stopped.await;
