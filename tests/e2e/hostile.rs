@@ -123,7 +123,8 @@ async fn the_app_holds_against_a_hostile_service_and_hostile_links() {
         app.all("logo").await.is_empty(),
         "the bomb never reaches the web view: the placeholder is shown"
     );
-    let style = style_of(&app, "article.approval").await;
+    // The relying party's colour is drawn on its logo (here the placeholder) only.
+    let style = style_of(&app, "article.approval [data-testid=logo-placeholder]").await;
     assert!(
         style.contains("var(--primary)") && !style.contains("url("),
         "an accent colour that is not #rrggbb never becomes CSS: {style:?}"
