@@ -33,7 +33,13 @@ pub struct Connection {
     )]
     server: String,
     /// The app's API key (from `assent app create`).
-    #[arg(long, env = "ASSENT_API_KEY", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ASSENT_API_KEY",
+        global = true,
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     api_key: Option<String>,
 }
 

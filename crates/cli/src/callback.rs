@@ -22,8 +22,13 @@ pub enum HttpMethod {
 /// Options of `assent callback verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The app's API key.
-    #[arg(long, env = "ASSENT_API_KEY", hide_env_values = true)]
+    /// The app's API key. A base64url key starts with `-` one time in 64: it is still a value.
+    #[arg(
+        long,
+        env = "ASSENT_API_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     api_key: String,
     /// The callback URL as configured (a query string in it is ignored, as Authy does).
     #[arg(long)]

@@ -134,3 +134,49 @@ fn explain_shows_the_signed_string() {
         "and the expected signature"
     );
 }
+
+#[test]
+fn an_api_key_that_starts_with_a_hyphen_is_read_as_the_key() {
+    // Minted keys are base64url: one in 64 starts with `-`, which an option parser would take for
+    // a flag (the service's durability test failed on exactly that now and then).
+    let key = "-r4GmE0a1LkqKZ8yZt3m2t0e6d5h0b7K9s4v1w2x3y4";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.json");
+    std::fs::write(&file, r#"{"uuid":"x","status":"approved"}"#).unwrap();
+    let check = |signature: &str| {
+        run(
+            &[
+                "callback",
+                "verify",
+                "--api-key",
+                key,
+                "--url",
+                "https://bank.example/assent/callback",
+                "--method",
+                "post",
+                "--nonce",
+                "1455825429",
+                "--signature",
+                signature,
+                "--body-file",
+                file.to_str().unwrap(),
+                "--explain",
+            ],
+            &[],
+        )
+    };
+    let wrong = check("AAAA");
+    assert_eq!(
+        wrong.code, 1,
+        "a wrong signature is refused, not a usage error: {wrong:?}"
+    );
+    let expected = wrong
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("expected signature: "))
+        .expect("--explain names the expected signature")
+        .trim()
+        .to_owned();
+    let right = check(&expected);
+    assert_eq!(right.code, 0, "the key's own signature verifies: {right:?}");
+}
