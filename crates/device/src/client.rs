@@ -160,17 +160,7 @@ async fn read_answer<T: DeserializeOwned>(
 /// # Errors
 /// [`Error::Network`], or [`Error::Service`] (for example `60100` for a used token).
 pub async fn enroll(server: &Url, request: &EnrollmentRequest) -> Result<EnrollmentResponse> {
-    let url = endpoint(server, "/device/v1/enroll");
-    let answer = async {
-        let response = http()
-            .post(url)
-            .json(request)
-            .send()
-            .await
-            .map_err(|e| Failure::Transport(describe(&e)))?;
-        read_answer(response).await
-    };
-    answer.await.map_err(|f| f.into_error(server))
+    post_unauthenticated(server, "/device/v1/enroll", request).await
 }
 
 /// Asks what a registration token would enroll into, without redeeming it (unauthenticated,
@@ -183,11 +173,20 @@ pub async fn preview(
     server: &Url,
     request: &EnrollPreviewRequest,
 ) -> Result<EnrollPreviewResponse> {
-    let url = endpoint(server, "/device/v1/enroll/preview");
+    post_unauthenticated(server, "/device/v1/enroll/preview", request).await
+}
+
+/// POSTs `body` as JSON to `path` without a device signature (the enrollment calls, made before
+/// the service knows this device) and reads the answer as any other.
+async fn post_unauthenticated<B: serde::Serialize, T: DeserializeOwned>(
+    server: &Url,
+    path: &str,
+    body: &B,
+) -> Result<T> {
     let answer = async {
         let response = http()
-            .post(url)
-            .json(request)
+            .post(endpoint(server, path))
+            .json(body)
             .send()
             .await
             .map_err(|e| Failure::Transport(describe(&e)))?;

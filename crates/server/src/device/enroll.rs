@@ -59,6 +59,17 @@ fn branding(app: App) -> AppBranding {
     }
 }
 
+/// The body of an unauthenticated enrollment call (preview or enroll), once the caller's address
+/// is within its shared budget: both answer whether a token is live, so both count against it.
+async fn rated_body(state: &AppState, req: Request) -> ApiResult<axum::body::Bytes> {
+    let (parts, body) = req.into_parts();
+    state
+        .rates
+        .check_source(call_source(state, &parts), std::time::Instant::now())
+        .map_err(|wait| rate_limited(wait, "address"))?;
+    read_call_body(state, &parts.headers, body).await
+}
+
 /// Says which app and which person a registration token enrolls for, so the device can show it
 /// before the person agrees. Reads only: the token stays valid. Rate-limited per address like
 /// [`enroll`], since it too answers whether a token is live.
@@ -66,12 +77,7 @@ pub async fn preview(
     State(state): State<AppState>,
     req: Request,
 ) -> ApiResult<Json<EnrollPreviewResponse>> {
-    let (parts, body) = req.into_parts();
-    state
-        .rates
-        .check_source(call_source(&state, &parts), std::time::Instant::now())
-        .map_err(|wait| rate_limited(wait, "address"))?;
-    let body = read_call_body(&state, &parts.headers, body).await?;
+    let body = rated_body(&state, req).await?;
     let request: EnrollPreviewRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("The preview request is not valid: {e}.")))?;
     let now = state.now();
@@ -99,12 +105,7 @@ pub async fn enroll(
     State(state): State<AppState>,
     req: Request,
 ) -> ApiResult<Json<EnrollmentResponse>> {
-    let (parts, body) = req.into_parts();
-    state
-        .rates
-        .check_source(call_source(&state, &parts), std::time::Instant::now())
-        .map_err(|wait| rate_limited(wait, "address"))?;
-    let body = read_call_body(&state, &parts.headers, body).await?;
+    let body = rated_body(&state, req).await?;
     let request: EnrollmentRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("The enrollment request is not valid: {e}.")))?;
     let name = check_label(&request.name, "name", MAX_DEVICE_NAME_CHARS)?;
