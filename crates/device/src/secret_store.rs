@@ -9,6 +9,7 @@
 //! with `tokio::task::spawn_blocking`.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use assent_protocol::totp::CodeSeed;
 use uuid::Uuid;
@@ -111,6 +112,47 @@ impl Default for Keychain {
     }
 }
 
+/// How long an operation waits for a Secret Service that is still starting before it reports the
+/// keychain as unavailable. A session starts the keyring and its apps together (the desktop app
+/// autostarts at login; a headless recipe's next command runs the moment `gnome-keyring-daemon
+/// --unlock` returns), and gnome-keyring sets its `default` alias a moment after it forks: until
+/// then every operation fails with "no result found" although nothing is wrong.
+const KEYCHAIN_STARTING_GRACE: Duration = Duration::from_secs(3);
+const KEYCHAIN_STARTING_POLL: Duration = Duration::from_millis(50);
+
+/// Whether `e` is the Secret Service's "no default collection (yet)" answer.
+#[cfg(target_os = "linux")]
+fn keychain_still_starting(e: &keyring::Error) -> bool {
+    matches!(e, keyring::Error::NoStorageAccess(inner)
+    if matches!(
+        inner.downcast_ref::<dbus_secret_service::Error>(),
+        Some(dbus_secret_service::Error::NoResult)
+    ))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn keychain_still_starting(_: &keyring::Error) -> bool {
+    false
+}
+
+/// Runs `op` again while the keychain is still starting, for at most `grace`; any other outcome
+/// (and the last "still starting" after `grace`, which then reads as unavailable) is returned as
+/// is. A keychain that never gets a default collection costs `grace` once per operation.
+fn while_keychain_starts<T>(
+    grace: Duration,
+    mut op: impl FnMut() -> keyring::Result<T>,
+) -> keyring::Result<T> {
+    let deadline = Instant::now() + grace;
+    loop {
+        match op() {
+            Err(e) if keychain_still_starting(&e) && Instant::now() < deadline => {
+                std::thread::sleep(KEYCHAIN_STARTING_POLL);
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 fn map_keyring(e: keyring::Error) -> Error {
     match e {
         keyring::Error::NoStorageAccess(inner) | keyring::Error::PlatformFailure(inner) => {
@@ -124,11 +166,14 @@ fn map_keyring(e: keyring::Error) -> Error {
 
 impl SecretStore for Keychain {
     fn save(&self, account: Uuid, seed: &[u8; 32]) -> Result<()> {
-        self.entry(account)?.set_secret(seed).map_err(map_keyring)
+        let entry = self.entry(account)?;
+        while_keychain_starts(KEYCHAIN_STARTING_GRACE, || entry.set_secret(seed))
+            .map_err(map_keyring)
     }
 
     fn load(&self, account: Uuid) -> Result<Option<Zeroizing<[u8; 32]>>> {
-        match self.entry(account)?.get_secret() {
+        let entry = self.entry(account)?;
+        match while_keychain_starts(KEYCHAIN_STARTING_GRACE, || entry.get_secret()) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
                 let seed: [u8; 32] = bytes
@@ -143,20 +188,22 @@ impl SecretStore for Keychain {
     }
 
     fn delete(&self, account: Uuid) -> Result<()> {
-        match self.entry(account)?.delete_credential() {
+        let entry = self.entry(account)?;
+        match while_keychain_starts(KEYCHAIN_STARTING_GRACE, || entry.delete_credential()) {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(map_keyring(e)),
         }
     }
 
     fn save_code_seed(&self, account: Uuid, seed: &CodeSeed) -> Result<()> {
-        self.code_entry(account)?
-            .set_secret(seed.expose())
+        let entry = self.code_entry(account)?;
+        while_keychain_starts(KEYCHAIN_STARTING_GRACE, || entry.set_secret(seed.expose()))
             .map_err(map_keyring)
     }
 
     fn load_code_seed(&self, account: Uuid) -> Result<Option<CodeSeed>> {
-        match self.code_entry(account)?.get_secret() {
+        let entry = self.code_entry(account)?;
+        match while_keychain_starts(KEYCHAIN_STARTING_GRACE, || entry.get_secret()) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
                 CodeSeed::from_slice(&bytes).map(Some).map_err(|_| {
@@ -169,7 +216,8 @@ impl SecretStore for Keychain {
     }
 
     fn delete_code_seed(&self, account: Uuid) -> Result<()> {
-        match self.code_entry(account)?.delete_credential() {
+        let entry = self.code_entry(account)?;
+        match while_keychain_starts(KEYCHAIN_STARTING_GRACE, || entry.delete_credential()) {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(map_keyring(e)),
         }
@@ -235,5 +283,66 @@ impl SecretStore for MemoryStore {
             .expect("memory store lock")
             .remove(&account);
         Ok(())
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn still_starting() -> keyring::Error {
+        keyring::Error::NoStorageAccess(Box::new(dbus_secret_service::Error::NoResult))
+    }
+
+    #[test]
+    fn an_operation_waits_while_the_keychain_has_no_default_collection_yet() {
+        let mut calls = 0;
+        let outcome = while_keychain_starts(Duration::from_secs(5), || {
+            calls += 1;
+            if calls < 3 {
+                Err(still_starting())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(
+            outcome.ok(),
+            Some(3),
+            "the third try, once the keyring has its default collection, should be the answer"
+        );
+    }
+
+    #[test]
+    fn a_keychain_that_never_finishes_starting_is_reported_after_the_grace() {
+        let started = Instant::now();
+        let outcome: keyring::Result<()> =
+            while_keychain_starts(Duration::from_millis(200), || Err(still_starting()));
+        assert!(
+            matches!(
+                map_keyring(outcome.unwrap_err()),
+                Error::KeychainUnavailable { .. }
+            ),
+            "after the grace the keychain should read as unavailable"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "it should have kept trying for the whole grace"
+        );
+    }
+
+    #[test]
+    fn other_keychain_errors_are_not_retried() {
+        let mut calls = 0;
+        let outcome: keyring::Result<()> = while_keychain_starts(Duration::from_secs(5), || {
+            calls += 1;
+            Err(keyring::Error::NoStorageAccess(Box::new(
+                dbus_secret_service::Error::Locked,
+            )))
+        });
+        assert!(outcome.is_err());
+        assert_eq!(
+            calls, 1,
+            "a locked keyring is an answer, not a keyring still starting"
+        );
     }
 }
