@@ -22,6 +22,7 @@ mod notify;
 mod scheme_handler;
 #[cfg(target_os = "linux")]
 mod single_instance;
+mod theme;
 mod tray;
 pub mod updates;
 pub mod window;
@@ -222,6 +223,7 @@ pub fn run() {
             let paused = desktop.session.settings().notifications_paused;
             app.manage(desktop);
             events::forward(handle.clone(), session_events);
+            theme::follow(handle.clone());
             if let Err(e) = tray::create(&handle, paused) {
                 tracing::warn!(error = %e, "no tray icon on this desktop");
             }

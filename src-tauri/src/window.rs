@@ -58,6 +58,7 @@ fn show_now<R: Runtime>(app: &AppHandle<R>, focus: Focus) {
             // `Take` keeps the configuration (shown at once): tao focuses only a window GTK
             // already reports visible.
             let built = WebviewWindowBuilder::from_config(app, config).and_then(|builder| {
+                let builder = builder.theme(crate::theme::current());
                 match focus {
                     Focus::Take => builder,
                     Focus::Leave => builder.focused(false).visible(false),

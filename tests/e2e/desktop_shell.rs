@@ -6,8 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use assent_testkit::process::{
-    AssentService, HeadlessDevice, LogsOnFailure, NotificationBus, artifacts_dir, focus_window,
-    focused_other_application, focused_window, require_session, wait_for, wm_hints, wm_urgent,
+    AssentService, HeadlessDevice, LogsOnFailure, NotificationBus, SettingsPortal, artifacts_dir,
+    focus_window, focused_other_application, focused_window, require_session, wait_for, wm_hints,
+    wm_urgent,
 };
 
 use crate::driver::AppSession;
@@ -168,4 +169,74 @@ async fn a_new_request_while_another_application_has_focus_leaves_focus_there() 
     );
     app.shot("focused-after").await;
     let _ = app.client.close().await;
+}
+
+/// Whether the app's web view currently sees a dark system preference, and the theme the UI
+/// applied (`data-theme` on `<html>`).
+async fn color_scheme(app: &AppSession) -> (bool, String) {
+    let seen = app
+        .client
+        .execute(
+            "return [matchMedia('(prefers-color-scheme: dark)').matches, \
+             document.documentElement.getAttribute('data-theme')]",
+            vec![],
+        )
+        .await
+        .expect("the script runs in the app's window");
+    (
+        seen[0].as_bool().unwrap_or_default(),
+        seen[1].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn wait_for_scheme(app: &AppSession, dark: bool, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = color_scheme(app).await;
+        let expected = (dark, if dark { "dark" } else { "light" }.to_owned());
+        if seen == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: the window should show the {} theme, it shows {seen:?}",
+            expected.1
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Issue 21: the app follows the desktop's light/dark preference from the settings portal (read
+/// when the app starts, changed live by the portal's signal) without tao's 5-second poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_follows_the_desktops_color_scheme_as_it_changes() {
+    require_session();
+    let _one_app = crate::ONE_APP_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let shots = fresh_shots("e2e-color-scheme");
+    let portal_log = shots.join("portal.jsonl");
+    let mut portal = SettingsPortal::start(1, &portal_log);
+    let (mut app, _data, _keyring, app_log) = AppSession::start_fresh(dir.path(), shots).await;
+    let _logs = LogsOnFailure(vec![app_log, portal_log]);
+    app.el("enroll-input").await;
+
+    wait_for_scheme(&app, true, "the portal prefers dark when the app starts").await;
+    assert_eq!(
+        portal.reads(),
+        1,
+        "the app reads the preference once, and then only listens"
+    );
+    app.shot("dark-from-the-portal").await;
+
+    portal.set(2);
+    wait_for_scheme(&app, false, "the person switched to light").await;
+    app.shot("light-after-the-change").await;
+
+    portal.set(1);
+    wait_for_scheme(&app, true, "the person switched back to dark").await;
+    assert_eq!(
+        portal.reads(),
+        1,
+        "changes arrive as signals, not by polling"
+    );
 }

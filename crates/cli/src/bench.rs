@@ -4,7 +4,12 @@
 //!
 //! The service runs as its own process (`assent serve`, this same binary), so its memory can be
 //! read from `/proc`. Devices are the real SDK (`Authenticator` with the in-memory secret store,
-//! each with its own key, data directory on tmpfs, and push stream) in this process.
+//! each with its own key, data directory on tmpfs, and push stream) in this process; the idle
+//! devices of `--idle-devices` are raw signed WebSocket clients in worker processes
+//! ([`idle`]). `--sweep` then offers rising loads to the same devices until the service
+//! saturates.
+
+mod idle;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -59,9 +64,37 @@ pub struct BenchArgs {
     /// approval path (compare with a run without this flag).
     #[arg(long)]
     without_receipts: bool,
+    /// Devices that only hold a push stream, besides the `--devices` that approve (raw signed
+    /// WebSocket clients in worker processes, from loopback addresses 127.0.0.2 and up). The
+    /// baseline holds as many idle connections.
+    #[arg(long, default_value_t = 0)]
+    idle_devices: usize,
+    /// After the run, offer rising loads (x1.5 each step from `--rate`, `--seconds` each) until
+    /// approvals fall below 90 % of the offered rate twice: the offered-load curve.
+    #[arg(long)]
+    sweep: bool,
+    /// The highest rate `--sweep` offers (it stops before a step above it).
+    #[arg(long, default_value_t = 100_000)]
+    sweep_max: u32,
     /// Internal: run the bare WebSocket baseline server.
     #[arg(long, hide = true)]
     baseline_server: bool,
+    #[command(flatten)]
+    worker: idle::IdleWorkerArgs,
+}
+
+/// One step of `--sweep`.
+#[derive(Debug, Serialize)]
+pub struct SweepStep {
+    offered_per_s: u32,
+    requests_sent: usize,
+    requests_refused: usize,
+    approved: usize,
+    approvals_per_s: f64,
+    push_p50_ms: f64,
+    push_p99_ms: f64,
+    decision_p99_ms: f64,
+    callback_p99_ms: f64,
 }
 
 /// The results (`--json` prints exactly this).
@@ -99,6 +132,14 @@ pub struct Report {
     enroll_s: f64,
     connect_s: f64,
     cpus: usize,
+    /// Connections that only held a stream (`--idle-devices`), besides `devices`.
+    idle_devices: usize,
+    /// Create calls the service refused during the load (counted, not fatal).
+    requests_refused: usize,
+    /// The baseline server's RSS per connection, measured like `server_rss_per_conn_kib`.
+    baseline_rss_per_conn_kib: f64,
+    /// `--sweep`: the offered-load curve (empty without it).
+    sweep: Vec<SweepStep>,
 }
 
 /// Milliseconds at percentile `p` (0..=100) of `samples`.
@@ -319,14 +360,23 @@ async fn connect_devices(
     Ok(tasks)
 }
 
-/// Sends `rate` requests per second for `seconds` to random devices; returns how many were sent.
+/// Requests one load phase sent, and how many of them the service refused.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    total: usize,
+    refused: usize,
+}
+
+/// Sends `rate` requests per second for `seconds` to random devices. A refused create (the
+/// service's per-person limits, a saturated service timing out) is counted, not fatal: past
+/// saturation that is part of the figure.
 async fn load(
     backend: &BackendClient,
     users: &[u64],
     rate: u32,
     seconds: u64,
     timeline: &Shared,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Sent> {
     let total = rate as usize * seconds as usize;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -337,9 +387,13 @@ async fn load(
         let backend = backend.clone();
         let timeline = Arc::clone(timeline);
         sends.push(tokio::spawn(async move {
+            // Concurrent requests per person are allowed: past saturation one person's next
+            // request arrives before their last is approved, which the one-pending default
+            // would refuse.
             let request = NewApprovalRequest {
                 message: format!("Bench request {i}"),
                 seconds_to_expire: Some(300),
+                allow_concurrent: true,
                 ..Default::default()
             };
             let started = Instant::now();
@@ -349,10 +403,83 @@ async fn load(
             anyhow::Ok(())
         }));
     }
+    let mut refused = 0;
+    let mut first_refusal = None;
     for send in sends {
-        send.await??;
+        if let Err(e) = send.await? {
+            refused += 1;
+            first_refusal.get_or_insert(e);
+        }
     }
-    Ok(total)
+    if let Some(e) = first_refusal {
+        tracing::warn!("{refused} of {total} creates failed; the first: {e:#}");
+    }
+    Ok(Sent { total, refused })
+}
+
+/// What one load phase measured.
+struct Phase {
+    sent: Sent,
+    approved: usize,
+    /// From the first create to the last approval (the load window when nothing was approved).
+    window: Duration,
+    push: Vec<f64>,
+    decision: Vec<f64>,
+    callback: Vec<f64>,
+}
+
+/// Offers `rate` requests/s for `seconds`, then waits for the backlog to drain: until every
+/// created request is decided and called back, or nothing more was decided for 5 s (at most
+/// 120 s), so the next phase starts on an idle service and a saturated one's throughput is its
+/// approvals over the time it took.
+async fn load_phase(
+    backend: &BackendClient,
+    users: &[u64],
+    rate: u32,
+    seconds: u64,
+    timeline: &Shared,
+) -> anyhow::Result<Phase> {
+    let started = Instant::now();
+    let sent = load(backend, users, rate, seconds, timeline).await?;
+    let created = sent.total - sent.refused;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut progress = (0, Instant::now());
+    while Instant::now() < deadline {
+        let (decided, called_back) = {
+            let t = timeline.lock().unwrap();
+            (t.decided.len(), t.called_back.len())
+        };
+        if decided >= created && called_back >= created {
+            break;
+        }
+        if decided + called_back != progress.0 {
+            progress = (decided + called_back, Instant::now());
+        } else if progress.1.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t = timeline.lock().unwrap();
+    let window = t.decided.values().max().map_or(started.elapsed(), |at| {
+        at.saturating_duration_since(started)
+    });
+    Ok(Phase {
+        sent,
+        approved: t.decided.len(),
+        window,
+        push: latencies(&t.created, &t.pushed),
+        decision: latencies(&t.created, &t.decided),
+        callback: latencies(&t.created, &t.called_back),
+    })
+}
+
+impl Timeline {
+    fn clear(&mut self) {
+        self.created.clear();
+        self.pushed.clear();
+        self.decided.clear();
+        self.called_back.clear();
+    }
 }
 
 fn latencies(from: &HashMap<Uuid, Instant>, to: &HashMap<Uuid, Instant>) -> Vec<f64> {
@@ -427,10 +554,32 @@ async fn baseline_server() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn baseline(n: usize, rate: u32, seconds: u64, dir: &Path) -> anyhow::Result<Vec<f64>> {
+/// What the baseline measured: push latencies, and its RSS per held connection (KiB).
+struct Baseline {
+    push: Vec<f64>,
+    rss_per_conn_kib: f64,
+}
+
+/// The bare-WebSocket baseline with `n` clients receiving pushes in this process and `idle`
+/// more held by idle workers.
+async fn baseline(
+    n: usize,
+    idle: usize,
+    rate: u32,
+    seconds: u64,
+    dir: &Path,
+) -> anyhow::Result<Baseline> {
     let (server, url) =
         spawn_server(&["bench", "--baseline-server"], &dir.join("baseline.log")).await?;
+    let pid = server.id().context("baseline pid")?;
     let addr: SocketAddr = url.trim_start_matches("http://").parse()?;
+    let mut fleet = if idle > 0 {
+        Some(idle::IdleFleet::start(&url, None, idle::IdleTarget::Baseline, n, idle).await?)
+    } else {
+        None
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_before = rss_kib(pid)?;
     let arrived: Arc<Mutex<HashMap<Uuid, Instant>>> = Arc::default();
     let (ready_tx, mut ready) = mpsc::channel::<()>(n.max(1));
     let permits = Arc::new(Semaphore::new(128));
@@ -463,8 +612,15 @@ async fn baseline(n: usize, rate: u32, seconds: u64, dir: &Path) -> anyhow::Resu
             .await
             .context("baseline clients did not connect")?;
     }
+    if let Some(fleet) = &mut fleet {
+        let connected = fleet.connect().await?;
+        if connected < idle {
+            bail!("only {connected} of {idle} idle baseline connections connected");
+        }
+    }
     // Wait for the server to register the last connections.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_per_conn_kib = rss_kib(pid)?.saturating_sub(rss_before) as f64 / (n + idle) as f64;
     let http = reqwest::Client::new();
     let total = rate as usize * seconds as usize;
     let sent: Arc<Mutex<HashMap<Uuid, Instant>>> = Arc::default();
@@ -490,8 +646,14 @@ async fn baseline(n: usize, rate: u32, seconds: u64, dir: &Path) -> anyhow::Resu
     for client in clients {
         client.abort();
     }
+    if let Some(fleet) = fleet {
+        fleet.stop().await;
+    }
     stop(server).await;
-    Ok(samples)
+    Ok(Baseline {
+        push: samples,
+        rss_per_conn_kib,
+    })
 }
 
 /// The storage ceiling of the store behind `config`: approvals per second through the store
@@ -548,6 +710,35 @@ async fn start_balancer(
     Ok((child, format!("http://{listen}")))
 }
 
+/// Every stream is a socket in the service (which inherits this process's limit) and one on the
+/// client side (this process for `--devices`, a worker for idle devices). Raises the soft limit
+/// to the hard one, and the hard one too when this process may (root, or `CAP_SYS_RESOURCE`),
+/// to leave the service room for its HTTP connection cap besides the streams (it lowers that cap
+/// to fit, and says so in its log, when there is less).
+fn raise_open_files(streams: usize) -> anyhow::Result<()> {
+    let needed = streams as u64 + 4096;
+    let roomy = streams as u64 + 24_000;
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+    if hard < roomy {
+        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(roomy);
+        let _ = rlimit::setrlimit(
+            rlimit::Resource::NOFILE,
+            roomy.min(nr_open),
+            roomy.min(nr_open),
+        );
+    }
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(soft);
+    if limit < needed {
+        bail!(
+            "the open-file limit ({limit}) is too low for {streams} streams (needs {needed}): raise it (ulimit -Hn, or run as root)"
+        );
+    }
+    Ok(())
+}
+
 fn work_dir() -> anyhow::Result<tempfile::TempDir> {
     // Device data directories on tmpfs: the simulated devices' small file writes should not be
     // what is measured.
@@ -567,18 +758,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.baseline_server {
         return baseline_server().await;
     }
+    if args.worker.idle_worker {
+        return idle::run_worker(args.worker).await;
+    }
     if args.devices == 0 || args.rate == 0 || args.seconds == 0 {
         bail!("--devices, --rate and --seconds must be positive");
     }
-    // Every stream is a socket in this process and one in the service's (which inherits the
-    // raised limit), plus pooled HTTP connections.
-    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
-    if limit < args.devices as u64 + 1024 {
-        bail!(
-            "the open-file limit ({limit}) is too low for {} devices: raise it (ulimit -n)",
-            args.devices
-        );
-    }
+    raise_open_files(args.devices + args.idle_devices)?;
     let dir = work_dir()?;
     let say = |text: &str| {
         if !args.json {
@@ -664,12 +850,36 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let devices = enroll_devices(&backend, dir.path(), args.devices).await?;
     let enroll_s = started.elapsed().as_secs_f64();
+    let mut fleet = if args.idle_devices > 0 {
+        say(&format!("enrolling {} idle devices…", args.idle_devices));
+        Some(
+            idle::IdleFleet::start(
+                &url,
+                Some(&api_key),
+                idle::IdleTarget::Service,
+                args.devices,
+                args.idle_devices,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle = rss()?;
 
     say("connecting their streams…");
     let started = Instant::now();
     let streams = connect_devices(&devices, &timeline).await?;
+    if let Some(fleet) = &mut fleet {
+        let connected = fleet.connect().await?;
+        if connected < args.idle_devices {
+            bail!(
+                "only {connected} of {} idle devices connected their streams",
+                args.idle_devices
+            );
+        }
+    }
     let connect_s = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_connected = rss()?;
@@ -679,39 +889,49 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         args.rate, args.seconds
     ));
     let users: Vec<u64> = devices.iter().map(|d| d.user).collect();
-    let started = Instant::now();
-    let sent = load(&backend, &users, args.rate, args.seconds, &timeline).await?;
-    // Let the last decisions and callbacks land.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let done = {
-            let t = timeline.lock().unwrap();
-            t.decided.len() >= sent && t.called_back.len() >= sent
-        };
-        if done {
-            break;
+    let phase = load_phase(&backend, &users, args.rate, args.seconds, &timeline).await?;
+    let (sent, approved, window) = (phase.sent, phase.approved, phase.window);
+    let (mut push, mut decision, mut callback) = (phase.push, phase.decision, phase.callback);
+    let mut sweep = Vec::new();
+    if args.sweep {
+        let mut rate = f64::from(args.rate);
+        let mut saturated_steps = 0;
+        while saturated_steps < 2 && sweep.len() < 12 {
+            rate *= 1.5;
+            let offered = rate.round() as u32;
+            if offered > args.sweep_max {
+                break;
+            }
+            say(&format!(
+                "sweep: offering {offered} requests/s for {} s…",
+                args.seconds
+            ));
+            timeline.lock().unwrap().clear();
+            let mut step = load_phase(&backend, &users, offered, args.seconds, &timeline).await?;
+            let approvals_per_s = step.approved as f64 / step.window.as_secs_f64();
+            if approvals_per_s < 0.9 * f64::from(offered) {
+                saturated_steps += 1;
+            }
+            sweep.push(SweepStep {
+                offered_per_s: offered,
+                requests_sent: step.sent.total,
+                requests_refused: step.sent.refused,
+                approved: step.approved,
+                approvals_per_s,
+                push_p50_ms: percentile(&mut step.push, 50.0),
+                push_p99_ms: percentile(&mut step.push, 99.0),
+                decision_p99_ms: percentile(&mut step.decision, 99.0),
+                callback_p99_ms: percentile(&mut step.callback, 99.0),
+            });
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (approved, last_decision) = {
-        let t = timeline.lock().unwrap();
-        (t.decided.len(), t.decided.values().max().copied())
-    };
-    let window = last_decision.map_or(started.elapsed(), |at| {
-        at.saturating_duration_since(started)
-    });
-    let (mut push, mut decision, mut callback) = {
-        let t = timeline.lock().unwrap();
-        (
-            latencies(&t.created, &t.pushed),
-            latencies(&t.created, &t.decided),
-            latencies(&t.created, &t.called_back),
-        )
-    };
     for stream in streams {
         stream.abort();
     }
     drop(devices);
+    if let Some(fleet) = fleet {
+        fleet.stop().await;
+    }
     if let Some(balancer) = balancer {
         // TERM to the master, which stops its workers too (a KILL would orphan them).
         stop(balancer).await;
@@ -721,7 +941,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
 
     say("measuring the bare WebSocket baseline…");
-    let mut base = baseline(args.devices, args.rate, args.seconds, dir.path()).await?;
+    let base = baseline(
+        args.devices,
+        args.idle_devices,
+        args.rate,
+        args.seconds,
+        dir.path(),
+    )
+    .await?;
+    let baseline_rss_per_conn_kib = base.rss_per_conn_kib;
+    let mut base = base.push;
     say("measuring the storage ceiling…");
     let sqlite_config = ServiceConfig::new(
         SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -737,12 +966,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let ceiling_without_receipts =
         storage_ceiling(if postgres { &config } else { &sqlite_config }, false).await?;
     let approvals_per_s = approved as f64 / window.as_secs_f64();
+    let connections = args.devices + args.idle_devices;
 
     let report = Report {
         devices: args.devices,
         rate: args.rate,
         seconds: args.seconds,
-        requests_sent: sent,
+        requests_sent: sent.total,
         approved,
         push_p50_ms: percentile(&mut push, 50.0),
         push_p99_ms: percentile(&mut push, 99.0),
@@ -767,11 +997,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         receipts: !args.without_receipts,
         server_rss_idle_kib: rss_idle,
         server_rss_connected_kib: rss_connected,
-        server_rss_per_conn_kib: rss_connected.saturating_sub(rss_idle) as f64
-            / args.devices as f64,
+        server_rss_per_conn_kib: rss_connected.saturating_sub(rss_idle) as f64 / connections as f64,
         enroll_s,
         connect_s,
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        idle_devices: args.idle_devices,
+        requests_refused: sent.refused,
+        baseline_rss_per_conn_kib,
+        sweep,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

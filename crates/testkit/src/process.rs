@@ -128,6 +128,88 @@ impl NotifyCall {
     }
 }
 
+/// A stand-in for the desktop's settings portal (`tests/desktop/settings_portal.py`): owns
+/// `org.freedesktop.portal.Desktop` on the session bus and answers the color scheme, which
+/// [`SettingsPortal::set`] changes as a person flipping dark mode would. Stops when dropped.
+#[derive(Debug)]
+pub struct SettingsPortal {
+    log: PathBuf,
+    portal: KillOnDrop,
+}
+
+impl SettingsPortal {
+    /// Starts the portal answering `scheme` (0 no preference, 1 prefer dark, 2 prefer light),
+    /// recording into `log`; returns once it owns its name.
+    pub fn start(scheme: u32, log: &Path) -> SettingsPortal {
+        let portal = KillOnDrop(
+            Command::new(test_python())
+                .arg(workspace_root().join("tests/desktop/settings_portal.py"))
+                .arg(scheme.to_string())
+                .stdin(Stdio::piped())
+                .stdout(std::fs::File::create(log).expect("the portal log can be created"))
+                .stderr(
+                    std::fs::File::create(log.with_extension("err"))
+                        .expect("the portal log can be created"),
+                )
+                .spawn()
+                .expect("start the settings portal"),
+        );
+        let portal = SettingsPortal {
+            log: log.to_path_buf(),
+            portal,
+        };
+        wait_for(
+            "the settings portal to own its name",
+            Duration::from_secs(20),
+            || {
+                portal
+                    .lines()
+                    .iter()
+                    .any(|l| l["ready"] == true)
+                    .then_some(())
+            },
+        );
+        portal
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// How many times an application read the color scheme.
+    pub fn reads(&self) -> usize {
+        self.lines()
+            .iter()
+            .filter(|l| l.get("read").is_some())
+            .count()
+    }
+
+    /// Changes the color scheme and announces it (`SettingChanged`).
+    pub fn set(&mut self, scheme: u32) {
+        use std::io::Write as _;
+        let announced = |portal: &SettingsPortal| {
+            portal
+                .lines()
+                .iter()
+                .filter(|l| l.get("set").is_some())
+                .count()
+        };
+        let before = announced(self);
+        let stdin = self.portal.0.stdin.as_mut().expect("the portal's stdin");
+        writeln!(stdin, "set {scheme}").expect("the portal is running");
+        stdin.flush().expect("the portal is running");
+        wait_for(
+            "the settings portal to announce the change",
+            Duration::from_secs(10),
+            || (announced(self) > before).then_some(()),
+        );
+    }
+}
+
 /// The notification traffic on the session bus (`tests/desktop/notification_bus.py`, a D-Bus
 /// monitor): `Notify` calls and the ids answered, `CloseNotification` calls and the daemon's
 /// `NotificationClosed` signals. Stops when dropped.
