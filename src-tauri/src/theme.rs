@@ -110,14 +110,14 @@ fn listen<R: Runtime>(app: &AppHandle<R>) -> Result<(), dbus::Error> {
     }
 }
 
-/// Re-themes the open window, if there is one (on the main thread, where GTK wants it).
+/// Re-themes the open windows, if there are any (on the main thread, where GTK wants it).
 fn apply<R: Runtime>(app: &AppHandle<R>, theme: Option<Theme>) {
     let handle = app.clone();
     let _ = app.run_on_main_thread(move || {
-        if let Some(window) = handle.get_webview_window(crate::window::MAIN)
-            && let Err(e) = window.set_theme(theme)
-        {
-            tracing::warn!(error = %e, "cannot re-theme the window");
+        for window in handle.webview_windows().values() {
+            if let Err(e) = window.set_theme(theme) {
+                tracing::warn!(error = %e, "cannot re-theme the window");
+            }
         }
     });
 }

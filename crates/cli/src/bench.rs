@@ -73,6 +73,11 @@ pub struct BenchArgs {
     /// approvals fall below 90 % of the offered rate twice: the offered-load curve.
     #[arg(long)]
     sweep: bool,
+    /// Pin the service (and the baseline server, in its turn) to CPU 0 and everything else the
+    /// bench runs (devices, load, idle workers) to the other CPUs (with `taskset`), so the two
+    /// sides stop preempting each other: the main source of run-to-run spread in the p99.
+    #[arg(long)]
+    pin: bool,
     /// The highest rate `--sweep` offers (it stops before a step above it).
     #[arg(long, default_value_t = 100_000)]
     sweep_max: u32,
@@ -132,6 +137,8 @@ pub struct Report {
     enroll_s: f64,
     connect_s: f64,
     cpus: usize,
+    /// Whether the servers ran on CPU 0 and the bench on the others (`--pin`).
+    pinned: bool,
     /// Connections that only held a stream (`--idle-devices`), besides `devices`.
     idle_devices: usize,
     /// Create calls the service refused during the load (counted, not fatal).
@@ -170,14 +177,17 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 /// Starts a child process that prints "listening on URL" first; returns it and the URL.
 ///
 /// `ASSENT_BENCH_SERVE_WRAPPER` (for example `perf record -o serve.perf --`) runs the service
-/// under a profiler; its memory figures are then the wrapper's and meaningless.
+/// under a profiler; its memory figures are then the wrapper's and meaningless. With `pin`, the
+/// server runs on the CPUs `taskset` is given (taskset execs it: the pid is the server's).
 async fn spawn_server(
     args: &[&str],
     log: &Path,
+    pin: Option<&str>,
 ) -> anyhow::Result<(tokio::process::Child, String)> {
     let wrapper = std::env::var("ASSENT_BENCH_SERVE_WRAPPER")
         .ok()
-        .filter(|w| !w.is_empty() && args[0] == "serve");
+        .filter(|w| !w.is_empty() && args[0] == "serve")
+        .or_else(|| pin.map(|cpus| format!("taskset -c {cpus}")));
     let mut command = match &wrapper {
         Some(wrapper) => {
             let mut parts = wrapper.split_whitespace();
@@ -568,9 +578,14 @@ async fn baseline(
     rate: u32,
     seconds: u64,
     dir: &Path,
+    pin: Option<&str>,
 ) -> anyhow::Result<Baseline> {
-    let (server, url) =
-        spawn_server(&["bench", "--baseline-server"], &dir.join("baseline.log")).await?;
+    let (server, url) = spawn_server(
+        &["bench", "--baseline-server"],
+        &dir.join("baseline.log"),
+        pin,
+    )
+    .await?;
     let pid = server.id().context("baseline pid")?;
     let addr: SocketAddr = url.trim_start_matches("http://").parse()?;
     let mut fleet = if idle > 0 {
@@ -710,6 +725,12 @@ async fn start_balancer(
     Ok((child, format!("http://{listen}")))
 }
 
+/// The HTTP connection cap the bench gives the service (`--max-connections`).
+const BENCH_MAX_CONNECTIONS: u64 = 4096;
+const BENCH_MAX_CONNECTIONS_ARG: &str = "4096";
+/// Files `assent serve` keeps for itself besides connections and streams.
+const SERVE_RESERVED_FILES: u64 = 256;
+
 /// Every stream is a socket in the service (which inherits this process's limit) and one on the
 /// client side (this process for `--devices`, a worker for idle devices). Raises the soft limit
 /// to the hard one, and the hard one too when this process may (root, or `CAP_SYS_RESOURCE`),
@@ -731,12 +752,35 @@ fn raise_open_files(streams: usize) -> anyhow::Result<()> {
         );
     }
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(soft);
-    if limit < needed {
+    // One service process holds every stream: it needs them, its connection cap and its own.
+    let service_needs = streams as u64 + BENCH_MAX_CONNECTIONS + SERVE_RESERVED_FILES;
+    if limit < needed.max(service_needs) {
         bail!(
-            "the open-file limit ({limit}) is too low for {streams} streams (needs {needed}): raise it (ulimit -Hn, or run as root)"
+            "the open-file limit ({limit}) is too low for {streams} streams in one service process (needs {}): raise the hard limit (ulimit -Hn as root, or LimitNOFILE=)",
+            needed.max(service_needs)
         );
     }
     Ok(())
+}
+
+/// Moves every thread of this process to CPUs 1.. (the processes it starts inherit that), and
+/// returns the CPU list servers are pinned to: `0`.
+async fn pin_self() -> anyhow::Result<String> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    if cpus < 2 {
+        bail!("--pin needs at least two CPUs");
+    }
+    let status = tokio::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", &format!("1-{}", cpus - 1)])
+        .arg(std::process::id().to_string())
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .context("--pin needs taskset (util-linux)")?;
+    if !status.success() {
+        bail!("taskset could not pin the bench: {status}");
+    }
+    Ok("0".to_owned())
 }
 
 fn work_dir() -> anyhow::Result<tempfile::TempDir> {
@@ -765,6 +809,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         bail!("--devices, --rate and --seconds must be positive");
     }
     raise_open_files(args.devices + args.idle_devices)?;
+    let pin = if args.pin {
+        Some(pin_self().await?)
+    } else {
+        None
+    };
     let dir = work_dir()?;
     let say = |text: &str| {
         if !args.json {
@@ -824,12 +873,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "0",
             "--trusted-proxy",
             "127.0.0.1",
+            // The bench's HTTP traffic needs far fewer than the default 10,000 connections;
+            // what the open-files limit leaves goes to push streams (see `assent serve`).
+            "--max-connections",
+            BENCH_MAX_CONNECTIONS_ARG,
         ];
         if args.without_receipts {
             serve_args.push("--without-receipts");
         }
-        let (service, url) =
-            spawn_server(&serve_args, &dir.path().join(format!("serve-{i}.log"))).await?;
+        let (service, url) = spawn_server(
+            &serve_args,
+            &dir.path().join(format!("serve-{i}.log")),
+            pin.as_deref(),
+        )
+        .await?;
         upstreams.push(url.trim_start_matches("http://").parse::<SocketAddr>()?);
         services.push(service);
     }
@@ -947,6 +1004,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         args.rate,
         args.seconds,
         dir.path(),
+        pin.as_deref(),
     )
     .await?;
     let baseline_rss_per_conn_kib = base.rss_per_conn_kib;
@@ -1001,6 +1059,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         enroll_s,
         connect_s,
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        pinned: args.pin,
         idle_devices: args.idle_devices,
         requests_refused: sent.refused,
         baseline_rss_per_conn_kib,

@@ -33,6 +33,12 @@ pub struct ServeArgs {
     /// Most open HTTP connections.
     #[arg(long, env = "ASSENT_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
+    /// Refuse new approval requests (60121, Retry-After: 1) while the service works on more
+    /// authenticated calls than this (0: never): past its capacity it keeps what it accepted
+    /// moving instead of making every request late. Long-polls waiting and clients still sending
+    /// do not count.
+    #[arg(long, env = "ASSENT_SHED_NEW_REQUESTS_ABOVE", default_value_t = 256)]
+    shed_new_requests_above: usize,
     /// Most open HTTP connections from one address (trusted proxies are exempt).
     #[arg(long, env = "ASSENT_MAX_CONNECTIONS_PER_SOURCE", default_value_t = 256)]
     max_connections_per_source: usize,
@@ -147,6 +153,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     limits.max_connections = args.max_connections;
     fit_open_files(limits);
     limits.max_connections_per_source = args.max_connections_per_source;
+    limits.shed_new_requests_above = args.shed_new_requests_above;
     limits.header_timeout = Duration::from_secs(args.header_timeout.max(1));
     limits.per_api_key = rate(args.rate_per_api_key);
     limits.per_source = rate(args.rate_per_source);

@@ -118,6 +118,9 @@ error_codes! {
     /// message says how many tries are left. The last wrong try answers [`ErrorCode::WrongNumber`]
     /// instead (the request is then denied).
     WrongCode = "60120", 409;
+    /// The service is past its capacity: it refuses new approval requests for a moment, so the
+    /// ones already sent are still pushed and decided in time; retry after `Retry-After` seconds.
+    ServiceBusy = "60121", 503;
     /// Unexpected failure inside the service; details are in the service log, never the reply.
     Internal = "60199", 500;
 }

@@ -65,6 +65,14 @@ pub struct ConnectionLimits {
     pub max_streams_per_device: usize,
     /// Push streams on this instance.
     pub max_streams: usize,
+    /// New approval requests are refused (`60121`, `Retry-After`) while this instance works on
+    /// more than this many authenticated calls (see `metrics::Working`: slow senders and
+    /// long-polls waiting do not count); 0 turns it off. Past its capacity a service that
+    /// accepts every new request makes all of them late: decisions time out and are retried,
+    /// and approvals per second fall as the offered load grows (docs/benchmarks.md). Refusing
+    /// new work keeps what was accepted moving; calls about existing requests (a device's fetch
+    /// and decision, a status poll) are never refused for load.
+    pub shed_new_requests_above: usize,
     /// Backend calls per API key.
     pub per_api_key: Option<Rate>,
     /// Backend and enrollment calls per source address (before the API key is checked).
@@ -83,6 +91,7 @@ impl Default for ConnectionLimits {
             write_timeout: Duration::from_secs(20),
             max_streams_per_device: 2,
             max_streams: 200_000,
+            shed_new_requests_above: 256,
             per_api_key: Some(Rate {
                 per_second: 100.0,
                 burst: 200.0,

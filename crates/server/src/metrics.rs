@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use assent_protocol::error::ErrorCode;
@@ -87,9 +87,52 @@ pub struct Metrics {
     pub pushes: AtomicU64,
     /// "This wasn't me" reports recorded by this instance (each froze a person for an app).
     pub fraud_reports: AtomicU64,
+    /// Authenticated calls being worked on (see [`Working`]).
+    calls_working: AtomicUsize,
+}
+
+/// One authenticated call whose body has arrived, counted in [`Metrics::calls_working`] until it
+/// is answered (or dropped unfinished, when its client goes away). What the count leaves out is
+/// deliberate: a client still sending its headers or body, or one that never authenticates, costs
+/// the service nothing but a socket and must not make it refuse work (a slow sender would
+/// otherwise shut new requests off for everyone); a status long-poll waiting for a request's end
+/// stops counting while it waits ([`Working::stop`]).
+#[derive(Debug)]
+pub struct Working {
+    metrics: Arc<Metrics>,
+    counted: bool,
+}
+
+impl Working {
+    /// Counts a call from now on.
+    pub fn start(metrics: &Arc<Metrics>) -> Working {
+        metrics.calls_working.fetch_add(1, Ordering::Relaxed);
+        Working {
+            metrics: Arc::clone(metrics),
+            counted: true,
+        }
+    }
+
+    /// Stops counting this call (it is about to wait, not work).
+    pub fn stop(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            self.metrics.calls_working.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Metrics {
+    /// Authenticated calls being worked on right now, the one asking included (see [`Working`]).
+    pub fn calls_working(&self) -> usize {
+        self.calls_working.load(Ordering::Relaxed)
+    }
+
     /// Counts a refusal answered on `route` with `code`.
     pub fn refusal(&self, route: &str, code: ErrorCode) {
         *self
@@ -156,6 +199,16 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         out,
         "assent_connected_devices{{instance=\"{instance}\"}} {}",
         state.hub.connected_devices()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP assent_calls_working Authenticated calls this instance is working on (long-polls waiting are not counted)."
+    );
+    let _ = writeln!(out, "# TYPE assent_calls_working gauge");
+    let _ = writeln!(
+        out,
+        "assent_calls_working{{instance=\"{instance}\"}} {}",
+        state.metrics.calls_working()
     );
     let _ = writeln!(
         out,

@@ -128,6 +128,46 @@ impl NotifyCall {
     }
 }
 
+/// Starts one of the session-bus helper scripts of `tests/desktop` (they print JSON lines into
+/// `log`, `{"ready": true}` first) and returns once it says it is ready.
+fn start_bus_script(
+    script: &str,
+    args: &[&str],
+    stdin: Stdio,
+    log: &Path,
+    ready: &str,
+) -> KillOnDrop {
+    let child = KillOnDrop(
+        Command::new(test_python())
+            .arg(workspace_root().join("tests/desktop").join(script))
+            .args(args)
+            .stdin(stdin)
+            .stdout(std::fs::File::create(log).expect("the script's log can be created"))
+            .stderr(
+                std::fs::File::create(log.with_extension("err"))
+                    .expect("the script's log can be created"),
+            )
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {script}: {e}")),
+    );
+    wait_for(ready, Duration::from_secs(20), || {
+        json_lines(log)
+            .iter()
+            .any(|l| l["ready"] == true)
+            .then_some(())
+    });
+    child
+}
+
+/// The JSON lines a helper script wrote so far (a half-written last line is skipped).
+fn json_lines(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 /// A stand-in for the desktop's settings portal (`tests/desktop/settings_portal.py`): owns
 /// `org.freedesktop.portal.Desktop` on the session bus and answers the color scheme, which
 /// [`SettingsPortal::set`] changes as a person flipping dark mode would. Stops when dropped.
@@ -141,43 +181,20 @@ impl SettingsPortal {
     /// Starts the portal answering `scheme` (0 no preference, 1 prefer dark, 2 prefer light),
     /// recording into `log`; returns once it owns its name.
     pub fn start(scheme: u32, log: &Path) -> SettingsPortal {
-        let portal = KillOnDrop(
-            Command::new(test_python())
-                .arg(workspace_root().join("tests/desktop/settings_portal.py"))
-                .arg(scheme.to_string())
-                .stdin(Stdio::piped())
-                .stdout(std::fs::File::create(log).expect("the portal log can be created"))
-                .stderr(
-                    std::fs::File::create(log.with_extension("err"))
-                        .expect("the portal log can be created"),
-                )
-                .spawn()
-                .expect("start the settings portal"),
-        );
-        let portal = SettingsPortal {
+        SettingsPortal {
             log: log.to_path_buf(),
-            portal,
-        };
-        wait_for(
-            "the settings portal to own its name",
-            Duration::from_secs(20),
-            || {
-                portal
-                    .lines()
-                    .iter()
-                    .any(|l| l["ready"] == true)
-                    .then_some(())
-            },
-        );
-        portal
+            portal: start_bus_script(
+                "settings_portal.py",
+                &[&scheme.to_string()],
+                Stdio::piped(),
+                log,
+                "the settings portal to own its name",
+            ),
+        }
     }
 
     fn lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        json_lines(&self.log)
     }
 
     /// How many times an application read the color scheme.
@@ -222,35 +239,20 @@ pub struct NotificationBus {
 impl NotificationBus {
     /// Starts the monitor, recording into `log`; returns once it is in place.
     pub fn watch(log: &Path) -> NotificationBus {
-        let monitor = KillOnDrop(
-            Command::new(test_python())
-                .arg(workspace_root().join("tests/desktop/notification_bus.py"))
-                .stdout(std::fs::File::create(log).expect("the bus log can be created"))
-                .stderr(
-                    std::fs::File::create(log.with_extension("err"))
-                        .expect("the bus log can be created"),
-                )
-                .spawn()
-                .expect("start the notification bus monitor"),
-        );
-        let bus = NotificationBus {
+        NotificationBus {
             log: log.to_path_buf(),
-            _monitor: monitor,
-        };
-        wait_for(
-            "the notification bus monitor to be in place",
-            Duration::from_secs(20),
-            || bus.lines().iter().any(|l| l["ready"] == true).then_some(()),
-        );
-        bus
+            _monitor: start_bus_script(
+                "notification_bus.py",
+                &[],
+                Stdio::null(),
+                log,
+                "the notification bus monitor to be in place",
+            ),
+        }
     }
 
     fn lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        json_lines(&self.log)
     }
 
     /// Every `Notify` call so far, oldest first.

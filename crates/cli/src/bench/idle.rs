@@ -122,36 +122,25 @@ pub async fn run_worker(args: IdleWorkerArgs) -> anyhow::Result<ExitCode> {
         _ => return Ok(ExitCode::SUCCESS),
     }
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
-    let mut connecting = Vec::with_capacity(args.worker_count);
-    for i in 0..args.worker_count {
+    // What each connection is: a signed device (for the service) or a baseline id.
+    let targets: Vec<Result<Enrolled, usize>> = match args.worker_target {
+        IdleTarget::Service => enrolled.into_iter().map(Ok).collect(),
+        IdleTarget::Baseline => (0..args.worker_count)
+            .map(|i| Err(args.worker_first + i))
+            .collect(),
+    };
+    let mut connecting = Vec::with_capacity(targets.len());
+    for target in targets {
         let permits = Arc::clone(&permits);
-        let request = match args.worker_target {
-            IdleTarget::Service => {
-                let device = &enrolled[i];
-                let mut request =
-                    format!("ws://{server}/device/v1/stream").into_client_request()?;
-                let header = DeviceAuthorization::sign(
-                    &device.key,
-                    device.device_id,
-                    "GET",
-                    "/device/v1/stream",
-                    b"",
-                    assent_server::clock::unix_now(),
-                    new_nonce(),
-                )
-                .render();
-                request
-                    .headers_mut()
-                    .insert("Authorization", header.parse()?);
-                request
-            }
-            IdleTarget::Baseline => {
-                format!("ws://{server}/ws?id={}", args.worker_first + i).into_client_request()?
-            }
-        };
         let source = args.worker_source;
         connecting.push(tokio::spawn(async move {
             let _permit = permits.acquire().await?;
+            // Signed when it connects, not when queued: the service allows 120 s of skew, and
+            // 25,000 connections take longer than that to open.
+            let request = match target {
+                Ok(device) => signed_stream_request(server, &device)?,
+                Err(id) => format!("ws://{server}/ws?id={id}").into_client_request()?,
+            };
             hold(source, server, request).await
         }));
     }
@@ -177,6 +166,28 @@ pub async fn run_worker(args: IdleWorkerArgs) -> anyhow::Result<ExitCode> {
         holder.abort();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The signed upgrade request of `device`'s push stream, signed now.
+fn signed_stream_request(
+    server: SocketAddr,
+    device: &Enrolled,
+) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+    let mut request = format!("ws://{server}/device/v1/stream").into_client_request()?;
+    let header = DeviceAuthorization::sign(
+        &device.key,
+        device.device_id,
+        "GET",
+        "/device/v1/stream",
+        b"",
+        assent_server::clock::unix_now(),
+        new_nonce(),
+    )
+    .render();
+    request
+        .headers_mut()
+        .insert("Authorization", header.parse()?);
+    Ok(request)
 }
 
 /// One line to the parent.

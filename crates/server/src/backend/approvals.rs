@@ -236,6 +236,14 @@ pub async fn create(
     call: BackendCall,
 ) -> ApiResult<Json<ApprovalRequestCreated>> {
     let started = std::time::Instant::now();
+    let shed_above = state.config.connections.shed_new_requests_above;
+    if shed_above > 0 && state.metrics.calls_working() > shed_above {
+        return Err(ApiError::new(
+            ErrorCode::ServiceBusy,
+            "The service is at capacity and takes no new approval requests for a moment; requests already sent are not affected. Retry shortly.",
+        )
+        .retry_after(1));
+    }
     let now = state.now();
     let limits = &state.config.limits;
     let (app, p) = (&call.app, &call.params);
@@ -676,7 +684,7 @@ pub fn request_info(
 pub async fn status(
     State(state): State<AppState>,
     Segment(uuid): Segment,
-    call: BackendCall,
+    mut call: BackendCall,
 ) -> ApiResult<Json<ApprovalRequestStatus>> {
     let id = request_id_from_path(&uuid)?;
     let wait = call
@@ -701,6 +709,8 @@ pub async fn status(
             ));
         }
         let deadline = tokio::time::Instant::now() + budget;
+        // Waiting for a person is not work: it must not count toward load shedding.
+        call.working.stop();
         loop {
             tokio::select! {
                 event = resolutions.recv() => match event {

@@ -38,6 +38,8 @@ pub struct BackendCall {
     pub app: App,
     /// Query and body parameters, merged.
     pub params: Params,
+    /// Counts this call as work in progress until it is answered (load shedding).
+    pub working: crate::metrics::Working,
 }
 
 fn invalid_key() -> ApiError {
@@ -116,7 +118,11 @@ impl FromRequest<AppState> for BackendCall {
             .rates
             .check_app(&app.id, now)
             .map_err(|wait| rate_limited(wait, "API key"))?;
-        Ok(BackendCall { app, params })
+        Ok(BackendCall {
+            app,
+            params,
+            working: crate::metrics::Working::start(&state.metrics),
+        })
     }
 }
 

@@ -1561,3 +1561,118 @@ async fn a_display_name_is_bounded_plain_text_and_a_bad_one_writes_nothing() {
         .await;
     assert_eq!(status, 200, "the form spelling user[name] works: {body}");
 }
+
+/// Past capacity (here: working on more than one call), a new approval request is refused at
+/// once with 60121 and `Retry-After`, and nothing is written; calls about a request already sent
+/// (its status, the device's fetch and decision) are still answered, and once the backlog clears
+/// new requests are taken again. What is not work does not count: a client that never finishes
+/// sending its body, and a status long-poll waiting for a person.
+#[tokio::test]
+async fn past_capacity_new_requests_are_refused_and_sent_ones_keep_moving() {
+    use tokio::io::AsyncWriteExt as _;
+    let svc = TestService::start_with(Options {
+        configure: Some(Box::new(|c| c.connections.shed_new_requests_above = 1)),
+        ..Options::several_pending()
+    })
+    .await;
+    let (user, device) = svc.enrolled_user("rush@example.com").await;
+    let (sent, _) = svc
+        .backend
+        .request(user, json!({"message": "sent before the rush"}))
+        .await;
+
+    // A sender that stalls mid-body (an attacker's cheapest way to hold calls open) and a
+    // long-poll waiting on the request: neither is work, so a new request is still taken.
+    let mut stalled = tokio::net::TcpStream::connect(svc.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stalled
+        .write_all(
+            format!(
+                "POST /onetouch/json/users/{user}/approval_requests HTTP/1.1\r\nHost: x\r\n\
+                 Content-Type: application/json\r\nContent-Length: 400\r\n\r\n{{\"message\": \"sl"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let backend = svc.backend.clone();
+    let long_poll = tokio::spawn(async move {
+        backend
+            .get(&format!("/onetouch/json/approval_requests/{sent}?wait=5"))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = svc
+        .backend
+        .create_request(
+            user,
+            json!({"message": "beside a slow sender and a long-poll"}),
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "a stalled body and a waiting long-poll must not make the service refuse work: {body}"
+    );
+    drop(stalled);
+
+    // One create held at its write: two calls in flight with the next one.
+    let pause = svc.state.config.pause_points.arm("create.before_write");
+    let backend = svc.backend.clone();
+    let held = tokio::spawn(async move {
+        backend
+            .create_request(user, json!({"message": "held at its write"}))
+            .await
+    });
+    pause.arrived().await;
+    let before = svc.rows("approval_requests").await;
+    let (status, body, retry_after) = svc
+        .backend
+        .create_request_retry(user, json!({"message": "one too many"}))
+        .await;
+    assent_testkit::assert_refused!(
+        status,
+        body,
+        503,
+        "60121",
+        "a new request past capacity is refused: {body}"
+    );
+    assert_eq!(
+        retry_after,
+        Some(1),
+        "the refusal says when to retry: {body}"
+    );
+    assert_eq!(
+        svc.rows("approval_requests").await,
+        before,
+        "nothing is written for a refused request"
+    );
+    assert_eq!(
+        svc.backend.status(sent).await["status"],
+        "pending",
+        "a status poll is answered while new requests are refused"
+    );
+    assert_eq!(
+        device.approve(sent).await.status,
+        200,
+        "the device's fetch and decision of a request already sent are answered"
+    );
+
+    pause.release();
+    let (status, body) = held.await.unwrap();
+    assert_eq!(status, 200, "the held request is created: {body}");
+    let (status, body) = long_poll.await.unwrap();
+    assert_eq!(
+        (status.as_u16(), body["approval_request"]["status"].as_str()),
+        (200, Some("approved")),
+        "the long-poll answers when the request it waited on was approved: {body}"
+    );
+    let (status, body) = svc
+        .backend
+        .create_request(user, json!({"message": "after the rush"}))
+        .await;
+    assert_eq!(
+        status, 200,
+        "with the backlog cleared new requests are taken: {body}"
+    );
+}
