@@ -2,8 +2,8 @@
 //! `org.freedesktop.appearance` `color-scheme`) without a timer.
 //!
 //! Tauri's `dbus` feature does this inside tao with a thread that wakes every 5 s to poll its
-//! D-Bus connection, for the life of the app: 12 of the 14 wake-ups a minute the app made idling
-//! in the tray (docs/benchmarks.md). That feature is off (`tauri` without default features, in
+//! D-Bus connection, for the life of the app: 12 of the 35 wake-ups a minute the app made idling
+//! in the tray before this module (docs/benchmarks.md). That feature is off (`tauri` without default features, in
 //! the workspace `Cargo.toml`). Here one thread blocks on the session bus for the portal's
 //! `SettingChanged` signal with a one-day timeout, so it wakes only when the setting changes (or
 //! once a day); it keeps the latest preference for the window, which is created each time it is

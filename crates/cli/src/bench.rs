@@ -457,7 +457,7 @@ async fn load_phase(
     while Instant::now() < deadline {
         let (decided, called_back) = {
             let t = timeline.lock().unwrap();
-            (t.decided.len(), t.called_back.len())
+            (t.ours(&t.decided).count(), t.ours(&t.called_back).count())
         };
         if decided >= created && called_back >= created {
             break;
@@ -470,12 +470,16 @@ async fn load_phase(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let t = timeline.lock().unwrap();
-    let window = t.decided.values().max().map_or(started.elapsed(), |at| {
-        at.saturating_duration_since(started)
-    });
+    let window = t
+        .ours(&t.decided)
+        .map(|(_, at)| *at)
+        .max()
+        .map_or(started.elapsed(), |at| {
+            at.saturating_duration_since(started)
+        });
     Ok(Phase {
         sent,
-        approved: t.decided.len(),
+        approved: t.ours(&t.decided).count(),
         window,
         push: latencies(&t.created, &t.pushed),
         decision: latencies(&t.created, &t.decided),
@@ -484,6 +488,17 @@ async fn load_phase(
 }
 
 impl Timeline {
+    /// The events of `events` that belong to requests this phase created (a previous phase's
+    /// late decisions and callbacks still arrive after [`Timeline::clear`]).
+    fn ours<'a>(
+        &'a self,
+        events: &'a HashMap<Uuid, Instant>,
+    ) -> impl Iterator<Item = (&'a Uuid, &'a Instant)> + 'a {
+        events
+            .iter()
+            .filter(|(id, _)| self.created.contains_key(*id))
+    }
+
     fn clear(&mut self) {
         self.created.clear();
         self.pushed.clear();

@@ -252,6 +252,12 @@ impl PushHub {
     }
 
     /// Subscribes to resolutions (for `?wait=` long-polls).
+    /// Status long-polls on this instance subscribed to resolutions right now.
+    pub fn resolution_waiters(&self) -> usize {
+        self.resolved.receiver_count()
+    }
+
+    /// A receiver of every resolution from now on (a status long-poll's wait).
     pub fn subscribe_resolved(&self) -> broadcast::Receiver<Resolved> {
         self.resolved.subscribe()
     }

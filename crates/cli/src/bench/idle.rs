@@ -137,11 +137,14 @@ pub async fn run_worker(args: IdleWorkerArgs) -> anyhow::Result<ExitCode> {
             let _permit = permits.acquire().await?;
             // Signed when it connects, not when queued: the service allows 120 s of skew, and
             // 25,000 connections take longer than that to open.
-            let request = match target {
-                Ok(device) => signed_stream_request(server, &device)?,
-                Err(id) => format!("ws://{server}/ws?id={id}").into_client_request()?,
+            let (request, greeted) = match target {
+                Ok(device) => (signed_stream_request(server, &device)?, true),
+                Err(id) => (
+                    format!("ws://{server}/ws?id={id}").into_client_request()?,
+                    false,
+                ),
             };
-            hold(source, server, request).await
+            hold(source, server, request, greeted).await
         }));
     }
     let mut held = Vec::with_capacity(connecting.len());
@@ -200,11 +203,14 @@ fn say(line: &str) -> anyhow::Result<()> {
 }
 
 /// Connects one idle client from `source` and returns the task that keeps it open (reading,
-/// which also answers the service's pings).
+/// which also answers the service's pings). With `greeted`, the connection counts only once its
+/// first frame arrived: the service sends its `pending` list after registering the stream with
+/// its hub, so an upgrade it then closes (hub full, device gone) is not counted as held.
 async fn hold(
     source: IpAddr,
     server: SocketAddr,
     request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    greeted: bool,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(source, 0))?;
@@ -218,6 +224,12 @@ async fn hold(
     )
     .await
     .context("upgrade timed out")??;
+    if greeted {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next()).await {
+            Ok(Some(Ok(frame))) if frame.is_text() => {}
+            other => bail!("the service did not keep the stream: {other:?}"),
+        }
+    }
     Ok(tokio::spawn(async move {
         while let Some(Ok(_)) = socket.next().await {}
     }))
@@ -323,8 +335,16 @@ impl IdleFleet {
         let mut remaining = count;
         while remaining > 0 {
             let n = remaining.min(PER_WORKER);
-            // 127.0.0.2, .3, …: the bench and the SDK devices use 127.0.0.1.
-            let octet = u8::try_from(2 + workers.len()).context("too many idle workers")?;
+            // 127.0.0.2, .3, … for the service's, 127.0.0.130 and up for the baseline's: the bench
+            // and the SDK devices use 127.0.0.1, and the service's fleet leaves up to 25,000
+            // ports per address in TIME_WAIT for a minute after it closes, just before the
+            // baseline's connects.
+            let first_octet = match target {
+                IdleTarget::Service => 2,
+                IdleTarget::Baseline => 130,
+            };
+            let octet =
+                u8::try_from(first_octet + workers.len()).context("too many idle workers")?;
             let source = Ipv4Addr::new(127, 0, 0, octet);
             let target_name = match target {
                 IdleTarget::Service => "service",

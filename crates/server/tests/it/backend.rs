@@ -1596,13 +1596,22 @@ async fn past_capacity_new_requests_are_refused_and_sent_ones_keep_moving() {
         )
         .await
         .unwrap();
+    let waiters = svc.state.hub.resolution_waiters();
     let backend = svc.backend.clone();
     let long_poll = tokio::spawn(async move {
         backend
-            .get(&format!("/onetouch/json/approval_requests/{sent}?wait=5"))
+            .get(&format!("/onetouch/json/approval_requests/{sent}?wait=10"))
             .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Until the long-poll waits (subscribed, and no longer counted as work).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while svc.state.hub.resolution_waiters() <= waiters || svc.state.metrics.calls_working() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the long-poll should be waiting by now"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (status, body) = svc
         .backend
         .create_request(
