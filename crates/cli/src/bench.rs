@@ -265,6 +265,18 @@ struct Device {
     auth: Authenticator,
 }
 
+/// A new person of the bench app (`{name}@bench.example`) and an enrollment link for them.
+async fn bench_person(backend: &BackendClient, name: &str) -> anyhow::Result<(u64, EnrollLink)> {
+    let user = backend
+        .add_user(NewUserFields {
+            email: Some(format!("{name}@bench.example")),
+            ..Default::default()
+        })
+        .await?;
+    let link = EnrollLink::parse(backend.enroll_link(user).await?.enroll_url.expose())?;
+    Ok((user, link))
+}
+
 async fn enroll_devices(
     backend: &BackendClient,
     base: &Path,
@@ -278,13 +290,7 @@ async fn enroll_devices(
         let dir = base.join(format!("d{i}"));
         tasks.push(tokio::spawn(async move {
             let _permit = permits.acquire().await?;
-            let user = backend
-                .add_user(NewUserFields {
-                    email: Some(format!("device{i}@bench.example")),
-                    ..Default::default()
-                })
-                .await?;
-            let link = EnrollLink::parse(backend.enroll_link(user).await?.enroll_url.expose())?;
+            let (user, link) = bench_person(&backend, &format!("device{i}")).await?;
             let auth = Authenticator::open_with(
                 dir,
                 Arc::new(MemoryStore::default()),
@@ -742,9 +748,6 @@ async fn start_balancer(
 
 /// The HTTP connection cap the bench gives the service (`--max-connections`).
 const BENCH_MAX_CONNECTIONS: u64 = 4096;
-const BENCH_MAX_CONNECTIONS_ARG: &str = "4096";
-/// Files `assent serve` keeps for itself besides connections and streams.
-const SERVE_RESERVED_FILES: u64 = 256;
 
 /// Every stream is a socket in the service (which inherits this process's limit) and one on the
 /// client side (this process for `--devices`, a worker for idle devices). Raises the soft limit
@@ -752,7 +755,9 @@ const SERVE_RESERVED_FILES: u64 = 256;
 /// to leave the service room for its HTTP connection cap besides the streams (it lowers that cap
 /// to fit, and says so in its log, when there is less).
 fn raise_open_files(streams: usize) -> anyhow::Result<()> {
-    let needed = streams as u64 + 4096;
+    // One service process holds every stream: it needs them, its connection cap and its own
+    // files (the bench's and the workers' processes need fewer).
+    let needed = streams as u64 + BENCH_MAX_CONNECTIONS + crate::serve::RESERVED_FILES;
     let roomy = streams as u64 + 24_000;
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
     if hard < roomy {
@@ -767,12 +772,9 @@ fn raise_open_files(streams: usize) -> anyhow::Result<()> {
         );
     }
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(soft);
-    // One service process holds every stream: it needs them, its connection cap and its own.
-    let service_needs = streams as u64 + BENCH_MAX_CONNECTIONS + SERVE_RESERVED_FILES;
-    if limit < needed.max(service_needs) {
+    if limit < needed {
         bail!(
-            "the open-file limit ({limit}) is too low for {streams} streams in one service process (needs {}): raise the hard limit (ulimit -Hn as root, or LimitNOFILE=)",
-            needed.max(service_needs)
+            "the open-file limit ({limit}) is too low for {streams} streams in one service process (needs {needed}): raise the hard limit (ulimit -Hn as root, or LimitNOFILE=)"
         );
     }
     Ok(())
@@ -867,6 +869,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         created?.1.expose().to_owned()
     };
     let kek_arg = kek_file.to_string_lossy().into_owned();
+    let max_connections = BENCH_MAX_CONNECTIONS.to_string();
     let mut services = Vec::with_capacity(args.instances);
     let mut upstreams = Vec::with_capacity(args.instances);
     for i in 0..args.instances {
@@ -891,7 +894,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             // The bench's HTTP traffic needs far fewer than the default 10,000 connections;
             // what the open-files limit leaves goes to push streams (see `assent serve`).
             "--max-connections",
-            BENCH_MAX_CONNECTIONS_ARG,
+            &max_connections,
         ];
         if args.without_receipts {
             serve_args.push("--without-receipts");

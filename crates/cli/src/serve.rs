@@ -97,7 +97,7 @@ async fn shutdown_signal() {
 }
 
 /// Descriptors kept free of connections: the database, the listener, logs, callbacks in flight.
-const RESERVED_FILES: u64 = 256;
+pub(crate) const RESERVED_FILES: u64 = 256;
 
 /// Every connection and push stream is an open file: raises this process's limit to what the
 /// system allows, and when even that is below the configured caps, lowers the caps to fit (and

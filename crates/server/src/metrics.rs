@@ -47,8 +47,7 @@ impl Histogram {
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str, instance: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} histogram");
+        write_header(out, name, "histogram", help);
         for (bound, count) in BUCKETS.iter().zip(&self.counts) {
             let _ = writeln!(
                 out,
@@ -184,47 +183,49 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     response
 }
 
+/// A series' `# HELP` and `# TYPE` lines.
+fn write_header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
 /// Renders the metrics.
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let counts = state.store.metrics().await?;
     let instance = &state.config.instance;
     let m = &state.metrics;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP assent_connected_devices Distinct devices with an open push stream on this instance."
+    let single = |out: &mut String, name: &str, kind: &str, help: &str, value: u64| {
+        write_header(out, name, kind, help);
+        let _ = writeln!(out, "{name}{{instance=\"{instance}\"}} {value}");
+    };
+    single(
+        &mut out,
+        "assent_connected_devices",
+        "gauge",
+        "Distinct devices with an open push stream on this instance.",
+        state.hub.connected_devices(),
     );
-    let _ = writeln!(out, "# TYPE assent_connected_devices gauge");
-    let _ = writeln!(
-        out,
-        "assent_connected_devices{{instance=\"{instance}\"}} {}",
-        state.hub.connected_devices()
+    single(
+        &mut out,
+        "assent_calls_working",
+        "gauge",
+        "Authenticated calls this instance is working on (long-polls waiting are not counted).",
+        m.calls_working() as u64,
     );
-    let _ = writeln!(
-        out,
-        "# HELP assent_calls_working Authenticated calls this instance is working on (long-polls waiting are not counted)."
+    single(
+        &mut out,
+        "assent_stream_connections",
+        "gauge",
+        "Open push-stream connections on this instance.",
+        state.hub.connections(),
     );
-    let _ = writeln!(out, "# TYPE assent_calls_working gauge");
-    let _ = writeln!(
-        out,
-        "assent_calls_working{{instance=\"{instance}\"}} {}",
-        state.metrics.calls_working()
+    write_header(
+        &mut out,
+        "assent_requests",
+        "gauge",
+        "Approval requests by stored status (database-wide).",
     );
-    let _ = writeln!(
-        out,
-        "# HELP assent_stream_connections Open push-stream connections on this instance."
-    );
-    let _ = writeln!(out, "# TYPE assent_stream_connections gauge");
-    let _ = writeln!(
-        out,
-        "assent_stream_connections{{instance=\"{instance}\"}} {}",
-        state.hub.connections()
-    );
-    let _ = writeln!(
-        out,
-        "# HELP assent_requests Approval requests by stored status (database-wide)."
-    );
-    let _ = writeln!(out, "# TYPE assent_requests gauge");
     for status in RequestStatus::ALL {
         let n = counts
             .requests_by_status
@@ -236,52 +237,45 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             "assent_requests{{instance=\"{instance}\",status=\"{status}\"}} {n}"
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP assent_callback_backlog Callbacks waiting to be delivered (database-wide)."
+    single(
+        &mut out,
+        "assent_callback_backlog",
+        "gauge",
+        "Callbacks waiting to be delivered (database-wide).",
+        counts.callback_backlog,
     );
-    let _ = writeln!(out, "# TYPE assent_callback_backlog gauge");
-    let _ = writeln!(
-        out,
-        "assent_callback_backlog{{instance=\"{instance}\"}} {}",
-        counts.callback_backlog
+    single(
+        &mut out,
+        "assent_pushes_total",
+        "counter",
+        "Stream messages queued for devices on this instance.",
+        m.pushes.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "# HELP assent_pushes_total Stream messages queued for devices on this instance."
+    single(
+        &mut out,
+        "assent_fraud_reports_total",
+        "counter",
+        "\"This wasn't me\" denials recorded on this instance (refusals of frozen people are under assent_refusals_total, code 60117).",
+        m.fraud_reports.load(Ordering::Relaxed),
     );
-    let _ = writeln!(out, "# TYPE assent_pushes_total counter");
-    let _ = writeln!(
-        out,
-        "assent_pushes_total{{instance=\"{instance}\"}} {}",
-        m.pushes.load(Ordering::Relaxed)
+    write_header(
+        &mut out,
+        "assent_refusals_total",
+        "counter",
+        "Calls refused, by route and error code.",
     );
-    let _ = writeln!(
-        out,
-        "# HELP assent_fraud_reports_total \"This wasn't me\" denials recorded on this instance (refusals of frozen people are under assent_refusals_total, code 60117)."
-    );
-    let _ = writeln!(out, "# TYPE assent_fraud_reports_total counter");
-    let _ = writeln!(
-        out,
-        "assent_fraud_reports_total{{instance=\"{instance}\"}} {}",
-        m.fraud_reports.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP assent_refusals_total Calls refused, by route and error code."
-    );
-    let _ = writeln!(out, "# TYPE assent_refusals_total counter");
     for ((route, code), n) in m.refusals.lock().expect("metrics lock").iter() {
         let _ = writeln!(
             out,
             "assent_refusals_total{{instance=\"{instance}\",route=\"{route}\",code=\"{code}\"}} {n}"
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP assent_refused_connections_total Connections closed on arrival, by the limit they hit."
+    write_header(
+        &mut out,
+        "assent_refused_connections_total",
+        "counter",
+        "Connections closed on arrival, by the limit they hit.",
     );
-    let _ = writeln!(out, "# TYPE assent_refused_connections_total counter");
     for (limit, n) in m.refused_connections.lock().expect("metrics lock").iter() {
         let _ = writeln!(
             out,

@@ -6,7 +6,8 @@
 //! not the service. The SDK devices of `--devices` are the sample whose push latency is measured.
 //!
 //! They run in worker processes (`assent bench --idle-worker`, hidden), each bound to its own
-//! loopback source address (127.0.0.2, .3, …): one address has only about 28,000 ephemeral ports
+//! loopback source address (127.0.0.2, .3, … towards the service, 127.0.0.130, … towards the
+//! baseline, see [`IdleFleet::start`]): one address has only about 28,000 ephemeral ports
 //! towards one listening port, and a process's scheduler and allocator would otherwise be one
 //! more shared bottleneck. The same workers hold idle connections to the bare-WebSocket baseline,
 //! so both sides of the comparison carry the same number of sockets.
@@ -22,9 +23,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use assent_protocol::auth::{DeviceAuthorization, new_nonce};
-use assent_protocol::backend::NewUserFields;
-use assent_protocol::enroll::{EnrollLink, EnrollmentRequest, EnrollmentResponse};
-use clap::Args;
+use assent_protocol::enroll::{EnrollmentRequest, EnrollmentResponse};
+use clap::{Args, ValueEnum as _};
 use ed25519_dalek::SigningKey;
 use futures_util::StreamExt as _;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
@@ -81,7 +81,16 @@ struct Enrolled {
     key: SigningKey,
 }
 
-/// Small socket buffers, as the service's own: an idle stream carries a heartbeat now and then.
+/// One connection a worker opens.
+enum IdleConnection {
+    /// An enrolled device's signed push stream to the service.
+    Device(Box<Enrolled>),
+    /// The baseline's `/ws?id=N`.
+    Baseline(usize),
+}
+
+/// Small socket buffers, as the baseline server's: an idle stream carries a heartbeat now and
+/// then.
 fn socket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
@@ -122,11 +131,13 @@ pub async fn run_worker(args: IdleWorkerArgs) -> anyhow::Result<ExitCode> {
         _ => return Ok(ExitCode::SUCCESS),
     }
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
-    // What each connection is: a signed device (for the service) or a baseline id.
-    let targets: Vec<Result<Enrolled, usize>> = match args.worker_target {
-        IdleTarget::Service => enrolled.into_iter().map(Ok).collect(),
+    let targets: Vec<IdleConnection> = match args.worker_target {
+        IdleTarget::Service => enrolled
+            .into_iter()
+            .map(|device| IdleConnection::Device(Box::new(device)))
+            .collect(),
         IdleTarget::Baseline => (0..args.worker_count)
-            .map(|i| Err(args.worker_first + i))
+            .map(|i| IdleConnection::Baseline(args.worker_first + i))
             .collect(),
     };
     let mut connecting = Vec::with_capacity(targets.len());
@@ -138,8 +149,8 @@ pub async fn run_worker(args: IdleWorkerArgs) -> anyhow::Result<ExitCode> {
             // Signed when it connects, not when queued: the service allows 120 s of skew, and
             // 25,000 connections take longer than that to open.
             let (request, greeted) = match target {
-                Ok(device) => (signed_stream_request(server, &device)?, true),
-                Err(id) => (
+                IdleConnection::Device(device) => (signed_stream_request(server, &device)?, true),
+                IdleConnection::Baseline(id) => (
                     format!("ws://{server}/ws?id={id}").into_client_request()?,
                     false,
                 ),
@@ -256,13 +267,7 @@ async fn enroll_all(
         );
         tasks.push(tokio::spawn(async move {
             let _permit = permits.acquire().await?;
-            let user = backend
-                .add_user(NewUserFields {
-                    email: Some(format!("idle{i}@bench.example")),
-                    ..Default::default()
-                })
-                .await?;
-            let link = EnrollLink::parse(backend.enroll_link(user).await?.enroll_url.expose())?;
+            let (_, link) = super::bench_person(&backend, &format!("idle{i}")).await?;
             let key = SigningKey::generate(&mut rand::rngs::OsRng);
             let request = EnrollmentRequest::new(
                 link.token.clone(),
@@ -346,14 +351,13 @@ impl IdleFleet {
             let octet =
                 u8::try_from(first_octet + workers.len()).context("too many idle workers")?;
             let source = Ipv4Addr::new(127, 0, 0, octet);
-            let target_name = match target {
-                IdleTarget::Service => "service",
-                IdleTarget::Baseline => "baseline",
-            };
+            let target_name = target
+                .to_possible_value()
+                .context("every idle target has a name")?;
             let mut command = tokio::process::Command::new(std::env::current_exe()?);
             command
                 .args(["bench", "--idle-worker", "--worker-url", url])
-                .args(["--worker-target", target_name])
+                .args(["--worker-target", target_name.get_name()])
                 .args(["--worker-source", &source.to_string()])
                 .args(["--worker-first", &start.to_string()])
                 .args(["--worker-count", &n.to_string()])
