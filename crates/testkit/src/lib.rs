@@ -52,6 +52,15 @@ pub fn another_code(code: &str) -> String {
         .collect()
 }
 
+/// Whether `text` shows `code` as a token of its own: a word that is exactly the code, where words
+/// are split at anything but letters, digits and `-`. A short code is then not "found" inside a
+/// timestamp, a device id or a UUID segment by chance (a 4-digit code is a substring of a long
+/// serialised view about as often as not), while `Code: 1234.` or `"code":"1234"` still is.
+pub fn shows_code(text: &str, code: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .any(|word| word == code)
+}
+
 /// Asserts that a backend answer (`status`, the JSON `body`) is the refusal `http` with Authy
 /// error code `code`; the rest is the failure message, formatted like `assert_eq!`'s.
 #[macro_export]
@@ -63,4 +72,24 @@ macro_rules! assert_refused {
             $($message)+
         )
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shows_code;
+
+    #[test]
+    fn a_code_is_found_as_a_word_and_not_inside_other_numbers() {
+        assert!(shows_code("Code: 1234.", "1234"), "a code in prose is shown");
+        assert!(shows_code(r#"{"code":"1234"}"#, "1234"), "a code as a JSON string");
+        assert!(shows_code(r#"{"n":1234,"m":2}"#, "1234"), "a code as a JSON number");
+        assert!(
+            !shows_code(r#"{"created_at":1795776411,"approvers":[3333359033968370]}"#, "7764"),
+            "digits inside a timestamp are not the code"
+        );
+        assert!(
+            !shows_code("c0b06b68-7e36-4123-93ce-3cf6d4fc1026", "4123"),
+            "a UUID segment is not the code"
+        );
+    }
 }
