@@ -90,7 +90,7 @@ pub async fn deliver(state: &AppState, change: Change) {
         } => {
             let reached = state
                 .hub
-                .notify_users(&approvers, &StreamMessage::Request { id });
+                .notify_users(&approvers, StreamMessage::Request { id });
             if reached > 0 {
                 let elapsed = (state.config.clock.now_ms() - since_ms).max(0) as u64;
                 state
@@ -114,7 +114,7 @@ pub async fn deliver(state: &AppState, change: Change) {
         Change::Answered { id, approvers } => {
             state
                 .hub
-                .notify_users(&approvers, &StreamMessage::Answered { id });
+                .notify_users(&approvers, StreamMessage::Answered { id });
         }
         Change::Revoked { device, user } => state.hub.revoke(user, device),
     }

@@ -18,10 +18,14 @@ use uuid::Uuid;
 const QUEUE_PER_CONNECTION: usize = 16;
 
 /// What the hub sends a connection's task.
+///
+/// Kept to 16 bytes: every stream's queue allocates a block of 32 slots when it is created
+/// (tokio's channel does, however short the queue), so an inline [`StreamMessage`] here cost
+/// about 4 KiB per connected device, more than a third of a stream's memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Push {
-    /// Send this message.
-    Message(StreamMessage),
+    /// Send this message (shared by every connection it was sent to).
+    Message(Arc<StreamMessage>),
     /// Send `revoked`, then close.
     Revoked,
     /// The device opened more streams than it may hold; this, its oldest, closes.
@@ -194,14 +198,15 @@ impl PushHub {
 
     /// Sends `message` to every connected device of these users. Returns how many connections
     /// it was queued on.
-    pub fn notify_users(&self, users: &[u64], message: &StreamMessage) -> usize {
+    pub fn notify_users(&self, users: &[u64], message: StreamMessage) -> usize {
         let mut reached = 0;
         let mut full = Vec::new();
+        let message = Arc::new(message);
         {
             let connections = self.lock();
             for user in users {
                 for conn in connections.by_user.get(user).into_iter().flatten() {
-                    match conn.tx.try_send(Push::Message(message.clone())) {
+                    match conn.tx.try_send(Push::Message(Arc::clone(&message))) {
                         Ok(()) => reached += 1,
                         Err(mpsc::error::TrySendError::Full(_)) => full.push((*user, conn.id)),
                         Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -247,7 +252,7 @@ impl PushHub {
 
     /// Announces a final status to the approvers' devices and to long-poll waiters.
     pub fn resolved(&self, id: Uuid, status: RequestStatus, approvers: &[u64]) {
-        self.notify_users(approvers, &StreamMessage::Resolved { id, status });
+        self.notify_users(approvers, StreamMessage::Resolved { id, status });
         let _ = self.resolved.send(Resolved { id, status });
     }
 
@@ -286,8 +291,8 @@ mod tests {
         let msg = StreamMessage::Request {
             id: Uuid::from_u128(9),
         };
-        assert_eq!(hub.notify_users(&[1], &msg), 1);
-        assert_eq!(rx_a.try_recv().unwrap(), Push::Message(msg));
+        assert_eq!(hub.notify_users(&[1], msg.clone()), 1);
+        assert_eq!(rx_a.try_recv().unwrap(), Push::Message(Arc::new(msg)));
         assert!(
             rx_b.try_recv().is_err(),
             "user 2 must not see user 1's request"
@@ -297,14 +302,24 @@ mod tests {
     }
 
     #[test]
+    fn a_queued_push_stays_small() {
+        // Every stream's queue holds a block of 32 of these from the start.
+        assert!(
+            std::mem::size_of::<Push>() <= 16,
+            "a Push is {} bytes; each connected device pays 32 times that",
+            std::mem::size_of::<Push>()
+        );
+    }
+
+    #[test]
     fn a_slow_device_is_disconnected_not_buffered() {
         let hub = Arc::new(PushHub::default());
         let (_reg, mut rx) = hub.connect(1, Uuid::from_u128(1)).unwrap();
         let msg = StreamMessage::Request { id: Uuid::nil() };
         for _ in 0..QUEUE_PER_CONNECTION {
-            assert_eq!(hub.notify_users(&[1], &msg), 1);
+            assert_eq!(hub.notify_users(&[1], msg.clone()), 1);
         }
-        assert_eq!(hub.notify_users(&[1], &msg), 0);
+        assert_eq!(hub.notify_users(&[1], msg), 0);
         assert_eq!(hub.connections(), 0);
         for _ in 0..QUEUE_PER_CONNECTION {
             assert!(rx.try_recv().is_ok());

@@ -80,11 +80,23 @@ mod tests {
 
     #[test]
     fn a_code_is_found_as_a_word_and_not_inside_other_numbers() {
-        assert!(shows_code("Code: 1234.", "1234"), "a code in prose is shown");
-        assert!(shows_code(r#"{"code":"1234"}"#, "1234"), "a code as a JSON string");
-        assert!(shows_code(r#"{"n":1234,"m":2}"#, "1234"), "a code as a JSON number");
         assert!(
-            !shows_code(r#"{"created_at":1795776411,"approvers":[3333359033968370]}"#, "7764"),
+            shows_code("Code: 1234.", "1234"),
+            "a code in prose is shown"
+        );
+        assert!(
+            shows_code(r#"{"code":"1234"}"#, "1234"),
+            "a code as a JSON string"
+        );
+        assert!(
+            shows_code(r#"{"n":1234,"m":2}"#, "1234"),
+            "a code as a JSON number"
+        );
+        assert!(
+            !shows_code(
+                r#"{"created_at":1795776411,"approvers":[3333359033968370]}"#,
+                "7764"
+            ),
             "digits inside a timestamp are not the code"
         );
         assert!(

@@ -16,19 +16,22 @@
 //! and a stream that has sent nothing (not even the automatic pong) for [`SILENT_HEARTBEATS`]
 //! intervals is dropped, so half-open sockets do not pile up.
 
+use std::collections::HashSet;
+
 use assent_protocol::stream::StreamMessage;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::{IntoResponse as _, Response};
-use futures_util::stream::SplitSink;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use super::DeviceCall;
 use crate::error::ApiError;
-use crate::hub::Push;
+use crate::hub::{Push, Registration};
 use crate::state::AppState;
-use crate::store::Device;
 
 /// Small buffers: a stream carries a few short JSON frames; the defaults (128 KiB) would cost
 /// that much memory per connected device.
@@ -59,14 +62,32 @@ pub async fn stream(
         )
         .into_response();
     };
-    let device = call.device;
+    let device = StreamDevice {
+        id: call.device.id,
+        user_id: call.device.user_id,
+    };
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| run(state, device, socket))
+        .on_upgrade(move |socket| {
+            // Split before the stream's future exists: an async fn keeps its arguments in its
+            // state for as long as it runs, and a whole WebSocket is several hundred bytes.
+            let (sink, source) = socket.split();
+            run(state, device, sink, source)
+        })
 }
+
+/// What a stream keeps of its device. Every idle stream holds this for hours, so not the whole
+/// device row (its key, names and strings were about 400 bytes per connected device).
+#[derive(Debug, Clone, Copy)]
+struct StreamDevice {
+    id: Uuid,
+    user_id: u64,
+}
+
+type Sink = SplitSink<WebSocket, Message>;
 
 fn text(message: &StreamMessage) -> Message {
     Message::Text(Utf8Bytes::from(
@@ -82,7 +103,7 @@ fn close(code: u16, reason: &'static str) -> Message {
 }
 
 /// Sends one frame within [`SEND_TIMEOUT`]; false when the stream must end.
-async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bool {
+async fn send(sink: &mut Sink, message: Message) -> bool {
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
         Ok(Ok(()))
@@ -90,39 +111,49 @@ async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> boo
 }
 
 /// The `revoked` frame: the service-signed notice a device verifies before forgetting its key.
-fn revoked(state: &AppState, device: &Device, revoked_at: i64) -> Message {
+fn revoked(state: &AppState, device: StreamDevice, revoked_at: i64) -> Message {
     text(&StreamMessage::Revoked {
         notice: state.service_key.revocation_notice(device.id, revoked_at),
     })
 }
 
-async fn run(state: AppState, device: Device, socket: WebSocket) {
+/// A registered stream, caught up: what [`open`] hands the loop.
+struct Opened {
+    registration: Registration,
+    pushes: mpsc::Receiver<Push>,
+    /// Requests the catch-up listed, whose push (if it comes) is not sent again.
+    listed: HashSet<Uuid>,
+}
+
+/// Registers the stream, checks the device again and sends the catch-up; `None` when the stream
+/// ends here (it was told why). Boxed by the caller: its store calls are needed once, and their
+/// futures must not size the state every idle stream keeps.
+async fn open(state: &AppState, device: StreamDevice, sink: &mut Sink) -> Option<Opened> {
     state.config.pause_points.at("stream.before_register").await;
-    let (mut sink, mut source) = socket.split();
-    let (registration, mut pushes) = match state.hub.connect(device.user_id, device.id) {
+    let (registration, pushes) = match state.hub.connect(device.user_id, device.id) {
         Ok(registered) => registered,
         Err(full) => {
             tracing::warn!(device = %device.id, "{full}");
-            let _ = send(&mut sink, close(close_code::AGAIN, "try again later")).await;
-            return;
+            let _ = send(sink, close(close_code::AGAIN, "try again later")).await;
+            return None;
         }
     };
     match state.store.device(device.id).await {
         Ok(Some(now)) => {
             if let Some(revoked_at) = now.revoked_at {
-                let _ = send(&mut sink, revoked(&state, &device, revoked_at)).await;
-                let _ = send(&mut sink, close(close_code::POLICY, "device revoked")).await;
-                return;
+                let _ = send(sink, revoked(state, device, revoked_at)).await;
+                let _ = send(sink, close(close_code::POLICY, "device revoked")).await;
+                return None;
             }
         }
         Ok(None) => {
-            let _ = send(&mut sink, close(close_code::POLICY, "unknown device")).await;
-            return;
+            let _ = send(sink, close(close_code::POLICY, "unknown device")).await;
+            return None;
         }
         Err(e) => {
             tracing::error!(error = %e, "re-reading a device for its stream failed");
-            let _ = send(&mut sink, close(close_code::ERROR, "try again")).await;
-            return;
+            let _ = send(sink, close(close_code::ERROR, "try again")).await;
+            return None;
         }
     }
     let pending = match state
@@ -133,17 +164,38 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
         Ok(ids) => ids,
         Err(e) => {
             tracing::error!(error = %e, "reading pending requests for a stream failed");
-            let _ = send(&mut sink, close(close_code::ERROR, "try again")).await;
-            return;
+            let _ = send(sink, close(close_code::ERROR, "try again")).await;
+            return None;
         }
     };
     // A request created around the time the stream connected is both in the catch-up and in a
     // push (the push may arrive before or after the catch-up is read, and with several instances
     // always after the create call returned): skip the push of what the catch-up already listed.
-    let mut listed: std::collections::HashSet<uuid::Uuid> = pending.iter().copied().collect();
-    if !send(&mut sink, text(&StreamMessage::Pending { ids: pending })).await {
-        return;
+    let listed = pending.iter().copied().collect();
+    if !send(sink, text(&StreamMessage::Pending { ids: pending })).await {
+        return None;
     }
+    Some(Opened {
+        registration,
+        pushes,
+        listed,
+    })
+}
+
+async fn run(
+    state: AppState,
+    device: StreamDevice,
+    mut sink: Sink,
+    mut source: SplitStream<WebSocket>,
+) {
+    let Some(Opened {
+        registration,
+        mut pushes,
+        mut listed,
+    }) = Box::pin(open(&state, device, &mut sink)).await
+    else {
+        return;
+    };
     tracing::debug!(device = %device.id, "stream connected");
     let interval = state.config.heartbeat_interval;
     let mut heartbeat = tokio::time::interval(interval);
@@ -152,14 +204,15 @@ async fn run(state: AppState, device: Device, socket: WebSocket) {
     loop {
         tokio::select! {
             push = pushes.recv() => match push {
-                Some(Push::Message(StreamMessage::Request { id })) if listed.remove(&id) => {}
+                Some(Push::Message(message))
+                    if matches!(*message, StreamMessage::Request { id } if listed.remove(&id)) => {}
                 Some(Push::Message(message)) => {
                     if !send(&mut sink, text(&message)).await {
                         break;
                     }
                 }
                 Some(Push::Revoked) => {
-                    let _ = send(&mut sink, revoked(&state, &device, state.now())).await;
+                    let _ = send(&mut sink, revoked(&state, device, state.now())).await;
                     let _ = send(&mut sink, close(close_code::POLICY, "device revoked")).await;
                     break;
                 }
