@@ -1,9 +1,11 @@
 //! [`PushStream`]: one account's live connection to its service.
 //!
-//! The stream signs its WebSocket upgrade and keeps a client-side heartbeat deadline: it pings
-//! the service every third of the heartbeat window and treats a window without any frame (a
-//! pong, a heartbeat, a message) as a dead connection, even when TCP still looks open (a frozen
-//! proxy, a suspended laptop's stale socket). It then reconnects by itself with jittered
+//! The stream signs its WebSocket upgrade and keeps a client-side heartbeat deadline: it treats a
+//! window without any frame (a pong, a heartbeat, a message) as a dead connection, even when TCP
+//! still looks open (a frozen proxy, a suspended laptop's stale socket). It pings the service only
+//! once the service has been silent for half the window (then every third of it): a live service
+//! sends a heartbeat more often than that, so a healthy idle stream costs this device no timer
+//! of its own, only the service's heartbeat and the automatic pong to the service's ping. It then reconnects by itself with jittered
 //! exponential backoff (0.5 s doubling to 30 s, reset after a healthy connection). Every connection starts with the service's `pending` list; the stream
 //! keeps the set of requests it has already reported, so each pending request is reported exactly
 //! once however often it reconnects, and a request that was resolved while it was offline is
@@ -145,8 +147,8 @@ pub struct StreamConfig {
     /// Longest reconnect delay.
     pub max_backoff: Duration,
     /// The heartbeat window: silence (no frame at all, pongs included) after which the
-    /// connection is considered dead. The stream pings every third of it, and gives a connection
-    /// attempt at most this long (and never more than 20 s).
+    /// connection is considered dead. The stream pings after half of it in silence (then every
+    /// third of it), and gives a connection attempt at most this long (and never more than 20 s).
     pub heartbeat_timeout: Duration,
 }
 
@@ -168,7 +170,14 @@ impl StreamConfig {
         Ok(config)
     }
 
-    /// How often the stream pings the service.
+    /// How long the service may be silent before the stream pings it: half the window, longer
+    /// than the protocol's heartbeat interval, so a stream whose service keeps its heartbeat
+    /// never pings.
+    pub fn silence_before_ping(&self) -> Duration {
+        (self.heartbeat_timeout / 2).max(Duration::from_millis(100))
+    }
+
+    /// How often the stream pings a service that stays silent.
     pub fn ping_interval(&self) -> Duration {
         (self.heartbeat_timeout / 3).max(Duration::from_millis(100))
     }
@@ -582,20 +591,19 @@ async fn run_connection(
     let id = account.id;
     let (mut sink, mut source) = socket.split();
     let mut synced = false;
-    let mut ping = tokio::time::interval(config.ping_interval());
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.tick().await;
+    let mut ping_at = tokio::time::Instant::now() + config.silence_before_ping();
     let mut deadline = tokio::time::Instant::now() + config.heartbeat_timeout;
     let mut contact_reported: Option<tokio::time::Instant> = None;
     let mut backlog = tracked.waiting.len();
     loop {
         let frame = tokio::select! {
             frame = source.next() => frame,
-            _ = ping.tick() => {
+            () = tokio::time::sleep_until(ping_at) => {
                 // A failed send means the connection is gone; the deadline would say so later.
                 if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
                     return Ended::Dropped { synced };
                 }
+                ping_at = tokio::time::Instant::now() + config.ping_interval();
                 continue;
             }
             () = tokio::time::sleep_until(deadline) => {
@@ -611,6 +619,7 @@ async fn run_connection(
         };
         let now = tokio::time::Instant::now();
         deadline = now + config.heartbeat_timeout;
+        ping_at = now + config.silence_before_ping();
         if contact_reported.is_none_or(|at| now.duration_since(at) >= CONTACT_EVERY) {
             contact_reported = Some(now);
             if tx.send(PushEvent::Contact { account: id }).await.is_err() {
@@ -697,6 +706,15 @@ mod tests {
         assert_eq!(
             config.ping_interval(),
             Duration::from_secs(HEARTBEAT_TIMEOUT_SECS / 3)
+        );
+        assert!(
+            config.silence_before_ping()
+                > Duration::from_secs(assent_protocol::stream::HEARTBEAT_INTERVAL_SECS),
+            "a service keeping the protocol's heartbeat is never pinged"
+        );
+        assert!(
+            config.silence_before_ping() + config.ping_interval() < config.heartbeat_timeout,
+            "a silent service is pinged at least once before the stream gives up on it"
         );
         assert_eq!(config.connect_timeout(), Duration::from_secs(20));
         let short = StreamConfig {

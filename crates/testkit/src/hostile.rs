@@ -124,6 +124,8 @@ struct Shared {
     frames: broadcast::Sender<String>,
     /// Device ids it enrolled, in order.
     devices: Mutex<Vec<Uuid>>,
+    /// WebSocket pings its streams received.
+    stream_pings: std::sync::atomic::AtomicUsize,
 }
 
 impl Drop for HostileService {
@@ -156,6 +158,7 @@ impl HostileService {
             script: Arc::clone(&script),
             frames,
             devices: Mutex::new(Vec::new()),
+            stream_pings: std::sync::atomic::AtomicUsize::new(0),
         });
         let router = Router::new()
             .route("/device/v1/enroll", post(enroll))
@@ -225,6 +228,13 @@ impl HostileService {
     /// Sends a text frame to every open stream.
     pub fn send_frame(&self, frame: &Value) {
         let _ = self.shared.frames.send(frame.to_string());
+    }
+
+    /// How many WebSocket pings its streams have received from devices so far.
+    pub fn stream_pings(&self) -> usize {
+        self.shared
+            .stream_pings
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A revocation notice for `device`, signed by this service's key (a real revocation).
@@ -434,6 +444,11 @@ async fn relay(shared: Arc<Shared>, socket: WebSocket) {
             },
             incoming = source.next() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Ping(_))) => {
+                    shared
+                        .stream_pings
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 Some(Ok(_)) => {}
             },
         }

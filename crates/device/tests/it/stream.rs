@@ -110,3 +110,78 @@ async fn the_device_reconnects_by_itself_and_reports_each_pending_request_once()
         "connected, then reconnected"
     );
 }
+
+#[tokio::test]
+async fn a_stream_pings_only_a_service_that_has_gone_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile =
+        assent_testkit::HostileService::start(assent_testkit::HostileService::branding(None)).await;
+    let window = Duration::from_secs(3);
+    let device = assent_device::Authenticator::open_with(
+        dir.path().join("device"),
+        test_keychain(),
+        assent_device::StreamConfig {
+            heartbeat_timeout: window,
+            ..crate::support::fast_streams()
+        },
+    )
+    .unwrap();
+    let link = assent_device::parse_enrollment(&hostile.link(), None).unwrap();
+    let account = device
+        .enroll(
+            &link,
+            "laptop",
+            "linux",
+            assent_device::InsecureServer::Refuse,
+        )
+        .await
+        .unwrap();
+    let mut watch = device.stream(&account).await.unwrap();
+    let mut events = Vec::new();
+    collect(&mut watch, &mut events, |e| {
+        e.iter().any(|e| {
+            matches!(
+                e,
+                PushEvent::Connection {
+                    state: ConnectionState::Connected,
+                    ..
+                }
+            )
+        })
+    })
+    .await;
+
+    // The service keeps a heartbeat (every 0.4 s) for well over a whole window: nothing makes
+    // the device send anything of its own, and the connection stays up.
+    let kept_until = tokio::time::Instant::now() + window + window / 2;
+    while tokio::time::Instant::now() < kept_until {
+        hostile.send_frame(&serde_json::json!({"type": "heartbeat", "ts": 1_764_086_400}));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        while let Some(event) = watch.try_next() {
+            assert!(
+                !matches!(event, PushEvent::Connection { .. }),
+                "a stream hearing its heartbeat stays connected: {event:?}"
+            );
+        }
+    }
+    assert_eq!(
+        hostile.stream_pings(),
+        0,
+        "a device never pings a service that keeps its heartbeat"
+    );
+
+    // The service goes quiet (it still answers pings, as WebSocket requires): the device pings
+    // it after half a window, and the pong keeps the connection.
+    tokio::time::sleep(window / 2 + Duration::from_millis(700)).await;
+    assert!(
+        hostile.stream_pings() >= 1,
+        "a device pings a service silent for half its window"
+    );
+    tokio::time::sleep(window).await;
+    while let Some(event) = watch.try_next() {
+        assert!(
+            !matches!(event, PushEvent::Connection { .. }),
+            "the service answered the pings: the stream stays up ({event:?})"
+        );
+    }
+}
