@@ -171,9 +171,15 @@ impl AppSession {
         self.el(testid).await.text().await.unwrap()
     }
 
-    /// Waits until the element's text contains `expected`.
+    /// Waits until the element's text contains `expected` (30 s at most).
     pub async fn wait_text(&self, testid: &str, expected: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        self.wait_text_within(testid, expected, Duration::from_secs(30))
+            .await;
+    }
+
+    /// Waits until the element's text contains `expected`, `wait` at most.
+    pub async fn wait_text_within(&self, testid: &str, expected: &str, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
         let mut seen = String::new();
         while tokio::time::Instant::now() < deadline {
             if let Ok(element) = self.client.find(Locator::Css(&Self::css(testid))).await {

@@ -30,7 +30,7 @@ async fn a_device_enrolled_by_hand_for_ana_is_shown_as_a_device_she_may_not_know
             ("ASSENT_DATA_DIR", data_dir.to_str().unwrap()),
             ("ASSENT_KEYRING_SERVICE", &keyring),
             ("ASSENT_LOG", "info"),
-            // Check the log every 5 s instead of every minute.
+            // Check the log every 5 s instead of every minute until the service announces it.
             ("ASSENT_LOG_POLL_SECS", "5"),
         ],
         shots.clone(),
@@ -60,10 +60,12 @@ async fn a_device_enrolled_by_hand_for_ana_is_shown_as_a_device_she_may_not_know
     std::fs::create_dir_all(&operator).unwrap();
     let _second = HeadlessDevice::enroll(&operator, &service.enroll_link(ana));
 
-    // The service signs a checkpoint within 10 s; the app checks every 5 s.
-    app.wait_text(
+    // The service signs a checkpoint within 10 s and says so with its next heartbeat (every
+    // 25 s); the app checks when told (until the first announcement, every 5 s).
+    app.wait_text_within(
         "finding-title",
         "A device you may not know was added to your Acme Bank account",
+        Duration::from_secs(60),
     )
     .await;
     let card = app.text("finding").await;

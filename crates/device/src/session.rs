@@ -26,11 +26,15 @@
 //!   heartbeat window (see [`crate::StreamConfig`]);
 //! - settings change in memory only after they were written to disk;
 //! - each active account's approval log is checked ([`crate::LogMonitor`]) when its stream starts,
-//!   every [`SessionConfig::log_poll_interval`] and after each reconnect; findings are announced
+//!   after each reconnect, and every [`SessionConfig::log_poll_interval`], or, once its service
+//!   announces the log's growth on the stream, when the log grew beyond the checkpoint held (at
+//!   most once per that interval) and every [`SessionConfig::log_backstop_interval`]; an idle
+//!   desktop then makes no call of its own for the log; findings are announced
 //!   as the whole open list ([`SessionEvent::LogFindings`]), and a failed check is told once
 //!   until a check succeeds again (an unreachable service is not news: the link shows it).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -72,8 +76,12 @@ pub struct SessionConfig {
     /// are only added to the list.
     pub alerts_per_minute: usize,
     /// How often each active account's approval log is checked (also at start and after each
-    /// reconnect).
+    /// reconnect) while its service does not announce the log's growth; once it does, the least
+    /// time between two checks prompted by growth.
     pub log_poll_interval: Duration,
+    /// How often the log is checked anyway when its service announces growth and announced
+    /// none: a service that stops telling still gets checked.
+    pub log_backstop_interval: Duration,
 }
 
 impl Default for SessionConfig {
@@ -84,6 +92,7 @@ impl Default for SessionConfig {
             logo_cache_capacity: 64,
             alerts_per_minute: 6,
             log_poll_interval: Duration::from_secs(60),
+            log_backstop_interval: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -243,10 +252,22 @@ struct State {
     /// proof of revocation, a backlog beyond what is shown.
     told_unproven: HashSet<Uuid>,
     told_backlog: HashSet<Uuid>,
-    /// Each active account's log monitor task and the bell that makes it check now.
-    monitors: HashMap<Uuid, (JoinHandle<()>, Arc<Notify>)>,
+    /// Each active account's log monitor task and what wakes it.
+    monitors: HashMap<Uuid, MonitorTask>,
     /// Accounts whose failed log check was told (once, until a check succeeds).
     told_monitor: HashSet<Uuid>,
+}
+
+/// An account's log monitor task and what wakes it.
+struct MonitorTask {
+    task: JoinHandle<()>,
+    /// Check now: a reconnect, the person's "check now".
+    bell: Arc<Notify>,
+    /// The service said its log grew beyond the checkpoint the monitor holds.
+    grew: Arc<Notify>,
+    /// The service announces its log's growth on the stream (`log` frames): from then on the
+    /// monitor checks when told, and its timer is only the backstop.
+    announced: Arc<AtomicBool>,
 }
 
 struct Inner {
@@ -266,8 +287,8 @@ impl Drop for Inner {
         for (_, task) in state.streams.drain() {
             task.abort();
         }
-        for (_, (task, _)) in state.monitors.drain() {
-            task.abort();
+        for (_, monitor) in state.monitors.drain() {
+            monitor.task.abort();
         }
     }
 }
@@ -449,32 +470,73 @@ impl DeviceSession {
         self.start_monitor(account.id);
     }
 
-    /// Starts checking `account_id`'s approval log: now, every
-    /// [`SessionConfig::log_poll_interval`], and whenever its bell rings (a reconnect). The task
-    /// ends once the account is no longer active or the session is gone.
+    /// Starts checking `account_id`'s approval log: now, whenever its bell rings (a reconnect,
+    /// "check now"), and then either every [`SessionConfig::log_poll_interval`] or, once the
+    /// service announces its log's growth on the stream, when it grew (at most once per
+    /// interval) and every [`SessionConfig::log_backstop_interval`]. The task ends once the
+    /// account is no longer active or the session is gone.
     fn start_monitor(&self, account_id: Uuid) {
         let bell = Arc::new(Notify::new());
-        let ring = Arc::clone(&bell);
+        let grew = Arc::new(Notify::new());
+        let announced = Arc::new(AtomicBool::new(false));
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let interval = self.inner.config.log_poll_interval;
-        let task = tokio::spawn(async move {
-            loop {
-                {
-                    let Some(inner) = weak.upgrade() else { return };
-                    let session = DeviceSession { inner };
-                    if !session.state().active.contains(&account_id) {
-                        return;
+        let config = self.inner.config;
+        let task = tokio::spawn({
+            let (bell, grew, announced) = (bell.clone(), grew.clone(), announced.clone());
+            async move {
+                loop {
+                    {
+                        let Some(inner) = weak.upgrade() else { return };
+                        let session = DeviceSession { inner };
+                        if !session.state().active.contains(&account_id) {
+                            return;
+                        }
+                        session.check_log(account_id).await;
                     }
-                    session.check_log(account_id).await;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(interval) => {}
-                    _ = ring.notified() => {}
+                    let checked = tokio::time::Instant::now();
+                    let timer = if announced.load(Ordering::Relaxed) {
+                        config.log_backstop_interval
+                    } else {
+                        config.log_poll_interval
+                    };
+                    tokio::select! {
+                        () = tokio::time::sleep(timer) => {}
+                        () = bell.notified() => {}
+                        () = async {
+                            grew.notified().await;
+                            tokio::time::sleep_until(checked + config.log_poll_interval).await;
+                        } => {}
+                    }
                 }
             }
         });
-        if let Some((old, _)) = self.state().monitors.insert(account_id, (task, bell)) {
-            old.abort();
+        let monitor = MonitorTask {
+            task,
+            bell,
+            grew,
+            announced,
+        };
+        if let Some(old) = self.state().monitors.insert(account_id, monitor) {
+            old.task.abort();
+        }
+    }
+
+    /// The service announced its log's signed size: the monitor checks when it is beyond the
+    /// checkpoint it holds. The size is only a hint (an unsigned number on the stream): a
+    /// service that lies in it delays a check until the backstop, and it cannot make the
+    /// monitor accept anything, since every check verifies what it fetches.
+    fn log_signed(&self, account_id: Uuid, size: u64) {
+        let Ok(account) = self.inner.auth.account(account_id) else {
+            return;
+        };
+        let held = self.inner.monitor.checkpoint_size(&account).ok().flatten();
+        let state = self.state();
+        let Some(monitor) = state.monitors.get(&account_id) else {
+            return;
+        };
+        monitor.announced.store(true, Ordering::Relaxed);
+        if held.is_none_or(|held| size > held) {
+            monitor.grew.notify_one();
         }
     }
 
@@ -510,8 +572,8 @@ impl DeviceSession {
 
     /// Checks `account_id`'s approval log now (the desktop's and tests' "check now").
     pub fn check_log_now(&self, account_id: Uuid) {
-        if let Some((_, bell)) = self.state().monitors.get(&account_id) {
-            bell.notify_one();
+        if let Some(monitor) = self.state().monitors.get(&account_id) {
+            monitor.bell.notify_one();
         }
     }
 
@@ -560,8 +622,8 @@ impl DeviceSession {
 
     /// Stops an account's log monitor.
     fn stop_monitor(state: &mut State, account: Uuid) {
-        if let Some((task, _)) = state.monitors.remove(&account) {
-            task.abort();
+        if let Some(monitor) = state.monitors.remove(&account) {
+            monitor.task.abort();
         }
     }
 
@@ -585,9 +647,9 @@ impl DeviceSession {
                 if state == ConnectionState::Connected {
                     let mut s = self.state();
                     s.told_unproven.remove(&account);
-                    if let Some((_, bell)) = s.monitors.get(&account) {
+                    if let Some(monitor) = s.monitors.get(&account) {
                         // After each (re)connect, check the log too.
-                        bell.notify_one();
+                        monitor.bell.notify_one();
                     }
                 }
                 self.state()
@@ -605,6 +667,10 @@ impl DeviceSession {
                     .or_insert_with(Link::new)
                     .on_contact(now);
                 self.emit_link(account);
+                false
+            }
+            PushEvent::LogSigned { account, size } => {
+                self.log_signed(account, size);
                 false
             }
             PushEvent::ServiceClock {
@@ -1249,8 +1315,8 @@ impl DeviceSession {
         for (_, task) in state.streams.drain() {
             task.abort();
         }
-        for (_, (task, _)) in state.monitors.drain() {
-            task.abort();
+        for (_, monitor) in state.monitors.drain() {
+            monitor.task.abort();
         }
     }
 }

@@ -128,6 +128,14 @@ pub enum PushEvent {
         /// The account.
         account: Uuid,
     },
+    /// The service says its approval log's latest signed checkpoint covers `size` entries (sent
+    /// with a heartbeat when it changed). A hint to check the log, not evidence of anything.
+    LogSigned {
+        /// The account.
+        account: Uuid,
+        /// Entries the checkpoint covers.
+        size: u64,
+    },
     /// The service told its time (the `Date` of a connection's answer, accepted or refused, or
     /// a heartbeat's `ts`): its clock minus this device's, in seconds. Unsigned: only for a
     /// warning (see [`crate::clock`]).
@@ -670,6 +678,7 @@ async fn run_connection(
                     tracing::warn!(account = %id, error = %why, "ignoring a revoked frame whose notice does not verify; the key is kept");
                 }
             },
+            StreamMessage::Log { size } => events.push(PushEvent::LogSigned { account: id, size }),
             StreamMessage::Heartbeat { ts } => events.push(PushEvent::ServiceClock {
                 account: id,
                 offset_secs: crate::clock::offset_secs(ts, unix_ms()),

@@ -51,6 +51,16 @@ pub enum StreamMessage {
         /// The signed notice.
         notice: Signed<RevocationNotice>,
     },
+    /// The approval log's latest signed checkpoint covers `size` entries. Sent just before a
+    /// heartbeat when the size changed since the last one sent on this connection (so with the
+    /// first heartbeat of every connection, then only as the log grows): a device checks the log
+    /// when it grew instead of on a timer of its own. A hint, not evidence: the device verifies
+    /// the checkpoint it then fetches, and still checks now and then when no hint comes. Devices
+    /// older than this message skip it as an unreadable frame.
+    Log {
+        /// Entries the latest signed checkpoint covers.
+        size: u64,
+    },
     /// Keeps the connection (and any proxy on the way) alive.
     Heartbeat {
         /// Service clock, Unix seconds: lets a device notice its own clock drifting.
@@ -84,6 +94,10 @@ mod tests {
             (
                 StreamMessage::Answered { id },
                 r#"{"type":"answered","id":"00000000-0000-0000-0000-000000000001"}"#,
+            ),
+            (
+                StreamMessage::Log { size: 42 },
+                r#"{"type":"log","size":42}"#,
             ),
             (
                 StreamMessage::Heartbeat { ts: 5 },

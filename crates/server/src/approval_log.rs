@@ -15,6 +15,7 @@
 //! says so loudly. A rewrite thorough enough to remove the stored checkpoints too is caught by the
 //! monitors holding an older checkpoint: the new one is not consistent with it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use assent_protocol::merkle::{self, Hash, ProofError, Tree};
@@ -50,6 +51,10 @@ pub enum LogError {
 #[derive(Debug, Default)]
 pub struct ApprovalLog {
     tree: Mutex<Tree>,
+    /// The size of the largest checkpoint this instance has signed or read (the checkpoint task
+    /// reads the stored one every interval, so other instances' signing shows here too). Only a
+    /// hint for devices' streams, never used to sign or prove anything.
+    signed_size: AtomicU64,
 }
 
 impl ApprovalLog {
@@ -110,8 +115,22 @@ impl ApprovalLog {
     pub async fn load(&self, store: &dyn Store) -> Result<u64, LogError> {
         let mut tree = self.tree.lock().await;
         Self::catch_up(&mut tree, store).await?;
-        Self::check(&tree, store.latest_checkpoint().await?.as_ref())?;
+        let latest = store.latest_checkpoint().await?;
+        Self::check(&tree, latest.as_ref())?;
+        if let Some(latest) = latest {
+            self.saw_signed(latest.size);
+        }
         Ok(tree.len())
+    }
+
+    fn saw_signed(&self, size: u64) {
+        self.signed_size.fetch_max(size, Ordering::Relaxed);
+    }
+
+    /// The size of the latest signed checkpoint this instance knows of (0 before any): what
+    /// device streams announce (`log` frames), so devices check the log when it grew.
+    pub fn signed_size(&self) -> u64 {
+        self.signed_size.load(Ordering::Relaxed)
     }
 
     /// A checkpoint of at least `min_size` leaves: the latest stored one when it is large
@@ -140,6 +159,7 @@ impl ApprovalLog {
         let latest = store.latest_checkpoint().await?;
         Self::check(&tree, latest.as_ref())?;
         if let Some(latest) = latest.filter(|cp| cp.size >= min_size) {
+            self.saw_signed(latest.size);
             return Ok(latest);
         }
         let (size, root) = (tree.len(), tree.root());
@@ -155,6 +175,7 @@ impl ApprovalLog {
             // Another instance signed another root for this size: one of us reads another log.
             return Err(LogError::Inconsistent { size });
         }
+        self.saw_signed(stored.size);
         Ok(stored)
     }
 

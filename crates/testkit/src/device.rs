@@ -303,11 +303,29 @@ impl DeviceStream {
                 None | Some(Err(_)) => return Ok(None),
                 Some(Ok(Message::Text(text))) => {
                     match serde_json::from_str::<StreamMessage>(&text).unwrap() {
-                        StreamMessage::Heartbeat { .. } => continue,
+                        StreamMessage::Heartbeat { .. } | StreamMessage::Log { .. } => continue,
                         message => return Ok(Some(message)),
                     }
                 }
                 Some(Ok(Message::Close(_))) => return Ok(None),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// The next message of any kind, heartbeats and `log` included, within `wait`: `Ok(None)`
+    /// when the stream closed, `Err` when nothing arrived in time.
+    pub async fn next_frame_within(
+        &mut self,
+        wait: std::time::Duration,
+    ) -> Result<Option<StreamMessage>, tokio::time::error::Elapsed> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await? {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(None),
+                Some(Ok(Message::Text(text))) => {
+                    return Ok(Some(serde_json::from_str(&text).unwrap()));
+                }
                 Some(Ok(_)) => continue,
             }
         }

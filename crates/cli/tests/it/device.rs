@@ -883,8 +883,9 @@ fn watch_prints_a_device_enrolled_by_hand_for_the_same_person_once() {
     let mut watch = device.watch_with(&[("ASSENT_LOG_POLL_SECS", "5")]);
     let lines = watch_lines(&mut watch);
     let mut findings = Vec::new();
-    // The service signs a checkpoint within 10 s; watch checks at start and every 5 s. After the
-    // first finding, a few more checks go by: it must not be printed again.
+    // The service signs a checkpoint within 10 s; watch checks at start, every 5 s until the
+    // service announces its log on the stream (with its first heartbeat), then when it grew.
+    // After the first finding, more checks and announcements go by: it must not be printed again.
     let mut until = std::time::Instant::now() + std::time::Duration::from_secs(40);
     while std::time::Instant::now() < until {
         match lines.recv_timeout(std::time::Duration::from_secs(1)) {

@@ -260,3 +260,60 @@ async fn a_session_announces_a_new_device_and_remembers_its_dismissal() {
         "a dismissal is stored"
     );
 }
+
+#[tokio::test]
+async fn a_session_checks_the_log_when_its_service_says_it_grew_not_on_a_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = TestService::start_with(Options {
+        configure: Some(Box::new(|c| {
+            c.heartbeat_interval = Duration::from_millis(300);
+        })),
+        ..Options::default()
+    })
+    .await;
+    // Until the service announces its log, the session polls every 2 s; once it does, the
+    // timer is an hour: a finding within seconds can then only come from the announcement.
+    let config = SessionConfig {
+        log_poll_interval: Duration::from_secs(2),
+        log_backstop_interval: Duration::from_secs(3600),
+        ..SessionConfig::default()
+    };
+    let (session, mut events) = open_session(dir.path(), test_keychain(), fast_streams(), config);
+    let ana = svc.backend.create_user("ana@example.com").await;
+    session
+        .enroll(
+            &link(&svc, ana).await,
+            None,
+            InsecureServer::Refuse,
+            "laptop",
+            "linux",
+        )
+        .await
+        .unwrap();
+    sign_now(&svc).await;
+    // A few heartbeats carry the size; the poll that was already waiting runs once more, and
+    // from then on only the hour-long backstop is left.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let second = svc.enroll(ana).await;
+    sign_now(&svc).await;
+    let event = until(
+        &mut events,
+        "a log finding, prompted by the stream",
+        Duration::from_secs(10),
+        |e| matches!(e, SessionEvent::LogFindings { findings } if !findings.is_empty()),
+    )
+    .await;
+    let SessionEvent::LogFindings { findings } = event else {
+        unreachable!()
+    };
+    assert!(
+        matches!(&findings[0].finding, Finding::UnknownDevice { device_id, .. } if *device_id == second.id),
+        "{findings:?}"
+    );
+    assert_eq!(
+        session.log_findings().unwrap().len(),
+        1,
+        "the check found the second device once"
+    );
+}

@@ -1,7 +1,10 @@
 //! `GET /device/v1/stream`: the push stream.
 //!
 //! On connect the device gets `pending` (everything still waiting for its person), then
-//! `request`/`resolved`/`revoked` as they happen and a heartbeat every interval. The connection is
+//! `request`/`resolved`/`revoked` as they happen and a heartbeat every interval, preceded by `log`
+//! when the approval log's signed size changed since this stream last said it (the devices' log
+//! monitors check on that instead of on a timer; it rides on the heartbeat so an idle stream
+//! wakes no more often for it). The connection is
 //! registered with the hub *before* the pending list is read, so a request created in between is
 //! sent twice rather than never; duplicates are harmless.
 //!
@@ -201,6 +204,8 @@ async fn run(
     let mut heartbeat = tokio::time::interval(interval);
     heartbeat.tick().await;
     let mut last_heard = tokio::time::Instant::now();
+    // The log size this stream last announced; sent with a heartbeat when it changed.
+    let mut log_told = 0;
     loop {
         tokio::select! {
             push = pushes.recv() => match push {
@@ -231,6 +236,13 @@ async fn run(
                 if last_heard.elapsed() > interval * SILENT_HEARTBEATS {
                     tracing::debug!(device = %device.id, "stream silent; closing");
                     break;
+                }
+                let log_size = state.log.signed_size();
+                if log_size != log_told {
+                    if !send(&mut sink, text(&StreamMessage::Log { size: log_size })).await {
+                        break;
+                    }
+                    log_told = log_size;
                 }
                 if !send(&mut sink, text(&StreamMessage::Heartbeat { ts: state.now() })).await
                     || !send(&mut sink, Message::Ping(Default::default())).await

@@ -1268,3 +1268,70 @@ async fn the_enrollment_answer_names_the_account_as_registered() {
         "a person registered by phone only gets no name, never the number"
     );
 }
+
+#[tokio::test]
+async fn a_stream_announces_the_logs_signed_size_with_a_heartbeat_when_it_changed() {
+    let svc = TestService::start_with(Options {
+        configure: Some(Box::new(|c| {
+            c.heartbeat_interval = std::time::Duration::from_millis(300);
+            c.checkpoint_interval = std::time::Duration::from_millis(200);
+        })),
+        ..Options::default()
+    })
+    .await;
+    let (user, device) = svc.enrolled_user("log@example.com").await;
+    // The enrollment is a log entry; the checkpoint task signs it within its interval.
+    eventually("the first checkpoint is signed", || async {
+        svc.state.log.signed_size() >= 1
+    })
+    .await;
+    let first = svc.state.log.signed_size();
+    let mut stream = device.connect().await;
+    let mut frames = Vec::new();
+    while frames
+        .iter()
+        .filter(|f| matches!(f, StreamMessage::Heartbeat { .. }))
+        .count()
+        < 4
+    {
+        let frame = stream
+            .next_frame_within(PROMPTLY)
+            .await
+            .expect("heartbeats keep coming")
+            .expect("the stream stays open");
+        frames.push(frame);
+    }
+    let logs: Vec<_> = frames
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| match f {
+            StreamMessage::Log { size } => Some((i, *size)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        logs.iter().map(|l| l.1).collect::<Vec<_>>(),
+        vec![first],
+        "the signed size is said once, not with every heartbeat: {frames:?}"
+    );
+    assert!(
+        matches!(frames[logs[0].0 + 1], StreamMessage::Heartbeat { .. }),
+        "it rides on a heartbeat (the frame right after it): {frames:?}"
+    );
+
+    // The log grows (another device for the same person); once a checkpoint covers it, the next
+    // heartbeat brings the new size.
+    let _second = svc.enroll(user).await;
+    let grown = loop {
+        match stream.next_frame_within(PROMPTLY).await {
+            Ok(Some(StreamMessage::Log { size })) => break size,
+            Ok(Some(_)) => continue,
+            other => panic!("the grown log is announced on the open stream: {other:?}"),
+        }
+    };
+    assert!(
+        grown > first,
+        "the announced size grew with the log: {first} then {grown}"
+    );
+    assert_eq!(grown, svc.state.log.signed_size());
+}
