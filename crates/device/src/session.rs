@@ -34,7 +34,7 @@
 //!   until a check succeeds again (an unreachable service is not news: the link shows it).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -263,11 +263,14 @@ struct MonitorTask {
     task: JoinHandle<()>,
     /// Check now: a reconnect, the person's "check now".
     bell: Arc<Notify>,
-    /// The service said its log grew beyond the checkpoint the monitor holds.
+    /// The service announced a log size other than the last one announced.
     grew: Arc<Notify>,
-    /// The service announces its log's growth on the stream (`log` frames): from then on the
-    /// monitor checks when told, and its timer is only the backstop.
+    /// The service announces its log on the current connection (`log` frames): the monitor then
+    /// checks when told, and its timer is only the backstop. Cleared on every (re)connect, so a
+    /// service that stops announcing (an older instance) is polled again.
     announced: Arc<AtomicBool>,
+    /// The last size announced (0 before any on this connection).
+    told: Arc<AtomicU64>,
 }
 
 struct Inner {
@@ -472,41 +475,54 @@ impl DeviceSession {
 
     /// Starts checking `account_id`'s approval log: now, whenever its bell rings (a reconnect,
     /// "check now"), and then either every [`SessionConfig::log_poll_interval`] or, once the
-    /// service announces its log's growth on the stream, when it grew (at most once per
-    /// interval) and every [`SessionConfig::log_backstop_interval`]. The task ends once the
-    /// account is no longer active or the session is gone.
+    /// service announces its log's signed size on the stream, when that size differs from the
+    /// checkpoint held (at most once per interval) and every
+    /// [`SessionConfig::log_backstop_interval`]. A failed check is retried after the poll
+    /// interval either way (the service will not announce the same size again). The task ends
+    /// once the account is no longer active or the session is gone.
     fn start_monitor(&self, account_id: Uuid) {
         let bell = Arc::new(Notify::new());
         let grew = Arc::new(Notify::new());
         let announced = Arc::new(AtomicBool::new(false));
+        let told = Arc::new(AtomicU64::new(0));
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let config = self.inner.config;
         let task = tokio::spawn({
-            let (bell, grew, announced) = (bell.clone(), grew.clone(), announced.clone());
+            let (bell, grew, announced, told) =
+                (bell.clone(), grew.clone(), announced.clone(), told.clone());
             async move {
+                let mut check = true;
+                let mut checked_fine = true;
+                let mut checked = tokio::time::Instant::now();
                 loop {
-                    {
+                    if check {
                         let Some(inner) = weak.upgrade() else { return };
                         let session = DeviceSession { inner };
                         if !session.state().active.contains(&account_id) {
                             return;
                         }
-                        session.check_log(account_id).await;
+                        checked_fine = session.check_log(account_id).await;
+                        checked = tokio::time::Instant::now();
                     }
-                    let checked = tokio::time::Instant::now();
-                    let timer = if announced.load(Ordering::Relaxed) {
-                        config.log_backstop_interval
+                    let timer = if checked_fine && announced.load(Ordering::Relaxed) {
+                        config.log_backstop_interval.max(config.log_poll_interval)
                     } else {
                         config.log_poll_interval
                     };
-                    tokio::select! {
-                        () = tokio::time::sleep(timer) => {}
-                        () = bell.notified() => {}
+                    check = tokio::select! {
+                        () = tokio::time::sleep_until(checked + timer) => true,
+                        () = bell.notified() => true,
                         () = async {
                             grew.notified().await;
                             tokio::time::sleep_until(checked + config.log_poll_interval).await;
-                        } => {}
-                    }
+                        } => {
+                            // Read the held checkpoint here, at most once per interval, not per frame:
+                            // frames cost the service nothing to send.
+                            let Some(inner) = weak.upgrade() else { return };
+                            let held = DeviceSession { inner }.log_checkpoint_size(account_id);
+                            held != Some(told.load(Ordering::Relaxed))
+                        }
+                    };
                 }
             }
         });
@@ -515,35 +531,42 @@ impl DeviceSession {
             bell,
             grew,
             announced,
+            told,
         };
         if let Some(old) = self.state().monitors.insert(account_id, monitor) {
             old.task.abort();
         }
     }
 
-    /// The service announced its log's signed size: the monitor checks when it is beyond the
-    /// checkpoint it holds. The size is only a hint (an unsigned number on the stream): a
-    /// service that lies in it delays a check until the backstop, and it cannot make the
-    /// monitor accept anything, since every check verifies what it fetches.
+    /// The size of the log checkpoint the monitor holds for an account, when it holds one.
+    fn log_checkpoint_size(&self, account_id: Uuid) -> Option<u64> {
+        let account = self.inner.auth.account(account_id).ok()?;
+        self.inner.monitor.checkpoint_size(&account).ok().flatten()
+    }
+
+    /// The service announced its log's signed size: the monitor checks when it differs from the
+    /// checkpoint it holds (larger: new entries; smaller: a log rolled back, which a check
+    /// reports as a fork). The size is only a hint (an unsigned number on the stream): a service
+    /// that lies in it delays a check until the backstop, and cannot make the monitor accept
+    /// anything, since every check verifies what it fetches. Nothing is read here: a service
+    /// flooding `log` frames costs the device a compare and at most one wake-up per poll
+    /// interval.
     fn log_signed(&self, account_id: Uuid, size: u64) {
-        let Ok(account) = self.inner.auth.account(account_id) else {
-            return;
-        };
-        let held = self.inner.monitor.checkpoint_size(&account).ok().flatten();
         let state = self.state();
         let Some(monitor) = state.monitors.get(&account_id) else {
             return;
         };
         monitor.announced.store(true, Ordering::Relaxed);
-        if held.is_none_or(|held| size > held) {
+        if monitor.told.swap(size, Ordering::Relaxed) != size {
             monitor.grew.notify_one();
         }
     }
 
     /// One check of an account's approval log; a new finding announces the open list.
-    async fn check_log(&self, account_id: Uuid) {
+    /// False when the check failed.
+    async fn check_log(&self, account_id: Uuid) -> bool {
         let Ok(account) = self.inner.auth.account(account_id) else {
-            return;
+            return false;
         };
         match self.inner.monitor.poll(&account, unix_ms() / 1000).await {
             Ok(report) => {
@@ -552,6 +575,7 @@ impl DeviceSession {
                     tracing::warn!(account = %account_id, found = report.new.len(), "the approval log shows something about this person");
                     self.emit_findings();
                 }
+                true
             }
             Err(e) => {
                 tracing::warn!(account = %account_id, error = %e, "approval log check failed");
@@ -566,6 +590,7 @@ impl DeviceSession {
                         ),
                     });
                 }
+                false
             }
         }
     }
@@ -648,7 +673,10 @@ impl DeviceSession {
                     let mut s = self.state();
                     s.told_unproven.remove(&account);
                     if let Some(monitor) = s.monitors.get(&account) {
-                        // After each (re)connect, check the log too.
+                        // After each (re)connect, check the log too; whether this connection's
+                        // service announces its log, its first heartbeat will tell.
+                        monitor.announced.store(false, Ordering::Relaxed);
+                        monitor.told.store(0, Ordering::Relaxed);
                         monitor.bell.notify_one();
                     }
                 }

@@ -51,9 +51,10 @@ pub enum LogError {
 #[derive(Debug, Default)]
 pub struct ApprovalLog {
     tree: Mutex<Tree>,
-    /// The size of the largest checkpoint this instance has signed or read (the checkpoint task
-    /// reads the stored one every interval, so other instances' signing shows here too). Only a
-    /// hint for devices' streams, never used to sign or prove anything.
+    /// The size of the latest checkpoint this instance has signed or read (the checkpoint task
+    /// reads the stored one every interval, so other instances' signing shows here too, and so
+    /// does a database rolled back under it: devices told a smaller size check, and see the
+    /// fork). Only a hint for devices' streams, never used to sign or prove anything.
     signed_size: AtomicU64,
 }
 
@@ -124,7 +125,7 @@ impl ApprovalLog {
     }
 
     fn saw_signed(&self, size: u64) {
-        self.signed_size.fetch_max(size, Ordering::Relaxed);
+        self.signed_size.store(size, Ordering::Relaxed);
     }
 
     /// The size of the latest signed checkpoint this instance knows of (0 before any): what

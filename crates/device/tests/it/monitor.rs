@@ -2,6 +2,8 @@
 //! second device enrolled for the person, a decision on it, a decision made with this device's
 //! leaked key, a log the service refuses to sign, and a log rewritten by a rogue operator.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use assent_device::view::{Finding, SessionEvent};
@@ -261,8 +263,53 @@ async fn a_session_announces_a_new_device_and_remembers_its_dismissal() {
     );
 }
 
+/// A TCP forwarder to `upstream` that counts the approval-log checkpoint calls passing through
+/// it; everything else (the other calls, the push stream) passes untouched.
+async fn counting_forwarder(
+    upstream: std::net::SocketAddr,
+) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                let up = async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                        let needle = b"GET /log/v1/checkpoint";
+                        let calls = buf[..n]
+                            .windows(needle.len())
+                            .filter(|w| w == needle)
+                            .count();
+                        counted.fetch_add(calls, Ordering::SeqCst);
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown().await;
+                };
+                let down = async move {
+                    let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                    let _ = to_client.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    (addr, count)
+}
+
 #[tokio::test]
-async fn a_session_checks_the_log_when_its_service_says_it_grew_not_on_a_timer() {
+async fn a_session_checks_the_log_when_its_service_says_it_changed_not_on_a_timer() {
     let dir = tempfile::tempdir().unwrap();
     let svc = TestService::start_with(Options {
         configure: Some(Box::new(|c| {
@@ -271,18 +318,23 @@ async fn a_session_checks_the_log_when_its_service_says_it_grew_not_on_a_timer()
         ..Options::default()
     })
     .await;
-    // Until the service announces its log, the session polls every 2 s; once it does, the
-    // timer is an hour: a finding within seconds can then only come from the announcement.
+    // The session reaches the service through a forwarder that counts its log checks.
+    let upstream: std::net::SocketAddr = assent_testkit::authority(&svc.base).parse().unwrap();
+    let (forwarder, checks) = counting_forwarder(upstream).await;
     let config = SessionConfig {
-        log_poll_interval: Duration::from_secs(2),
+        log_poll_interval: Duration::from_secs(1),
         log_backstop_interval: Duration::from_secs(3600),
         ..SessionConfig::default()
     };
     let (session, mut events) = open_session(dir.path(), test_keychain(), fast_streams(), config);
     let ana = svc.backend.create_user("ana@example.com").await;
+    let through_forwarder = link(&svc, ana).await.replace(
+        &format!("127.0.0.1%3A{}", upstream.port()),
+        &format!("127.0.0.1%3A{}", forwarder.port()),
+    );
     session
         .enroll(
-            &link(&svc, ana).await,
+            &through_forwarder,
             None,
             InsecureServer::Refuse,
             "laptop",
@@ -291,9 +343,16 @@ async fn a_session_checks_the_log_when_its_service_says_it_grew_not_on_a_timer()
         .await
         .unwrap();
     sign_now(&svc).await;
-    // A few heartbeats carry the size; the poll that was already waiting runs once more, and
-    // from then on only the hour-long backstop is left.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Heartbeats announce the log; the poll already waiting runs once more at most.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let settled = checks.load(Ordering::SeqCst);
+    assert!(settled >= 1, "the session checked its log at start");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        checks.load(Ordering::SeqCst),
+        settled,
+        "a service announcing an unchanged log is not checked on the 1 s timer"
+    );
 
     let second = svc.enroll(ana).await;
     sign_now(&svc).await;
@@ -311,9 +370,8 @@ async fn a_session_checks_the_log_when_its_service_says_it_grew_not_on_a_timer()
         matches!(&findings[0].finding, Finding::UnknownDevice { device_id, .. } if *device_id == second.id),
         "{findings:?}"
     );
-    assert_eq!(
-        session.log_findings().unwrap().len(),
-        1,
-        "the check found the second device once"
+    assert!(
+        checks.load(Ordering::SeqCst) > settled,
+        "the finding came from a check the announcement prompted"
     );
 }

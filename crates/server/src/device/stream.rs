@@ -233,6 +233,12 @@ async fn run(
                 }
             },
             _ = heartbeat.tick() => {
+                // A push of a request the catch-up listed comes within moments of connecting, if
+                // at all; after a heartbeat interval the set is only memory every idle stream
+                // would keep (a late duplicate is harmless: devices report each request once).
+                if !listed.is_empty() {
+                    listed = HashSet::new();
+                }
                 if last_heard.elapsed() > interval * SILENT_HEARTBEATS {
                     tracing::debug!(device = %device.id, "stream silent; closing");
                     break;

@@ -1322,8 +1322,10 @@ async fn a_stream_announces_the_logs_signed_size_with_a_heartbeat_when_it_change
     // The log grows (another device for the same person); once a checkpoint covers it, the next
     // heartbeat brings the new size.
     let _second = svc.enroll(user).await;
+    let deadline = tokio::time::Instant::now() + PROMPTLY;
     let grown = loop {
-        match stream.next_frame_within(PROMPTLY).await {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match stream.next_frame_within(left).await {
             Ok(Some(StreamMessage::Log { size })) => break size,
             Ok(Some(_)) => continue,
             other => panic!("the grown log is announced on the open stream: {other:?}"),
