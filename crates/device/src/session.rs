@@ -504,13 +504,21 @@ impl DeviceSession {
                         checked_fine = session.check_log(account_id).await;
                         checked = tokio::time::Instant::now();
                     }
+                    let backstop = config.log_backstop_interval.max(config.log_poll_interval);
                     let timer = if checked_fine && announced.load(Ordering::Relaxed) {
-                        config.log_backstop_interval.max(config.log_poll_interval)
+                        backstop
                     } else {
                         config.log_poll_interval
                     };
                     check = tokio::select! {
-                        () = tokio::time::sleep_until(checked + timer) => true,
+                        // The service may have started announcing while this waited (its first
+                        // heartbeat comes after the check at start): then the backstop decides,
+                        // and the next turn of the loop waits for it.
+                        () = tokio::time::sleep_until(checked + timer) => {
+                            timer == backstop
+                                || !checked_fine
+                                || !announced.load(Ordering::Relaxed)
+                        }
                         () = bell.notified() => true,
                         () = async {
                             grew.notified().await;
