@@ -202,6 +202,30 @@ async fn monitor_reports_another_device_its_decisions_a_leaked_key_and_a_rewritt
     );
 }
 
+/// Waits (20 s at most) for the session to announce findings, and checks the first is the
+/// enrollment of `device`, a device this one does not know.
+async fn new_device_found(
+    events: &mut assent_device::SessionEvents,
+    what: &str,
+    device: uuid::Uuid,
+) -> Vec<assent_device::view::FindingView> {
+    let event = until(
+        events,
+        what,
+        Duration::from_secs(20),
+        |e| matches!(e, SessionEvent::LogFindings { findings } if !findings.is_empty()),
+    )
+    .await;
+    let SessionEvent::LogFindings { findings } = event else {
+        unreachable!()
+    };
+    assert!(
+        matches!(&findings[0].finding, Finding::UnknownDevice { device_id, .. } if *device_id == device),
+        "the first finding is the unknown device: {findings:?}"
+    );
+    findings
+}
+
 #[tokio::test]
 async fn a_session_announces_a_new_device_and_remembers_its_dismissal() {
     let dir = tempfile::tempdir().unwrap();
@@ -227,20 +251,7 @@ async fn a_session_announces_a_new_device_and_remembers_its_dismissal() {
     let second = svc.enroll(ana).await;
     sign_now(&svc).await;
     session.check_log_now(account.id);
-    let event = until(
-        &mut events,
-        "a log finding",
-        Duration::from_secs(20),
-        |e| matches!(e, SessionEvent::LogFindings { findings } if !findings.is_empty()),
-    )
-    .await;
-    let SessionEvent::LogFindings { findings } = event else {
-        unreachable!()
-    };
-    assert!(
-        matches!(&findings[0].finding, Finding::UnknownDevice { device_id, .. } if *device_id == second.id),
-        "{findings:?}"
-    );
+    let findings = new_device_found(&mut events, "a log finding", second.id).await;
     assert_eq!(findings[0].app_name, "Acme Bank");
 
     let open = session
@@ -356,20 +367,12 @@ async fn a_session_checks_the_log_when_its_service_says_it_changed_not_on_a_time
 
     let second = svc.enroll(ana).await;
     sign_now(&svc).await;
-    let event = until(
+    new_device_found(
         &mut events,
         "a log finding, prompted by the stream",
-        Duration::from_secs(10),
-        |e| matches!(e, SessionEvent::LogFindings { findings } if !findings.is_empty()),
+        second.id,
     )
     .await;
-    let SessionEvent::LogFindings { findings } = event else {
-        unreachable!()
-    };
-    assert!(
-        matches!(&findings[0].finding, Finding::UnknownDevice { device_id, .. } if *device_id == second.id),
-        "{findings:?}"
-    );
     assert!(
         checks.load(Ordering::SeqCst) > settled,
         "the finding came from a check the announcement prompted"

@@ -125,16 +125,7 @@ async fn error_codes_and_forged_notices_never_delete_a_key() {
     let hostile = HostileService::start(HostileService::branding(None)).await;
     let keychain = test_keychain();
     let device = authenticator(dir.path(), keychain.clone());
-    let link = assent_device::parse_enrollment(&hostile.link(), None).unwrap();
-    let account = device
-        .enroll(
-            &link,
-            "laptop",
-            "linux",
-            assent_device::InsecureServer::Refuse,
-        )
-        .await
-        .unwrap();
+    let account = crate::support::enroll_with_hostile(&device, &hostile).await;
     let id = Uuid::new_v4();
     let shown = device.request(&account, id).await.unwrap();
 

@@ -126,16 +126,7 @@ async fn a_stream_pings_only_a_service_that_has_gone_silent() {
         },
     )
     .unwrap();
-    let link = assent_device::parse_enrollment(&hostile.link(), None).unwrap();
-    let account = device
-        .enroll(
-            &link,
-            "laptop",
-            "linux",
-            assent_device::InsecureServer::Refuse,
-        )
-        .await
-        .unwrap();
+    let account = crate::support::enroll_with_hostile(&device, &hostile).await;
     let mut watch = device.stream(&account).await.unwrap();
     let mut events = Vec::new();
     collect(&mut watch, &mut events, |e| {

@@ -272,6 +272,24 @@ pub fn authenticator(dir: &std::path::Path, keychain: Arc<Keychain>) -> Authenti
     Authenticator::open_with(dir.join("device"), keychain, fast_streams()).unwrap()
 }
 
+/// Enrolls `device` with the hostile service (which answers enrollment normally unless scripted
+/// otherwise).
+pub async fn enroll_with_hostile(
+    device: &Authenticator,
+    hostile: &assent_testkit::HostileService,
+) -> assent_device::Account {
+    let link = assent_device::parse_enrollment(&hostile.link(), None).unwrap();
+    device
+        .enroll(
+            &link,
+            "laptop",
+            "linux",
+            assent_device::InsecureServer::Refuse,
+        )
+        .await
+        .unwrap()
+}
+
 /// What the proxy does with one answer.
 pub enum Action {
     /// Pass the answer on (possibly edited).
