@@ -92,7 +92,8 @@ pub struct Script {
     pub pending: Mutex<Vec<Uuid>>,
     /// What a request's details say (by id); an id not here gets [`HostileService::details`].
     pub requests: Mutex<HashMap<Uuid, RequestDetails>>,
-    /// Request lines received (`GET /device/v1/requests/{id}`, `POST .../decision`), in order.
+    /// Request lines received (`GET /device/v1/requests/{id}`, `POST .../decision`, and any route
+    /// it does not serve), in order.
     pub hits: Mutex<Vec<String>>,
     /// Body bytes sent by [`Answer::Huge`] answers so far.
     pub sent_bytes: AtomicU64,
@@ -168,6 +169,7 @@ impl HostileService {
             .route("/device/v1/requests/{id}", get(details))
             .route("/device/v1/requests/{id}/decision", post(decision))
             .route("/device/v1/device", delete(remove))
+            .fallback(unserved)
             .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
@@ -405,6 +407,18 @@ async fn decision(State(shared): State<Arc<Shared>>, Path(id): Path<Uuid>) -> Re
         })
         .into_response()
     })
+}
+
+/// Everything it does not serve (the approval log among others): recorded in [`Script::hits`],
+/// then answered 404 with no body, as an unknown route.
+async fn unserved(State(shared): State<Arc<Shared>>, request: axum::extract::Request) -> Response {
+    shared
+        .script
+        .hits
+        .lock()
+        .unwrap()
+        .push(format!("{} {}", request.method(), request.uri()));
+    StatusCode::NOT_FOUND.into_response()
 }
 
 async fn remove() -> Response {

@@ -422,7 +422,7 @@ async fn a_flood_of_requests_is_bounded_listed_in_batches_and_alerts_a_few() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|h| h.starts_with("GET "))
+        .filter(|h| h.starts_with("GET /device/v1/requests/"))
         .count();
     assert_eq!(
         fetched,
@@ -1162,4 +1162,50 @@ async fn a_signed_request_with_an_overlong_label_or_a_stranger_named_is_never_sh
         .map(|r| r.details.id)
         .collect();
     assert_eq!(listed, vec![fine], "a listing leaves them out too");
+}
+
+#[tokio::test]
+async fn a_flood_of_log_frames_costs_at_most_one_log_call_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = HostileService::start(HostileService::branding(None)).await;
+    let config = SessionConfig {
+        log_poll_interval: Duration::from_secs(1),
+        log_backstop_interval: Duration::from_secs(3600),
+        ..SessionConfig::default()
+    };
+    let (session, _events, _keychain) = hostile_session(dir.path(), &hostile, config).await;
+    let log_calls = || {
+        hostile
+            .script
+            .hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|hit| hit.contains("/log/v1/"))
+            .count()
+    };
+    let before = log_calls();
+    let flood = std::time::Instant::now();
+    // Every frame a new size, and some that are not sizes at all: the service sends them for
+    // free, the device must not pay a check (or a disk read) for each.
+    for size in 1..=2_000u64 {
+        hostile.send_frame(&serde_json::json!({"type": "log", "size": size}));
+        if size % 100 == 0 {
+            hostile.send_frame(&serde_json::json!({"type": "log", "size": -1}));
+            hostile.send_frame(&serde_json::json!({"type": "log", "size": 1e30}));
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(4).saturating_sub(flood.elapsed())).await;
+    let calls = log_calls() - before;
+    let seconds = flood.elapsed().as_secs();
+    assert!(
+        calls >= 1,
+        "the announcements prompt a check (this service has no log, so each one fails)"
+    );
+    assert!(
+        calls as u64 <= seconds + 2,
+        "{calls} log calls in {seconds} s of 2,000 announcements: at most one per poll interval"
+    );
+    session.shutdown();
 }
