@@ -171,10 +171,7 @@ fn a_dimension_bomb_for_a_logo_leaves_the_whole_app_under_300_mb() {
                 .unwrap();
             std::thread::sleep(Duration::from_millis(500));
             hostile
-                .script
-                .hits
-                .lock()
-                .unwrap()
+                .hits()
                 .iter()
                 .any(|h| h == &format!("POST /device/v1/requests/{id}/decision"))
                 .then_some(())

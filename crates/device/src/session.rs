@@ -27,14 +27,14 @@
 //! - settings change in memory only after they were written to disk;
 //! - each active account's approval log is checked ([`crate::LogMonitor`]) when its stream starts,
 //!   after each reconnect, and every [`SessionConfig::log_poll_interval`], or, once its service
-//!   announces the log's growth on the stream, when the log grew beyond the checkpoint held (at
-//!   most once per that interval) and every [`SessionConfig::log_backstop_interval`]; an idle
-//!   desktop then makes no call of its own for the log; findings are announced
+//!   announces the log's signed size on the stream, when that size differs from the checkpoint
+//!   held (at most once per that interval) and every [`SessionConfig::log_backstop_interval`];
+//!   an idle desktop then makes no call of its own for the log; findings are announced
 //!   as the whole open list ([`SessionEvent::LogFindings`]), and a failed check is told once
 //!   until a check succeeds again (an unreachable service is not news: the link shows it).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -76,11 +76,12 @@ pub struct SessionConfig {
     /// are only added to the list.
     pub alerts_per_minute: usize,
     /// How often each active account's approval log is checked (also at start and after each
-    /// reconnect) while its service does not announce the log's growth; once it does, the least
-    /// time between two checks prompted by growth.
+    /// reconnect) while its service does not announce the log's size; once it does, the least
+    /// time between two checks prompted by an announcement.
     pub log_poll_interval: Duration,
-    /// How often the log is checked anyway when its service announces growth and announced
-    /// none: a service that stops telling still gets checked.
+    /// How often the log is checked anyway while its service announces the log's size (never
+    /// more often than [`SessionConfig::log_poll_interval`]): a service that stops telling still
+    /// gets checked.
     pub log_backstop_interval: Duration,
 }
 
@@ -265,11 +266,10 @@ struct MonitorTask {
     bell: Arc<Notify>,
     /// The service announced a log size other than the last one announced.
     grew: Arc<Notify>,
-    /// The service announces its log on the current connection (`log` frames): the monitor then
-    /// checks when told, and its timer is only the backstop. Cleared on every (re)connect, so a
-    /// service that stops announcing (an older instance) is polled again.
-    announced: Arc<AtomicBool>,
-    /// The last size announced (0 before any on this connection).
+    /// The last log size the service announced on the current connection (`log` frames), 0
+    /// before any. While it is not 0 the monitor checks when told and its timer is only the
+    /// backstop; it is cleared on every (re)connect, so a service that stops announcing (an
+    /// older instance) is polled again.
     told: Arc<AtomicU64>,
 }
 
@@ -483,13 +483,11 @@ impl DeviceSession {
     fn start_monitor(&self, account_id: Uuid) {
         let bell = Arc::new(Notify::new());
         let grew = Arc::new(Notify::new());
-        let announced = Arc::new(AtomicBool::new(false));
         let told = Arc::new(AtomicU64::new(0));
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let config = self.inner.config;
         let task = tokio::spawn({
-            let (bell, grew, announced, told) =
-                (bell.clone(), grew.clone(), announced.clone(), told.clone());
+            let (bell, grew, told) = (bell.clone(), grew.clone(), told.clone());
             async move {
                 let mut check = true;
                 let mut checked_fine = true;
@@ -505,7 +503,8 @@ impl DeviceSession {
                         checked = tokio::time::Instant::now();
                     }
                     let backstop = config.log_backstop_interval.max(config.log_poll_interval);
-                    let timer = if checked_fine && announced.load(Ordering::Relaxed) {
+                    let announced = || told.load(Ordering::Relaxed) != 0;
+                    let timer = if checked_fine && announced() {
                         backstop
                     } else {
                         config.log_poll_interval
@@ -515,17 +514,15 @@ impl DeviceSession {
                         // heartbeat comes after the check at start): then the backstop decides,
                         // and the next turn of the loop waits for it.
                         () = tokio::time::sleep_until(checked + timer) => {
-                            timer == backstop
-                                || !checked_fine
-                                || !announced.load(Ordering::Relaxed)
+                            timer == backstop || !checked_fine || !announced()
                         }
                         () = bell.notified() => true,
                         () = async {
                             grew.notified().await;
                             tokio::time::sleep_until(checked + config.log_poll_interval).await;
                         } => {
-                            // Read the held checkpoint here, at most once per interval, not per frame:
-                            // frames cost the service nothing to send.
+                            // The held checkpoint is read here, at most once per interval, not
+                            // per frame: frames cost the service nothing to send.
                             let Some(inner) = weak.upgrade() else { return };
                             let held = DeviceSession { inner }.log_checkpoint_size(account_id);
                             held != Some(told.load(Ordering::Relaxed))
@@ -538,7 +535,6 @@ impl DeviceSession {
             task,
             bell,
             grew,
-            announced,
             told,
         };
         if let Some(old) = self.state().monitors.insert(account_id, monitor) {
@@ -564,7 +560,6 @@ impl DeviceSession {
         let Some(monitor) = state.monitors.get(&account_id) else {
             return;
         };
-        monitor.announced.store(true, Ordering::Relaxed);
         if monitor.told.swap(size, Ordering::Relaxed) != size {
             monitor.grew.notify_one();
         }
@@ -683,7 +678,6 @@ impl DeviceSession {
                     if let Some(monitor) = s.monitors.get(&account) {
                         // After each (re)connect, check the log too; whether this connection's
                         // service announces its log, its first heartbeat will tell.
-                        monitor.announced.store(false, Ordering::Relaxed);
                         monitor.told.store(0, Ordering::Relaxed);
                         monitor.bell.notify_one();
                     }

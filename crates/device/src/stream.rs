@@ -5,11 +5,12 @@
 //! still looks open (a frozen proxy, a suspended laptop's stale socket). It pings the service only
 //! once the service has been silent for half the window (then every third of it): a live service
 //! sends a heartbeat more often than that, so a healthy idle stream costs this device no timer
-//! of its own, only the service's heartbeat and the automatic pong to the service's ping. It then reconnects by itself with jittered
-//! exponential backoff (0.5 s doubling to 30 s, reset after a healthy connection). Every connection starts with the service's `pending` list; the stream
-//! keeps the set of requests it has already reported, so each pending request is reported exactly
-//! once however often it reconnects, and a request that was resolved while it was offline is
-//! reported as resolved.
+//! of its own, only the service's heartbeat and the automatic pong to the service's ping. After a
+//! dead connection it reconnects by itself, with jittered exponential backoff (0.5 s doubling to
+//! 30 s, reset after a healthy connection). Every connection starts with the service's `pending`
+//! list; the stream keeps the set of requests it has already reported, so each pending request is
+//! reported exactly once however often it reconnects, and a request that was resolved while it
+//! was offline is reported as resolved.
 //!
 //! Nothing the service sends can make the stream grow without bound: a frame is at most
 //! [`MAX_FRAME_BYTES`], at most [`MAX_PENDING_PER_ACCOUNT`] requests are reported at once (more

@@ -53,10 +53,11 @@ pub enum StreamMessage {
     },
     /// The approval log's latest signed checkpoint covers `size` entries. Sent just before a
     /// heartbeat when the size changed since the last one sent on this connection (so with the
-    /// first heartbeat of every connection, then only as the log grows): a device checks the log
-    /// when it grew instead of on a timer of its own. A hint, not evidence: the device verifies
-    /// the checkpoint it then fetches, and still checks now and then when no hint comes. Devices
-    /// older than this message skip it as an unreadable frame.
+    /// first heartbeat once the log has a signed checkpoint, then as the log changes): a device
+    /// checks the log when the size differs from the checkpoint it holds instead of on a timer of
+    /// its own. A hint, not evidence: the device verifies the checkpoint it then fetches, and
+    /// still checks now and then when no hint comes. Devices older than this message skip it as
+    /// an unreadable frame.
     Log {
         /// Entries the latest signed checkpoint covers.
         size: u64,

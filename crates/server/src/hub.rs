@@ -256,7 +256,6 @@ impl PushHub {
         let _ = self.resolved.send(Resolved { id, status });
     }
 
-    /// Subscribes to resolutions (for `?wait=` long-polls).
     /// Status long-polls on this instance subscribed to resolutions right now.
     pub fn resolution_waiters(&self) -> usize {
         self.resolved.receiver_count()

@@ -298,17 +298,10 @@ impl DeviceStream {
     ) -> Result<Option<StreamMessage>, tokio::time::error::Elapsed> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.socket.next()).await?;
-            match frame {
-                None | Some(Err(_)) => return Ok(None),
-                Some(Ok(Message::Text(text))) => {
-                    match serde_json::from_str::<StreamMessage>(&text).unwrap() {
-                        StreamMessage::Heartbeat { .. } | StreamMessage::Log { .. } => continue,
-                        message => return Ok(Some(message)),
-                    }
-                }
-                Some(Ok(Message::Close(_))) => return Ok(None),
-                Some(Ok(_)) => continue,
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_frame_within(left).await? {
+                Some(StreamMessage::Heartbeat { .. } | StreamMessage::Log { .. }) => continue,
+                message => return Ok(message),
             }
         }
     }

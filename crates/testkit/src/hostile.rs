@@ -232,6 +232,11 @@ impl HostileService {
         let _ = self.shared.frames.send(frame.to_string());
     }
 
+    /// The request lines it has received so far ([`Script::hits`]), in order.
+    pub fn hits(&self) -> Vec<String> {
+        self.script.hits.lock().unwrap().clone()
+    }
+
     /// How many WebSocket pings its streams have received from devices so far.
     pub fn stream_pings(&self) -> usize {
         self.shared

@@ -18,7 +18,9 @@ use assent_testkit::{Options, TestService, rogue};
 use ed25519_dalek::SigningKey;
 use serde_json::json;
 
-use crate::support::{authenticator, fast_streams, open_session, test_keychain, until};
+use crate::support::{
+    authenticator, enroll_laptop, fast_streams, open_session, test_keychain, until,
+};
 
 /// An enrollment link for `user` at `svc`.
 async fn link(svc: &TestService, user: u64) -> String {
@@ -237,16 +239,7 @@ async fn a_session_announces_a_new_device_and_remembers_its_dismissal() {
     };
     let (session, mut events) = open_session(dir.path(), keychain.clone(), fast_streams(), config);
     let ana = svc.backend.create_user("ana@example.com").await;
-    let account = session
-        .enroll(
-            &link(&svc, ana).await,
-            None,
-            InsecureServer::Refuse,
-            "laptop",
-            "linux",
-        )
-        .await
-        .unwrap();
+    let account = enroll_laptop(&session, &link(&svc, ana).await).await;
 
     let second = svc.enroll(ana).await;
     sign_now(&svc).await;
@@ -343,16 +336,7 @@ async fn a_session_checks_the_log_when_its_service_says_it_changed_not_on_a_time
         &format!("127.0.0.1%3A{}", upstream.port()),
         &format!("127.0.0.1%3A{}", forwarder.port()),
     );
-    session
-        .enroll(
-            &through_forwarder,
-            None,
-            InsecureServer::Refuse,
-            "laptop",
-            "linux",
-        )
-        .await
-        .unwrap();
+    enroll_laptop(&session, &through_forwarder).await;
     sign_now(&svc).await;
     // Heartbeats announce the log; the poll already waiting runs once more at most.
     tokio::time::sleep(Duration::from_secs(3)).await;

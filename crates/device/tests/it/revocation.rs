@@ -15,7 +15,8 @@ use assent_testkit::{Answer, HostileService, StreamAnswer};
 use serde_json::{Value, json};
 
 use crate::support::{
-    authenticator, fast_streams, hostile_session, open_session, test_keychain, until, until_notice,
+    authenticator, enroll_laptop, enroll_with_hostile, fast_streams, hostile_session, open_session,
+    test_keychain, until, until_notice,
 };
 
 /// Every forged or misdirected revocation a hostile service can send for `account`.
@@ -125,7 +126,7 @@ async fn error_codes_and_forged_notices_never_delete_a_key() {
     let hostile = HostileService::start(HostileService::branding(None)).await;
     let keychain = test_keychain();
     let device = authenticator(dir.path(), keychain.clone());
-    let account = crate::support::enroll_with_hostile(&device, &hostile).await;
+    let account = enroll_with_hostile(&device, &hostile).await;
     let id = Uuid::new_v4();
     let shown = device.request(&account, id).await.unwrap();
 
@@ -220,16 +221,7 @@ async fn a_refused_stream_without_proof_keeps_the_key_and_says_so_once() {
         status: 401,
         body: refusal,
     };
-    let view = session
-        .enroll(
-            &hostile.link(),
-            None,
-            assent_device::InsecureServer::Refuse,
-            "laptop",
-            "linux",
-        )
-        .await
-        .unwrap();
+    let view = enroll_laptop(&session, &hostile.link()).await;
     until_notice(
         &mut events,
         "the unproven refusal",

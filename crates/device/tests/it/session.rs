@@ -15,8 +15,8 @@ use assent_protocol::request::{PersonName, RequestKind, RequestStatus};
 use assent_testkit::HostileService;
 
 use crate::support::{
-    TestService, fast_streams, hostile_session, link_is, open_session, short_heartbeat,
-    test_keychain, until, until_notice,
+    TestService, enroll_laptop, fast_streams, hostile_session, link_is, open_session,
+    short_heartbeat, test_keychain, until, until_notice,
 };
 
 #[tokio::test]
@@ -208,16 +208,7 @@ async fn a_stream_that_stops_answering_is_reconnecting_within_the_heartbeat_wind
         SessionConfig::default(),
     );
     let user = svc.user("frozen@example.com").await;
-    session
-        .enroll(
-            &svc.link(user, &proxy.url).await.render(),
-            None,
-            InsecureServer::Refuse,
-            "laptop",
-            "linux",
-        )
-        .await
-        .unwrap();
+    enroll_laptop(&session, &svc.link(user, &proxy.url).await.render()).await;
     until(&mut events, "connected", Duration::from_secs(20), |e| {
         link_is(e, |s| *s == LinkState::Connected)
     })
@@ -417,10 +408,7 @@ async fn a_flood_of_requests_is_bounded_listed_in_batches_and_alerts_a_few() {
     )
     .await;
     let fetched = hostile
-        .script
-        .hits
-        .lock()
-        .unwrap()
+        .hits()
         .iter()
         .filter(|h| h.starts_with("GET /device/v1/requests/"))
         .count();
@@ -1176,10 +1164,7 @@ async fn a_flood_of_log_frames_costs_at_most_one_log_call_per_interval() {
     let (session, _events, _keychain) = hostile_session(dir.path(), &hostile, config).await;
     let log_calls = || {
         hostile
-            .script
-            .hits
-            .lock()
-            .unwrap()
+            .hits()
             .iter()
             .filter(|hit| hit.contains("/log/v1/"))
             .count()

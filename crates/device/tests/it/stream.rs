@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use assent_device::{ConnectionState, PushEvent, PushStream};
 
-use crate::support::{TestService, authenticator, test_keychain};
+use crate::support::{TestService, authenticator, enroll_with_hostile, test_keychain};
 
 /// Collects events (heartbeat contacts left out) until `done` says so (or fails after 30 s).
 async fn collect(
@@ -128,7 +128,7 @@ async fn a_stream_pings_only_a_service_that_has_gone_silent() {
         },
     )
     .unwrap();
-    let account = crate::support::enroll_with_hostile(&device, &hostile).await;
+    let account = enroll_with_hostile(&device, &hostile).await;
     let mut watch = device.stream(&account).await.unwrap();
     let mut events = Vec::new();
     collect(&mut watch, &mut events, |e| {

@@ -272,6 +272,23 @@ pub fn authenticator(dir: &std::path::Path, keychain: Arc<Keychain>) -> Authenti
     Authenticator::open_with(dir.join("device"), keychain, fast_streams()).unwrap()
 }
 
+/// Enrolls `session` as a Linux laptop through `link` (plain HTTP off this machine refused).
+pub async fn enroll_laptop(
+    session: &DeviceSession,
+    link: &str,
+) -> assent_device::view::AccountView {
+    session
+        .enroll(
+            link,
+            None,
+            assent_device::InsecureServer::Refuse,
+            "laptop",
+            "linux",
+        )
+        .await
+        .expect("enrollment through the session")
+}
+
 /// Enrolls `device` with the hostile service (which answers enrollment normally unless scripted
 /// otherwise).
 pub async fn enroll_with_hostile(
@@ -477,16 +494,7 @@ pub async fn enrolled_session(
     );
     let user = svc.user(email).await;
     let link = svc.link(user, &svc.base).await.render();
-    let account = session
-        .enroll(
-            &link,
-            None,
-            assent_device::InsecureServer::Refuse,
-            "laptop",
-            "linux",
-        )
-        .await
-        .expect("enrollment through the session");
+    let account = enroll_laptop(&session, &link).await;
     (session, events, user, account)
 }
 
@@ -498,16 +506,7 @@ pub async fn hostile_session(
 ) -> (DeviceSession, SessionEvents, Arc<Keychain>) {
     let keychain = test_keychain();
     let (session, mut events) = open_session(dir, keychain.clone(), fast_streams(), config);
-    session
-        .enroll(
-            &hostile.link(),
-            None,
-            assent_device::InsecureServer::Refuse,
-            "laptop",
-            "linux",
-        )
-        .await
-        .unwrap();
+    enroll_laptop(&session, &hostile.link()).await;
     until(&mut events, "connected", Duration::from_secs(20), |e| {
         link_is(e, |s| *s == LinkState::Connected)
     })

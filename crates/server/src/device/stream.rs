@@ -4,9 +4,9 @@
 //! `request`/`resolved`/`revoked` as they happen and a heartbeat every interval, preceded by `log`
 //! when the approval log's signed size changed since this stream last said it (the devices' log
 //! monitors check on that instead of on a timer; it rides on the heartbeat so an idle stream
-//! wakes no more often for it). The connection is
-//! registered with the hub *before* the pending list is read, so a request created in between is
-//! sent twice rather than never; duplicates are harmless.
+//! wakes no more often for it). The connection is registered with the hub *before* the pending
+//! list is read, so a request created in between is sent twice rather than never; duplicates are
+//! harmless.
 //!
 //! Revocation cannot slip between the call's check and the registration: after registering, the
 //! device is read again. A revocation writes the database first and then tells the hub, so either
