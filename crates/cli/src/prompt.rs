@@ -7,7 +7,7 @@
 //! On a terminal the countdown line is redrawn in place every second (the typed answer is not
 //! disturbed); elsewhere (a pipe, a log) each card is printed once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -413,13 +413,71 @@ struct Waiting {
     request: RequestView,
 }
 
+/// The requests waiting for an answer at this prompt: each desk's pending list as its session
+/// last announced it, less what was answered here.
+///
+/// Invariant: a request answered at this prompt is never offered again. A session announces its
+/// list after every change, but the prompt reads those announcements only between answers: a
+/// list announced before an answer was sent can be read after it (the events queue while the
+/// answer is on its way) and still holds the request. So an answered request is remembered until
+/// its desk announces a list without it, and filtered out of every list until then.
+#[derive(Debug)]
+struct Waitlist {
+    pending: Vec<Vec<RequestView>>,
+    answered: HashSet<(usize, Uuid)>,
+}
+
+impl Waitlist {
+    fn new(pending: Vec<Vec<RequestView>>) -> Self {
+        Self {
+            pending,
+            answered: HashSet::new(),
+        }
+    }
+
+    /// `desk`'s session announced its whole pending list.
+    fn announced(&mut self, desk: usize, requests: Vec<RequestView>) {
+        self.answered
+            .retain(|(d, id)| *d != desk || requests.iter().any(|r| r.id == *id));
+        self.pending[desk] = requests
+            .into_iter()
+            .filter(|r| !self.answered.contains(&(desk, r.id)))
+            .collect();
+    }
+
+    /// Request `id` was answered here (or ended while being answered): it leaves for good.
+    fn answered(&mut self, desk: usize, id: Uuid) {
+        self.pending[desk].retain(|r| r.id != id);
+        self.answered.insert((desk, id));
+    }
+
+    /// `desk`'s session said request `id` ended.
+    fn ended(&mut self, desk: usize, id: Uuid) {
+        self.pending[desk].retain(|r| r.id != id);
+    }
+
+    /// The oldest request across desks that still needs an answer from this prompt: one
+    /// answered here earlier that waits on other approvers (`my_answer`) is not asked again.
+    fn next(&self) -> Option<Waiting> {
+        self.pending
+            .iter()
+            .enumerate()
+            .flat_map(|(desk, list)| list.iter().map(move |request| (desk, request)))
+            .filter(|(_, request)| request.my_answer.is_none())
+            .min_by_key(|(desk, request)| (request.created_at, *desk, request.id))
+            .map(|(desk, request)| Waiting {
+                desk,
+                request: request.clone(),
+            })
+    }
+}
+
 struct Prompt {
     sessions: Vec<DeviceSession>,
     who: Vec<Option<String>>,
     apps: Vec<HashMap<Uuid, String>>,
     screen: Screen,
-    /// Each desk's pending list, as its session last announced it.
-    pending: Vec<Vec<RequestView>>,
+    waitlist: Waitlist,
     current: Option<Waiting>,
     links: HashMap<Uuid, LinkState>,
     /// "Waiting for requests" was said and nothing came since.
@@ -427,23 +485,6 @@ struct Prompt {
 }
 
 impl Prompt {
-    /// Every desk's waiting requests, oldest first.
-    fn queue(&self) -> Vec<Waiting> {
-        let mut queue: Vec<Waiting> = self
-            .pending
-            .iter()
-            .enumerate()
-            .flat_map(|(desk, list)| {
-                list.iter().map(move |request| Waiting {
-                    desk,
-                    request: request.clone(),
-                })
-            })
-            .collect();
-        queue.sort_by_key(|w| (w.request.created_at, w.desk, w.request.id));
-        queue
-    }
-
     fn is_current(&self, desk: usize, id: Uuid) -> bool {
         self.current
             .as_ref()
@@ -455,7 +496,7 @@ impl Prompt {
             return;
         }
         self.screen.forget_countdown();
-        match self.queue().into_iter().next() {
+        match self.waitlist.next() {
             Some(next) => {
                 let who = self.who[next.desk].as_deref();
                 self.screen.card(&next.request, who, now_ms() / 1000);
@@ -474,7 +515,7 @@ impl Prompt {
     fn on_event(&mut self, desk: usize, event: SessionEvent) {
         match event {
             SessionEvent::Pending { requests } => {
-                self.pending[desk] = requests;
+                self.waitlist.announced(desk, requests);
                 if self.current.is_none() {
                     self.show_next();
                 }
@@ -489,7 +530,7 @@ impl Prompt {
                     .take()
                     .map(|c| c.request.app.name)
                     .unwrap_or_default();
-                self.pending[desk].retain(|r| r.id != id);
+                self.waitlist.ended(desk, id);
                 self.screen.say(&resolved_text(status, &clean(&app)));
                 self.show_next();
             }
@@ -555,7 +596,7 @@ impl Prompt {
 
     fn done_with_current(&mut self) {
         if let Some(done) = self.current.take() {
-            self.pending[done.desk].retain(|r| r.id != done.request.id);
+            self.waitlist.answered(done.desk, done.request.id);
         }
     }
 
@@ -682,7 +723,7 @@ pub async fn run(
         sessions: desks.iter().map(|d| d.session.clone()).collect(),
         who: desks.iter().map(|d| d.who.clone()).collect(),
         apps: desks.iter().map(|d| d.apps.clone()).collect(),
-        pending: desks.iter().map(|d| d.session.pending()).collect(),
+        waitlist: Waitlist::new(desks.iter().map(|d| d.session.pending()).collect()),
         screen,
         current: None,
         links: HashMap::new(),
@@ -730,6 +771,80 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pending request `n`, created at `created_at`.
+    fn request(n: u128, created_at: i64) -> RequestView {
+        serde_json::from_value(serde_json::json!({
+            "id": Uuid::from_u128(n),
+            "account_id": Uuid::from_u128(1_000),
+            "app": {"name": "Acme Bank", "accent_color": null, "logo": null},
+            "message": "Sign in to Acme Bank?",
+            "details": [],
+            "requester": null,
+            "created_at": created_at,
+            "expires_at": null,
+            "number_matching": null,
+            "facts": null,
+            "quorum": 1,
+            "approvers": 1,
+            "verification_required": false,
+            "kind": null,
+            "action_label": null,
+            "account_name": null,
+            "server_host": "127.0.0.1",
+            "approver_states": [],
+            "my_answer": null,
+            "is_initiator": true
+        }))
+        .expect("a request view")
+    }
+
+    fn next_id(list: &Waitlist) -> Option<(usize, u128)> {
+        list.next().map(|w| (w.desk, w.request.id.as_u128()))
+    }
+
+    #[test]
+    fn a_list_announced_before_an_answer_does_not_bring_the_request_back() {
+        let mut list = Waitlist::new(vec![vec![request(1, 10), request(2, 10)], vec![]]);
+        assert_eq!(next_id(&list), Some((0, 1)), "oldest first, then by id");
+        list.answered(0, Uuid::from_u128(1));
+        assert_eq!(next_id(&list), Some((0, 2)));
+        list.answered(0, Uuid::from_u128(2));
+        assert_eq!(next_id(&list), None, "both were answered here");
+        // The session's lists from between the answers, read only now.
+        list.announced(0, vec![request(1, 10), request(2, 10)]);
+        list.announced(0, vec![request(2, 10)]);
+        assert_eq!(
+            next_id(&list),
+            None,
+            "a list announced before the answers were sent offers neither again"
+        );
+        list.announced(0, vec![]);
+        assert!(
+            list.answered.is_empty(),
+            "an answered request is forgotten once its desk's list no longer holds it"
+        );
+        list.announced(0, vec![request(3, 11)]);
+        assert_eq!(next_id(&list), Some((0, 3)), "new requests are offered");
+    }
+
+    #[test]
+    fn a_request_waiting_on_others_is_not_asked_again_and_desks_interleave_by_age() {
+        let mut waiting = request(1, 5);
+        waiting.my_answer = Some(assent_protocol::decision::Outcome::Approve);
+        let mut list = Waitlist::new(vec![vec![waiting, request(2, 9)], vec![request(3, 7)]]);
+        assert_eq!(
+            next_id(&list),
+            Some((1, 3)),
+            "the oldest request not yet answered by this person, whichever desk it is on"
+        );
+        list.ended(1, Uuid::from_u128(3));
+        assert_eq!(next_id(&list), Some((0, 2)));
+        assert!(
+            list.answered.is_empty(),
+            "a request that ended elsewhere is not remembered"
+        );
+    }
 
     #[test]
     fn typed_answers() {

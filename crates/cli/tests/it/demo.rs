@@ -403,7 +403,7 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
         loop {
             let line = lines
                 .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("no {what:?} line; got {seen:#?}"));
+                .unwrap_or_else(|_| panic!("no line with {what:?} within 60 s; got {seen:#?}"));
             seen.push(line.clone());
             if line.contains(what) {
                 return line;
@@ -427,30 +427,50 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
         .next()
         .unwrap()
         .to_owned();
-    let wire = wait_for("sent: Approve wire transfer");
-    let code = wire
-        .split("(type ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .expect("the demo prints the code to type")
-        .to_owned();
-    assert_eq!(
-        keys_in(&keyring),
-        4,
-        "Ana's and Bo's signing keys and one-time code seeds are in the keychain while the demo runs"
-    );
-    // Both requests were sent in the same second: either card may come first.
+    // The demo's relying party and the prompt print from different tasks, and both requests are
+    // sent in the same second: the cards, the "sent" lines, the prompt's "Approved." and the
+    // outcomes interleave in any order. So the lines are read one at a time, and each card is
+    // answered once the code it may need is known.
     let stdin = demo.0.stdin.as_mut().unwrap();
-    for _ in 0..2 {
-        let answers = wait_for("this wasn't me");
-        if answers.contains("type the code") {
-            writeln!(stdin, "{code}").unwrap();
-        } else {
-            writeln!(stdin, "a").unwrap();
+    let mut code: Option<String> = None;
+    let mut card_waiting: Option<String> = None;
+    let (mut approved, mut decided) = (0, false);
+    while approved < 2 || !decided {
+        let line = wait_for("");
+        if line.contains("sent: Approve wire transfer") {
+            let typed = line
+                .split("(type ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .expect("the demo prints the code to type");
+            code = Some(typed.to_owned());
+            assert_eq!(
+                keys_in(&keyring),
+                4,
+                "Ana's and Bo's signing keys and one-time code seeds are in the keychain while the demo runs"
+            );
         }
-        wait_for("Approved.");
+        if line.contains("this wasn't me") {
+            assert!(
+                card_waiting.is_none(),
+                "one card at a time: {line} after {card_waiting:?}"
+            );
+            card_waiting = Some(line.clone());
+        }
+        approved += usize::from(line.contains("Approved."));
+        decided |= line.contains("Both sample requests are decided.");
+        match (&card_waiting, &code) {
+            (Some(card), Some(code)) if card.contains("type the code") => {
+                writeln!(stdin, "{code}").unwrap();
+                card_waiting = None;
+            }
+            (Some(card), _) if !card.contains("type the code") => {
+                writeln!(stdin, "a").unwrap();
+                card_waiting = None;
+            }
+            _ => {}
+        }
     }
-    wait_for("Both sample requests are decided.");
 
     Command::new("kill")
         .args(["-INT", &demo.0.id().to_string()])
@@ -459,6 +479,14 @@ fn with_a_secret_service_the_terminal_demo_uses_it_and_deletes_its_keys() {
     let status = demo.0.wait().unwrap();
     assert!(status.success(), "Ctrl-C stops the demo cleanly: {status}");
     wait_for("stopped:");
+    let cards = seen
+        .iter()
+        .filter(|l| l.starts_with("| [A] Acme Bank"))
+        .count();
+    assert_eq!(
+        cards, 2,
+        "each sample request is shown once, none again after it was answered: {seen:#?}"
+    );
     let outcomes: Vec<&String> = seen.iter().filter(|l| l.starts_with("outcome ")).collect();
     assert!(
         outcomes.len() == 2 && outcomes.iter().all(|o| o.ends_with(": approved")),
