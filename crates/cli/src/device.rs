@@ -39,7 +39,9 @@ pub struct DeviceOptions {
 pub enum DeviceCommand {
     /// Enroll this machine with an `assent://enroll?...` link, or `--server URL TOKEN`.
     Enroll {
-        /// The enrollment link (or the token, with --server).
+        /// The enrollment link (or the token, with --server). A base64url token starts with `-`
+        /// one time in 64: it is still the token, not an option.
+        #[arg(allow_hyphen_values = true)]
         link_or_token: String,
         /// The service URL, when giving a bare token.
         #[arg(long)]
@@ -58,7 +60,9 @@ pub enum DeviceCommand {
     /// Show what a link would enroll into, without enrolling: the service, its host, the account
     /// and the enrollment phrase to match with the relying party's page. The token stays usable.
     Preview {
-        /// The enrollment link (or the token, with --server).
+        /// The enrollment link (or the token, with --server). A base64url token starts with `-`
+        /// one time in 64: it is still the token, not an option.
+        #[arg(allow_hyphen_values = true)]
         link_or_token: String,
         /// The service URL, when giving a bare token.
         #[arg(long)]

@@ -17,8 +17,9 @@ use crate::exit;
 pub struct VerifyArgs {
     /// The receipt, as fetched (`-` for standard input).
     file: PathBuf,
-    /// The service's Ed25519 public key (base64url), as the deployment publishes it.
-    #[arg(long)]
+    /// The service's Ed25519 public key (base64url), as the deployment publishes it. One key in
+    /// 64 starts with `-`: it is still the value.
+    #[arg(long, allow_hyphen_values = true)]
     service_key: String,
     /// Print the verified receipt as JSON instead of text.
     #[arg(long)]
