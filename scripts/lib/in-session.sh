@@ -9,6 +9,16 @@ chmod 700 "$XDG_RUNTIME_DIR"
 # --unlock with a password creates and unlocks the "login" collection, so nothing prompts.
 eval "$(printf 'assent-session' | gnome-keyring-daemon --unlock --components=secrets)"
 export GNOME_KEYRING_CONTROL
+# The daemon forks and answers before it owns its bus name. A client asking for the Secret
+# Service in that gap makes D-Bus start a second gnome-keyring by activation, outside this
+# session's directories (its files land in the real home) and without the unlocked "login"
+# collection: keys then go where a test never finds them. So wait for the name first.
+secrets_owned() {
+  dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true'
+}
+for _ in $(seq 100); do secrets_owned && break; sleep 0.1; done
+secrets_owned || { echo "the session's Secret Service (gnome-keyring) did not come up" >&2; exit 1; }
 # dunst as configured on the system, except its menu (`dunstctl context`, a notification's
 # actions) is answered by tests/desktop/dunst-pick: how a test chooses Deny in a notification.
 dunst_config=(); system_dunstrc=/etc/xdg/dunst/dunstrc
