@@ -16,7 +16,7 @@ use assent_device::view::{
     FactsView, LinkState, MatchingView, NetworkFact, RequestView, SessionEvent, ordinal,
 };
 use assent_device::{DeviceSession, ErrorKind};
-use assent_protocol::decision::DenyReason;
+use assent_protocol::decision::{DenyReason, Outcome};
 use assent_protocol::request::RequestStatus;
 use uuid::Uuid;
 
@@ -46,6 +46,8 @@ struct ScreenState {
     prompt_shown: bool,
     /// The cursor is on the prompt's line, after `> ` (and the person's typing, on a terminal).
     line_open: bool,
+    /// Output kept here instead of written to standard output (tests read what was shown).
+    recorded: Option<String>,
 }
 
 /// The terminal, shared by the prompt and whatever else prints while it waits (the demo's
@@ -155,15 +157,41 @@ impl Screen {
                 countdown: None,
                 prompt_shown: false,
                 line_open: false,
+                recorded: None,
             })),
         }
+    }
+
+    /// A screen (not a terminal) that keeps what it shows, for tests.
+    #[cfg(test)]
+    fn recording() -> Screen {
+        Screen {
+            state: Arc::new(Mutex::new(ScreenState {
+                tty: false,
+                color: false,
+                countdown: None,
+                prompt_shown: false,
+                line_open: false,
+                recorded: Some(String::new()),
+            })),
+        }
+    }
+
+    /// What a [`Screen::recording`] showed so far.
+    #[cfg(test)]
+    fn shown(&self) -> String {
+        self.lock().recorded.clone().unwrap_or_default()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ScreenState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(text: &str) {
+    fn write(state: &mut ScreenState, text: &str) {
+        if let Some(recorded) = state.recorded.as_mut() {
+            recorded.push_str(text);
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
@@ -193,7 +221,7 @@ impl Screen {
             out.push_str(PROMPT);
             state.line_open = true;
         }
-        Self::write(&out);
+        Self::write(&mut state, &out);
     }
 
     fn prompt(&self) {
@@ -203,7 +231,7 @@ impl Screen {
         out.push_str(PROMPT);
         state.prompt_shown = true;
         state.line_open = true;
-        Self::write(&out);
+        Self::write(&mut state, &out);
     }
 
     /// The person pressed Enter on the prompt line. A terminal echoed it (the cursor is on the
@@ -230,7 +258,7 @@ impl Screen {
         state.prompt_shown = false;
         // On a terminal, Ctrl-C was echoed as `^C` on the current line.
         if std::mem::take(&mut state.line_open) || state.tty {
-            Self::write("\n");
+            Self::write(&mut state, "\n");
         }
     }
 
@@ -334,12 +362,12 @@ impl Screen {
         state.prompt_shown = true;
         state.line_open = true;
         state.countdown = Some((request.expires_at, below));
-        Self::write(&out);
+        Self::write(&mut state, &out);
     }
 
     /// Redraws the countdown line in place (terminals only).
     fn tick(&self, now: i64) {
-        let state = self.lock();
+        let mut state = self.lock();
         let Some((expires_at, below)) = state.countdown else {
             return;
         };
@@ -349,10 +377,13 @@ impl Screen {
         let bar = if state.color { "\u{2503}" } else { "|" };
         // Save the cursor (the person may be typing), go up to the countdown line, rewrite it,
         // and come back.
-        Self::write(&format!(
-            "\x1b7\x1b[{below}A\r\x1b[2K{bar} {}\x1b8",
-            countdown_text(expires_at, now)
-        ));
+        Self::write(
+            &mut state,
+            &format!(
+                "\x1b7\x1b[{below}A\r\x1b[2K{bar} {}\x1b8",
+                countdown_text(expires_at, now)
+            ),
+        );
     }
 }
 
@@ -451,6 +482,14 @@ impl Waitlist {
         self.answered.insert((desk, id));
     }
 
+    /// Whether `desk` lists request `id` (`None`: not listed), and this person's answer to it.
+    fn answer_of(&self, desk: usize, id: Uuid) -> Option<Option<Outcome>> {
+        self.pending[desk]
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.my_answer)
+    }
+
     /// `desk`'s session said request `id` ended.
     fn ended(&mut self, desk: usize, id: Uuid) {
         self.pending[desk].retain(|r| r.id != id);
@@ -516,6 +555,25 @@ impl Prompt {
         match event {
             SessionEvent::Pending { requests } => {
                 self.waitlist.announced(desk, requests);
+                // The lists are read in order from an empty start, so the latest is the
+                // session's word: a current request it no longer holds ended (its `resolved`
+                // event said how), and one it holds with this person's answer was answered on
+                // another of their devices.
+                let listed = self
+                    .current
+                    .as_ref()
+                    .filter(|c| c.desk == desk)
+                    .map(|c| self.waitlist.answer_of(desk, c.request.id));
+                match listed {
+                    Some(None) => self.current = None,
+                    Some(Some(Some(_))) => {
+                        self.current = None;
+                        self.screen.say(
+                            "Answered on another of your devices; waiting for the other approvers.",
+                        );
+                    }
+                    Some(Some(None)) | None => {}
+                }
                 if self.current.is_none() {
                     self.show_next();
                 }
@@ -699,7 +757,9 @@ impl Prompt {
                 let said = assent_device::view::ErrorView::from(&e).message;
                 self.ask(&format!("{said} Type the code again, or d to deny."));
             }
-            Err(e) if e.kind().ends_the_request() => {
+            // Ended, or answered already (on another of this person's devices): either way
+            // nothing is left to answer here.
+            Err(e) if e.kind().ends_the_request() || e.kind() == ErrorKind::AlreadyDecided => {
                 self.screen.say(&format!("Not sent: {e}"));
                 self.done_with_current();
                 self.show_next();
@@ -723,7 +783,10 @@ pub async fn run(
         sessions: desks.iter().map(|d| d.session.clone()).collect(),
         who: desks.iter().map(|d| d.who.clone()).collect(),
         apps: desks.iter().map(|d| d.apps.clone()).collect(),
-        waitlist: Waitlist::new(desks.iter().map(|d| d.session.pending()).collect()),
+        // Empty, not the sessions' lists now: every list since each session opened is still
+        // queued, and reading older lists after a newer snapshot could bring back a request
+        // answered in between (the Waitlist reads lists in order).
+        waitlist: Waitlist::new(vec![Vec::new(); desks.len()]),
         screen,
         current: None,
         links: HashMap::new(),
@@ -799,6 +862,101 @@ mod tests {
         .expect("a request view")
     }
 
+    fn prompt(desks: usize) -> Prompt {
+        Prompt {
+            sessions: Vec::new(),
+            who: vec![None; desks],
+            apps: vec![HashMap::new(); desks],
+            screen: Screen::recording(),
+            waitlist: Waitlist::new(vec![Vec::new(); desks]),
+            current: None,
+            links: HashMap::new(),
+            idle: false,
+        }
+    }
+
+    fn announce(prompt: &mut Prompt, desk: usize, requests: Vec<RequestView>) {
+        prompt.on_event(desk, SessionEvent::Pending { requests });
+    }
+
+    fn cards(prompt: &Prompt) -> usize {
+        prompt.screen.shown().matches("| [A] Acme Bank").count()
+    }
+
+    fn current_id(prompt: &Prompt) -> Option<u128> {
+        prompt.current.as_ref().map(|c| c.request.id.as_u128())
+    }
+
+    #[test]
+    fn each_card_is_shown_once_when_lists_from_before_the_answers_are_read_after_them() {
+        let mut prompt = prompt(1);
+        announce(&mut prompt, 0, vec![request(1, 10), request(2, 10)]);
+        assert_eq!(current_id(&prompt), Some(1));
+        // What `on_line` does around an answer the service took; the session's lists queue
+        // meanwhile.
+        let answer = |prompt: &mut Prompt| {
+            prompt.screen.answered();
+            prompt.done_with_current();
+            prompt.show_next();
+        };
+        answer(&mut prompt);
+        assert_eq!(current_id(&prompt), Some(2));
+        answer(&mut prompt);
+        announce(&mut prompt, 0, vec![request(1, 10), request(2, 10)]);
+        announce(&mut prompt, 0, vec![request(2, 10)]);
+        announce(&mut prompt, 0, vec![]);
+        assert_eq!(current_id(&prompt), None, "nothing is left to answer");
+        assert_eq!(
+            cards(&prompt),
+            2,
+            "each request's card once: {}",
+            prompt.screen.shown()
+        );
+        assert!(
+            prompt
+                .screen
+                .shown()
+                .ends_with("Waiting for requests\u{2026} (Ctrl-C to stop)\n"),
+            "{}",
+            prompt.screen.shown()
+        );
+    }
+
+    #[test]
+    fn a_card_leaves_when_the_list_drops_it_or_the_person_answered_on_another_device() {
+        let mut prompt = prompt(1);
+        announce(&mut prompt, 0, vec![request(1, 10)]);
+        assert_eq!(current_id(&prompt), Some(1));
+        announce(&mut prompt, 0, vec![]);
+        assert_eq!(
+            current_id(&prompt),
+            None,
+            "a request the session no longer holds is no longer asked"
+        );
+
+        let mut wire = request(2, 20);
+        wire.quorum = 2;
+        wire.approvers = 2;
+        announce(&mut prompt, 0, vec![wire.clone()]);
+        assert_eq!(current_id(&prompt), Some(2));
+        wire.my_answer = Some(Outcome::Approve);
+        announce(&mut prompt, 0, vec![wire]);
+        assert_eq!(
+            current_id(&prompt),
+            None,
+            "approved on another of this person's devices: nothing to answer here"
+        );
+        assert!(
+            prompt
+                .screen
+                .shown()
+                .contains("Answered on another of your devices; waiting for the other approvers."),
+            "{}",
+            prompt.screen.shown()
+        );
+        assert_eq!(cards(&prompt), 2, "{}", prompt.screen.shown());
+    }
+
     fn next_id(list: &Waitlist) -> Option<(usize, u128)> {
         list.next().map(|w| (w.desk, w.request.id.as_u128()))
     }
@@ -831,7 +989,7 @@ mod tests {
     #[test]
     fn a_request_waiting_on_others_is_not_asked_again_and_desks_interleave_by_age() {
         let mut waiting = request(1, 5);
-        waiting.my_answer = Some(assent_protocol::decision::Outcome::Approve);
+        waiting.my_answer = Some(Outcome::Approve);
         let mut list = Waitlist::new(vec![vec![waiting, request(2, 9)], vec![request(3, 7)]]);
         assert_eq!(
             next_id(&list),
