@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use assent_testkit::process::{KillGroupOnDrop, built_binary, free_port};
+use assent_testkit::process::{KillGroupOnDrop, built_binary, free_ports};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -45,7 +45,7 @@ impl AppSession {
         shots: PathBuf,
         log: &std::path::Path,
     ) -> AppSession {
-        let (port, native) = (free_port(), free_port());
+        let [port, native] = free_ports();
         let log = std::fs::File::create(log).unwrap();
         let mut command = Command::new(tauri_driver());
         command

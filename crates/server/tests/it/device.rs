@@ -553,8 +553,10 @@ async fn device_calls_are_refused_each_with_its_own_code() {
         "replayed nonce"
     );
 
-    // Clock skew beyond 120 s either way.
-    for skew in [-121, 121] {
+    // Clock skew beyond 120 s either way. Ahead by 150, not 121: the service reads its clock
+    // after the test did, and a second passing in between would make 121 ahead 120 (accepted).
+    // The exact boundary is unit-tested with a fixed time in the protocol crate.
+    for skew in [-121, 150] {
         let header = device.auth("GET", target, b"", unix_now() + skew);
         let reply = device.call_with("GET", target, Vec::new(), &header).await;
         assert_eq!(
@@ -910,7 +912,8 @@ async fn a_decision_dated_outside_the_clock_window_is_refused() {
     let (user, device) = svc.enrolled_user("dated@example.com").await;
     let (id, _) = svc.backend.request(user, json!({"message": "when?"})).await;
     let (details, _) = device.details(id).await;
-    for offset in [86_400i64, -86_400, 121, -121] {
+    // 150 ahead rather than 121: see the clock-skew case in `device_calls_are_refused_each_with_its_own_code`.
+    for offset in [86_400i64, -86_400, 150, -121] {
         let decision = Decision {
             v: 1,
             request_id: id,
