@@ -150,6 +150,16 @@ impl Screen {
         let color = tty
             && std::env::var_os("NO_COLOR").is_none()
             && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        Screen::new(tty, color, None)
+    }
+
+    /// A screen (not a terminal) that keeps what it shows, for tests.
+    #[cfg(test)]
+    fn recording() -> Screen {
+        Screen::new(false, false, Some(String::new()))
+    }
+
+    fn new(tty: bool, color: bool, recorded: Option<String>) -> Screen {
         Screen {
             state: Arc::new(Mutex::new(ScreenState {
                 tty,
@@ -157,22 +167,7 @@ impl Screen {
                 countdown: None,
                 prompt_shown: false,
                 line_open: false,
-                recorded: None,
-            })),
-        }
-    }
-
-    /// A screen (not a terminal) that keeps what it shows, for tests.
-    #[cfg(test)]
-    fn recording() -> Screen {
-        Screen {
-            state: Arc::new(Mutex::new(ScreenState {
-                tty: false,
-                color: false,
-                countdown: None,
-                prompt_shown: false,
-                line_open: false,
-                recorded: Some(String::new()),
+                recorded,
             })),
         }
     }
