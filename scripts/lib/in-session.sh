@@ -1,22 +1,16 @@
 #!/usr/bin/env bash
 # Second half of scripts/session: runs inside dbus-run-session and xvfb-run.
 set -euo pipefail
-session_dir=$(mktemp -d -t assent-session.XXXXXX)
-export XDG_DATA_HOME="$session_dir/data" XDG_RUNTIME_DIR="$session_dir/run" XDG_CACHE_HOME="$session_dir/cache"
-mkdir -p "$XDG_DATA_HOME" "$XDG_RUNTIME_DIR" "$XDG_CACHE_HOME"
-chmod 700 "$XDG_RUNTIME_DIR"
+session_dir=${ASSENT_SESSION_DIR:?run through scripts/session}
 
-# --unlock with a password creates and unlocks the "login" collection, so nothing prompts.
-eval "$(printf 'assent-session' | gnome-keyring-daemon --unlock --components=secrets)"
-export GNOME_KEYRING_CONTROL
-# The daemon forks and answers before it owns its bus name. A client asking for the Secret
-# Service in that gap makes D-Bus start a second gnome-keyring by activation, outside this
-# session's directories (its files land in the real home) and without the unlocked "login"
-# collection: keys then go where a test never finds them. So wait for the name first.
+# The bus starts the session's gnome-keyring on demand (scripts/lib/session-keyring). Start it
+# now and wait until it owns its name: a command that runs first then never waits for it.
 secrets_owned() {
   dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
     org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true'
 }
+dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+  org.freedesktop.DBus.StartServiceByName string:org.freedesktop.secrets uint32:0 >/dev/null || true
 for _ in $(seq 100); do secrets_owned && break; sleep 0.1; done
 secrets_owned || { echo "the session's Secret Service (gnome-keyring) did not come up" >&2; exit 1; }
 # dunst as configured on the system, except its menu (`dunstctl context`, a notification's
@@ -32,8 +26,8 @@ dunst_pid=$!
 
 cleanup() {
   kill "$dunst_pid" 2>/dev/null || true
-  # gnome-keyring-daemon daemonizes and does not print its pid: find it by its name and the
-  # private runtime directory in its environment. Only it: other daemons a test restarted inherit
+  # gnome-keyring-daemon was started by the bus (and maybe restarted): find it by its name and
+  # the private runtime directory in its environment. Only it: other daemons a test restarted inherit
   # the same environment (the PostgreSQL test cluster after a restart test) and must outlive the
   # session.
   for env in /proc/[0-9]*/environ; do

@@ -120,14 +120,26 @@ impl Default for Keychain {
 const KEYCHAIN_STARTING_GRACE: Duration = Duration::from_secs(3);
 const KEYCHAIN_STARTING_POLL: Duration = Duration::from_millis(50);
 
-/// Whether `e` is the Secret Service's "no default collection (yet)" answer.
+/// Whether `e` says the Secret Service is (re)starting rather than answering: its "no default
+/// collection (yet)" answer, or the service leaving the bus in the middle of a call.
+///
+/// The second happens when gnome-keyring dies while it handles the call (it has a known crash
+/// when clients come and go quickly, and a session can restart it); the session bus then starts
+/// it again on the next call. Every operation here may be repeated: a save replaces the item, a
+/// delete of an item already gone is a success, a read changes nothing.
 #[cfg(target_os = "linux")]
 fn keychain_still_starting(e: &keyring::Error) -> bool {
-    matches!(e, keyring::Error::NoStorageAccess(inner)
-    if matches!(
-        inner.downcast_ref::<dbus_secret_service::Error>(),
-        Some(dbus_secret_service::Error::NoResult)
-    ))
+    let (keyring::Error::NoStorageAccess(inner) | keyring::Error::PlatformFailure(inner)) = e
+    else {
+        return false;
+    };
+    match inner.downcast_ref::<dbus_secret_service::Error>() {
+        Some(dbus_secret_service::Error::NoResult) => true,
+        Some(dbus_secret_service::Error::Dbus(e)) => {
+            e.name() == Some("org.freedesktop.DBus.Error.NoReply")
+        }
+        _ => false,
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -332,6 +344,30 @@ mod tests {
     }
 
     #[test]
+    fn a_keychain_that_left_the_bus_mid_call_is_asked_again() {
+        let mut calls = 0;
+        let outcome = while_keychain_starts(Duration::from_secs(5), || {
+            calls += 1;
+            if calls < 2 {
+                // What libdbus reports when gnome-keyring dies before it answers.
+                Err(keyring::Error::PlatformFailure(Box::new(
+                    dbus_secret_service::Error::Dbus(dbus::Error::new_custom(
+                        "org.freedesktop.DBus.Error.NoReply",
+                        "Message recipient disconnected from message bus without replying",
+                    )),
+                )))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(
+            outcome.ok(),
+            Some(2),
+            "the call should be made again once the session bus restarted the keyring"
+        );
+    }
+
+    #[test]
     fn other_keychain_errors_are_not_retried() {
         let mut calls = 0;
         let outcome: keyring::Result<()> = while_keychain_starts(Duration::from_secs(5), || {
@@ -345,5 +381,25 @@ mod tests {
             calls, 1,
             "a locked keyring is an answer, not a keyring still starting"
         );
+        for other in [
+            dbus_secret_service::Error::Unavailable,
+            dbus_secret_service::Error::Dbus(dbus::Error::new_custom(
+                "org.freedesktop.DBus.Error.AccessDenied",
+                "denied",
+            )),
+        ] {
+            let mut calls = 0;
+            let mut other = Some(other);
+            let _: keyring::Result<()> = while_keychain_starts(Duration::from_secs(5), || {
+                calls += 1;
+                Err(keyring::Error::PlatformFailure(Box::new(
+                    other.take().expect("asked once"),
+                )))
+            });
+            assert_eq!(
+                calls, 1,
+                "no Secret Service at all, or a refusal, is an answer: asked once"
+            );
+        }
     }
 }
