@@ -76,8 +76,10 @@ pub struct UnprivilegedHome {
 
 impl UnprivilegedHome {
     /// Shell lines that start and unlock a gnome-keyring (Secret Service) on the session bus the
-    /// script runs in, as `scripts/lib/in-session.sh` does.
-    pub const UNLOCK_KEYRING: &str = "eval \"$(printf assent-session | gnome-keyring-daemon --unlock --components=secrets)\"\nexport GNOME_KEYRING_CONTROL\n";
+    /// script runs in, and wait until it owns its bus name: the daemon answers before it does,
+    /// and a client asking in that gap would make the bus start another, locked one.
+    pub const UNLOCK_KEYRING: &str = "eval \"$(printf assent-session | gnome-keyring-daemon --unlock --components=secrets)\"\nexport GNOME_KEYRING_CONTROL\n\
+        for _ in $(seq 100); do dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true' && break; sleep 0.1; done\n";
 
     /// Creates the directories under `root`.
     pub fn create(root: &Path) -> Self {
