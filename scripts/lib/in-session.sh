@@ -5,14 +5,9 @@ session_dir=${ASSENT_SESSION_DIR:?run through scripts/session}
 
 # The bus starts the session's gnome-keyring on demand (scripts/lib/session-keyring). Start it
 # now and wait until it owns its name: a command that runs first then never waits for it.
-secrets_owned() {
-  dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-    org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true'
-}
 dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
   org.freedesktop.DBus.StartServiceByName string:org.freedesktop.secrets uint32:0 >/dev/null || true
-for _ in $(seq 100); do secrets_owned && break; sleep 0.1; done
-secrets_owned || { echo "the session's Secret Service (gnome-keyring) did not come up" >&2; exit 1; }
+"$(dirname "$0")/await-secret-service"
 # dunst as configured on the system, except its menu (`dunstctl context`, a notification's
 # actions) is answered by tests/desktop/dunst-pick: how a test chooses Deny in a notification.
 dunst_config=(); system_dunstrc=/etc/xdg/dunst/dunstrc

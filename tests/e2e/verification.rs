@@ -44,7 +44,7 @@ impl UnprivilegedApp {
             &inner,
             format!(
                 "#!/bin/sh\nset -e\n{unlock}echo $$ > '{pid}'\nexec '{app}' \"$@\"\n",
-                unlock = UnprivilegedHome::UNLOCK_KEYRING,
+                unlock = UnprivilegedHome::unlock_keyring(),
                 pid = pid_file.display(),
                 app = built_binary("assent-desktop").display(),
             ),

@@ -454,9 +454,12 @@ struct Waitlist {
 }
 
 impl Waitlist {
-    fn new(pending: Vec<Vec<RequestView>>) -> Self {
+    /// Empty lists for `desks` desks. Only the sessions' announcements fill them, read in order:
+    /// a snapshot of a session's list taken now would be newer than announcements still queued,
+    /// and reading those after it could bring back a request answered in between.
+    fn new(desks: usize) -> Self {
         Self {
-            pending,
+            pending: vec![Vec::new(); desks],
             answered: HashSet::new(),
         }
     }
@@ -473,7 +476,7 @@ impl Waitlist {
 
     /// Request `id` was answered here (or ended while being answered): it leaves for good.
     fn answered(&mut self, desk: usize, id: Uuid) {
-        self.pending[desk].retain(|r| r.id != id);
+        self.ended(desk, id);
         self.answered.insert((desk, id));
     }
 
@@ -778,10 +781,8 @@ pub async fn run(
         sessions: desks.iter().map(|d| d.session.clone()).collect(),
         who: desks.iter().map(|d| d.who.clone()).collect(),
         apps: desks.iter().map(|d| d.apps.clone()).collect(),
-        // Empty, not the sessions' lists now: every list since each session opened is still
-        // queued, and reading older lists after a newer snapshot could bring back a request
-        // answered in between (the Waitlist reads lists in order).
-        waitlist: Waitlist::new(vec![Vec::new(); desks.len()]),
+        // Every list since each session opened is still queued: they fill the waitlist.
+        waitlist: Waitlist::new(desks.len()),
         screen,
         current: None,
         links: HashMap::new(),
@@ -863,7 +864,7 @@ mod tests {
             who: vec![None; desks],
             apps: vec![HashMap::new(); desks],
             screen: Screen::recording(),
-            waitlist: Waitlist::new(vec![Vec::new(); desks]),
+            waitlist: Waitlist::new(desks),
             current: None,
             links: HashMap::new(),
             idle: false,
@@ -958,7 +959,8 @@ mod tests {
 
     #[test]
     fn a_list_announced_before_an_answer_does_not_bring_the_request_back() {
-        let mut list = Waitlist::new(vec![vec![request(1, 10), request(2, 10)], vec![]]);
+        let mut list = Waitlist::new(2);
+        list.announced(0, vec![request(1, 10), request(2, 10)]);
         assert_eq!(next_id(&list), Some((0, 1)), "oldest first, then by id");
         list.answered(0, Uuid::from_u128(1));
         assert_eq!(next_id(&list), Some((0, 2)));
@@ -985,7 +987,9 @@ mod tests {
     fn a_request_waiting_on_others_is_not_asked_again_and_desks_interleave_by_age() {
         let mut waiting = request(1, 5);
         waiting.my_answer = Some(Outcome::Approve);
-        let mut list = Waitlist::new(vec![vec![waiting, request(2, 9)], vec![request(3, 7)]]);
+        let mut list = Waitlist::new(2);
+        list.announced(0, vec![waiting, request(2, 9)]);
+        list.announced(1, vec![request(3, 7)]);
         assert_eq!(
             next_id(&list),
             Some((1, 3)),

@@ -307,20 +307,34 @@ mod tests {
         keyring::Error::NoStorageAccess(Box::new(dbus_secret_service::Error::NoResult))
     }
 
-    #[test]
-    fn an_operation_waits_while_the_keychain_has_no_default_collection_yet() {
+    /// How a keyring library reports a D-Bus error `name`.
+    fn dbus_error(name: &str, message: &str) -> keyring::Error {
+        keyring::Error::PlatformFailure(Box::new(dbus_secret_service::Error::Dbus(
+            dbus::Error::new_custom(name, message),
+        )))
+    }
+
+    /// Runs an operation that fails `failures` times with `error()` and then succeeds through
+    /// [`while_keychain_starts`] (5 s grace): how often it was called, and whether the answer
+    /// was the success.
+    fn tries(failures: usize, error: impl Fn() -> keyring::Error) -> (usize, bool) {
         let mut calls = 0;
         let outcome = while_keychain_starts(Duration::from_secs(5), || {
             calls += 1;
-            if calls < 3 {
-                Err(still_starting())
+            if calls <= failures {
+                Err(error())
             } else {
-                Ok(calls)
+                Ok(())
             }
         });
+        (calls, outcome.is_ok())
+    }
+
+    #[test]
+    fn an_operation_waits_while_the_keychain_has_no_default_collection_yet() {
         assert_eq!(
-            outcome.ok(),
-            Some(3),
+            tries(2, still_starting),
+            (3, true),
             "the third try, once the keyring has its default collection, should be the answer"
         );
     }
@@ -345,59 +359,36 @@ mod tests {
 
     #[test]
     fn a_keychain_that_left_the_bus_mid_call_is_asked_again() {
-        let mut calls = 0;
-        let outcome = while_keychain_starts(Duration::from_secs(5), || {
-            calls += 1;
-            if calls < 2 {
-                // What libdbus reports when gnome-keyring dies before it answers.
-                Err(keyring::Error::PlatformFailure(Box::new(
-                    dbus_secret_service::Error::Dbus(dbus::Error::new_custom(
-                        "org.freedesktop.DBus.Error.NoReply",
-                        "Message recipient disconnected from message bus without replying",
-                    )),
-                )))
-            } else {
-                Ok(calls)
-            }
-        });
+        // What libdbus reports when gnome-keyring dies before it answers.
+        let left = || {
+            dbus_error(
+                "org.freedesktop.DBus.Error.NoReply",
+                "Message recipient disconnected from message bus without replying",
+            )
+        };
         assert_eq!(
-            outcome.ok(),
-            Some(2),
+            tries(1, left),
+            (2, true),
             "the call should be made again once the session bus restarted the keyring"
         );
     }
 
     #[test]
     fn other_keychain_errors_are_not_retried() {
-        let mut calls = 0;
-        let outcome: keyring::Result<()> = while_keychain_starts(Duration::from_secs(5), || {
-            calls += 1;
-            Err(keyring::Error::NoStorageAccess(Box::new(
-                dbus_secret_service::Error::Locked,
-            )))
-        });
-        assert!(outcome.is_err());
+        let locked =
+            || keyring::Error::NoStorageAccess(Box::new(dbus_secret_service::Error::Locked));
+        let unavailable =
+            || keyring::Error::PlatformFailure(Box::new(dbus_secret_service::Error::Unavailable));
+        let refused = || dbus_error("org.freedesktop.DBus.Error.AccessDenied", "denied");
         assert_eq!(
-            calls, 1,
+            tries(1, locked),
+            (1, false),
             "a locked keyring is an answer, not a keyring still starting"
         );
-        for other in [
-            dbus_secret_service::Error::Unavailable,
-            dbus_secret_service::Error::Dbus(dbus::Error::new_custom(
-                "org.freedesktop.DBus.Error.AccessDenied",
-                "denied",
-            )),
-        ] {
-            let mut calls = 0;
-            let mut other = Some(other);
-            let _: keyring::Result<()> = while_keychain_starts(Duration::from_secs(5), || {
-                calls += 1;
-                Err(keyring::Error::PlatformFailure(Box::new(
-                    other.take().expect("asked once"),
-                )))
-            });
+        for error in [unavailable, refused] {
             assert_eq!(
-                calls, 1,
+                tries(1, error),
+                (1, false),
                 "no Secret Service at all, or a refusal, is an answer: asked once"
             );
         }

@@ -65,7 +65,7 @@ pub const SUBJECT_UID: u32 = 65_534;
 /// A home of [`SUBJECT_USER`]'s for a program run as them with a session of its own: a home, a
 /// private runtime directory and an Assent data directory, owned by them, under `root` (which
 /// becomes world-traversable). The gnome-keyring a script started there with
-/// [`UnprivilegedHome::UNLOCK_KEYRING`] is ended when this is dropped (it daemonizes).
+/// [`UnprivilegedHome::unlock_keyring`] is ended when this is dropped (it daemonizes).
 #[derive(Debug)]
 pub struct UnprivilegedHome {
     root: PathBuf,
@@ -76,10 +76,17 @@ pub struct UnprivilegedHome {
 
 impl UnprivilegedHome {
     /// Shell lines that start and unlock a gnome-keyring (Secret Service) on the session bus the
-    /// script runs in, and wait until it owns its bus name: the daemon answers before it does,
-    /// and a client asking in that gap would make the bus start another, locked one.
-    pub const UNLOCK_KEYRING: &str = "eval \"$(printf assent-session | gnome-keyring-daemon --unlock --components=secrets)\"\nexport GNOME_KEYRING_CONTROL\n\
-        for _ in $(seq 100); do dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true' && break; sleep 0.1; done\n";
+    /// script runs in, and wait until it owns its bus name (`scripts/lib/await-secret-service`,
+    /// as `scripts/lib/in-session.sh` does; the script fails if it never does).
+    pub fn unlock_keyring() -> String {
+        format!(
+            "eval \"$(printf assent-session | gnome-keyring-daemon --unlock --components=secrets)\"\n\
+             export GNOME_KEYRING_CONTROL\n'{}'\n",
+            crate::process::workspace_root()
+                .join("scripts/lib/await-secret-service")
+                .display()
+        )
+    }
 
     /// Creates the directories under `root`.
     pub fn create(root: &Path) -> Self {

@@ -943,7 +943,7 @@ impl UnprivilegedDevice {
                  \x20 echo \"EXIT $?\"\n\
                  \x20 set -e\n\
                  done\n",
-                unlock = assent_testkit::polkit::UnprivilegedHome::UNLOCK_KEYRING,
+                unlock = assent_testkit::polkit::UnprivilegedHome::unlock_keyring(),
                 assent = crate::support::assent_bin(),
             ),
         )
